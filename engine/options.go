@@ -1,0 +1,73 @@
+// Package engine builds a Dockerfile into an image without a daemon.
+//
+// Build is the one entry point; the sub-packages each do one thing and
+// never import this package.
+package engine
+
+import (
+	"io"
+	"log/slog"
+)
+
+// Options is everything a build needs. The executor's flags bind into it.
+type Options struct {
+	// Context is the build context: a directory path or dir://path.
+	Context string
+	// Dockerfile is the Dockerfile path; relative paths are taken from Context.
+	Dockerfile string
+	// Destinations are image references to push to.
+	Destinations []string
+	// NoPush builds without pushing.
+	NoPush bool
+	// TarPath writes the image as a docker-save tarball.
+	TarPath string
+	// OCILayoutPath writes the image into an OCI image layout directory.
+	OCILayoutPath string
+	// DigestFile receives the image digest (sha256:...), no newline.
+	DigestFile string
+	// ImageNameDigestFile receives repo@digest per destination.
+	ImageNameDigestFile string
+	// ImageNameTagDigestFile receives repo:tag@digest per destination.
+	ImageNameTagDigestFile string
+
+	// BuildArgs are KEY=VALUE or KEY (value taken from the environment).
+	BuildArgs []string
+	// Target is the stage to build; empty means the last one.
+	Target string
+	// Labels are KEY=VALUE labels added to the final image.
+	Labels []string
+	// Platform is os/arch[/variant]; empty means this machine's.
+	Platform string
+	// Reproducible strips timestamps so equal inputs give equal digests.
+	Reproducible bool
+
+	// Insecure pushes over plain HTTP; InsecurePull pulls over it.
+	Insecure     bool
+	InsecurePull bool
+	// InsecureRegistries are registries reached over plain HTTP.
+	InsecureRegistries []string
+	// SkipTLSVerify skips TLS verification for pushes; ...Pull for pulls.
+	SkipTLSVerify     bool
+	SkipTLSVerifyPull bool
+	// PushRetry is how many times a failed registry request is retried.
+	PushRetry int
+
+	// Compression is gzip (default) or zstd; CompressionLevel -1 means default.
+	Compression      string
+	CompressionLevel int
+	// ImageFormat is docker or oci; empty keeps the base image's format.
+	ImageFormat string
+
+	// RootDir is the filesystem the build runs in. Empty means a fresh
+	// directory under TempDir, with RUN isolated by chroot and namespaces.
+	RootDir string
+	// TempDir holds scratch files; empty means os.TempDir().
+	TempDir string
+	// Secrets are id=src pairs for RUN --mount=type=secret.
+	Secrets []string
+
+	// Log receives structured logs; nil discards them.
+	Log *slog.Logger
+	// Progress receives one human line per step; nil discards them.
+	Progress io.Writer
+}
