@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Installs and starts what the end-to-end tests need: a docker engine (for
+# the reference builds with the legacy builder), the Distribution registry,
+# a static busybox (the base images are made from it), skopeo, buildah,
+# pigz and htpasswd. Safe to run again: it installs only what is missing
+# and starts dockerd only when `docker info` fails.
+#
+# Environment:
+#   E2E_STATE           directory for dockerd's log and pid (default /tmp/kaniko-build-e2e)
+#   E2E_DOCKER_TIMEOUT  seconds to wait for dockerd to answer (default 60)
+set -euo pipefail
+
+state="${E2E_STATE:-/tmp/kaniko-build-e2e}"
+timeout="${E2E_DOCKER_TIMEOUT:-60}"
+mkdir -p "$state"
+
+log() { printf 'e2e/setup.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+if [ "$(id -u)" -ne 0 ]; then
+	die "must run as root (it installs packages and starts dockerd)"
+fi
+
+# package -> a file that tells it is installed
+declare -A want=(
+	[docker.io]=/usr/sbin/dockerd
+	[docker-registry]=/usr/bin/docker-registry
+	[busybox-static]=/bin/busybox
+	[skopeo]=/usr/bin/skopeo
+	[buildah]=/usr/bin/buildah
+	[pigz]=/usr/bin/pigz
+	[apache2-utils]=/usr/bin/htpasswd
+)
+missing=()
+for pkg in "${!want[@]}"; do
+	if [ ! -e "${want[$pkg]}" ]; then
+		missing+=("$pkg")
+	fi
+done
+# busybox-static must really be static: the base images copy it alone.
+# (ldd fails on a static binary.)
+if [ -e /bin/busybox ] && ldd /bin/busybox >/dev/null 2>&1; then
+	missing+=(busybox-static)
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+	log "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$state/apt.log" 2>&1 ||
+		{ tail -n 30 "$state/apt.log" >&2; die "apt-get install failed (full log: $state/apt.log)"; }
+fi
+
+# The docker CLI may be a newer client than Debian's engine; any client that
+# can talk to the engine will do.
+command -v docker >/dev/null || die "no docker client on PATH after installing docker.io"
+
+if ! docker info >/dev/null 2>&1; then
+	if ! command -v dockerd >/dev/null; then
+		die "dockerd not found"
+	fi
+	log "starting dockerd (log: $state/dockerd.log)"
+	# setsid: dockerd must outlive this script and its caller's process group.
+	setsid dockerd >"$state/dockerd.log" 2>&1 </dev/null &
+	echo $! >"$state/dockerd.pid"
+	deadline=$((SECONDS + timeout))
+	until docker info >/dev/null 2>&1; do
+		if ! kill -0 "$(cat "$state/dockerd.pid")" 2>/dev/null; then
+			tail -n 30 "$state/dockerd.log" >&2 || true
+			die "dockerd exited while starting (log: $state/dockerd.log)"
+		fi
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			tail -n 30 "$state/dockerd.log" >&2 || true
+			die "dockerd did not answer within ${timeout}s (log: $state/dockerd.log)"
+		fi
+		sleep 1
+	done
+	log "dockerd is ready"
+fi
+
+log "ready: $(docker version --format 'docker engine {{.Server.Version}}' 2>/dev/null), $(/usr/bin/docker-registry --version 2>/dev/null | head -n1)"
