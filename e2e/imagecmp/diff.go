@@ -1,0 +1,261 @@
+package imagecmp
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Ignore selects paths and config keys that a comparison leaves out.
+type Ignore struct {
+	// Paths are absolute paths; each leaves out itself and everything
+	// under it.
+	Paths []string
+	// Config are keys of ConfigKeys (or "Author").
+	Config []string
+}
+
+// Path reports whether p is left out.
+func (ig Ignore) Path(p string) bool {
+	for _, q := range ig.Paths {
+		q = Clean(q)
+		if p == q || q == "/" || strings.HasPrefix(p, q+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// ConfigKey reports whether the config key k is left out.
+func (ig Ignore) ConfigKey(k string) bool {
+	for _, q := range ig.Config {
+		if q == k {
+			return true
+		}
+	}
+	return false
+}
+
+// DiffFS lists the differences between two file trees as
+// "path: what aName=... bName=..." lines, sorted by path.
+func DiffFS(aName string, a FS, bName string, b FS, ig Ignore) []string {
+	paths := map[string]bool{}
+	for p := range a {
+		paths[p] = true
+	}
+	for p := range b {
+		paths[p] = true
+	}
+	sorted := make([]string, 0, len(paths))
+	for p := range paths {
+		if !ig.Path(p) {
+			sorted = append(sorted, p)
+		}
+	}
+	sort.Strings(sorted)
+	var out []string
+	for _, p := range sorted {
+		fa, fb := a[p], b[p]
+		switch {
+		case fa == nil:
+			out = append(out, fmt.Sprintf("%s: %s=<absent> %s=%s", p, aName, bName, Describe(fb)))
+			continue
+		case fb == nil:
+			out = append(out, fmt.Sprintf("%s: %s=%s %s=<absent>", p, aName, Describe(fa), bName))
+			continue
+		}
+		for _, d := range diffFile(fa, fb) {
+			out = append(out, fmt.Sprintf("%s: %s %s=%s %s=%s", p, d.what, aName, d.a, bName, d.b))
+		}
+	}
+	return out
+}
+
+type fieldDiff struct{ what, a, b string }
+
+func diffFile(a, b *File) []fieldDiff {
+	var out []fieldDiff
+	add := func(what, x, y string) {
+		if x != y {
+			out = append(out, fieldDiff{what, x, y})
+		}
+	}
+	add("type", a.Type, b.Type)
+	if a.Type != b.Type {
+		return out
+	}
+	add("mode", fmt.Sprintf("%04o", a.Mode), fmt.Sprintf("%04o", b.Mode))
+	add("owner", fmt.Sprintf("%d:%d", a.UID, a.GID), fmt.Sprintf("%d:%d", b.UID, b.GID))
+	switch a.Type {
+	case TypeFile:
+		if a.SHA256 != b.SHA256 {
+			add("content", contentSummary(a), contentSummary(b))
+		}
+	case TypeSymlink, TypeHardlink:
+		add("target", a.Target, b.Target)
+	case TypeChar, TypeBlock:
+		add("device", fmt.Sprintf("%d,%d", a.Devmajor, a.Devminor), fmt.Sprintf("%d,%d", b.Devmajor, b.Devminor))
+	}
+	add("hardlinks", fmt.Sprint(a.Links), fmt.Sprint(b.Links))
+	add("xattrs", formatXattrs(a.Xattrs), formatXattrs(b.Xattrs))
+	return out
+}
+
+// Describe summarizes a file on one line.
+func Describe(f *File) string {
+	if f == nil {
+		return "<absent>"
+	}
+	s := fmt.Sprintf("%s %04o %d:%d", f.Type, f.Mode, f.UID, f.GID)
+	switch f.Type {
+	case TypeFile:
+		s += " " + contentSummary(f)
+	case TypeSymlink, TypeHardlink:
+		s += " -> " + f.Target
+	}
+	if len(f.Links) > 0 {
+		s += fmt.Sprintf(" links=%v", f.Links)
+	}
+	if len(f.Xattrs) > 0 {
+		s += " xattrs=" + formatXattrs(f.Xattrs)
+	}
+	return s
+}
+
+func contentSummary(f *File) string {
+	if f.Size <= 64 && int64(len(f.Content)) == f.Size {
+		return fmt.Sprintf("%dB %q", f.Size, f.Content)
+	}
+	return fmt.Sprintf("%dB sha256:%.12s", f.Size, f.SHA256)
+}
+
+func formatXattrs(x map[string]string) string {
+	if len(x) == 0 {
+		return "{}"
+	}
+	keys := make([]string, 0, len(x))
+	for k := range x {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%x", k, x[k])
+	}
+	return "{" + strings.Join(parts, " ") + "}"
+}
+
+// ConfigKeys returns the keys of the image config (v1.Config, by their
+// JSON names) that DiffConfig compares. ArgsEscaped is left out: BuildKit
+// sets it on every CMD, the legacy builder only on Windows, and Linux
+// runtimes ignore it.
+func ConfigKeys() []string {
+	return []string{
+		"Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts",
+		"Volumes", "Labels", "StopSignal", "Healthcheck", "Shell", "OnBuild",
+	}
+}
+
+// DiffConfig lists the differences between two image configs in the keys
+// of ConfigKeys plus the image's Author, OS and Architecture. A null value
+// equals an empty list or map.
+func DiffConfig(aName string, a *v1.ConfigFile, bName string, b *v1.ConfigFile, ig Ignore) ([]string, error) {
+	am, err := configMap(a)
+	if err != nil {
+		return nil, err
+	}
+	bm, err := configMap(b)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, k := range append(ConfigKeys(), "Author", "OS", "Architecture") {
+		if ig.ConfigKey(k) {
+			continue
+		}
+		if !JSONEqual(am[k], bm[k]) {
+			out = append(out, fmt.Sprintf("config %s: %s=%s %s=%s", k, aName, compactJSON(am[k]), bName, compactJSON(bm[k])))
+		}
+	}
+	return out, nil
+}
+
+// configMap returns the config's keys as decoded JSON values, plus Author,
+// OS and Architecture from the config file.
+func configMap(cf *v1.ConfigFile) (map[string]any, error) {
+	raw, err := json.Marshal(cf.Config)
+	if err != nil {
+		return nil, fmt.Errorf("encoding config: %w", err)
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("decoding config: %w", err)
+	}
+	m["Author"] = cf.Author
+	m["OS"] = cf.OS
+	m["Architecture"] = cf.Architecture
+	return m, nil
+}
+
+// JSONEqual compares decoded JSON values, taking null, "", false, 0, []
+// and {} as equal: these are how "unset" gets written by different tools.
+func JSONEqual(a, b any) bool {
+	if isEmpty(a) && isEmpty(b) {
+		return true
+	}
+	return reflect.DeepEqual(normalize(a), normalize(b))
+}
+
+func isEmpty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case bool:
+		return !x
+	case float64:
+		return x == 0
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
+}
+
+// normalize drops empty members of maps, so {"a": null} equals {}.
+func normalize(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, e := range x {
+			if !isEmpty(e) {
+				out[k] = normalize(e)
+			}
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = normalize(e)
+		}
+		return out
+	}
+	return v
+}
+
+func compactJSON(v any) string {
+	if v == nil {
+		return "null"
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}

@@ -1,0 +1,256 @@
+// Package imagecmp flattens container images into comparable file trees,
+// reports the differences between two images (files and config), and
+// checks images against written expectations.
+//
+// It is the comparison half of the conformance tests in ../: the tests
+// build each case twice, with docker's legacy builder and with our
+// executor, and require the two results to match here.
+package imagecmp
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+)
+
+// File types, as written in expectations.
+const (
+	TypeFile     = "file"
+	TypeDir      = "dir"
+	TypeSymlink  = "symlink"
+	TypeHardlink = "hardlink" // only for a hard link whose target is missing
+	TypeChar     = "char"
+	TypeBlock    = "block"
+	TypeFifo     = "fifo"
+)
+
+// xattrPrefix is how archive/tar's PAX records carry extended attributes.
+const xattrPrefix = "SCHILY.xattr."
+
+// File is one path of a flattened image, with what the comparison looks
+// at. Timestamps and directory sizes are left out on purpose.
+type File struct {
+	Path string
+	Type string
+	// Mode holds the permission bits plus setuid (04000), setgid (02000)
+	// and sticky (01000).
+	Mode     int64
+	UID, GID int
+	// Size and SHA256 are set for regular files.
+	Size   int64
+	SHA256 string
+	// Content keeps the first bytes of a regular file, for messages and
+	// content expectations.
+	Content []byte
+	// Target is a symlink's target, or a dangling hard link's.
+	Target string
+	// Links lists the other paths that are hard links to the same file,
+	// sorted; empty when the file has one name.
+	Links []string
+	// Xattrs are the extended attributes (name without "SCHILY.xattr.").
+	Xattrs map[string]string
+	// Devmajor and Devminor are set for device nodes.
+	Devmajor, Devminor int64
+}
+
+// FS is a flattened image, by absolute path ("/etc/passwd").
+type FS map[string]*File
+
+// Paths returns the paths of fs, sorted.
+func (fs FS) Paths() []string {
+	out := make([]string, 0, len(fs))
+	for p := range fs {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// maxContent is how much of a file Flatten keeps in File.Content.
+const maxContent = 64 << 10
+
+// Flatten applies the layers of img in order (whiteouts included, by
+// mutate.Extract) and returns the resulting file tree.
+func Flatten(img v1.Image) (FS, error) {
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	fs, err := ReadTar(rc)
+	if err != nil {
+		return nil, fmt.Errorf("flattening image: %w", err)
+	}
+	return fs, nil
+}
+
+// ReadTar reads a flattened tar stream (no whiteouts) into an FS and
+// resolves its hard links. The root directory itself is left out.
+func ReadTar(r io.Reader) (FS, error) {
+	fs := FS{}
+	hardlinks := map[string]string{} // path -> target path
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading tar: %w", err)
+		}
+		p := Clean(h.Name)
+		if p == "/" {
+			continue
+		}
+		f := &File{
+			Path: p,
+			Mode: h.Mode & 0o7777,
+			UID:  h.Uid,
+			GID:  h.Gid,
+		}
+		for k, v := range h.PAXRecords {
+			if name, ok := strings.CutPrefix(k, xattrPrefix); ok {
+				if f.Xattrs == nil {
+					f.Xattrs = map[string]string{}
+				}
+				f.Xattrs[name] = v
+			}
+		}
+		switch h.Typeflag {
+		case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+			f.Type = TypeFile
+			sum := sha256.New()
+			head := &limitedBuffer{max: maxContent}
+			n, err := io.Copy(io.MultiWriter(sum, head), tr)
+			if err != nil {
+				return nil, fmt.Errorf("reading %s: %w", p, err)
+			}
+			f.Size = n
+			f.SHA256 = hex.EncodeToString(sum.Sum(nil))
+			f.Content = head.buf
+		case tar.TypeDir:
+			f.Type = TypeDir
+		case tar.TypeSymlink:
+			f.Type = TypeSymlink
+			f.Target = h.Linkname
+		case tar.TypeLink:
+			f.Type = TypeHardlink
+			f.Target = Clean(h.Linkname)
+			hardlinks[p] = f.Target
+		case tar.TypeChar:
+			f.Type = TypeChar
+			f.Devmajor, f.Devminor = h.Devmajor, h.Devminor
+		case tar.TypeBlock:
+			f.Type = TypeBlock
+			f.Devmajor, f.Devminor = h.Devmajor, h.Devminor
+		case tar.TypeFifo:
+			f.Type = TypeFifo
+		default:
+			f.Type = fmt.Sprintf("tar type %q", h.Typeflag)
+		}
+		fs[p] = f
+	}
+	resolveHardlinks(fs, hardlinks)
+	return fs, nil
+}
+
+// resolveHardlinks gives each hard link its target's content and metadata
+// and records the groups of names of one file. Which name of a group is
+// the tar's "real" file depends on the order the tar was written in, so
+// the groups are made symmetric.
+func resolveHardlinks(fs FS, hardlinks map[string]string) {
+	if len(hardlinks) == 0 {
+		return
+	}
+	parent := map[string]string{}
+	var find func(string) string
+	find = func(p string) string {
+		q, ok := parent[p]
+		if !ok || q == p {
+			return p
+		}
+		r := find(q)
+		parent[p] = r
+		return r
+	}
+	for p, target := range hardlinks {
+		a, b := find(p), find(target)
+		if a != b {
+			parent[a] = b
+		}
+	}
+	groups := map[string][]string{}
+	for p := range hardlinks {
+		groups[find(p)] = append(groups[find(p)], p)
+	}
+	for root, members := range groups {
+		members = append(members, root)
+		sort.Strings(members)
+		members = compact(members)
+		// The real file is the member that is not itself a link.
+		var real *File
+		for _, m := range members {
+			if f, ok := fs[m]; ok && f.Type != TypeHardlink {
+				real = f
+				break
+			}
+		}
+		if real == nil {
+			continue // dangling: keep them as TypeHardlink with Target
+		}
+		for _, m := range members {
+			f, ok := fs[m]
+			if !ok {
+				continue
+			}
+			if f.Type == TypeHardlink {
+				f.Type, f.Target = real.Type, real.Target
+				f.Mode, f.UID, f.GID = real.Mode, real.UID, real.GID
+				f.Size, f.SHA256, f.Content = real.Size, real.SHA256, real.Content
+				f.Xattrs = real.Xattrs
+				f.Devmajor, f.Devminor = real.Devmajor, real.Devminor
+			}
+			for _, o := range members {
+				if _, ok := fs[o]; ok && o != m {
+					f.Links = append(f.Links, o)
+				}
+			}
+		}
+	}
+}
+
+func compact(s []string) []string {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Clean turns a tar entry name into an absolute clean path.
+func Clean(name string) string {
+	return path.Clean("/" + strings.TrimPrefix(name, "./"))
+}
+
+type limitedBuffer struct {
+	buf []byte
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - len(b.buf); room > 0 {
+		if len(p) < room {
+			room = len(p)
+		}
+		b.buf = append(b.buf, p[:room]...)
+	}
+	return len(p), nil
+}
