@@ -63,6 +63,8 @@ type Options struct {
 	RootDir string
 	// TempDir holds scratch files; empty means os.TempDir().
 	TempDir string
+	// CacheDir keeps RUN --mount=type=cache directories between builds.
+	CacheDir string
 	// Secrets are id=src pairs for RUN --mount=type=secret.
 	Secrets []string
 

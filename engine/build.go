@@ -1,0 +1,322 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+
+	"github.com/kaniko-build/kaniko-build/engine/buildctx"
+	"github.com/kaniko-build/kaniko-build/engine/dockerfile"
+	"github.com/kaniko-build/kaniko-build/engine/image"
+	"github.com/kaniko-build/kaniko-build/engine/remote"
+	"github.com/kaniko-build/kaniko-build/engine/run"
+)
+
+// Result is a finished build.
+type Result struct {
+	Image  v1.Image
+	Digest v1.Hash
+	// Pushed lists name@digest per destination.
+	Pushed []string
+}
+
+// builder holds one build's state.
+type builder struct {
+	opt      Options
+	log      *slog.Logger
+	progress io.Writer
+	file     *dockerfile.File
+	lex      *shell.Lex
+	ctx      *buildctx.Context
+	remote   remote.Options
+	runner   run.Runner
+	platform v1.Platform
+	tmp      string
+
+	buildArgs  map[string]string
+	globalArgs []string // KEY=VALUE, after build args
+	baseNames  []string // per stage, expanded
+	stages     []*stage // per stage, nil when not built
+	images     map[string]string // image ref -> extracted root, for COPY --from
+	secrets    map[string]string // id -> host file
+	uses       map[int]int       // stage -> how many later stages read it
+}
+
+// Build builds the Dockerfile as opt says and writes or pushes the image.
+func Build(ctx context.Context, opt Options) (*Result, error) {
+	b, err := newBuilder(opt)
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(b.tmp)
+	start := time.Now()
+	if !opt.NoPush {
+		if len(opt.Destinations) == 0 {
+			return nil, errors.New("no --destination given: set one or use --no-push")
+		}
+		if err := b.remote.CheckPush(ctx, opt.Destinations); err != nil {
+			return nil, err
+		}
+	}
+	img, err := b.build(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := b.output(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	b.printf("built %s in %s", res.Digest, time.Since(start).Round(time.Millisecond))
+	return res, nil
+}
+
+func newBuilder(opt Options) (*builder, error) {
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	progress := opt.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	if opt.Context == "" {
+		opt.Context = "."
+	}
+	ctxDir := strings.TrimPrefix(opt.Context, "dir://")
+	dfPath := opt.Dockerfile
+	if dfPath == "" {
+		dfPath = "Dockerfile"
+	}
+	// As Kaniko: a relative path is tried as given, then in the context.
+	if !filepath.IsAbs(dfPath) && !fileExists(dfPath) {
+		dfPath = filepath.Join(ctxDir, dfPath)
+	}
+	src, err := os.ReadFile(dfPath)
+	if err != nil {
+		return nil, fmt.Errorf("reading Dockerfile: %w", err)
+	}
+	file, err := dockerfile.Parse(filepath.Base(dfPath), src)
+	if err != nil {
+		return nil, err
+	}
+	bctx, err := buildctx.Open(ctxDir, dfPath)
+	if err != nil {
+		return nil, err
+	}
+	platform, err := parsePlatform(opt.Platform)
+	if err != nil {
+		return nil, fmt.Errorf("--custom-platform: %w", err)
+	}
+	tmp, err := os.MkdirTemp(opt.TempDir, "kaniko-build-")
+	if err != nil {
+		return nil, fmt.Errorf("creating scratch directory: %w", err)
+	}
+	b := &builder{
+		opt: opt, log: log, progress: progress, file: file, lex: file.Lexer(), ctx: bctx,
+		platform: platform, tmp: tmp,
+		images: map[string]string{}, uses: map[int]int{},
+		remote: remote.Options{
+			Insecure: opt.Insecure, InsecurePull: opt.InsecurePull,
+			InsecureRegistries: opt.InsecureRegistries,
+			SkipTLSVerify:      opt.SkipTLSVerify, SkipTLSVerifyPull: opt.SkipTLSVerifyPull,
+			Retries: opt.PushRetry, Platform: platform,
+		},
+	}
+	if opt.RootDir == "" || opt.RootDir != "/" {
+		b.runner = run.Chroot{TempDir: tmp}
+	} else {
+		b.runner = run.Direct{}
+	}
+	if b.buildArgs, err = parseBuildArgs(opt.BuildArgs); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	if b.secrets, err = parseSecrets(opt.Secrets, tmp); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	return b, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func (b *builder) printf(format string, args ...any) {
+	fmt.Fprintf(b.progress, format+"\n", args...)
+}
+
+func parsePlatform(s string) (v1.Platform, error) {
+	p := v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
+	if s == "" {
+		return p, nil
+	}
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return p, fmt.Errorf("platform %q is not os/arch[/variant]", s)
+	}
+	p.OS, p.Architecture = parts[0], parts[1]
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
+}
+
+func formatPlatform(p v1.Platform) string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}
+
+func parseBuildArgs(in []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, a := range in {
+		k, v, ok := strings.Cut(a, "=")
+		if k == "" {
+			return nil, fmt.Errorf("--build-arg %q: no name", a)
+		}
+		if !ok {
+			env, set := os.LookupEnv(k)
+			if !set {
+				continue
+			}
+			v = env
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// build runs the needed stages and returns the target's image.
+func (b *builder) build(ctx context.Context) (v1.Image, error) {
+	f := b.file
+	b.globalArgs = b.defaultArgs()
+	env := shell.EnvsFromSlice(b.globalArgs)
+	for _, cmd := range f.MetaArgs {
+		for _, kv := range cmd.Args {
+			if v, ok := b.buildArgs[kv.Key]; ok {
+				b.globalArgs = setEnv(b.globalArgs, kv.Key, v)
+			} else if kv.Value != nil {
+				v, _, err := b.lex.ProcessWord(*kv.Value, env)
+				if err != nil {
+					return nil, dockerfile.At(f.Name, cmd.Location(), err)
+				}
+				b.globalArgs = setEnv(b.globalArgs, kv.Key, v)
+			}
+			env = shell.EnvsFromSlice(b.globalArgs)
+		}
+	}
+	b.baseNames = make([]string, len(f.Stages))
+	for i, st := range f.Stages {
+		name, _, err := b.lex.ProcessWord(st.BaseName, env)
+		if err != nil {
+			return nil, dockerfile.At(f.Name, st.Location, err)
+		}
+		if name == "" {
+			return nil, dockerfile.At(f.Name, st.Location, fmt.Errorf("base name (%s) should not be blank", st.BaseName))
+		}
+		b.baseNames[i] = name
+	}
+	target, err := f.Target(b.opt.Target)
+	if err != nil {
+		return nil, err
+	}
+	needed := f.Needed(target, b.baseNames)
+	for _, i := range needed {
+		for _, d := range f.Deps(i, b.baseNames) {
+			b.uses[d]++
+		}
+	}
+	b.stages = make([]*stage, len(f.Stages))
+	for n, i := range needed {
+		st, err := b.runStage(ctx, i, n+1, len(needed))
+		if err != nil {
+			return nil, err
+		}
+		b.stages[i] = st
+	}
+	final := b.stages[target]
+	for _, l := range b.opt.Labels {
+		k, v, _ := strings.Cut(l, "=")
+		if final.cfg.Config.Labels == nil {
+			final.cfg.Config.Labels = map[string]string{}
+		}
+		final.cfg.Config.Labels[k] = v
+	}
+	return final.image(b.opt.Reproducible, b.opt.ImageFormat)
+}
+
+// defaultArgs are the ARGs every Dockerfile may use without a value.
+func (b *builder) defaultArgs() []string {
+	build := v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
+	tp := b.platform
+	kv := [][2]string{
+		{"BUILDPLATFORM", formatPlatform(build)}, {"BUILDOS", build.OS}, {"BUILDARCH", build.Architecture}, {"BUILDVARIANT", build.Variant},
+		{"TARGETPLATFORM", formatPlatform(tp)}, {"TARGETOS", tp.OS}, {"TARGETARCH", tp.Architecture}, {"TARGETVARIANT", tp.Variant},
+	}
+	var out []string
+	for _, p := range kv {
+		v := p[1]
+		if o, ok := b.buildArgs[p[0]]; ok {
+			v = o
+		}
+		out = append(out, p[0]+"="+v)
+	}
+	return out
+}
+
+func setEnv(env []string, k, v string) []string {
+	for i, e := range env {
+		if strings.HasPrefix(e, k+"=") {
+			out := append([]string{}, env[:i]...)
+			out = append(out, k+"="+v)
+			return append(out, env[i+1:]...)
+		}
+	}
+	return append(append([]string{}, env...), k+"="+v)
+}
+
+func getEnv(env []string, k string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if key, v, _ := strings.Cut(env[i], "="); key == k {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// proxyArgs are passed to RUN without being declared, and never kept.
+var proxyArgs = []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"}
+
+func isProxyArg(k string) bool {
+	for _, p := range proxyArgs {
+		if p == k {
+			return true
+		}
+	}
+	return false
+}
+
+// stepName is a step's text for logs and history.
+func stepName(c instructions.Command) string {
+	if s, ok := c.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return strings.ToUpper(c.Name())
+}
+
+var _ = image.Docker

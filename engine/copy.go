@@ -1,0 +1,469 @@
+package engine
+
+import (
+	"bufio"
+	"compress/bzip2"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/patternmatcher"
+	"github.com/ulikunitz/xz"
+
+	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/user"
+)
+
+// copyCmd is what COPY and ADD have in common.
+type copyCmd struct {
+	instructions.SourcesAndDest
+	from     string
+	chown    string
+	chmod    string
+	excludes []string
+	parents  bool
+	add      bool
+	checksum string
+	unpack   bool
+	text     string
+}
+
+// source is where COPY reads from: the context or another root.
+type source struct {
+	root      string
+	isContext bool
+}
+
+func (b *builder) copySource(ctx context.Context, from string) (source, error) {
+	if from == "" {
+		return source{root: b.ctx.Dir, isContext: true}, nil
+	}
+	if j, ok := b.file.StageIndex(from); ok {
+		st := b.stages[j]
+		if st == nil {
+			return source{}, fmt.Errorf("stage %q is not built before it is used", from)
+		}
+		return source{root: st.root}, nil
+	}
+	if root, ok := b.images[from]; ok {
+		return source{root: root}, nil
+	}
+	img, err := b.remote.Pull(ctx, from)
+	if err != nil {
+		return source{}, err
+	}
+	root := filepath.Join(b.tmp, fmt.Sprintf("image-%d", len(b.images)))
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return source{}, err
+	}
+	if err := b.extract(ctx, img, root); err != nil {
+		return source{}, fmt.Errorf("extracting %s: %w", from, err)
+	}
+	b.images[from] = root
+	return source{root: root}, nil
+}
+
+func hasWildcard(p string) bool { return strings.ContainsAny(p, "*?[") }
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
+	name := "COPY"
+	if c.add {
+		name = "ADD"
+	}
+	src, err := b.copySource(ctx, c.from)
+	if err != nil {
+		return err
+	}
+	opt := fs.CopyOptions{}
+	if src.isContext {
+		opt.Owner = &fs.Owner{}
+	}
+	if c.chown != "" {
+		uid, gid, err := user.ResolveChown(s.root, c.chown)
+		if err != nil {
+			return fmt.Errorf("--chown=%s: %w", c.chown, err)
+		}
+		opt.Owner = &fs.Owner{UID: int(uid), GID: int(gid)}
+		opt.DirOwner = opt.Owner
+	}
+	if c.chmod != "" {
+		m, err := strconv.ParseUint(c.chmod, 8, 32)
+		if err != nil || m > 0o7777 {
+			return fmt.Errorf("--chmod=%s: not an octal mode", c.chmod)
+		}
+		mode := fs.TarMode(int64(m))
+		opt.Mode = &mode
+	}
+	var exclude *patternmatcher.PatternMatcher
+	if len(c.excludes) > 0 {
+		if exclude, err = patternmatcher.New(c.excludes); err != nil {
+			return fmt.Errorf("--exclude: %w", err)
+		}
+	}
+
+	dest := c.DestPath
+	wd := s.cfg.Config.WorkingDir
+	if wd == "" {
+		wd = "/"
+	}
+	destIsDir := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
+	if !path.IsAbs(dest) {
+		dest = path.Join(wd, dest)
+	}
+	dest = path.Clean(dest)
+
+	// Expand sources: each is a host path plus its path in the source.
+	type match struct{ host, rel string }
+	var matches []match
+	for _, p := range c.SourcePaths {
+		if c.add && isURL(p) {
+			host, err := b.download(ctx, p, c.checksum)
+			if err != nil {
+				return err
+			}
+			matches = append(matches, match{host, ""})
+			continue
+		}
+		rel := strings.TrimPrefix(fs.Clean(p), "/")
+		if hasWildcard(p) {
+			found, err := glob(src.root, rel)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for _, r := range found {
+				if src.isContext && b.ctx.Excluded(r) {
+					continue
+				}
+				host, err := fs.Resolve(src.root, r, true)
+				if err != nil {
+					return err
+				}
+				matches = append(matches, match{host, r})
+				n++
+			}
+			if n == 0 {
+				return fmt.Errorf("%s failed: no source files were specified matching %q", name, p)
+			}
+			continue
+		}
+		host, err := fs.Resolve(src.root, rel, true)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Lstat(host); err != nil || (src.isContext && b.ctx.Excluded(rel) && !b.ctx.HasExceptions()) {
+			where := "build context"
+			if !src.isContext {
+				where = "stage or image " + c.from
+			}
+			return fmt.Errorf("%s failed: file not found in %s or excluded by .dockerignore: %s", name, where, p)
+		}
+		matches = append(matches, match{host, rel})
+	}
+	if len(matches)+len(c.SourceContents) > 1 && !destIsDir {
+		return fmt.Errorf("when using %s with more than one source file, the destination must be a directory and end with a /", name)
+	}
+
+	excluded := func(rel string) bool {
+		if src.isContext && b.ctx.Excluded(rel) {
+			return true
+		}
+		if exclude != nil {
+			ok, _ := exclude.MatchesOrParentMatches(rel)
+			return ok
+		}
+		return false
+	}
+	opt.HasExceptions = (src.isContext && b.ctx.HasExceptions()) || (exclude != nil && exclude.Exclusions())
+	for _, m := range matches {
+		fi, err := os.Stat(m.host)
+		if err != nil {
+			return fmt.Errorf("%s failed: %w", name, err)
+		}
+		target := dest
+		if c.parents && m.rel != "" {
+			target = path.Join(dest, parentsPath(m.rel))
+			if !fi.IsDir() {
+				target = path.Join(dest, parentsPath(m.rel))
+			}
+		} else if !fi.IsDir() {
+			base := path.Base(m.rel)
+			if m.rel == "" {
+				base = filepath.Base(m.host)
+			}
+			if destIsDir || b.isDir(s.root, dest) {
+				target = path.Join(dest, base)
+			}
+		}
+		if exclude != nil && m.rel != "" && !fi.IsDir() {
+			if ok, _ := exclude.MatchesOrParentMatches(m.rel); ok {
+				continue
+			}
+		}
+		if c.add && !fi.IsDir() && c.unpack && m.rel != "" {
+			ok, err := b.unpack(m.host, s.root, dest, opt)
+			if err != nil {
+				return fmt.Errorf("%s failed: %w", name, err)
+			}
+			if ok {
+				continue
+			}
+		}
+		o := opt
+		if fi.IsDir() {
+			o.Exclude = func(r string) bool { return excluded(r) }
+		}
+		if m.rel == "" && c.add { // downloaded: 0600 unless --chmod
+			if o.Mode == nil {
+				mode := os.FileMode(0o600)
+				o.Mode = &mode
+			}
+			if o.Owner == nil {
+				o.Owner = &fs.Owner{}
+			}
+		}
+		if err := fs.Copy(m.host, m.rel, s.root, target, o); err != nil {
+			return fmt.Errorf("%s failed: %w", name, err)
+		}
+	}
+	for _, sc := range c.SourceContents {
+		target := path.Join(dest, sc.Path)
+		if !destIsDir && len(c.SourceContents) == 1 && len(matches) == 0 {
+			target = dest
+		}
+		if err := b.writeInline(s, target, sc.Data, opt); err != nil {
+			return fmt.Errorf("%s failed: %w", name, err)
+		}
+	}
+	return b.commit(s, c.text)
+}
+
+// parentsPath is the part of a source path that --parents keeps: after a
+// "/./" marker when there is one, else all of it.
+func parentsPath(rel string) string {
+	if i := strings.Index("/"+rel, "/./"); i >= 0 {
+		return ("/" + rel)[i+3:]
+	}
+	return rel
+}
+
+func (b *builder) isDir(root, p string) bool {
+	host, err := fs.Resolve(root, p, true)
+	if err != nil {
+		return false
+	}
+	fi, err := os.Stat(host)
+	return err == nil && fi.IsDir()
+}
+
+func (b *builder) writeInline(s *stage, target, data string, opt fs.CopyOptions) error {
+	tmp, err := os.CreateTemp(b.tmp, "inline-")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.WriteString(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	tmp.Close()
+	mode := os.FileMode(0o644)
+	if opt.Mode != nil {
+		mode = *opt.Mode
+	}
+	if err := os.Chmod(tmp.Name(), mode); err != nil {
+		return err
+	}
+	now := time.Now()
+	if s.epoch != nil {
+		now = *s.epoch
+	}
+	_ = os.Chtimes(tmp.Name(), now, now)
+	if opt.Owner == nil {
+		opt.Owner = &fs.Owner{}
+	}
+	opt.Mode = &mode
+	return fs.Copy(tmp.Name(), "", s.root, target, opt)
+}
+
+// glob matches a wildcard pattern inside root, element by element, without
+// following symlinks out of it. Results are relative paths, sorted.
+func glob(root, pattern string) ([]string, error) {
+	parts := strings.Split(pattern, "/")
+	cur := []string{""}
+	for _, part := range parts {
+		var next []string
+		for _, dir := range cur {
+			if !hasWildcard(part) {
+				next = append(next, path.Join(dir, part))
+				continue
+			}
+			host, err := fs.Resolve(root, dir, true)
+			if err != nil {
+				return nil, err
+			}
+			ents, err := os.ReadDir(host)
+			if err != nil {
+				continue
+			}
+			for _, e := range ents {
+				ok, err := path.Match(part, e.Name())
+				if err != nil {
+					return nil, fmt.Errorf("bad pattern %q: %w", pattern, err)
+				}
+				if ok {
+					next = append(next, path.Join(dir, e.Name()))
+				}
+			}
+		}
+		cur = next
+	}
+	var out []string
+	for _, p := range cur {
+		host, err := fs.Resolve(root, p, false)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Lstat(host); err == nil {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// unpack extracts a local tar archive (plain, gzip, bzip2, xz or zstd)
+// into dest; it reports false when the file is no archive.
+func (b *builder) unpack(host, root, dest string, opt fs.CopyOptions) (bool, error) {
+	f, err := os.Open(host)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	head, _ := br.Peek(6)
+	var r io.Reader = br
+	switch {
+	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
+		gr, err := pgzip.NewReader(br)
+		if err != nil {
+			return false, nil
+		}
+		defer gr.Close()
+		r = gr
+	case len(head) >= 3 && string(head[:3]) == "BZh":
+		r = bzip2.NewReader(br)
+	case len(head) >= 6 && string(head[:6]) == "\xfd7zXZ\x00":
+		xr, err := xz.NewReader(br)
+		if err != nil {
+			return false, nil
+		}
+		r = xr
+	case len(head) >= 4 && string(head[:4]) == "\x28\xb5\x2f\xfd":
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			return false, nil
+		}
+		defer zr.Close()
+		r = zr
+	}
+	br2 := bufio.NewReaderSize(r, 1024)
+	blk, err := br2.Peek(512)
+	if err != nil || len(blk) < 512 || !isTarHeader(blk) {
+		return false, nil
+	}
+	if err := fs.MkdirAll(root, dest, opt.DirOwner); err != nil {
+		return false, err
+	}
+	destHost, err := fs.Resolve(root, dest, true)
+	if err != nil {
+		return false, err
+	}
+	if err := fs.Extract(destHost, br2, fs.ExtractOptions{}); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// isTarHeader checks the ustar magic or a valid old-style checksum.
+func isTarHeader(b []byte) bool {
+	if string(b[257:262]) == "ustar" {
+		return true
+	}
+	var sum int64
+	for i, c := range b {
+		if i >= 148 && i < 156 {
+			c = ' '
+		}
+		sum += int64(c)
+	}
+	s := strings.TrimRight(strings.TrimSpace(string(b[148:156])), "\x00 ")
+	want, err := strconv.ParseInt(s, 8, 64)
+	return err == nil && want == sum && sum != 256
+}
+
+// download fetches an ADD URL into a file named as the URL's last element.
+func (b *builder) download(ctx context.Context, raw, checksum string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("ADD %s: %w", raw, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("ADD %s: %w", raw, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("ADD %s: %s", raw, resp.Status)
+	}
+	dir, err := os.MkdirTemp(b.tmp, "download-")
+	if err != nil {
+		return "", err
+	}
+	base := path.Base(u.Path)
+	if base == "/" || base == "." || base == "" {
+		base = "index.html"
+	}
+	p := filepath.Join(dir, base)
+	f, err := os.Create(p)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(f, h), resp.Body); err != nil {
+		f.Close()
+		return "", fmt.Errorf("ADD %s: %w", raw, err)
+	}
+	f.Close()
+	if checksum != "" {
+		got := "sha256:" + hex.EncodeToString(h.Sum(nil))
+		if got != checksum {
+			return "", fmt.Errorf("ADD %s: checksum mismatch: got %s, want %s", raw, got, checksum)
+		}
+	}
+	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		_ = os.Chtimes(p, lm, lm)
+	}
+	return p, nil
+}

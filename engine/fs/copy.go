@@ -1,0 +1,276 @@
+package fs
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Owner is a numeric owner.
+type Owner struct{ UID, GID int }
+
+// CopyOptions tunes Copy.
+type CopyOptions struct {
+	// Owner replaces the owner of everything copied; nil keeps the source's.
+	Owner *Owner
+	// DirOwner owns the destination directories Copy creates; nil is root.
+	DirOwner *Owner
+	// Mode replaces the permission bits of everything copied.
+	Mode *os.FileMode
+	// Exclude reports source paths (relative to the source root, slash
+	// separated) not to copy. A directory that is excluded is still
+	// entered when HasExceptions is set, so that "!" patterns can bring
+	// children back.
+	Exclude       func(rel string) bool
+	HasExceptions bool
+}
+
+type entry struct {
+	rel  string // relative to the source directory; "" for itself
+	info fs.FileInfo
+}
+
+// Copy copies srcHost (a host path: a file, a symlink or a directory whose
+// contents are copied) to the in-image path dst under dstRoot. srcRel is
+// srcHost relative to its source root for Exclude. Hard links inside the
+// copy stay hard links.
+func Copy(srcHost, srcRel, dstRoot, dst string, opt CopyOptions) error {
+	fi, err := os.Lstat(srcHost)
+	if err != nil {
+		return err
+	}
+	var entries []entry
+	if fi.IsDir() {
+		entries, err = walk(srcHost, srcRel, opt)
+		if err != nil {
+			return err
+		}
+		if err := MkdirAll(dstRoot, dst, opt.DirOwner); err != nil {
+			return err
+		}
+	} else {
+		entries = []entry{{"", fi}}
+		if err := MkdirAll(dstRoot, path.Dir(dst), opt.DirOwner); err != nil {
+			return err
+		}
+	}
+	links := map[[2]uint64]string{}
+	var dirs []string
+	var dirTimes []fs.FileInfo
+	for _, e := range entries {
+		src := filepath.Join(srcHost, filepath.FromSlash(e.rel))
+		target := path.Join(dst, e.rel)
+		host, err := ResolveParent(dstRoot, target)
+		if err != nil {
+			return err
+		}
+		if e.rel == "" && e.info.IsDir() {
+			host, err = Resolve(dstRoot, target, true)
+			if err != nil {
+				return err
+			}
+		}
+		if err := copyOne(src, host, e.info, links, opt); err != nil {
+			return fmt.Errorf("copying %s: %w", target, err)
+		}
+		if e.info.IsDir() {
+			dirs = append(dirs, host)
+			dirTimes = append(dirTimes, e.info)
+		}
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		t := dirTimes[i].ModTime()
+		_ = os.Chtimes(dirs[i], t, t)
+	}
+	return nil
+}
+
+// walk lists a directory tree in path order, honouring Exclude.
+func walk(root, rootRel string, opt CopyOptions) ([]entry, error) {
+	var out []entry
+	included := map[string]bool{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel := filepath.ToSlash(strings.TrimPrefix(p, root))
+		rel = strings.TrimPrefix(rel, "/")
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if rel != "" && opt.Exclude != nil && opt.Exclude(path.Join(rootRel, rel)) {
+			if d.IsDir() && !opt.HasExceptions {
+				return filepath.SkipDir
+			}
+			if d.IsDir() {
+				out = append(out, entry{rel, info}) // kept only if a child is
+			}
+			return nil
+		}
+		included[rel] = true
+		for dir := path.Dir(rel); rel != "" && dir != "." && !included[dir]; dir = path.Dir(dir) {
+			included[dir] = true
+		}
+		out = append(out, entry{rel, info})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	kept := out[:0]
+	for _, e := range out {
+		if e.rel == "" || included[e.rel] {
+			kept = append(kept, e)
+		}
+	}
+	sort.SliceStable(kept, func(i, j int) bool { return kept[i].rel < kept[j].rel })
+	return kept, nil
+}
+
+func copyOne(src, dst string, fi fs.FileInfo, links map[[2]uint64]string, opt CopyOptions) error {
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	existing, err := os.Lstat(dst)
+	if err == nil && !(existing.IsDir() && fi.IsDir()) {
+		if err := os.RemoveAll(dst); err != nil {
+			return err
+		}
+	}
+	mode := fi.Mode()
+	switch {
+	case fi.IsDir():
+		if err != nil || !existing.IsDir() {
+			if err := os.Mkdir(dst, 0o755); err != nil {
+				return err
+			}
+		}
+	case mode.IsRegular():
+		if st != nil && st.Nlink > 1 {
+			key := [2]uint64{st.Dev, st.Ino}
+			if first, ok := links[key]; ok {
+				return os.Link(first, dst)
+			}
+			links[key] = dst
+		}
+		if err := copyFile(src, dst); err != nil {
+			return err
+		}
+	case mode&os.ModeSymlink != 0:
+		target, err := os.Readlink(src)
+		if err != nil {
+			return err
+		}
+		if err := os.Symlink(target, dst); err != nil {
+			return err
+		}
+	case mode&(os.ModeDevice|os.ModeNamedPipe) != 0 && st != nil:
+		if err := unix.Mknod(dst, st.Mode, int(st.Rdev)); err != nil {
+			return err
+		}
+	default:
+		return nil
+	}
+	uid, gid := 0, 0
+	if st != nil {
+		uid, gid = int(st.Uid), int(st.Gid)
+	}
+	if opt.Owner != nil {
+		uid, gid = opt.Owner.UID, opt.Owner.GID
+	}
+	if err := os.Lchown(dst, uid, gid); err != nil {
+		return err
+	}
+	if mode&os.ModeSymlink != 0 {
+		t := unix.NsecToTimespec(fi.ModTime().UnixNano())
+		return unix.UtimesNanoAt(unix.AT_FDCWD, dst, []unix.Timespec{t, t}, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	perm := mode.Perm() | mode&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky)
+	if opt.Mode != nil {
+		perm = *opt.Mode
+	}
+	if err := os.Chmod(dst, perm); err != nil {
+		return err
+	}
+	if mode.IsRegular() {
+		copyXattrs(src, dst)
+		return os.Chtimes(dst, fi.ModTime(), fi.ModTime())
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func copyXattrs(src, dst string) {
+	sz, err := unix.Llistxattr(src, nil)
+	if err != nil || sz <= 0 {
+		return
+	}
+	buf := make([]byte, sz)
+	sz, err = unix.Llistxattr(src, buf)
+	if err != nil {
+		return
+	}
+	for _, name := range strings.Split(string(buf[:sz]), "\x00") {
+		if name == "" || strings.HasPrefix(name, "system.") {
+			continue
+		}
+		val := make([]byte, 4096)
+		n, err := unix.Lgetxattr(src, name, val)
+		if err != nil {
+			continue
+		}
+		_ = unix.Lsetxattr(dst, name, val[:n], 0)
+	}
+}
+
+// MkdirAll creates the in-image directory p under root with its missing
+// parents, mode 0755, owned by owner (root when nil).
+func MkdirAll(root, p string, owner *Owner) error {
+	host, err := Resolve(root, p, true)
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(host); err == nil {
+		if fi.IsDir() {
+			return nil
+		}
+		return fmt.Errorf("%s is not a directory", p)
+	}
+	parent := path.Dir(Clean(p))
+	if parent != Clean(p) {
+		if err := MkdirAll(root, parent, owner); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(host, 0o755); err != nil && !os.IsExist(err) {
+		return err
+	}
+	uid, gid := 0, 0
+	if owner != nil {
+		uid, gid = owner.UID, owner.GID
+	}
+	return os.Lchown(host, uid, gid)
+}

@@ -1,0 +1,164 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+
+	"github.com/kaniko-build/kaniko-build/engine/fs"
+)
+
+// initArg is argv[0] of the re-executed binary that sets up the namespaces.
+const initArg = "kaniko-build-run-init"
+
+// Chroot runs commands chrooted into a directory, in new mount, pid, uts
+// and ipc namespaces (and a network one for --network=none), with /proc,
+// /dev, /sys, /etc/hosts, /etc/resolv.conf and /etc/hostname provided.
+// The program must call Init first thing in main.
+type Chroot struct {
+	// TempDir holds the generated hosts and resolv.conf files.
+	TempDir string
+}
+
+// systemMounts are provided to every command and never become content.
+var systemMounts = []struct {
+	target string
+	file   bool
+}{
+	{"/proc", false}, {"/dev", false}, {"/sys", false},
+	{"/etc/hosts", true}, {"/etc/resolv.conf", true}, {"/etc/hostname", true},
+}
+
+// Run runs s and waits for it.
+func (c Chroot) Run(ctx context.Context, s Spec) error {
+	if s.Hostname == "" {
+		s.Hostname = "buildkitsandbox"
+	}
+	etc, err := os.MkdirTemp(c.TempDir, "run-etc-")
+	if err != nil {
+		return fmt.Errorf("preparing run: %w", err)
+	}
+	defer os.RemoveAll(etc)
+	files := map[string][]byte{
+		"/etc/hosts":    []byte("127.0.0.1\tlocalhost " + s.Hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+		"/etc/hostname": []byte(s.Hostname + "\n"),
+	}
+	if dt, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		files["/etc/resolv.conf"] = dt
+	} else {
+		files["/etc/resolv.conf"] = nil
+	}
+	var mounts []Mount
+	for _, m := range systemMounts {
+		mt := Mount{Type: "system", Source: m.target, Target: m.target, File: m.file}
+		if m.file {
+			src := filepath.Join(etc, filepath.Base(m.target))
+			if err := os.WriteFile(src, files[m.target], 0o644); err != nil {
+				return fmt.Errorf("preparing run: %w", err)
+			}
+			mt.Type, mt.Source = "bind", src
+		}
+		mounts = append(mounts, mt)
+	}
+	mounts = append(mounts, s.Mounts...)
+
+	stubs := &stubs{}
+	defer stubs.remove()
+	for i, m := range mounts {
+		host, err := stubs.make(s.Root, m.Target, m.File)
+		if err != nil {
+			return fmt.Errorf("preparing mount %s: %w", m.Target, err)
+		}
+		mounts[i].Target = host
+	}
+	s.Mounts = mounts
+
+	spec, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encoding run spec: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("starting run: %w", err)
+	}
+	defer r.Close()
+	cmd := exec.CommandContext(ctx, "/proc/self/exe")
+	cmd.Args = []string{initArg}
+	cmd.Stdout, cmd.Stderr = s.Stdout, s.Stderr
+	cmd.ExtraFiles = []*os.File{r}
+	cmd.Env = []string{}
+	flags := uintptr(syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC)
+	if s.NoNetwork {
+		flags |= syscall.CLONE_NEWNET
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return fmt.Errorf("starting run: %w", err)
+	}
+	_, werr := w.Write(spec)
+	w.Close()
+	err = cmd.Wait()
+	if werr != nil && err == nil {
+		err = werr
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &ExitError{Code: ee.ExitCode()}
+	}
+	return err
+}
+
+// stubs creates missing mount points and removes them afterwards, so they
+// never show up as content of the layer.
+type stubs struct{ created []string }
+
+func (st *stubs) make(root, target string, file bool) (string, error) {
+	host, err := fs.Resolve(root, target, true)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Lstat(host); err == nil {
+		return host, nil
+	}
+	// Create missing parents one by one to remember each of them.
+	var missing []string
+	for d := filepath.Dir(host); len(d) > len(root); d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], 0o755); err != nil {
+			return "", err
+		}
+		st.created = append(st.created, missing[i])
+	}
+	if file {
+		f, err := os.OpenFile(host, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			return "", err
+		}
+		f.Close()
+	} else if err := os.Mkdir(host, 0o755); err != nil {
+		return "", err
+	}
+	st.created = append(st.created, host)
+	return host, nil
+}
+
+func (st *stubs) remove() {
+	for i := len(st.created) - 1; i >= 0; i-- {
+		// Only an untouched stub goes: a non-empty directory stays.
+		_ = os.Remove(st.created[i])
+	}
+}

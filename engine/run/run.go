@@ -1,0 +1,62 @@
+// Package run executes a RUN instruction's command inside a root
+// filesystem: chrooted in fresh namespaces when the root is a directory
+// of the host, directly when the root is the container's own "/".
+package run
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// Mount is one extra mount of a RUN: bind, tmpfs or a secret file.
+type Mount struct {
+	// Type is "bind" or "tmpfs".
+	Type string
+	// Source is a host path for binds.
+	Source string
+	// Target is the in-image path.
+	Target string
+	// Readonly mounts it read-only.
+	Readonly bool
+	// File says the bind source is a file, not a directory.
+	File bool
+}
+
+// Spec is one command to run.
+type Spec struct {
+	Root     string
+	Args     []string
+	Env      []string
+	Dir      string
+	UID      uint32
+	GID      uint32
+	Groups   []uint32
+	Mounts   []Mount
+	Hostname string
+	// NoNetwork gives the command a network namespace of its own.
+	NoNetwork bool
+	Stdout    io.Writer `json:"-"`
+	Stderr    io.Writer `json:"-"`
+}
+
+// Runner runs commands.
+type Runner interface {
+	Run(ctx context.Context, s Spec) error
+}
+
+// ExitError is a command that ran and failed.
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("exit code %d", e.Code)
+}
+
+func lookEnv(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if len(env[i]) > len(key) && env[i][:len(key)+1] == key+"=" {
+			return env[i][len(key)+1:]
+		}
+	}
+	return ""
+}

@@ -1,0 +1,316 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+
+	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/run"
+	"github.com/kaniko-build/kaniko-build/engine/user"
+)
+
+func (b *builder) dispatchRun(ctx context.Context, s *stage, c *instructions.RunCommand) error {
+	args, scripts, err := s.runArgs(c, b.tmp)
+	if err != nil {
+		return err
+	}
+	id, err := user.Resolve(s.root, s.cfg.Config.User)
+	if err != nil {
+		return err
+	}
+	env := append([]string{}, s.runEnv...)
+	for _, k := range proxyArgs {
+		if v, ok := b.buildArgs[k]; ok && !s.args[k] {
+			env = setEnv(env, k, v)
+		}
+	}
+	if _, ok := getEnv(env, "PATH"); !ok {
+		env = append(env, "PATH="+run.DefaultPath)
+	}
+	if _, ok := getEnv(env, "HOME"); !ok {
+		home := id.Home
+		if home == "" {
+			home = "/root"
+			if id.UID != 0 {
+				home = "/"
+			}
+		}
+		env = append(env, "HOME="+home)
+	}
+	wd := s.cfg.Config.WorkingDir
+	if wd == "" {
+		wd = "/"
+	}
+	if err := fs.MkdirAll(s.root, wd, nil); err != nil {
+		return fmt.Errorf("creating working directory %s: %w", wd, err)
+	}
+	mounts, err := b.runMounts(ctx, s, c)
+	if err != nil {
+		return err
+	}
+	mounts = append(mounts, scripts...)
+	spec := run.Spec{
+		Root: s.root, Args: args, Env: env, Dir: wd,
+		UID: id.UID, GID: id.GID, Groups: id.Groups, Mounts: mounts,
+		NoNetwork: instructions.GetNetwork(c) == instructions.NetworkNone,
+		Stdout:    b.progress, Stderr: b.progress,
+	}
+	if err := b.runner.Run(ctx, spec); err != nil {
+		var ee *run.ExitError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("RUN %s: did not complete successfully: %w", oneLine(strings.Join(c.CmdLine, " ")), err)
+		}
+		return fmt.Errorf("RUN: %w", err)
+	}
+	return b.commit(s, s.runHistory(c, b))
+}
+
+// runArgs turns a RUN into argv, as BuildKit does with heredocs: a single
+// heredoc with a shebang becomes a script file run directly; other heredocs
+// go to the shell.
+func (s *stage) runArgs(c *instructions.RunCommand, tmp string) ([]string, []run.Mount, error) {
+	args := c.CmdLine
+	var mounts []run.Mount
+	if len(c.Files) > 0 {
+		if len(args) != 1 || !c.PrependShell {
+			return nil, nil, fmt.Errorf("parsing produced an invalid run command: %v", args)
+		}
+		if hd := parser.MustParseHeredoc(args[0]); hd != nil {
+			data := c.Files[0].Data
+			if c.Files[0].Chomp {
+				data = parser.ChompHeredocContent(data)
+			}
+			if strings.HasPrefix(data, "#!") {
+				dir, err := os.MkdirTemp(tmp, "heredoc-")
+				if err != nil {
+					return nil, nil, err
+				}
+				p := filepath.Join(dir, c.Files[0].Name)
+				if err := os.WriteFile(p, []byte(data), 0o755); err != nil {
+					return nil, nil, err
+				}
+				mounts = append(mounts, run.Mount{Type: "bind", Source: dir, Target: "/dev/pipes", Readonly: true})
+				return []string{path.Join("/dev/pipes", c.Files[0].Name)}, mounts, nil
+			}
+			args = []string{data}
+		} else {
+			var sb strings.Builder
+			sb.WriteString(args[0])
+			for _, f := range c.Files {
+				sb.WriteByte('\n')
+				sb.WriteString(f.Data)
+				sb.WriteString(f.Name)
+			}
+			args = []string{sb.String()}
+		}
+	}
+	if c.PrependShell {
+		return append(s.shell(), strings.Join(args, " ")), mounts, nil
+	}
+	return append([]string{}, args...), mounts, nil
+}
+
+// runHistory is the history line of a RUN: like BuildKit's, with the
+// build args it saw (proxy args left out).
+func (s *stage) runHistory(c *instructions.RunCommand, b *builder) string {
+	var used []string
+	for k := range s.args {
+		if isProxyArg(k) {
+			continue
+		}
+		if v, ok := getEnv(s.runEnv, k); ok {
+			if _, inCfg := getEnv(s.cfg.Config.Env, k); !inCfg {
+				used = append(used, k+"="+v)
+			}
+		}
+	}
+	sort.Strings(used)
+	line := "RUN " + strings.Join(c.CmdLine, " ")
+	if c.PrependShell {
+		line = "RUN " + strings.Join(append(s.shell(), strings.Join(c.CmdLine, " ")), " ")
+	}
+	if len(used) > 0 {
+		line = fmt.Sprintf("RUN |%d %s %s", len(used), strings.Join(used, " "), strings.TrimPrefix(line, "RUN "))
+	}
+	return line
+}
+
+// runMounts prepares RUN --mount: bind, cache, tmpfs and secret.
+func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCommand) ([]run.Mount, error) {
+	var out []run.Mount
+	wd := s.cfg.Config.WorkingDir
+	if wd == "" {
+		wd = "/"
+	}
+	abs := func(p string) string {
+		if !path.IsAbs(p) {
+			return path.Join(wd, p)
+		}
+		return path.Clean(p)
+	}
+	for _, m := range instructions.GetMounts(c) {
+		switch m.Type {
+		case instructions.MountTypeBind:
+			src, err := b.copySource(ctx, m.From)
+			if err != nil {
+				return nil, err
+			}
+			host, err := fs.Resolve(src.root, m.Source, true)
+			if err != nil {
+				return nil, err
+			}
+			fi, err := os.Stat(host)
+			if err != nil {
+				return nil, fmt.Errorf("--mount=type=bind: source %q: %w", m.Source, err)
+			}
+			if !m.ReadOnly {
+				// Writes to a read-write bind are thrown away: give a copy.
+				cp, err := os.MkdirTemp(b.tmp, "bind-")
+				if err != nil {
+					return nil, err
+				}
+				dst := "/data"
+				if err := fs.Copy(host, "", cp, dst, fs.CopyOptions{}); err != nil {
+					return nil, err
+				}
+				host = filepath.Join(cp, "data")
+			}
+			out = append(out, run.Mount{Type: "bind", Source: host, Target: abs(m.Target), Readonly: m.ReadOnly, File: !fi.IsDir()})
+		case instructions.MountTypeCache:
+			id := m.CacheID
+			if id == "" {
+				id = abs(m.Target)
+			}
+			sum := sha256.Sum256([]byte(id))
+			dir := filepath.Join(b.cacheRoot(), hex.EncodeToString(sum[:8]))
+			if _, err := os.Stat(dir); err != nil {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return nil, err
+				}
+				mode := os.FileMode(0o755)
+				if m.Mode != nil {
+					mode = os.FileMode(*m.Mode)
+				}
+				uid, gid := 0, 0
+				if m.UID != nil {
+					uid = int(*m.UID)
+				}
+				if m.GID != nil {
+					gid = int(*m.GID)
+				}
+				_ = os.Chown(dir, uid, gid)
+				_ = os.Chmod(dir, mode)
+			}
+			out = append(out, run.Mount{Type: "bind", Source: dir, Target: abs(m.Target), Readonly: m.ReadOnly})
+		case instructions.MountTypeTmpfs:
+			out = append(out, run.Mount{Type: "tmpfs", Target: abs(m.Target)})
+		case instructions.MountTypeSecret:
+			id := m.CacheID
+			if id == "" && m.Target != "" {
+				id = path.Base(m.Target)
+			}
+			src, ok := b.secrets[id]
+			if !ok {
+				if m.Required {
+					return nil, fmt.Errorf("secret %s: not provided (use --secret id=%s,src=FILE)", id, id)
+				}
+				continue
+			}
+			target := m.Target
+			if target == "" {
+				target = "/run/secrets/" + id
+			}
+			f, err := os.CreateTemp(b.tmp, "secret-")
+			if err != nil {
+				return nil, err
+			}
+			dt, err := os.ReadFile(src)
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("secret %s: %w", id, err)
+			}
+			_, _ = f.Write(dt)
+			f.Close()
+			mode := os.FileMode(0o400)
+			if m.Mode != nil {
+				mode = os.FileMode(*m.Mode)
+			}
+			uid, gid := 0, 0
+			if m.UID != nil {
+				uid = int(*m.UID)
+			}
+			if m.GID != nil {
+				gid = int(*m.GID)
+			}
+			_ = os.Chown(f.Name(), uid, gid)
+			_ = os.Chmod(f.Name(), mode)
+			out = append(out, run.Mount{Type: "bind", Source: f.Name(), Target: abs(target), Readonly: true, File: true})
+		case instructions.MountTypeSSH:
+			if m.Required {
+				return nil, fmt.Errorf("--mount=type=ssh is not supported")
+			}
+		}
+	}
+	return out, nil
+}
+
+func (b *builder) cacheRoot() string {
+	if b.opt.CacheDir != "" {
+		return filepath.Join(b.opt.CacheDir, "run-cache")
+	}
+	return filepath.Join(b.tmp, "run-cache")
+}
+
+// parseSecrets reads --secret id=ID,src=PATH (or env=VAR) flags.
+func parseSecrets(in []string, tmp string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, sflag := range in {
+		var id, src, env string
+		for _, kv := range strings.Split(sflag, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "id":
+				id = v
+			case "src", "source":
+				src = v
+			case "env":
+				env = v
+			case "type":
+			default:
+				return nil, fmt.Errorf("--secret %q: unknown key %q", sflag, k)
+			}
+		}
+		if id == "" {
+			return nil, fmt.Errorf("--secret %q: no id", sflag)
+		}
+		if src == "" && env == "" {
+			env = id
+		}
+		if src == "" {
+			v, ok := os.LookupEnv(env)
+			if !ok {
+				return nil, fmt.Errorf("--secret %q: environment variable %s is not set", sflag, env)
+			}
+			f, err := os.CreateTemp(tmp, "secret-env-")
+			if err != nil {
+				return nil, err
+			}
+			_, _ = f.WriteString(v)
+			f.Close()
+			src = f.Name()
+		}
+		out[id] = src
+	}
+	return out, nil
+}

@@ -1,0 +1,247 @@
+package snapshot
+
+import (
+	"archive/tar"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TarOptions tunes WriteTar.
+type TarOptions struct {
+	// Epoch, when set, replaces every timestamp (reproducible builds).
+	Epoch *time.Time
+}
+
+type inode struct{ dev, ino uint64 }
+
+// WriteTar writes the changes as a layer tar: the changed entries with
+// their parent directories, whiteouts for deletions, opaque markers for
+// replaced directories. Entries come in path order, so equal trees give
+// equal bytes.
+func WriteTar(w io.Writer, root string, cur State, changes []Change, opt TarOptions) error {
+	root = filepath.Clean(root)
+	type item struct {
+		path     string
+		whiteout bool
+		opaque   bool
+	}
+	items := map[string]*item{}
+	add := func(p string) *item {
+		it := items[p]
+		if it == nil {
+			it = &item{path: p}
+			items[p] = it
+		}
+		return it
+	}
+	var replacedDirs []string
+	for _, c := range changes {
+		switch c.Kind {
+		case Deleted:
+			add(path.Join(path.Dir(c.Path), ".wh."+path.Base(c.Path))).whiteout = true
+		case Replaced:
+			if cur[c.Path].IsDir() {
+				add(c.Path).opaque = true
+				replacedDirs = append(replacedDirs, c.Path)
+			} else {
+				add(path.Join(path.Dir(c.Path), ".wh."+path.Base(c.Path))).whiteout = true
+				add(c.Path)
+			}
+		default:
+			add(c.Path)
+		}
+	}
+	// Everything under a replaced directory is new content.
+	if len(replacedDirs) > 0 {
+		for p := range cur {
+			for _, d := range replacedDirs {
+				if strings.HasPrefix(p, d+"/") {
+					add(p)
+					break
+				}
+			}
+		}
+	}
+	// Parents, so that the layer alone recreates each path faithfully.
+	for p := range items {
+		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
+			if _, ok := items[d]; ok {
+				break
+			}
+			add(d)
+		}
+	}
+	paths := make([]string, 0, len(items))
+	for p := range items {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+
+	tw := tar.NewWriter(w)
+	links := map[inode]string{}
+	for _, p := range paths {
+		it := items[p]
+		if it.whiteout {
+			hdr := &tar.Header{Name: p[1:], Typeflag: tar.TypeReg, Mode: 0, Format: tar.FormatPAX}
+			hdr.ModTime = stamp(time.Unix(0, 0), opt)
+			if err := tw.WriteHeader(hdr); err != nil {
+				return fmt.Errorf("writing whiteout %s: %w", p, err)
+			}
+			continue
+		}
+		e, ok := cur[p]
+		if !ok {
+			continue
+		}
+		if err := writeEntry(tw, root, p, e, links, opt); err != nil {
+			return err
+		}
+		if it.opaque {
+			hdr := &tar.Header{Name: p[1:] + "/.wh..wh..opq", Typeflag: tar.TypeReg, Format: tar.FormatPAX, ModTime: stamp(time.Unix(0, 0), opt)}
+			if err := tw.WriteHeader(hdr); err != nil {
+				return fmt.Errorf("writing opaque marker %s: %w", p, err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("closing layer tar: %w", err)
+	}
+	return nil
+}
+
+func stamp(t time.Time, opt TarOptions) time.Time {
+	if opt.Epoch != nil {
+		return *opt.Epoch
+	}
+	return t
+}
+
+// Header builds the tar header of one path from its metadata.
+func Header(p string, e Entry, host string) (*tar.Header, error) {
+	hdr := &tar.Header{
+		Name:    strings.TrimPrefix(p, "/"),
+		Mode:    int64(e.Mode & 0o7777),
+		Uid:     int(e.UID),
+		Gid:     int(e.GID),
+		ModTime: time.Unix(0, e.Mtime).Truncate(time.Second),
+		Format:  tar.FormatPAX,
+	}
+	switch e.typ() {
+	case syscall.S_IFDIR:
+		hdr.Typeflag = tar.TypeDir
+		hdr.Name += "/"
+	case syscall.S_IFREG:
+		hdr.Typeflag = tar.TypeReg
+		hdr.Size = e.Size
+	case syscall.S_IFLNK:
+		hdr.Typeflag = tar.TypeSymlink
+		hdr.Linkname = e.Link
+	case syscall.S_IFCHR, syscall.S_IFBLK:
+		hdr.Typeflag = tar.TypeChar
+		if e.typ() == syscall.S_IFBLK {
+			hdr.Typeflag = tar.TypeBlock
+		}
+		var s syscall.Stat_t
+		if err := syscall.Lstat(host, &s); err != nil {
+			return nil, err
+		}
+		hdr.Devmajor = int64(unix.Major(s.Rdev))
+		hdr.Devminor = int64(unix.Minor(s.Rdev))
+	case syscall.S_IFIFO:
+		hdr.Typeflag = tar.TypeFifo
+	default:
+		return nil, nil // sockets are not part of images
+	}
+	if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeDir {
+		if err := addXattrs(hdr, host); err != nil {
+			return nil, err
+		}
+	}
+	return hdr, nil
+}
+
+func writeEntry(tw *tar.Writer, root, p string, e Entry, links map[inode]string, opt TarOptions) error {
+	host := root + filepath.FromSlash(p)
+	hdr, err := Header(p, e, host)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", p, err)
+	}
+	if hdr == nil {
+		return nil
+	}
+	hdr.ModTime = stamp(hdr.ModTime, opt)
+	if hdr.Typeflag == tar.TypeReg && e.Nlink > 1 {
+		key := inode{e.Dev, e.Ino}
+		if first, ok := links[key]; ok {
+			hdr.Typeflag = tar.TypeLink
+			hdr.Linkname = first
+			hdr.Size = 0
+			if err := tw.WriteHeader(hdr); err != nil {
+				return fmt.Errorf("writing %s: %w", p, err)
+			}
+			return nil
+		}
+		links[key] = hdr.Name
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	if hdr.Typeflag != tar.TypeReg || hdr.Size == 0 {
+		return nil
+	}
+	f, err := os.Open(host)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", p, err)
+	}
+	defer f.Close()
+	n, err := io.Copy(tw, io.LimitReader(f, hdr.Size))
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	if n != hdr.Size {
+		return fmt.Errorf("writing %s: file shrank while reading", p)
+	}
+	return nil
+}
+
+// addXattrs records the file's extended attributes (file capabilities
+// among them) as PAX records, as docker and buildkit do.
+func addXattrs(hdr *tar.Header, host string) error {
+	sz, err := unix.Llistxattr(host, nil)
+	if err != nil || sz <= 0 {
+		return nil
+	}
+	buf := make([]byte, sz)
+	sz, err = unix.Llistxattr(host, buf)
+	if err != nil {
+		return nil
+	}
+	for _, name := range strings.Split(string(buf[:sz]), "\x00") {
+		if name == "" || strings.HasPrefix(name, "system.") || strings.HasPrefix(name, "trusted.overlay") {
+			continue
+		}
+		vsz, err := unix.Lgetxattr(host, name, nil)
+		if err != nil || vsz < 0 {
+			continue
+		}
+		val := make([]byte, vsz)
+		vsz, err = unix.Lgetxattr(host, name, val)
+		if err != nil {
+			continue
+		}
+		if hdr.PAXRecords == nil {
+			hdr.PAXRecords = map[string]string{}
+		}
+		hdr.PAXRecords["SCHILY.xattr."+name] = string(val[:vsz])
+	}
+	return nil
+}

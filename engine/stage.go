@@ -1,0 +1,494 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+
+	"github.com/kaniko-build/kaniko-build/engine/dockerfile"
+	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/image"
+	"github.com/kaniko-build/kaniko-build/engine/snapshot"
+	"github.com/kaniko-build/kaniko-build/engine/user"
+)
+
+// stage is one build stage in progress.
+type stage struct {
+	index   int
+	root    string
+	base    v1.Image
+	format  image.Format
+	cfg     *v1.ConfigFile
+	layers  []mutate.Addendum
+	history []v1.History // everything after the base's history
+	runEnv  []string     // what RUN sees: config Env plus ARGs
+	args    map[string]bool
+	cmdSet  bool
+	snap    snapshot.State
+	epoch   *time.Time
+	created time.Time
+}
+
+func (b *builder) runStage(ctx context.Context, i, n, total int) (*stage, error) {
+	f := b.file
+	st := f.Stages[i]
+	s := &stage{index: i, args: map[string]bool{}, created: time.Now().UTC()}
+	if b.opt.Reproducible {
+		t := time.Unix(0, 0).UTC()
+		s.epoch, s.created = &t, t
+	}
+	name := st.Name
+	if name == "" {
+		name = fmt.Sprint(i)
+	}
+	start := time.Now()
+	if err := b.initStage(ctx, s, b.baseNames[i]); err != nil {
+		return nil, dockerfile.At(f.Name, st.Location, err)
+	}
+	b.printf("[%s %d/%d] FROM %s (%s)", name, n, total, b.baseNames[i], time.Since(start).Round(time.Millisecond))
+
+	cmds := st.Commands
+	// ONBUILD triggers of the base run first, and are not inherited.
+	if triggers := s.cfg.Config.OnBuild; len(triggers) > 0 {
+		var pre []instructions.Command
+		for _, t := range triggers {
+			c, err := dockerfile.ParseInstruction(f.Name, t)
+			if err != nil {
+				return nil, dockerfile.At(f.Name, st.Location, fmt.Errorf("parsing ONBUILD trigger: %w", err))
+			}
+			pre = append(pre, c)
+		}
+		s.cfg.Config.OnBuild = nil
+		cmds = append(pre, cmds...)
+	}
+	for k, c := range cmds {
+		start := time.Now()
+		if err := b.dispatch(ctx, s, c); err != nil {
+			return nil, dockerfile.At(f.Name, c.Location(), err)
+		}
+		b.printf("[%s %d/%d] STEP %d/%d: %s (%s)", name, n, total, k+1, len(cmds), oneLine(stepName(c)), time.Since(start).Round(time.Millisecond))
+	}
+	return s, nil
+}
+
+func oneLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " ..."
+	}
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}
+
+// initStage prepares the stage's root and config from its base.
+func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
+	root := filepath.Join(b.tmp, fmt.Sprintf("stage-%d", s.index))
+	if b.opt.RootDir != "" {
+		root = b.opt.RootDir
+	}
+	s.root = root
+	if j, ok := b.file.StageIndex(base); ok && j < s.index {
+		parent := b.stages[j]
+		if parent == nil {
+			return fmt.Errorf("stage %q was not built", base)
+		}
+		s.base, s.format = parent.base, parent.format
+		s.layers = append([]mutate.Addendum{}, parent.layers...)
+		s.history = append([]v1.History{}, parent.history...)
+		s.cfg = parent.cfg.DeepCopy()
+		b.uses[j]--
+		if b.uses[j] == 0 && root != parent.root {
+			// Its last reader: take the directory over.
+			if err := os.Rename(parent.root, root); err != nil {
+				return fmt.Errorf("taking over stage %q: %w", base, err)
+			}
+			parent.root = root
+		} else if root != parent.root {
+			if err := fs.Copy(parent.root, "", root, "/", fs.CopyOptions{}); err != nil {
+				return fmt.Errorf("copying stage %q: %w", base, err)
+			}
+		}
+	} else {
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return fmt.Errorf("creating root: %w", err)
+		}
+		var img v1.Image
+		if base == "scratch" {
+			img = empty.Image
+			s.format = image.Docker
+		} else {
+			var err error
+			if img, err = b.remote.Pull(ctx, base); err != nil {
+				return err
+			}
+			mt, err := img.MediaType()
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", base, err)
+			}
+			s.format = image.Docker
+			if mt == types.OCIManifestSchema1 {
+				s.format = image.OCI
+			}
+			if err := b.extract(ctx, img, root); err != nil {
+				return fmt.Errorf("extracting %s: %w", base, err)
+			}
+		}
+		cfg, err := img.ConfigFile()
+		if err != nil {
+			return fmt.Errorf("reading config of %s: %w", base, err)
+		}
+		cfg = cfg.DeepCopy()
+		if base == "scratch" {
+			cfg.OS, cfg.Architecture, cfg.Variant = b.platform.OS, b.platform.Architecture, b.platform.Variant
+		}
+		s.base, s.cfg = img, cfg
+	}
+	if f := image.Format(b.opt.ImageFormat); f != "" {
+		s.format = f
+	}
+	s.runEnv = append([]string{}, s.cfg.Config.Env...)
+	snap, err := snapshot.Scan(root, nil)
+	if err != nil {
+		return err
+	}
+	s.snap = snap
+	return nil
+}
+
+// extract applies img's layers to root in order.
+func (b *builder) extract(ctx context.Context, img v1.Image, root string) error {
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	for _, l := range layers {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return err
+		}
+		err = fs.Extract(root, rc, fs.ExtractOptions{})
+		rc.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// expander returns the word expander for the stage's current environment.
+func (b *builder) expander(s *stage) instructions.SingleWordExpander {
+	env := shell.EnvsFromSlice(s.runEnv)
+	return func(word string) (string, error) {
+		v, _, err := b.lex.ProcessWord(word, env)
+		return v, err
+	}
+}
+
+func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command) error {
+	if e, ok := c.(instructions.SupportsSingleWordExpansion); ok {
+		if err := e.Expand(b.expander(s)); err != nil {
+			return err
+		}
+	}
+	if e, ok := c.(instructions.SupportsSingleWordExpansionRaw); ok {
+		if err := e.ExpandRaw(b.expander(s)); err != nil {
+			return err
+		}
+	}
+	cfg := &s.cfg.Config
+	switch c := c.(type) {
+	case *instructions.EnvCommand:
+		var parts []string
+		for _, kv := range c.Env {
+			cfg.Env = setEnv(cfg.Env, kv.Key, kv.Value)
+			s.runEnv = setEnv(s.runEnv, kv.Key, kv.Value)
+			parts = append(parts, kv.Key+"="+kv.Value)
+		}
+		s.record("ENV "+strings.Join(parts, " "), nil)
+	case *instructions.ArgCommand:
+		b.dispatchArg(s, c)
+	case *instructions.LabelCommand:
+		if cfg.Labels == nil {
+			cfg.Labels = map[string]string{}
+		}
+		var parts []string
+		for _, kv := range c.Labels {
+			cfg.Labels[kv.Key] = kv.Value
+			parts = append(parts, kv.Key+"="+kv.Value)
+		}
+		s.record("LABEL "+strings.Join(parts, " "), nil)
+	case *instructions.MaintainerCommand:
+		s.cfg.Author = c.Maintainer
+		s.record("MAINTAINER "+c.Maintainer, nil)
+	case *instructions.ExposeCommand:
+		return b.dispatchExpose(s, c)
+	case *instructions.WorkdirCommand:
+		return b.dispatchWorkdir(s, c)
+	case *instructions.UserCommand:
+		cfg.User = c.User
+		s.record("USER "+c.User, nil)
+	case *instructions.VolumeCommand:
+		if cfg.Volumes == nil {
+			cfg.Volumes = map[string]struct{}{}
+		}
+		for _, v := range c.Volumes {
+			if v == "" {
+				return fmt.Errorf("VOLUME specified can not be an empty string")
+			}
+			cfg.Volumes[v] = struct{}{}
+		}
+		s.record("VOLUME "+fmt.Sprint(c.Volumes), nil)
+	case *instructions.ShellCommand:
+		cfg.Shell = append([]string{}, c.Shell...)
+		s.record("SHELL "+fmt.Sprint(c.Shell), nil)
+	case *instructions.StopSignalCommand:
+		cfg.StopSignal = c.Signal
+		s.record("STOPSIGNAL "+c.Signal, nil)
+	case *instructions.HealthCheckCommand:
+		h := c.Health
+		cfg.Healthcheck = &v1.HealthConfig{
+			Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, Retries: h.Retries,
+		}
+		s.record("HEALTHCHECK "+fmt.Sprint(h.Test), nil)
+	case *instructions.OnbuildCommand:
+		cfg.OnBuild = append(cfg.OnBuild, c.Expression)
+		s.record("ONBUILD "+c.Expression, nil)
+	case *instructions.CmdCommand:
+		cfg.Cmd = s.withShell(c.ShellDependantCmdLine)
+		s.cmdSet = true
+		s.record("CMD "+fmt.Sprint(cfg.Cmd), nil)
+	case *instructions.EntrypointCommand:
+		cfg.Entrypoint = s.withShell(c.ShellDependantCmdLine)
+		if !s.cmdSet {
+			cfg.Cmd = nil
+		}
+		s.record("ENTRYPOINT "+fmt.Sprint(cfg.Entrypoint), nil)
+	case *instructions.RunCommand:
+		return b.dispatchRun(ctx, s, c)
+	case *instructions.CopyCommand:
+		return b.dispatchCopy(ctx, s, copyCmd{
+			SourcesAndDest: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod,
+			excludes: c.ExcludePatterns, parents: c.Parents, text: c.String(),
+		})
+	case *instructions.AddCommand:
+		return b.dispatchCopy(ctx, s, copyCmd{
+			SourcesAndDest: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod,
+			excludes: c.ExcludePatterns, add: true, checksum: c.Checksum,
+			unpack: c.Unpack == nil || *c.Unpack, text: c.String(),
+		})
+	default:
+		return fmt.Errorf("unsupported instruction %s", c.Name())
+	}
+	return nil
+}
+
+// withShell turns a shell-form command line into exec form.
+func (s *stage) withShell(c instructions.ShellDependantCmdLine) []string {
+	if !c.PrependShell {
+		return append([]string{}, c.CmdLine...)
+	}
+	return append(s.shell(), strings.Join(c.CmdLine, " "))
+}
+
+func (s *stage) shell() []string {
+	if len(s.cfg.Config.Shell) > 0 {
+		return append([]string{}, s.cfg.Config.Shell...)
+	}
+	return []string{"/bin/sh", "-c"}
+}
+
+// dispatchArg declares ARGs: a --build-arg wins over the default, a bare
+// ARG inherits the global value, and the value is visible to later steps
+// but never stored in the image config.
+func (b *builder) dispatchArg(s *stage, c *instructions.ArgCommand) {
+	var parts []string
+	for _, kv := range c.Args {
+		v, hasValue := b.buildArgs[kv.Key]
+		if !hasValue && kv.Value == nil {
+			v, hasValue = getEnv(b.globalArgs, kv.Key)
+		} else if !hasValue {
+			v, hasValue = *kv.Value, true
+		}
+		s.args[kv.Key] = true
+		if hasValue {
+			s.runEnv = setEnv(s.runEnv, kv.Key, v)
+			parts = append(parts, kv.Key+"="+v)
+		} else {
+			parts = append(parts, kv.Key)
+		}
+	}
+	s.record("ARG "+strings.Join(parts, " "), nil)
+}
+
+func (b *builder) dispatchExpose(s *stage, c *instructions.ExposeCommand) error {
+	cfg := &s.cfg.Config
+	if cfg.ExposedPorts == nil {
+		cfg.ExposedPorts = map[string]struct{}{}
+	}
+	env := shell.EnvsFromSlice(s.runEnv)
+	var all []string
+	for _, p := range c.Ports {
+		words, err := b.lex.ProcessWords(p, env)
+		if err != nil {
+			return err
+		}
+		for _, w := range words {
+			ports, err := expandPorts(w)
+			if err != nil {
+				return err
+			}
+			for _, port := range ports {
+				cfg.ExposedPorts[port] = struct{}{}
+				all = append(all, port)
+			}
+		}
+	}
+	s.record("EXPOSE "+strings.Join(all, " "), nil)
+	return nil
+}
+
+// expandPorts turns "80", "80/udp" or "8000-8002/tcp" into port/proto keys.
+func expandPorts(spec string) ([]string, error) {
+	portPart, proto, ok := strings.Cut(spec, "/")
+	if !ok || proto == "" {
+		proto = "tcp"
+	}
+	proto = strings.ToLower(proto)
+	lo, hi, isRange := strings.Cut(portPart, "-")
+	var a, z int
+	if _, err := fmt.Sscanf(lo, "%d", &a); err != nil || fmt.Sprint(a) != lo || a < 0 || a > 65535 {
+		return nil, fmt.Errorf("invalid containerPort: %s", portPart)
+	}
+	z = a
+	if isRange {
+		if _, err := fmt.Sscanf(hi, "%d", &z); err != nil || fmt.Sprint(z) != hi || z < a || z > 65535 {
+			return nil, fmt.Errorf("invalid port range: %s", portPart)
+		}
+	}
+	var out []string
+	for p := a; p <= z; p++ {
+		out = append(out, fmt.Sprintf("%d/%s", p, proto))
+	}
+	return out, nil
+}
+
+func (b *builder) dispatchWorkdir(s *stage, c *instructions.WorkdirCommand) error {
+	wd := c.Path
+	if !path.IsAbs(wd) {
+		cur := s.cfg.Config.WorkingDir
+		if cur == "" {
+			cur = "/"
+		}
+		wd = path.Join(cur, wd)
+	}
+	wd = path.Clean(wd)
+	s.cfg.Config.WorkingDir = wd
+	if wd == "/" {
+		s.record("WORKDIR "+wd, nil)
+		return nil
+	}
+	// As BuildKit: created with its parents, owned by the current USER.
+	var owner *fs.Owner
+	if u := s.cfg.Config.User; u != "" {
+		uid, gid, err := user.ResolveChown(s.root, u)
+		if err != nil {
+			return err
+		}
+		owner = &fs.Owner{UID: int(uid), GID: int(gid)}
+	}
+	if err := fs.MkdirAll(s.root, wd, owner); err != nil {
+		return fmt.Errorf("creating WORKDIR %s: %w", wd, err)
+	}
+	return b.commit(s, "WORKDIR "+wd)
+}
+
+// record adds a history entry for a step that makes no layer.
+func (s *stage) record(createdBy string, _ any) {
+	s.history = append(s.history, v1.History{
+		Created: v1.Time{Time: s.created}, CreatedBy: createdBy, Comment: "kaniko-build", EmptyLayer: true,
+	})
+}
+
+// commit snapshots the stage's root and adds the changes as a layer.
+func (b *builder) commit(s *stage, createdBy string) error {
+	cur, err := snapshot.Scan(s.root, b.skip)
+	if err != nil {
+		return err
+	}
+	changes := snapshot.Diff(s.snap, cur)
+	s.snap = cur
+	if len(changes) == 0 {
+		s.record(createdBy, nil)
+		return nil
+	}
+	comp := image.Compression(b.opt.Compression)
+	if comp == "" {
+		comp = image.Gzip
+	}
+	l, err := image.WriteLayer(b.tmp, comp, b.opt.CompressionLevel, image.LayerMediaType(s.format, comp), func(w io.Writer) error {
+		return snapshot.WriteTar(w, s.root, cur, changes, snapshot.TarOptions{Epoch: s.epoch})
+	})
+	if err != nil {
+		return err
+	}
+	h := v1.History{Created: v1.Time{Time: s.created}, CreatedBy: createdBy, Comment: "kaniko-build"}
+	s.layers = append(s.layers, mutate.Addendum{Layer: l, History: h})
+	s.history = append(s.history, h)
+	return nil
+}
+
+// skip leaves out paths that belong to the executor, not the image.
+func (b *builder) skip(p string) bool { return false }
+
+// image assembles the stage's image.
+func (s *stage) image(reproducible bool, format string) (v1.Image, error) {
+	img := s.base
+	if len(s.layers) > 0 {
+		var err error
+		if img, err = mutate.Append(img, s.layers...); err != nil {
+			return nil, fmt.Errorf("assembling image: %w", err)
+		}
+	}
+	cfgFile, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("assembling image: %w", err)
+	}
+	cfg := s.cfg.DeepCopy()
+	cfg.RootFS = cfgFile.RootFS
+	baseCfg, err := s.base.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cfg.History = append(append([]v1.History{}, baseCfg.History...), s.history...)
+	cfg.Created = v1.Time{Time: s.created}
+	cfg.Container, cfg.DockerVersion = "", ""
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		return nil, fmt.Errorf("assembling image: %w", err)
+	}
+	switch s.format {
+	case image.OCI:
+		img = mutate.MediaType(img, types.OCIManifestSchema1)
+		img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	default:
+		img = mutate.MediaType(img, types.DockerManifestSchema2)
+		img = mutate.ConfigMediaType(img, types.DockerConfigJSON)
+	}
+	return img, nil
+}
