@@ -1,0 +1,542 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/kaniko-build/kaniko-build/e2e/baseimage"
+	"github.com/kaniko-build/kaniko-build/e2e/imagecmp"
+	"github.com/kaniko-build/kaniko-build/e2e/registry"
+)
+
+// Environment variables that steer the suite.
+const (
+	// envSides is "both" (default), "docker" or "ours": which builder runs.
+	// Anything but "both" is refused when CI=true.
+	envSides = "E2E_SIDES"
+	// envExecutor names a prebuilt executor instead of building one.
+	envExecutor = "E2E_EXECUTOR"
+	// envKeep keeps the work directory (contexts, logs) for a look after.
+	envKeep = "E2E_KEEP"
+)
+
+// buildTimeout bounds one docker build or one executor run.
+const buildTimeout = 5 * time.Minute
+
+// suite is what TestMain sets up once for all tests. It is written only
+// by TestMain, before any test runs.
+var suite *harness
+
+type harness struct {
+	root     string // module root
+	work     string // scratch directory of this run
+	executor string // path of our executor binary; empty with sides=docker
+	reg      *registry.Registry
+	httpURL  string // http://127.0.0.1:port of the file server
+	bases    map[string]string
+	docker   bool // build with docker
+	ours     bool // build with our executor
+}
+
+func TestMain(m *testing.M) {
+	h, cleanup, err := setup()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e setup failed: %v\n", err)
+		cleanup()
+		os.Exit(1)
+	}
+	suite = h
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
+func setup() (h *harness, cleanup func(), err error) {
+	var cleanups []func()
+	cleanup = func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}
+	ctx := context.Background()
+	h = &harness{}
+
+	switch sides := os.Getenv(envSides); sides {
+	case "", "both":
+		h.docker, h.ours = true, true
+	case "docker":
+		h.docker = true
+	case "ours":
+		h.ours = true
+	default:
+		return nil, cleanup, fmt.Errorf("%s=%q: want both, docker or ours", envSides, sides)
+	}
+	if os.Getenv("CI") == "true" && !(h.docker && h.ours) {
+		return nil, cleanup, fmt.Errorf("%s=%s is not allowed in CI: CI runs both builders", envSides, os.Getenv(envSides))
+	}
+
+	h.root, err = filepath.Abs("..")
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("finding module root: %w", err)
+	}
+	h.work, err = os.MkdirTemp("", "kaniko-build-e2e-")
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("making work directory: %w", err)
+	}
+	if os.Getenv(envKeep) == "" {
+		cleanups = append(cleanups, func() { os.RemoveAll(h.work) })
+	} else {
+		fmt.Fprintf(os.Stderr, "e2e: keeping work directory %s\n", h.work)
+	}
+
+	if h.docker {
+		out, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput()
+		if err != nil {
+			return nil, cleanup, fmt.Errorf("no docker engine (run `bash e2e/setup.sh` as root to install and start one): docker info: %v: %s", err, out)
+		}
+	}
+
+	if h.ours {
+		if exe := os.Getenv(envExecutor); exe != "" {
+			h.executor = exe
+		} else {
+			h.executor = filepath.Join(h.work, "executor")
+			cmd := exec.CommandContext(ctx, "go", "build", "-o", h.executor, "./cmd/executor")
+			cmd.Dir = h.root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return nil, cleanup, fmt.Errorf("building the executor: %v\n%s", err, out)
+			}
+		}
+	}
+
+	h.reg, err = registry.Start(ctx, registry.Options{Dir: filepath.Join(h.work, "registry")})
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("starting registry (run `bash e2e/setup.sh` to install docker-registry): %w", err)
+	}
+	cleanups = append(cleanups, func() { h.reg.Close() })
+
+	images, err := baseimage.All()
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("making base images (busybox-static comes with e2e/setup.sh): %w", err)
+	}
+	h.bases = map[string]string{}
+	for n, img := range images {
+		ref := fmt.Sprintf("%s/base/%s:latest", h.reg.Host, n)
+		if err := baseimage.Push(ctx, img, ref); err != nil {
+			return nil, cleanup, err
+		}
+		h.bases[n] = ref
+	}
+
+	srv, url, err := startFileServer(filepath.Join(h.root, "e2e", "testdata", "conformance"))
+	if err != nil {
+		return nil, cleanup, err
+	}
+	cleanups = append(cleanups, func() { srv.Close() })
+	h.httpURL = url
+	return h, cleanup, nil
+}
+
+// startFileServer serves <casesDir>/<case>/_http/<path> as /<case>/<path>
+// on a free loopback port, for ADD <url>.
+func startFileServer(casesDir string) (*http.Server, string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", fmt.Errorf("listening for the file server: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{case}/{path...}", func(w http.ResponseWriter, r *http.Request) {
+		c, p := r.PathValue("case"), r.PathValue("path")
+		if strings.Contains(c, "..") || strings.Contains(p, "..") {
+			http.Error(w, "bad path", http.StatusBadRequest)
+			return
+		}
+		f := filepath.Join(casesDir, c, "_http", filepath.FromSlash(p))
+		info, err := os.Stat(f)
+		if err != nil || !info.Mode().IsRegular() {
+			http.NotFound(w, r)
+			return
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		// A fixed Last-Modified: builders may set the file's mtime from it.
+		w.Header().Set("Last-Modified", "Wed, 01 Jan 2020 00:00:00 GMT")
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(data)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	return srv, "http://" + l.Addr().String(), nil
+}
+
+// vars are the placeholders a case's Dockerfile may use.
+func (h *harness) vars(caseName string) map[string]string {
+	v := map[string]string{
+		"registry":   h.reg.Host,
+		"httpserver": h.httpURL + "/" + caseName,
+		"case":       caseName,
+	}
+	for n, ref := range h.bases {
+		v[n] = ref
+	}
+	return v
+}
+
+// caseRun is one case being built.
+type caseRun struct {
+	name string
+	src  string // case directory in testdata
+	ctx  string // build context (a prepared copy of src)
+	logs string // directory for the builders' output
+	c    *Case
+}
+
+func (h *harness) prepare(t *testing.T, kind, caseName string) *caseRun {
+	t.Helper()
+	src := filepath.Join(h.root, "e2e", "testdata", kind, caseName)
+	c, err := loadCase(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(h.work, kind, caseName)
+	r := &caseRun{name: caseName, src: src, ctx: filepath.Join(base, "context"), logs: base, c: c}
+	if err := makeContext(src, r.ctx, c, h.vars(caseName)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(r.ctx, c.dockerfile())); err != nil {
+		t.Fatalf("case has no Dockerfile: %v", err)
+	}
+	return r
+}
+
+// environ is the builders' environment: ours plus the case's Env.
+func (r *caseRun) environ(extra ...string) []string {
+	env := os.Environ()
+	keys := make([]string, 0, len(r.c.Env))
+	for k := range r.c.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+r.c.Env[k])
+	}
+	return append(env, extra...)
+}
+
+// run runs a builder with its output in logs/<logName>; it returns the
+// output and the error.
+func (r *caseRun) run(ctx context.Context, logName string, env []string, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, buildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	err := cmd.Run()
+	text := fmt.Sprintf("$ %s %s\n%s", name, strings.Join(args, " "), out.String())
+	if werr := os.WriteFile(filepath.Join(r.logs, logName), []byte(text), 0o644); werr != nil && err == nil {
+		err = werr
+	}
+	if ctx.Err() != nil {
+		err = fmt.Errorf("timed out after %s: %w", buildTimeout, err)
+	}
+	return text, err
+}
+
+// dockerBuild builds the case with docker's legacy builder and pushes it
+// to ref.
+func (h *harness) dockerBuild(ctx context.Context, r *caseRun, ref string) (string, error) {
+	args := []string{"build", "--no-cache", "--rm", "--force-rm", "-t", ref,
+		"-f", filepath.Join(r.ctx, r.c.dockerfile())}
+	for _, a := range r.c.BuildArgs {
+		args = append(args, "--build-arg", a)
+	}
+	if r.c.Target != "" {
+		args = append(args, "--target", r.c.Target)
+	}
+	args = append(args, r.c.DockerArgs...)
+	args = append(args, r.ctx)
+	env := r.environ("DOCKER_BUILDKIT=0")
+	out, err := r.run(ctx, "docker-build.log", env, "docker", args...)
+	if err != nil {
+		return out, err
+	}
+	defer r.run(ctx, "docker-rmi.log", env, "docker", "rmi", "-f", ref)
+	if pout, err := r.run(ctx, "docker-push.log", env, "docker", "push", ref); err != nil {
+		return out + pout, fmt.Errorf("pushing: %w", err)
+	}
+	return out, nil
+}
+
+// secretFlag is how our executor takes a build secret.
+func secretFlag(id, src string) []string {
+	return []string{"--secret", "id=" + id + ",src=" + src}
+}
+
+// oursBuild builds the case with our executor, pushing to ref.
+func (h *harness) oursBuild(ctx context.Context, r *caseRun, ref string) (string, error) {
+	args := []string{"--context", r.ctx, "--dockerfile", filepath.Join(r.ctx, r.c.dockerfile()), "--destination", ref}
+	for _, a := range r.c.BuildArgs {
+		args = append(args, "--build-arg", a)
+	}
+	if r.c.Target != "" {
+		args = append(args, "--target", r.c.Target)
+	}
+	ids := make([]string, 0, len(r.c.Secrets))
+	for id := range r.c.Secrets {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		args = append(args, secretFlag(id, filepath.Join(r.src, filepath.FromSlash(r.c.Secrets[id])))...)
+	}
+	args = append(args, r.c.ExecutorArgs...)
+	return r.run(ctx, "executor.log", r.environ(), h.executor, args...)
+}
+
+func pull(ctx context.Context, ref string) (v1.Image, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", ref, err)
+	}
+	img, err := remote.Image(r, remote.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("pulling %s: %w", ref, err)
+	}
+	return img, nil
+}
+
+// exists tells whether ref is in the registry.
+func exists(ctx context.Context, ref string) (bool, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return false, fmt.Errorf("parsing %s: %w", ref, err)
+	}
+	_, err = remote.Head(r, remote.WithContext(ctx))
+	if err == nil {
+		return true, nil
+	}
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+		return false, nil
+	}
+	return false, fmt.Errorf("looking up %s: %w", ref, err)
+}
+
+// built is a pulled, flattened image.
+type built struct {
+	img v1.Image
+	cf  *v1.ConfigFile
+	fs  imagecmp.FS
+}
+
+// dump writes the image's files and config to path, for a look after
+// the run (E2E_KEEP=1).
+func (b *built) dump(path string) error {
+	var sb strings.Builder
+	for _, p := range b.fs.Paths() {
+		fmt.Fprintf(&sb, "%s %s\n", p, imagecmp.Describe(b.fs[p]))
+	}
+	cfg, err := json.MarshalIndent(b.cf, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding config: %w", err)
+	}
+	sb.Write(cfg)
+	sb.WriteString("\n")
+	return os.WriteFile(path, []byte(sb.String()), 0o644)
+}
+
+func load(ctx context.Context, ref string) (*built, error) {
+	img, err := pull(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate.Image(img); err != nil {
+		return nil, fmt.Errorf("validating %s: %w", ref, err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading config of %s: %w", ref, err)
+	}
+	fs, err := imagecmp.Flatten(img)
+	if err != nil {
+		return nil, fmt.Errorf("flattening %s: %w", ref, err)
+	}
+	return &built{img: img, cf: cf, fs: fs}, nil
+}
+
+// maxReport bounds how many differences a failure prints.
+const maxReport = 150
+
+func report(t *testing.T, what string, lines []string) {
+	t.Helper()
+	if len(lines) == 0 {
+		return
+	}
+	shown := lines
+	if len(shown) > maxReport {
+		shown = shown[:maxReport]
+	}
+	msg := fmt.Sprintf("%s (%d):\n  %s", what, len(lines), strings.Join(shown, "\n  "))
+	if len(lines) > maxReport {
+		msg += fmt.Sprintf("\n  ... and %d more", len(lines)-maxReport)
+	}
+	t.Error(msg)
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "...\n" + s[len(s)-n:]
+}
+
+func TestConformance(t *testing.T) {
+	h := suite
+	names, err := listCases(filepath.Join(h.root, "e2e", "testdata", "conformance"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		t.Run(n, func(t *testing.T) {
+			t.Parallel()
+			h.conformance(t, n)
+		})
+	}
+}
+
+func (h *harness) conformance(t *testing.T, caseName string) {
+	ctx := context.Background()
+	r := h.prepare(t, "conformance", caseName)
+	c := r.c
+	if !c.legacy() && (c.Expect == nil || c.Expect.Files == nil && c.Expect.Config == nil && c.Expect.Env == nil) {
+		t.Fatal("case.json: a case with legacy=false needs expect.files, expect.config or expect.env")
+	}
+	dockerRef := fmt.Sprintf("%s/docker/%s:latest", h.reg.Host, caseName)
+	oursRef := fmt.Sprintf("%s/ours/%s:latest", h.reg.Host, caseName)
+
+	var docker, ours *built
+	var err error
+	if h.docker && c.legacy() {
+		if out, err := h.dockerBuild(ctx, r, dockerRef); err != nil {
+			t.Fatalf("docker build: %v\n%s", err, tail(out, 4000))
+		}
+		if docker, err = load(ctx, dockerRef); err != nil {
+			t.Fatalf("docker's image: %v", err)
+		}
+		if err := docker.dump(filepath.Join(r.logs, "docker-image.txt")); err != nil {
+			t.Fatal(err)
+		}
+		if c.Expect != nil {
+			problems, err := c.Expect.Check(docker.img, docker.fs, c.ignore())
+			if err != nil {
+				t.Fatal(err)
+			}
+			report(t, "docker's image does not meet case.json's expect (is the expectation wrong?)", problems)
+		}
+	}
+	if h.ours {
+		out, err := h.oursBuild(ctx, r, oursRef)
+		if err != nil {
+			t.Fatalf("executor: %v\n%s", err, tail(out, 6000))
+		}
+		if ours, err = load(ctx, oursRef); err != nil {
+			t.Fatalf("our image: %v\nexecutor output:\n%s", err, tail(out, 3000))
+		}
+		if err := ours.dump(filepath.Join(r.logs, "ours-image.txt")); err != nil {
+			t.Fatal(err)
+		}
+		if c.Expect != nil {
+			problems, err := c.Expect.Check(ours.img, ours.fs, imagecmp.Ignore{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			report(t, "our image does not meet case.json's expect", problems)
+		}
+	}
+	if docker != nil && ours != nil {
+		diffs := imagecmp.DiffFS("docker", docker.fs, "ours", ours.fs, c.ignore())
+		cdiffs, err := imagecmp.DiffConfig("docker", docker.cf, "ours", ours.cf, c.ignore())
+		if err != nil {
+			t.Fatal(err)
+		}
+		report(t, "our image differs from docker's", append(cdiffs, diffs...))
+	}
+}
+
+func TestErrors(t *testing.T) {
+	h := suite
+	names, err := listCases(filepath.Join(h.root, "e2e", "testdata", "errors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		t.Run(n, func(t *testing.T) {
+			t.Parallel()
+			h.failure(t, n)
+		})
+	}
+}
+
+func (h *harness) failure(t *testing.T, caseName string) {
+	ctx := context.Background()
+	r := h.prepare(t, "errors", caseName)
+	c := r.c
+	if len(c.Error) == 0 {
+		t.Fatal("case.json: an error case needs \"error\": substrings of the expected message")
+	}
+	if h.docker && c.dockerFails() {
+		ref := fmt.Sprintf("%s/docker-errors/%s:latest", h.reg.Host, caseName)
+		if out, err := h.dockerBuild(ctx, r, ref); err == nil {
+			t.Errorf("docker build succeeded, want a failure (is the case wrong?)\n%s", tail(out, 2000))
+		}
+	}
+	if !h.ours {
+		return
+	}
+	ref := fmt.Sprintf("%s/ours-errors/%s:latest", h.reg.Host, caseName)
+	out, err := h.oursBuild(ctx, r, ref)
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		t.Errorf("executor succeeded, want a failure\n%s", tail(out, 3000))
+	case !errors.As(err, &ee):
+		t.Errorf("executor did not run to a failure exit: %v\n%s", err, tail(out, 3000))
+	}
+	for _, s := range c.Error {
+		if !strings.Contains(out, s) {
+			t.Errorf("executor output lacks %q:\n%s", s, tail(out, 3000))
+		}
+	}
+	found, err := exists(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found {
+		t.Errorf("%s was pushed by a failed build", ref)
+	}
+}
