@@ -45,9 +45,9 @@ type builder struct {
 	tmp      string
 
 	buildArgs  map[string]string
-	globalArgs []string // KEY=VALUE, after build args
-	baseNames  []string // per stage, expanded
-	stages     []*stage // per stage, nil when not built
+	globalArgs []string          // KEY=VALUE, after build args
+	baseNames  []string          // per stage, expanded
+	stages     []*stage          // per stage, nil when not built
 	images     map[string]string // image ref -> extracted root, for COPY --from
 	secrets    map[string]string // id -> host file
 	uses       map[int]int       // stage -> how many later stages read it

@@ -1,0 +1,34 @@
+# kaniko-build: `make demo` for a first build, `make test` for the tests.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+export CGO_ENABLED ?= 0
+
+.PHONY: all build demo test unit e2e setup catalog image bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN)/executor ./cmd/executor
+
+# Builds examples/hello (a static binary on scratch) with the executor into
+# an OCI layout and an in-process registry, and prints the digest.
+demo: build
+	$(GO) build -o examples/hello/hello ./examples/hello
+	$(GO) run ./examples/demo $(BIN)/executor examples/hello
+
+# Unit tests, then the conformance suite against docker build. setup.sh
+# installs and starts the Docker engine and the registry it needs.
+test: setup unit e2e
+
+setup:
+	bash e2e/setup.sh
+
+unit:
+	$(GO) test -count=1 ./...
+
+e2e:
+	$(GO) test -count=1 -tags e2e -timeout 40m ./e2e/...
+
+clean:
+	rm -rf $(BIN) _out examples/hello/hello
