@@ -182,12 +182,14 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 		return fmt.Errorf("when using %s with more than one source file, the destination must be a directory and end with a /", name)
 	}
 
-	excluded := func(rel string) bool {
+	// .dockerignore matches paths in the context; --exclude matches paths
+	// in the directory being copied.
+	excluded := func(dir, rel string) bool {
 		if src.isContext && b.ctx.Excluded(rel) {
 			return true
 		}
 		if exclude != nil {
-			ok, _ := exclude.MatchesOrParentMatches(rel)
+			ok, _ := exclude.MatchesOrParentMatches(strings.TrimPrefix(strings.TrimPrefix(rel, dir), "/"))
 			return ok
 		}
 		return false
@@ -229,7 +231,8 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 		}
 		o := opt
 		if fi.IsDir() {
-			o.Exclude = func(r string) bool { return excluded(r) }
+			dir := m.rel
+			o.Exclude = func(r string) bool { return excluded(dir, r) }
 		}
 		if m.rel == "" && c.add { // downloaded: 0600 unless --chmod
 			if o.Mode == nil {

@@ -1,0 +1,356 @@
+package engine_test
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/kaniko-build/kaniko-build/e2e/baseimage"
+	"github.com/kaniko-build/kaniko-build/engine"
+	"github.com/kaniko-build/kaniko-build/engine/run"
+)
+
+func TestMain(m *testing.M) {
+	run.Init() // the RUN sandbox re-executes the test binary
+	os.Exit(m.Run())
+}
+
+// env is an in-process registry holding the busybox base image.
+type env struct {
+	host string
+	base string
+}
+
+func newEnv(t *testing.T) env {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img, err := baseimage.Busybox()
+	if err != nil {
+		t.Fatalf("making base image (is busybox-static installed? make setup): %v", err)
+	}
+	base := host + "/base/busybox:latest"
+	ref, err := name.ParseReference(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	return env{host: host, base: base}
+}
+
+// build writes files (the Dockerfile among them) into a context and builds
+// it to dest; BASE in the Dockerfile is replaced by the base image.
+func (e env) build(t *testing.T, files map[string]string, dest string, mod func(*engine.Options)) (v1.Image, error) {
+	t.Helper()
+	dir := t.TempDir()
+	for p, content := range files {
+		content = strings.ReplaceAll(content, "BASE", e.base)
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref := e.host + "/test/" + dest
+	opt := engine.Options{Context: dir, Dockerfile: "Dockerfile", Destinations: []string{ref}, TempDir: t.TempDir()}
+	if mod != nil {
+		mod(&opt)
+	}
+	if _, err := engine.Build(context.Background(), opt); err != nil {
+		return nil, err
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(r)
+	if err != nil {
+		t.Fatalf("pulling %s back: %v", ref, err)
+	}
+	if err := validate.Image(img); err != nil {
+		t.Fatalf("validate.Image: %v", err)
+	}
+	return img, nil
+}
+
+type file struct {
+	typ     byte
+	mode    int64
+	uid     int
+	gid     int
+	content string
+	link    string
+}
+
+// flatten reads the image's final filesystem.
+func flatten(t *testing.T, img v1.Image) map[string]file {
+	t.Helper()
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	out := map[string]file{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := file{typ: h.Typeflag, mode: h.Mode & 0o7777, uid: h.Uid, gid: h.Gid, link: h.Linkname}
+		if h.Typeflag == tar.TypeReg {
+			dt, _ := io.ReadAll(tr)
+			f.content = string(dt)
+		}
+		out["/"+strings.TrimSuffix(h.Name, "/")] = f
+	}
+}
+
+func mustBuild(t *testing.T, e env, files map[string]string, mod func(*engine.Options)) (v1.Image, map[string]file) {
+	t.Helper()
+	img, err := e.build(t, files, strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), mod)
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	return img, flatten(t, img)
+}
+
+func wantContent(t *testing.T, fs map[string]file, p, want string) {
+	t.Helper()
+	f, ok := fs[p]
+	if !ok {
+		t.Fatalf("%s missing from the image", p)
+	}
+	if f.content != want {
+		t.Errorf("%s = %q, want %q", p, f.content, want)
+	}
+}
+
+func TestRunChangesAndWhiteouts(t *testing.T) {
+	e := newEnv(t)
+	_, fs := mustBuild(t, e, map[string]string{"Dockerfile": `FROM BASE
+RUN mkdir -p /d/sub && echo one > /d/sub/f && rm /bin/cat
+RUN rm -rf /d && mkdir /d && echo two > /d/g
+RUN mkdir /x && ln -s /d /y && rm -rf /x && ln -s /d /x
+RUN echo hi > /h && ln /h /h2 && chmod 4755 /h
+`}, nil)
+	if _, ok := fs["/bin/cat"]; ok {
+		t.Error("/bin/cat was deleted in a RUN but is still there")
+	}
+	if _, ok := fs["/d/sub/f"]; ok {
+		t.Error("/d/sub/f came back after its directory was replaced")
+	}
+	wantContent(t, fs, "/d/g", "two\n")
+	if fs["/x"].typ != tar.TypeSymlink || fs["/x"].link != "/d" {
+		t.Errorf("/x = %+v, want a symlink to /d", fs["/x"])
+	}
+	if fs["/h"].mode != 0o4755 {
+		t.Errorf("/h mode = %o, want 4755", fs["/h"].mode)
+	}
+}
+
+func TestArgScoping(t *testing.T) {
+	e := newEnv(t)
+	img, fs := mustBuild(t, e, map[string]string{"Dockerfile": `ARG TAG=latest
+ARG GLOBAL=g
+FROM BASE
+ARG GLOBAL
+ARG LOCAL=l
+ARG FROMFLAG=default
+ENV SHADOW=env
+ARG SHADOW=arg
+RUN echo "$GLOBAL $LOCAL $FROMFLAG $TAG" > /args
+RUN echo "$SHADOW" > /shadow
+`}, func(o *engine.Options) { o.BuildArgs = []string{"FROMFLAG=flag"} })
+	wantContent(t, fs, "/args", "g l flag \n")
+	// As BuildKit: the ARG declared after ENV wins inside RUN, the config keeps ENV.
+	wantContent(t, fs, "/shadow", "arg\n")
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range cfg.Config.Env {
+		if strings.HasPrefix(kv, "LOCAL=") || strings.HasPrefix(kv, "GLOBAL=") {
+			t.Errorf("ARG leaked into the config: %s", kv)
+		}
+	}
+}
+
+func TestMultiStageSkipsUnneededStages(t *testing.T) {
+	e := newEnv(t)
+	_, fs := mustBuild(t, e, map[string]string{"Dockerfile": `FROM BASE AS broken
+RUN false
+FROM BASE AS builder
+RUN mkdir /out && echo built > /out/artifact && chown 1000:1000 /out/artifact
+FROM BASE
+COPY --from=builder /out/artifact /app/
+COPY --from=1 /out /copied
+`}, nil)
+	wantContent(t, fs, "/app/artifact", "built\n")
+	// BuildKit keeps the owner of files copied from a stage.
+	if f := fs["/app/artifact"]; f.uid != 1000 || f.gid != 1000 {
+		t.Errorf("/app/artifact owner = %d:%d, want 1000:1000", f.uid, f.gid)
+	}
+	wantContent(t, fs, "/copied/artifact", "built\n")
+}
+
+func TestHeredocs(t *testing.T) {
+	e := newEnv(t)
+	_, fs := mustBuild(t, e, map[string]string{"Dockerfile": `FROM BASE
+ARG NAME=world
+RUN <<EOF
+echo "hello $NAME" > /greeting
+echo second >> /greeting
+EOF
+RUN <<EOF
+#!/bin/sh
+echo "from a script" > /script-out
+EOF
+COPY <<EOF /etc/app.conf
+name=${NAME}
+EOF
+`}, nil)
+	wantContent(t, fs, "/greeting", "hello world\nsecond\n")
+	wantContent(t, fs, "/script-out", "from a script\n")
+	wantContent(t, fs, "/etc/app.conf", "name=world\n")
+}
+
+func TestSecretNeverInLayers(t *testing.T) {
+	e := newEnv(t)
+	secret := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(secret, []byte("s3cr3t"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	img, fs := mustBuild(t, e, map[string]string{"Dockerfile": `FROM BASE
+RUN --mount=type=secret,id=token cat /run/secrets/token | wc -c > /len
+RUN --mount=type=tmpfs,target=/scratch echo x > /scratch/y && ls /scratch > /listing
+RUN --network=none cat /proc/net/dev | grep -c : > /ifaces
+`}, func(o *engine.Options) { o.Secrets = []string{"id=token,src=" + secret} })
+	wantContent(t, fs, "/len", "6\n")
+	wantContent(t, fs, "/listing", "y\n")
+	wantContent(t, fs, "/ifaces", "1\n")
+	for p := range fs {
+		if strings.HasPrefix(p, "/run/secrets") || strings.HasPrefix(p, "/scratch") {
+			t.Errorf("mount point %s ended up in the image", p)
+		}
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dt, _ := io.ReadAll(rc)
+		rc.Close()
+		if strings.Contains(string(dt), "s3cr3t") {
+			t.Fatal("the secret's content is in a layer")
+		}
+	}
+}
+
+func TestReproducible(t *testing.T) {
+	e := newEnv(t)
+	files := map[string]string{"Dockerfile": "FROM BASE\nCOPY a /a\nRUN echo x > /x\n", "a": "a"}
+	mod := func(o *engine.Options) { o.Reproducible = true }
+	img1, err := e.build(t, files, "repro1", mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img2, err := e.build(t, files, "repro2", mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, _ := img1.Digest()
+	d2, _ := img2.Digest()
+	if d1 != d2 {
+		t.Errorf("reproducible builds differ: %s vs %s", d1, d2)
+	}
+}
+
+func TestFailedBuildNamesLineAndPushesNothing(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.build(t, map[string]string{"Dockerfile": "FROM BASE\nRUN true\nRUN false\n"}, "failed:latest", nil)
+	if err == nil || !strings.Contains(err.Error(), "Dockerfile:3") {
+		t.Fatalf("err = %v, want it to name Dockerfile:3", err)
+	}
+	ref, _ := name.ParseReference(e.host + "/test/failed:latest")
+	_, err = remote.Head(ref)
+	var te *transport.Error
+	if !errors.As(err, &te) || te.StatusCode != 404 {
+		t.Fatalf("the failed build's tag exists or the check failed: %v", err)
+	}
+	_, err = e.build(t, map[string]string{"Dockerfile": "FROM BASE\nCOPY missing /x\n"}, "missing", nil)
+	if err == nil || !strings.Contains(err.Error(), "Dockerfile:2") || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("err = %v, want it to name Dockerfile:2 and the missing file", err)
+	}
+	_, err = e.build(t, map[string]string{"Dockerfile": "FROM BASE\nNOPE x\n"}, "unknown", nil)
+	if err == nil || !strings.Contains(err.Error(), "Dockerfile:2") {
+		t.Fatalf("err = %v, want it to name Dockerfile:2", err)
+	}
+}
+
+func TestCopySemantics(t *testing.T) {
+	e := newEnv(t)
+	_, fs := mustBuild(t, e, map[string]string{
+		"Dockerfile": `FROM BASE
+WORKDIR /app
+COPY src/ ./
+COPY *.txt /texts/
+COPY --chown=1000:50 --chmod=640 one.txt /owned/deep/one
+COPY --parents src/a/x.go /p/
+COPY --exclude=*.md docs /docs
+USER app
+WORKDIR /home/app/work
+`,
+		"src/a/x.go":    "package a",
+		"src/b.go":      "package b",
+		"one.txt":       "1",
+		"two.txt":       "2",
+		"docs/keep.go":  "k",
+		"docs/drop.md":  "d",
+		".dockerignore": "two.txt\n",
+	}, nil)
+	wantContent(t, fs, "/app/a/x.go", "package a")
+	wantContent(t, fs, "/app/b.go", "package b")
+	wantContent(t, fs, "/texts/one.txt", "1")
+	if _, ok := fs["/texts/two.txt"]; ok {
+		t.Error(".dockerignore'd two.txt was copied")
+	}
+	if f := fs["/owned/deep/one"]; f.uid != 1000 || f.gid != 50 || f.mode != 0o640 {
+		t.Errorf("/owned/deep/one = %d:%d %o, want 1000:50 640", f.uid, f.gid, f.mode)
+	}
+	if f := fs["/owned/deep"]; f.uid != 1000 {
+		t.Errorf("implicit parent /owned/deep owner = %d, want 1000 as --chown", f.uid)
+	}
+	wantContent(t, fs, "/p/src/a/x.go", "package a")
+	wantContent(t, fs, "/docs/keep.go", "k")
+	if _, ok := fs["/docs/drop.md"]; ok {
+		t.Error("--exclude'd file was copied")
+	}
+	if f := fs["/home/app/work"]; f.uid != 1000 {
+		t.Errorf("WORKDIR after USER app: owner %d, want 1000 (BuildKit)", f.uid)
+	}
+}
