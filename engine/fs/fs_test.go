@@ -1,0 +1,135 @@
+package fs
+
+import (
+	"archive/tar"
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+type ent struct {
+	name, link, body string
+	typ              byte
+	mode             int64
+}
+
+func layer(t *testing.T, ents ...ent) *bytes.Buffer {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range ents {
+		mode := e.mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		h := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: mode, Size: int64(len(e.body)), ModTime: time.Unix(1, 0)}
+		if e.typ != tar.TypeReg {
+			h.Size = 0
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if e.typ == tar.TypeReg {
+			tw.Write([]byte(e.body))
+		}
+	}
+	tw.Close()
+	return &buf
+}
+
+func TestResolveStaysInRoot(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.Symlink("/", filepath.Join(root, "abs"))
+	os.Symlink("../../../..", filepath.Join(root, "up"))
+	os.Symlink("/etc", filepath.Join(root, "etclink"))
+	cases := map[string]string{
+		"/../../etc/passwd":   "/etc/passwd",
+		"/abs/etc/passwd":     "/etc/passwd",
+		"/up/etc/passwd":      "/etc/passwd",
+		"/etclink/passwd":     "/etc/passwd",
+		"/a/../../../b":       "/b",
+		"etclink/../x":        "/x",
+		"/missing/dir/../end": "/missing/end",
+	}
+	for in, want := range cases {
+		got, err := Resolve(root, in, true)
+		if err != nil {
+			t.Fatalf("Resolve(%q): %v", in, err)
+		}
+		if got != root+want {
+			t.Errorf("Resolve(%q) = %q, want %q", in, got, root+want)
+		}
+	}
+}
+
+func TestExtractCannotEscape(t *testing.T) {
+	parent := t.TempDir()
+	root := filepath.Join(parent, "root")
+	os.Mkdir(root, 0o755)
+	err := Extract(root, layer(t,
+		ent{name: "../outside", typ: tar.TypeReg, body: "x"},
+		ent{name: "link", typ: tar.TypeSymlink, link: "/"},
+		ent{name: "link/escaped", typ: tar.TypeReg, body: "y"},
+		ent{name: "rel", typ: tar.TypeSymlink, link: "../../.."},
+		ent{name: "rel/escaped2", typ: tar.TypeReg, body: "z"},
+		ent{name: "hard", typ: tar.TypeLink, link: "../../etc/hostname"},
+	), ExtractOptions{})
+	// The hard link's target resolves inside root, where it does not exist.
+	if err == nil {
+		t.Error("a hard link to ../../etc/hostname was made: its target should resolve inside the root and be missing")
+	}
+	for _, p := range []string{"outside", "escaped", "escaped2"} {
+		if _, err := os.Lstat(filepath.Join(parent, p)); err == nil {
+			t.Errorf("%s was written outside the root", p)
+		}
+	}
+	for _, p := range []string{"outside", "escaped", "escaped2"} {
+		if _, err := os.Lstat(filepath.Join(root, p)); err != nil {
+			t.Errorf("%s should have landed inside the root: %v", p, err)
+		}
+	}
+}
+
+func TestExtractWhiteouts(t *testing.T) {
+	root := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(Extract(root, layer(t,
+		ent{name: "a/", typ: tar.TypeDir, mode: 0o755},
+		ent{name: "a/old", typ: tar.TypeReg, body: "old"},
+		ent{name: "b/", typ: tar.TypeDir, mode: 0o755},
+		ent{name: "b/gone", typ: tar.TypeReg, body: "g"},
+		ent{name: "b/kept", typ: tar.TypeReg, body: "k"},
+		ent{name: "suid", typ: tar.TypeReg, body: "s", mode: 0o4755},
+	), ExtractOptions{}))
+	must(Extract(root, layer(t,
+		ent{name: "a/", typ: tar.TypeDir, mode: 0o755},
+		ent{name: "a/.wh..wh..opq", typ: tar.TypeReg},
+		ent{name: "a/new", typ: tar.TypeReg, body: "new"},
+		ent{name: "b/.wh.gone", typ: tar.TypeReg},
+	), ExtractOptions{}))
+	if _, err := os.Lstat(filepath.Join(root, "a/old")); err == nil {
+		t.Error("opaque directory kept a/old")
+	}
+	if _, err := os.Lstat(filepath.Join(root, "a/new")); err != nil {
+		t.Error("opaque directory lost its own a/new")
+	}
+	if _, err := os.Lstat(filepath.Join(root, "b/gone")); err == nil {
+		t.Error("whiteout did not remove b/gone")
+	}
+	if _, err := os.Lstat(filepath.Join(root, "b/kept")); err != nil {
+		t.Error("whiteout removed b/kept too")
+	}
+	fi, err := os.Stat(filepath.Join(root, "suid"))
+	must(err)
+	if fi.Mode()&os.ModeSetuid == 0 {
+		t.Errorf("setuid bit lost: %v", fi.Mode())
+	}
+}
