@@ -1,0 +1,49 @@
+package tekton
+
+// Name is the name of the Task and of the StepAction.
+const Name = "kaniko-build"
+
+// Version is the catalog version of the Task and the StepAction.
+const Version = "0.1"
+
+// Parameter names. The first five match the Tekton catalog's kaniko task
+// so that a PipelineRun written for it only has to change the taskRef.
+const (
+	ParamImage            = "IMAGE"
+	ParamDockerfile       = "DOCKERFILE"
+	ParamContext          = "CONTEXT"
+	ParamExtraArgs        = "EXTRA_ARGS"
+	ParamBuilderImage     = "BUILDER_IMAGE"
+	ParamBuildArgs        = "BUILD_ARGS"
+	ParamTarget           = "TARGET"
+	ParamCache            = "CACHE"
+	ParamCacheRepo        = "CACHE_REPO"
+	ParamSkipPush         = "SKIP_PUSH"
+	ParamInsecureRegistry = "INSECURE_REGISTRY"
+
+	// StepAction only: it has no workspaces, so paths come in as params.
+	ParamSourcePath   = "SOURCE_PATH"
+	ParamCacheDir     = "CACHE_DIR"
+	ParamDockerConfig = "DOCKER_CONFIG"
+)
+
+// Workspace names of the Task.
+const (
+	WorkspaceSource       = "source"
+	WorkspaceDockerConfig = "dockerconfig"
+	WorkspaceCache        = "cache"
+)
+
+// Result names; Tekton Chains reads IMAGE_URL and IMAGE_DIGEST (and IMAGES)
+// as type hints for provenance.
+const (
+	ResultImageDigest = "IMAGE_DIGEST"
+	ResultImageURL    = "IMAGE_URL"
+	ResultImages      = "IMAGES"
+)
+
+// stepName is the name of the one step that runs the executor.
+const stepName = "build-and-push"
+
+// sourcePath is where a StepAction user mounts the source by default.
+const sourcePath = "/workspace/source"

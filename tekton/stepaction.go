@@ -1,0 +1,55 @@
+package tekton
+
+import (
+	"github.com/kaniko-build/kaniko-build/catalog"
+
+	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/v1beta1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// stepActionMinVersion is the first Tekton Pipelines release with
+// tekton.dev/v1beta1 StepActions.
+const stepActionMinVersion = "0.59.0"
+
+// StepAction returns the kaniko-build StepAction: the Task's step, with the
+// paths the Task gets from workspaces taken as parameters instead.
+func StepAction() *v1beta1.StepAction {
+	params := append(buildParams(),
+		str(ParamSourcePath, "Directory holding the source; CONTEXT is relative to it and it is the working directory. Usually $(workspaces.<name>.path).", ptr(sourcePath)),
+		str(ParamCacheDir, "Directory kept between runs for cached base images and RUN --mount=type=cache contents; empty for none.", ptr("")),
+		str(ParamDockerConfig, "Directory holding config.json (or .dockerconfigjson) with registry credentials.", ptr(catalog.DockerConfigDir)),
+	)
+	return &v1beta1.StepAction{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "tekton.dev/v1beta1", Kind: "StepAction"},
+		ObjectMeta: objectMeta(stepActionMinVersion, "Kaniko Build"),
+		Spec: v1beta1.StepActionSpec{
+			Description: "Builds a Dockerfile into a container image and pushes it with the kaniko-build executor, " +
+				"as one step of your own Task. The results IMAGE_DIGEST, IMAGE_URL and IMAGES are step results: " +
+				"map them to Task results with $(steps.<step>.results.<name>).",
+			Image:      param(ParamBuilderImage),
+			WorkingDir: param(ParamSourcePath),
+			Command:    []string{catalog.Executor},
+			Args: executorArgs(paths{
+				source:   param(ParamSourcePath),
+				cacheDir: param(ParamCacheDir),
+				digest:   ref("step.results." + ResultImageDigest + ".path"),
+				url:      ref("step.results." + ResultImageURL + ".path"),
+				images:   ref("step.results." + ResultImages + ".path"),
+			}),
+			Env:             []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: param(ParamDockerConfig)}},
+			Params:          params,
+			Results:         stepResults(),
+			SecurityContext: securityContext(),
+		},
+	}
+}
+
+func stepResults() []v1.StepResult {
+	var out []v1.StepResult
+	for _, r := range taskResults() {
+		out = append(out, v1.StepResult{Name: r.Name, Type: r.Type, Description: r.Description})
+	}
+	return out
+}

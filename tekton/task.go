@@ -1,0 +1,119 @@
+package tekton
+
+import (
+	"github.com/kaniko-build/kaniko-build/catalog"
+
+	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// minVersion is the oldest Tekton Pipelines release the Task runs on:
+// tekton.dev/v1 Tasks with array parameters and optional workspaces.
+const minVersion = "0.50.0"
+
+// Task returns the kaniko-build Task.
+func Task() *v1.Task {
+	return &v1.Task{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "tekton.dev/v1", Kind: "Task"},
+		ObjectMeta: objectMeta(minVersion, "Kaniko Build"),
+		Spec: v1.TaskSpec{
+			Description: "Builds a Dockerfile into a container image and pushes it, without a Docker daemon and " +
+				"without privileges, using the kaniko-build executor (the successor of Kaniko).\n\n" +
+				"The parameters IMAGE, DOCKERFILE, CONTEXT, EXTRA_ARGS and BUILDER_IMAGE match the Tekton catalog's " +
+				"kaniko task. The digest and the image name are written as results by the executor itself, in the " +
+				"form Tekton Chains reads.",
+			Params:     buildParams(),
+			Workspaces: taskWorkspaces(),
+			Results:    taskResults(),
+			Steps:      []v1.Step{taskStep()},
+		},
+	}
+}
+
+func objectMeta(minVersion, displayName string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:        Name,
+		Labels:      map[string]string{"app.kubernetes.io/version": Version},
+		Annotations: annotations(minVersion, displayName),
+	}
+}
+
+func annotations(minVersion, displayName string) map[string]string {
+	return map[string]string{
+		"tekton.dev/pipelines.minVersion": minVersion,
+		"tekton.dev/categories":           "Image Build",
+		"tekton.dev/tags":                 "image-build, kaniko, dockerfile",
+		"tekton.dev/displayName":          displayName,
+		"tekton.dev/platforms":            "linux/amd64,linux/arm64",
+		"artifacthub.io/category":         "integration-delivery",
+		"artifacthub.io/license":          "Apache-2.0",
+		"artifacthub.io/provider":         "kaniko-build",
+		"artifacthub.io/links": "- name: Source\n  url: https://github.com/kaniko-build/kaniko-build\n" +
+			"- name: Executor flags\n  url: https://github.com/kaniko-build/kaniko-build#executor-flags\n",
+		"artifacthub.io/changes": "- kind: added\n  description: First release.\n",
+	}
+}
+
+func taskWorkspaces() []v1.WorkspaceDeclaration {
+	return []v1.WorkspaceDeclaration{{
+		Name:        WorkspaceSource,
+		Description: "Holds the build context; CONTEXT and DOCKERFILE are relative to it.",
+	}, {
+		Name: WorkspaceDockerConfig,
+		Description: "Registry credentials: a Secret (or other volume) holding config.json, or a " +
+			"kubernetes.io/dockerconfigjson Secret as is (its .dockerconfigjson key). Mounted where the " +
+			"executor looks by default, so an unbound workspace means anonymous access.",
+		MountPath: catalog.DockerConfigDir,
+		ReadOnly:  true,
+		Optional:  true,
+	}, {
+		Name: WorkspaceCache,
+		Description: "Kept between runs: cached base images and the contents of RUN --mount=type=cache " +
+			"directories. Unbound means no local cache.",
+		Optional: true,
+	}}
+}
+
+func taskResults() []v1.TaskResult {
+	return []v1.TaskResult{{
+		Name:        ResultImageDigest,
+		Type:        v1.ResultsTypeString,
+		Description: "Digest of the built image, sha256:<hex>, with no trailing newline.",
+	}, {
+		Name:        ResultImageURL,
+		Type:        v1.ResultsTypeString,
+		Description: "The IMAGE it was pushed as, e.g. registry.example.com/team/app:1.2.",
+	}, {
+		Name:        ResultImages,
+		Type:        v1.ResultsTypeString,
+		Description: "Every pushed name pinned by digest (name@sha256:<hex>), one per line.",
+	}}
+}
+
+func taskStep() v1.Step {
+	return v1.Step{
+		Name:       stepName,
+		Image:      param(ParamBuilderImage),
+		WorkingDir: ref("workspaces." + WorkspaceSource + ".path"),
+		Command:    []string{catalog.Executor},
+		Args: executorArgs(paths{
+			source:   ref("workspaces." + WorkspaceSource + ".path"),
+			cacheDir: ref("workspaces." + WorkspaceCache + ".path"),
+			digest:   ref("results." + ResultImageDigest + ".path"),
+			url:      ref("results." + ResultImageURL + ".path"),
+			images:   ref("results." + ResultImages + ".path"),
+		}),
+		Env:             []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: catalog.DockerConfigDir}},
+		SecurityContext: securityContext(),
+	}
+}
+
+// securityContext runs the executor as root, which it needs to unpack base
+// images with their owners, and nothing more: not privileged, no added
+// capabilities, which PodSecurity "baseline" admits.
+func securityContext() *corev1.SecurityContext {
+	root := int64(0)
+	no := false
+	return &corev1.SecurityContext{RunAsUser: &root, Privileged: &no}
+}
