@@ -18,6 +18,7 @@ import (
 
 	"github.com/kaniko-build/kaniko-build/engine/buildctx"
 	"github.com/kaniko-build/kaniko-build/engine/dockerfile"
+	"github.com/kaniko-build/kaniko-build/engine/fs"
 	"github.com/kaniko-build/kaniko-build/engine/image"
 	"github.com/kaniko-build/kaniko-build/engine/remote"
 	"github.com/kaniko-build/kaniko-build/engine/run"
@@ -50,6 +51,7 @@ type builder struct {
 	stages     []*stage          // per stage, nil when not built
 	images     map[string]string // image ref -> extracted root, for COPY --from
 	secrets    map[string]string // id -> host file
+	ignored    ignoreList        // in-container mode: paths never touched
 	uses       map[int]int       // stage -> how many later stages read it
 }
 
@@ -118,13 +120,38 @@ func newBuilder(opt Options) (*builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--custom-platform: %w", err)
 	}
+	inContainer := opt.RootDir == "/"
+	var ignored ignoreList
+	if inContainer {
+		if !opt.Force && !InContainer() {
+			return nil, errors.New("refusing to build in / outside a container: it would rewrite this machine's root filesystem (use --force only if you mean it)")
+		}
+		if opt.KanikoDir == "" {
+			opt.KanikoDir = "/kaniko"
+		}
+		if opt.TempDir == "" {
+			opt.TempDir = filepath.Join(opt.KanikoDir, "tmp")
+		}
+		if err := os.MkdirAll(opt.TempDir, 0o755); err != nil {
+			return nil, fmt.Errorf("creating scratch directory: %w", err)
+		}
+		if ignored, err = containerIgnores(opt.KanikoDir, opt.IgnorePaths); err != nil {
+			return nil, err
+		}
+		// Outputs written during the build must survive it too.
+		for _, p := range []string{opt.DigestFile, opt.ImageNameDigestFile, opt.ImageNameTagDigestFile, opt.TarPath, opt.OCILayoutPath} {
+			if p != "" {
+				ignored = append(ignored, fs.Clean(p))
+			}
+		}
+	}
 	tmp, err := os.MkdirTemp(opt.TempDir, "kaniko-build-")
 	if err != nil {
 		return nil, fmt.Errorf("creating scratch directory: %w", err)
 	}
 	b := &builder{
 		opt: opt, log: log, progress: progress, file: file, lex: file.Lexer(), ctx: bctx,
-		platform: platform, tmp: tmp,
+		platform: platform, tmp: tmp, ignored: ignored,
 		images: map[string]string{}, uses: map[int]int{},
 		remote: remote.Options{
 			Insecure: opt.Insecure, InsecurePull: opt.InsecurePull,
@@ -133,10 +160,10 @@ func newBuilder(opt Options) (*builder, error) {
 			Retries: opt.PushRetry, Platform: platform,
 		},
 	}
-	if opt.RootDir == "" || opt.RootDir != "/" {
-		b.runner = run.Chroot{TempDir: tmp}
+	if inContainer {
+		b.runner = run.Direct{TempDir: tmp}
 	} else {
-		b.runner = run.Direct{}
+		b.runner = run.Chroot{TempDir: tmp}
 	}
 	if b.buildArgs, err = parseBuildArgs(opt.BuildArgs); err != nil {
 		os.RemoveAll(tmp)
@@ -248,6 +275,12 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 			return nil, err
 		}
 		b.stages[i] = st
+		if b.ignored != nil && b.uses[i] > 0 {
+			// "/" is about to be the next stage's: keep this one aside.
+			if err := b.saveStage(st); err != nil {
+				return nil, err
+			}
+		}
 	}
 	final := b.stages[target]
 	for _, l := range b.opt.Labels {

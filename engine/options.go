@@ -59,8 +59,17 @@ type Options struct {
 	ImageFormat string
 
 	// RootDir is the filesystem the build runs in. Empty means a fresh
-	// directory under TempDir, with RUN isolated by chroot and namespaces.
+	// directory per stage under TempDir, with RUN isolated by chroot and
+	// namespaces. "/" is in-container mode: the container's own root, as
+	// Kaniko does; it is refused outside a container unless Force is set.
 	RootDir string
+	// Force allows in-container mode outside a container.
+	Force bool
+	// KanikoDir is the executor's own directory, never part of the image
+	// (in-container mode; default /kaniko).
+	KanikoDir string
+	// IgnorePaths are more paths in-container mode leaves alone.
+	IgnorePaths []string
 	// TempDir holds scratch files; empty means os.TempDir().
 	TempDir string
 	// CacheDir keeps RUN --mount=type=cache directories between builds.

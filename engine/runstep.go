@@ -212,7 +212,7 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 				_ = os.Chown(dir, uid, gid)
 				_ = os.Chmod(dir, mode)
 			}
-			out = append(out, run.Mount{Type: "bind", Source: dir, Target: abs(m.Target), Readonly: m.ReadOnly})
+			out = append(out, run.Mount{Type: "cache", Source: dir, Target: abs(m.Target), Readonly: m.ReadOnly})
 		case instructions.MountTypeTmpfs:
 			out = append(out, run.Mount{Type: "tmpfs", Target: abs(m.Target)})
 		case instructions.MountTypeSecret:

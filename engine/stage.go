@@ -110,7 +110,14 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 		s.history = append([]v1.History{}, parent.history...)
 		s.cfg = parent.cfg.DeepCopy()
 		b.uses[j]--
-		if b.uses[j] == 0 && root != parent.root {
+		if b.ignored != nil {
+			if err := wipeRoot(root, b.ignored); err != nil {
+				return err
+			}
+			if err := fs.Copy(parent.root, "", root, "/", fs.CopyOptions{}); err != nil {
+				return fmt.Errorf("restoring stage %q: %w", base, err)
+			}
+		} else if b.uses[j] == 0 && root != parent.root {
 			// Its last reader: take the directory over.
 			if err := os.Rename(parent.root, root); err != nil {
 				return fmt.Errorf("taking over stage %q: %w", base, err)
@@ -124,6 +131,11 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 	} else {
 		if err := os.MkdirAll(root, 0o755); err != nil {
 			return fmt.Errorf("creating root: %w", err)
+		}
+		if b.ignored != nil {
+			if err := wipeRoot(root, b.ignored); err != nil {
+				return err
+			}
 		}
 		var img v1.Image
 		if base == "scratch" {
@@ -160,7 +172,7 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 		s.format = f
 	}
 	s.runEnv = append([]string{}, s.cfg.Config.Env...)
-	snap, err := snapshot.Scan(root, nil)
+	snap, err := snapshot.Scan(root, b.skip)
 	if err != nil {
 		return err
 	}
@@ -182,7 +194,7 @@ func (b *builder) extract(ctx context.Context, img v1.Image, root string) error 
 		if err != nil {
 			return err
 		}
-		err = fs.Extract(root, rc, fs.ExtractOptions{})
+		err = fs.Extract(root, rc, fs.ExtractOptions{Skip: b.skip})
 		rc.Close()
 		if err != nil {
 			return err
@@ -454,8 +466,22 @@ func (b *builder) commit(s *stage, createdBy string) error {
 	return nil
 }
 
-// skip leaves out paths that belong to the executor, not the image.
-func (b *builder) skip(p string) bool { return false }
+// skip leaves out paths that belong to the container, not the image
+// (in-container mode only; nothing is skipped in a stage directory).
+func (b *builder) skip(p string) bool { return b.ignored.covers(p) }
+
+// saveStage copies a finished stage out of "/" for later stages to read.
+func (b *builder) saveStage(s *stage) error {
+	dst := filepath.Join(b.tmp, fmt.Sprintf("stage-%d", s.index))
+	err := fs.Copy(s.root, "", dst, "/", fs.CopyOptions{
+		Exclude: func(rel string) bool { return b.skip("/" + rel) },
+	})
+	if err != nil {
+		return fmt.Errorf("saving stage %d: %w", s.index, err)
+	}
+	s.root = dst
+	return nil
+}
 
 // image assembles the stage's image.
 func (s *stage) image(reproducible bool, format string) (v1.Image, error) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -71,6 +72,9 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	fs.StringVar(&f.format, "image-format", "", "manifest format: docker or oci (default: the base image's)")
 	fs.StringArrayVar(&o.Secrets, "secret", nil, "id=ID,src=FILE (or env=VAR) secret for RUN --mount=type=secret (repeatable)")
 	fs.StringVar(&o.CacheDir, "cache-dir", "", "directory keeping RUN --mount=type=cache contents between builds")
+	fs.BoolVar(&o.Force, "force", false, "build in / even outside a container (it rewrites the root filesystem)")
+	fs.StringArrayVar(&o.IgnorePaths, "ignore-path", nil, "path the in-container build leaves alone and keeps out of layers (repeatable)")
+	fs.StringVar(&o.KanikoDir, "kaniko-dir", "/kaniko", "the executor's own directory, never part of the image")
 	fs.StringVar(&f.verbosity, "verbosity", "info", "log level: panic, fatal, error, warn, info, debug or trace")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text, color or json")
 	return fs
@@ -103,6 +107,11 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	f.opt.Log = log
 	f.opt.Progress = stderr
+	// Installed as <kaniko-dir>/executor, as in our image, the build runs in
+	// the container's own root; anywhere else it builds in a directory.
+	if exe, err := os.Executable(); err == nil && filepath.Dir(exe) == filepath.Clean(f.opt.KanikoDir) {
+		f.opt.RootDir = "/"
+	}
 	res, err := engine.Build(ctx, f.opt)
 	if err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)

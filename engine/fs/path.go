@@ -79,6 +79,9 @@ func join(root, p string) string {
 	if p == "/" {
 		return root
 	}
+	if root == "/" {
+		return filepath.FromSlash(p)
+	}
 	return root + filepath.FromSlash(p)
 }
 

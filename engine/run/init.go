@@ -124,7 +124,7 @@ func mount(m Mount) error {
 	switch {
 	case m.Type == "tmpfs":
 		return unix.Mount("tmpfs", m.Target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755")
-	case m.Type == "bind":
+	case m.Type == "bind" || m.Type == "cache":
 		if err := unix.Mount(m.Source, m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return err
 		}

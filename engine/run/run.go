@@ -11,7 +11,8 @@ import (
 
 // Mount is one extra mount of a RUN: bind, tmpfs or a secret file.
 type Mount struct {
-	// Type is "bind" or "tmpfs".
+	// Type is "bind", "cache" (a bind of a directory kept between
+	// builds) or "tmpfs".
 	Type string
 	// Source is a host path for binds.
 	Source string

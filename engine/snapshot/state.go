@@ -47,7 +47,10 @@ func Scan(root string, skip func(p string) bool) (State, error) {
 		if host == root {
 			return nil
 		}
-		p := filepath.ToSlash(host[len(root):])
+		p := filepath.ToSlash(host)
+		if root != "/" {
+			p = filepath.ToSlash(host[len(root):])
+		}
 		if skip != nil && skip(p) {
 			if d.IsDir() {
 				return filepath.SkipDir

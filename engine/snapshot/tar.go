@@ -170,7 +170,7 @@ func Header(p string, e Entry, host string) (*tar.Header, error) {
 }
 
 func writeEntry(tw *tar.Writer, root, p string, e Entry, links map[inode]string, opt TarOptions) error {
-	host := root + filepath.FromSlash(p)
+	host := filepath.Join(root, filepath.FromSlash(p))
 	hdr, err := Header(p, e, host)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", p, err)

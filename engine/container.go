@@ -1,0 +1,154 @@
+package engine
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/kaniko-build/kaniko-build/engine/fs"
+)
+
+// In-container mode: the build's root is the container's own "/". What
+// belongs to the container rather than the build (the executor's files,
+// every mount point, --ignore-path entries) is never deleted, overwritten
+// or put into a layer.
+
+// alwaysIgnored are container paths that are never the image's.
+var alwaysIgnored = []string{"/proc", "/sys", "/dev", "/etc/hosts", "/etc/resolv.conf", "/etc/hostname", "/etc/mtab", "/.dockerenv", "/run/.containerenv"}
+
+// ignoreList is a set of in-image paths skipped with everything below them.
+type ignoreList []string
+
+func (l ignoreList) covers(p string) bool {
+	for _, ig := range l {
+		if p == ig || strings.HasPrefix(p, ig+"/") || ig == "/" {
+			return true
+		}
+	}
+	return false
+}
+
+// under reports whether some ignored path lies strictly below p.
+func (l ignoreList) under(p string) bool {
+	prefix := strings.TrimSuffix(p, "/") + "/"
+	for _, ig := range l {
+		if strings.HasPrefix(ig, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// containerIgnores lists what in-container mode must leave alone.
+func containerIgnores(kanikoDir string, extra []string) (ignoreList, error) {
+	l := ignoreList{fs.Clean(kanikoDir)}
+	l = append(l, alwaysIgnored...)
+	for _, p := range extra {
+		l = append(l, fs.Clean(p))
+	}
+	mounts, err := mountPoints("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range mounts {
+		if m != "/" {
+			l = append(l, m)
+		}
+	}
+	sort.Strings(l)
+	return l, nil
+}
+
+// mountPoints reads the mount points of a mountinfo file.
+func mountPoints(file string) ([]string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading mount points: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		out = append(out, unescapeMount(fields[4]))
+	}
+	return out, sc.Err()
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var c int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &c); err == nil {
+				b.WriteByte(byte(c))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// wipeRoot deletes everything under root but the ignored paths, as the
+// step before a stage's base is extracted into "/".
+func wipeRoot(root string, ignored ignoreList) error {
+	var wipe func(dir string) error
+	wipe = func(dir string) error {
+		ents, err := os.ReadDir(filepath.Join(root, dir))
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			p := path.Join(dir, e.Name())
+			switch {
+			case ignored.covers(p):
+			case e.IsDir() && ignored.under(p):
+				if err := wipe(p); err != nil {
+					return err
+				}
+			default:
+				if err := os.RemoveAll(filepath.Join(root, p)); err != nil {
+					return fmt.Errorf("clearing %s: %w", p, err)
+				}
+			}
+		}
+		return nil
+	}
+	return wipe("/")
+}
+
+// InContainer reports whether this process runs in a container.
+func InContainer() bool {
+	for _, f := range []string{"/.dockerenv", "/run/.containerenv"} {
+		if _, err := os.Stat(f); err == nil {
+			return true
+		}
+	}
+	if os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		return true
+	}
+	dt, err := os.ReadFile("/proc/1/cgroup")
+	if err == nil {
+		s := string(dt)
+		for _, w := range []string{"docker", "kubepods", "containerd", "libpod", "lxc"} {
+			if strings.Contains(s, w) {
+				return true
+			}
+		}
+	}
+	return false
+}
