@@ -32,3 +32,8 @@ e2e:
 
 clean:
 	rm -rf $(BIN) _out examples/hello/hello
+
+# The executor image (release and :debug), built offline by the executor
+# itself and loaded into the local Docker engine.
+image: build
+	bash cmd/executor/image/build.sh

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds the executor image offline with the executor itself (no registry,
+# no internet): release and debug variants as docker-load tarballs, loaded
+# into the local Docker engine when one runs.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+out=_out/image
+executor=${EXECUTOR:-bin/executor}
+tag=${IMAGE:-kaniko-build/executor}
+rm -rf "$out/ctx" && mkdir -p "$out/ctx/workspace" "$out/ctx/busybox"
+cp "$executor" "$out/ctx/executor"
+cp /etc/ssl/certs/ca-certificates.crt "$out/ctx/"
+echo '{}' > "$out/ctx/docker-config.json"
+bb=/bin/busybox
+if ! file -L "$bb" 2>/dev/null | grep -q 'statically linked'; then
+  echo "image: a static busybox is needed for the debug variant (apt-get install busybox-static)" >&2
+  exit 1
+fi
+cp "$bb" "$out/ctx/busybox/busybox"
+for applet in $("$bb" --list); do
+  [ "$applet" = busybox ] || ln -s busybox "$out/ctx/busybox/$applet"
+done
+for variant in release debug; do
+  name="$tag:latest"
+  [ "$variant" = debug ] && name="$tag:debug"
+  "$executor" --context "$out/ctx" --dockerfile cmd/executor/image/Dockerfile \
+    --target "$variant" --no-push --reproducible \
+    --destination "$name" --tar-path "$out/executor-$variant.tar"
+  if docker info >/dev/null 2>&1; then
+    docker load -i "$out/executor-$variant.tar"
+  fi
+  printf '%s: %s bytes compressed\n' "$name" "$(gzip -c "$out/executor-$variant.tar" | wc -c)"
+done
