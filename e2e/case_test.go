@@ -49,7 +49,8 @@ type Case struct {
 	Prepare []PrepareOp `json:"prepare,omitempty"`
 	// IgnorePaths and IgnoreConfig are left out of the comparison with
 	// docker: where the legacy builder is known to differ from BuildKit,
-	// whom we follow. Expect should then state BuildKit's result.
+	// whom we follow. Expect should then state BuildKit's result. Paths
+	// are path.Match patterns; "/dir/**" is /dir and all under it.
 	IgnorePaths  []string `json:"ignorePaths,omitempty"`
 	IgnoreConfig []string `json:"ignoreConfig,omitempty"`
 	// Expect is checked on our image, and on docker's too (less the

@@ -3,6 +3,7 @@ package imagecmp
 import (
 	"encoding/json"
 	"fmt"
+	"path"
 	"reflect"
 	"sort"
 	"strings"
@@ -12,8 +13,9 @@ import (
 
 // Ignore selects paths and config keys that a comparison leaves out.
 type Ignore struct {
-	// Paths are absolute paths; each leaves out itself and everything
-	// under it.
+	// Paths are absolute path patterns (path.Match syntax: "/etc/x",
+	// "/vol/*"); one ending in "/**" leaves out the directory before it and
+	// everything under it.
 	Paths []string
 	// Config are keys of ConfigKeys (or "Author").
 	Config []string
@@ -22,8 +24,14 @@ type Ignore struct {
 // Path reports whether p is left out.
 func (ig Ignore) Path(p string) bool {
 	for _, q := range ig.Paths {
-		q = Clean(q)
-		if p == q || q == "/" || strings.HasPrefix(p, q+"/") {
+		if dir, ok := strings.CutSuffix(q, "/**"); ok {
+			dir = Clean(dir)
+			if p == dir || dir == "/" || strings.HasPrefix(p, dir+"/") {
+				return true
+			}
+			continue
+		}
+		if ok, _ := path.Match(Clean(q), p); ok {
 			return true
 		}
 	}

@@ -153,7 +153,7 @@ func TestDiffFSReportsEachField(t *testing.T) {
 		ent{name: "x", typ: tar.TypeReg},
 		ent{name: "ign/", typ: tar.TypeDir, mode: 0o700},
 	)))
-	got := strings.Join(DiffFS("docker", a, "ours", b, Ignore{Paths: []string{"/ign"}}), "\n")
+	got := strings.Join(DiffFS("docker", a, "ours", b, Ignore{Paths: []string{"/ign/**"}}), "\n")
 	for _, want := range []string{
 		`/f: content docker=3B "one" ours=3B "two"`,
 		`/g: mode docker=0755 ours=2755`,
@@ -168,6 +168,18 @@ func TestDiffFSReportsEachField(t *testing.T) {
 	}
 	if strings.Contains(got, "/ign") {
 		t.Errorf("ignored path reported:\n%s", got)
+	}
+}
+
+func TestIgnorePath(t *testing.T) {
+	ig := Ignore{Paths: []string{"/exact", "/glob/*.txt", "/tree/**"}}
+	for p, want := range map[string]bool{
+		"/exact": true, "/exact/child": false, "/glob/a.txt": true, "/glob/a.md": false,
+		"/glob/sub/a.txt": false, "/tree": true, "/tree/a/b": true, "/treehouse": false,
+	} {
+		if got := ig.Path(p); got != want {
+			t.Errorf("Path(%q) = %v, want %v", p, got, want)
+		}
 	}
 }
 
