@@ -13,7 +13,7 @@ import (
 // such as `emptyDir: {}` or `default: []`, carry meaning and are kept.
 func noise(key string) bool {
 	switch key {
-	case "creationTimestamp", "computeResources", "resources", "metadata", "status":
+	case "creationTimestamp", "computeResources", "resources", "metadata", "status", "inputs", "outputs", "arguments":
 		return true
 	}
 	return false
@@ -60,7 +60,9 @@ func prune(v any) any {
 	case map[string]any:
 		for k, child := range t {
 			child = prune(child)
-			if noise(k) && empty(child) {
+			// null never means anything in a manifest, and no name is
+			// ever "" on purpose (Argo's container has an unused one).
+			if child == nil || (k == "name" && child == "") || (noise(k) && empty(child)) {
 				delete(t, k)
 				continue
 			}

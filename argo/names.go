@@ -1,0 +1,57 @@
+package argo
+
+// Name is the name of the WorkflowTemplate and ClusterWorkflowTemplate.
+const Name = "kaniko-build"
+
+// Version is the Artifact Hub package version.
+const Version = "0.1.0"
+
+// Template names inside the WorkflowTemplate.
+const (
+	// TemplateBuild takes the context from the optional input artifact
+	// "source" (any Argo artifact: git, http, s3, ...).
+	TemplateBuild = "build"
+	// TemplateBuildFromVolume takes the context from a volume named
+	// "workspace" that the calling Workflow declares.
+	TemplateBuildFromVolume = "build-from-volume"
+)
+
+// Input parameter names.
+const (
+	ParamImage              = "image"
+	ParamDockerfile         = "dockerfile"
+	ParamContext            = "context"
+	ParamBuildArgs          = "build-args"
+	ParamExtraArgs          = "extra-args"
+	ParamTarget             = "target"
+	ParamCache              = "cache"
+	ParamCacheRepo          = "cache-repo"
+	ParamInsecureRegistry   = "insecure-registry"
+	ParamDockerConfigSecret = "docker-config-secret"
+	ParamSaveTar            = "save-tar"
+	ParamBuilderImage       = "builder-image"
+)
+
+// Artifact, output and volume names.
+const (
+	ArtifactSource   = "source"
+	ArtifactImageTar = "image-tar"
+
+	OutputDigest   = "digest"
+	OutputImageURL = "image-url"
+	OutputImages   = "images"
+
+	// VolumeWorkspace is the volume build-from-volume mounts; the calling
+	// Workflow provides it.
+	VolumeWorkspace    = "workspace"
+	volumeOutputs      = "outputs"
+	volumeDockerConfig = "docker-config"
+)
+
+// Paths inside the build container.
+const (
+	sourcePath    = "/workspace/source"
+	workspacePath = "/workspace"
+	outputsPath   = "/kaniko/outputs"
+	tarPath       = outputsPath + "/image.tar"
+)

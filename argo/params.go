@@ -1,0 +1,58 @@
+package argo
+
+import (
+	"github.com/kaniko-build/kaniko-build/catalog"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+)
+
+// param declares an input parameter; a nil def makes it required.
+func param(name, description string, def *string) wfv1.Parameter {
+	p := wfv1.Parameter{Name: name, Description: wfv1.AnyStringPtr(description)}
+	if def != nil {
+		p.Default = wfv1.AnyStringPtr(*def)
+	}
+	return p
+}
+
+func ptr(s string) *string { return &s }
+
+func inputParams(context string) []wfv1.Parameter {
+	return []wfv1.Parameter{
+		param(ParamImage, "Image reference to build and push, e.g. registry.example.com/team/app:1.2.", nil),
+		param(ParamDockerfile, "Path of the Dockerfile, relative to the context (the working directory) or absolute.", ptr("Dockerfile")),
+		param(ParamContext, "Directory holding the build context.", ptr(context)),
+		param(ParamBuildArgs, `Build arguments as a JSON list of "KEY=VALUE" strings, e.g. ["VERSION=1.2"].`, ptr("[]")),
+		param(ParamExtraArgs, `Extra executor flags (Kaniko's names) as a JSON list, e.g. ["--label=team=a", "--reproducible"].`, ptr("[]")),
+		param(ParamTarget, "The Dockerfile stage to build; empty builds the last one.", ptr("")),
+		param(ParamCache, `"true" caches RUN layers in cache-repo.`, ptr("false")),
+		param(ParamCacheRepo, "Repository for cached layers; empty means the image's repository with /cache appended.", ptr("")),
+		param(ParamInsecureRegistry, "A registry (host[:port]) reached over plain HTTP; empty for none.", ptr("")),
+		param(ParamDockerConfigSecret, "Secret holding config.json, or a kubernetes.io/dockerconfigjson Secret; a missing Secret means anonymous access.", ptr("docker-config")),
+		param(ParamSaveTar, `"true" also writes the image as a tarball, output artifact image-tar (needs an artifact repository).`, ptr("false")),
+		param(ParamBuilderImage, "The executor image.", ptr(catalog.BuilderImage)),
+	}
+}
+
+func outputs() wfv1.Outputs {
+	out := func(name, description string) wfv1.Parameter {
+		return wfv1.Parameter{
+			Name:        name,
+			Description: wfv1.AnyStringPtr(description),
+			ValueFrom:   &wfv1.ValueFrom{Path: outputsPath + "/" + name},
+		}
+	}
+	return wfv1.Outputs{
+		Parameters: []wfv1.Parameter{
+			out(OutputDigest, "Digest of the built image, sha256:<hex>."),
+			out(OutputImageURL, "The image it was pushed as (the image parameter)."),
+			out(OutputImages, "Every pushed name pinned by digest (name@sha256:<hex>), one per line."),
+		},
+		Artifacts: wfv1.Artifacts{{
+			Name:     ArtifactImageTar,
+			Path:     tarPath,
+			Optional: true,
+			Archive:  &wfv1.ArchiveStrategy{None: &wfv1.NoneStrategy{}},
+		}},
+	}
+}

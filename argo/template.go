@@ -1,0 +1,128 @@
+package argo
+
+import (
+	"github.com/kaniko-build/kaniko-build/catalog"
+
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// WorkflowTemplate returns the kaniko-build WorkflowTemplate.
+func WorkflowTemplate() *wfv1.WorkflowTemplate {
+	return &wfv1.WorkflowTemplate{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "argoproj.io/v1alpha1", Kind: "WorkflowTemplate"},
+		ObjectMeta: objectMeta(),
+		Spec:       spec(),
+	}
+}
+
+// ClusterWorkflowTemplate returns the same templates cluster-wide.
+func ClusterWorkflowTemplate() *wfv1.ClusterWorkflowTemplate {
+	return &wfv1.ClusterWorkflowTemplate{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "argoproj.io/v1alpha1", Kind: "ClusterWorkflowTemplate"},
+		ObjectMeta: objectMeta(),
+		Spec:       spec(),
+	}
+}
+
+func objectMeta() metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:   Name,
+		Labels: map[string]string{"app.kubernetes.io/version": Version},
+		Annotations: map[string]string{
+			"workflows.argoproj.io/description": "Builds a Dockerfile into a container image and pushes it with the " +
+				"kaniko-build executor: no Docker daemon, no privileges.",
+			"workflows.argoproj.io/maintainer": "kaniko-build maintainers",
+			"workflows.argoproj.io/tags":       "image-build, kaniko, dockerfile",
+			"workflows.argoproj.io/version":    argoVersion,
+		},
+	}
+}
+
+// argoVersion is the Argo Workflows range the templates are written for:
+// template-level volumes, emissary executor, expression tags.
+const argoVersion = ">= 3.4.0"
+
+func spec() wfv1.WorkflowSpec {
+	return wfv1.WorkflowSpec{
+		Templates: []wfv1.Template{
+			buildTemplate(TemplateBuild, sourcePath),
+			buildTemplate(TemplateBuildFromVolume, workspacePath),
+		},
+	}
+}
+
+// buildTemplate is one container that runs the executor. context is the
+// default build context; build reads it from the "source" artifact,
+// build-from-volume from the caller's "workspace" volume.
+func buildTemplate(name, context string) wfv1.Template {
+	mounts := []corev1.VolumeMount{
+		{Name: volumeOutputs, MountPath: outputsPath},
+		{Name: volumeDockerConfig, MountPath: catalog.DockerConfigDir, ReadOnly: true},
+	}
+	inputs := wfv1.Inputs{Parameters: inputParams(context)}
+	if name == TemplateBuildFromVolume {
+		mounts = append(mounts, corev1.VolumeMount{Name: VolumeWorkspace, MountPath: workspacePath})
+	} else {
+		inputs.Artifacts = wfv1.Artifacts{{
+			Name:     ArtifactSource,
+			Path:     sourcePath,
+			Optional: true,
+		}}
+	}
+	return wfv1.Template{
+		Name:    name,
+		Inputs:  inputs,
+		Outputs: outputs(),
+		Volumes: []corev1.Volume{
+			{Name: volumeOutputs, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			{Name: volumeDockerConfig, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName: input(ParamDockerConfigSecret),
+				Optional:   boolPtr(true),
+			}}},
+		},
+		Container: &corev1.Container{
+			Image:           input(ParamBuilderImage),
+			Command:         []string{catalog.Executor},
+			Args:            executorArgs(),
+			WorkingDir:      input(ParamContext),
+			Env:             []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: catalog.DockerConfigDir}},
+			VolumeMounts:    mounts,
+			SecurityContext: securityContext(),
+		},
+	}
+}
+
+func input(name string) string { return "{{inputs.parameters." + name + "}}" }
+
+func executorArgs() []string {
+	return []string{
+		"--context=" + input(ParamContext),
+		"--dockerfile=" + input(ParamDockerfile),
+		"--destination=" + input(ParamImage),
+		"--digest-file=" + outputsPath + "/" + OutputDigest,
+		"--image-url-file=" + outputsPath + "/" + OutputImageURL,
+		"--images-file=" + outputsPath + "/" + OutputImages,
+		"--target=" + input(ParamTarget),
+		"--cache=" + input(ParamCache),
+		"--cache-repo=" + input(ParamCacheRepo),
+		"--insecure-registry=" + input(ParamInsecureRegistry),
+		// Argo checks no expression tag, so render_test.go evaluates this
+		// one with Argo's own substitution.
+		"--tar-path={{=inputs.parameters['" + ParamSaveTar + "'] == 'true' ? '" + tarPath + "' : ''}}",
+		// Argo cannot expand a list into several arguments: the executor
+		// takes the JSON lists as they are.
+		"--build-args-json=" + input(ParamBuildArgs),
+		"--extra-args-json=" + input(ParamExtraArgs),
+	}
+}
+
+// securityContext runs the executor as root, not privileged and with no
+// added capabilities: PodSecurity "baseline".
+func securityContext() *corev1.SecurityContext {
+	root := int64(0)
+	return &corev1.SecurityContext{RunAsUser: &root, Privileged: boolPtr(false)}
+}
+
+func boolPtr(b bool) *bool { return &b }
