@@ -119,7 +119,7 @@ func TestBrokenCopiesFailArgoLint(t *testing.T) {
 	unknownTemplate.Spec.Templates[0].Steps[0].Steps[0].TemplateRef.Template = "no-such-template"
 
 	cases := map[string]func() error{
-		"unknown parameter reference": func() error { return lintTemplate(unknownParam) },
+		"unknown parameter reference":     func() error { return lintTemplate(unknownParam) },
 		"output parameter without a path": func() error { return lintTemplate(missingPath) },
 		"reference to an output the template lacks": func() error {
 			return validate.ValidateWorkflow(p.templates, p.clusterTemplates, unknownOutput, nil, lintOpts())
