@@ -18,7 +18,6 @@ import (
 
 	"github.com/kaniko-build/kaniko-build/engine/buildctx"
 	"github.com/kaniko-build/kaniko-build/engine/dockerfile"
-	"github.com/kaniko-build/kaniko-build/engine/fs"
 	"github.com/kaniko-build/kaniko-build/engine/image"
 	"github.com/kaniko-build/kaniko-build/engine/remote"
 	"github.com/kaniko-build/kaniko-build/engine/run"
@@ -83,7 +82,7 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	return res, nil
 }
 
-func newBuilder(opt Options) (*builder, error) {
+func newBuilder(opt Options) (_ *builder, err error) {
 	log := opt.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -92,36 +91,11 @@ func newBuilder(opt Options) (*builder, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
-	if opt.Context == "" {
-		opt.Context = "."
-	}
-	ctxDir := strings.TrimPrefix(opt.Context, "dir://")
-	dfPath := opt.Dockerfile
-	if dfPath == "" {
-		dfPath = "Dockerfile"
-	}
-	// As Kaniko: a relative path is tried as given, then in the context.
-	if !filepath.IsAbs(dfPath) && !fileExists(dfPath) {
-		dfPath = filepath.Join(ctxDir, dfPath)
-	}
-	src, err := os.ReadFile(dfPath)
-	if err != nil {
-		return nil, fmt.Errorf("reading Dockerfile: %w", err)
-	}
-	file, err := dockerfile.Parse(filepath.Base(dfPath), src)
-	if err != nil {
-		return nil, err
-	}
-	bctx, err := buildctx.Open(ctxDir, dfPath)
-	if err != nil {
-		return nil, err
-	}
 	platform, err := parsePlatform(opt.Platform)
 	if err != nil {
 		return nil, fmt.Errorf("--custom-platform: %w", err)
 	}
 	inContainer := opt.RootDir == "/"
-	var ignored ignoreList
 	if inContainer {
 		if !opt.Force && !InContainer() {
 			return nil, errors.New("refusing to build in / outside a container: it would rewrite this machine's root filesystem (use --force only if you mean it)")
@@ -135,43 +109,95 @@ func newBuilder(opt Options) (*builder, error) {
 		if err := os.MkdirAll(opt.TempDir, 0o755); err != nil {
 			return nil, fmt.Errorf("creating scratch directory: %w", err)
 		}
-		if ignored, err = containerIgnores(opt.KanikoDir, opt.IgnorePaths); err != nil {
-			return nil, err
-		}
-		// Outputs written during the build must survive it too.
-		for _, p := range []string{opt.DigestFile, opt.ImageNameDigestFile, opt.ImageNameTagDigestFile, opt.TarPath, opt.OCILayoutPath} {
-			if p != "" {
-				ignored = append(ignored, fs.Clean(p))
-			}
-		}
 	}
 	tmp, err := os.MkdirTemp(opt.TempDir, "kaniko-build-")
 	if err != nil {
 		return nil, fmt.Errorf("creating scratch directory: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
 	b := &builder{
-		opt: opt, log: log, progress: progress, file: file, lex: file.Lexer(), ctx: bctx,
-		platform: platform, tmp: tmp, ignored: ignored,
+		opt: opt, log: log, progress: progress, platform: platform, tmp: tmp,
 		images: map[string]string{}, uses: map[int]int{},
-		remote: remote.Options{
-			Insecure: opt.Insecure, InsecurePull: opt.InsecurePull,
-			InsecureRegistries: opt.InsecureRegistries,
-			SkipTLSVerify:      opt.SkipTLSVerify, SkipTLSVerifyPull: opt.SkipTLSVerifyPull,
-			Retries: opt.PushRetry, Platform: platform,
-		},
 	}
-	if inContainer {
-		b.runner = run.Direct{TempDir: tmp}
-	} else {
-		b.runner = run.Chroot{TempDir: tmp}
+	clientCerts := map[string][2]string{}
+	for reg, v := range opt.RegistryClientCerts {
+		cert, key, ok := strings.Cut(v, ",")
+		if !ok {
+			return nil, fmt.Errorf("--registry-client-cert %s=%s: want CERT-FILE,KEY-FILE", reg, v)
+		}
+		clientCerts[reg] = [2]string{cert, key}
+	}
+	b.remote = remote.Options{
+		Insecure: opt.Insecure, InsecurePull: opt.InsecurePull,
+		InsecureRegistries: opt.InsecureRegistries,
+		TLS: remote.TLSOptions{
+			SkipVerify: opt.SkipTLSVerify, SkipVerifyPull: opt.SkipTLSVerifyPull,
+			SkipVerifyRegistries: opt.SkipTLSVerifyRegistries,
+			Certificates:         opt.RegistryCertificates, ClientCerts: clientCerts,
+		},
+		Mirrors: opt.RegistryMirrors, RegistryMap: opt.RegistryMap,
+		Retries: opt.PushRetry, Platform: platform,
+		Logf: func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) },
 	}
 	if b.buildArgs, err = parseBuildArgs(opt.BuildArgs); err != nil {
-		os.RemoveAll(tmp)
 		return nil, err
 	}
 	if b.secrets, err = parseSecrets(opt.Secrets, tmp); err != nil {
-		os.RemoveAll(tmp)
 		return nil, err
+	}
+	git, err := buildctx.ParseGitOptions(opt.Git)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Context == "" {
+		opt.Context = "."
+	}
+	ctxDir, err := buildctx.Fetch(context.Background(), opt.Context, buildctx.FetchOptions{
+		TempDir: tmp, Git: git, Stdin: opt.Stdin, GitPullMethod: opt.GitPullMethod,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ctxDir, err = buildctx.SubPath(ctxDir, opt.ContextSubPath); err != nil {
+		return nil, err
+	}
+	dfPath := opt.Dockerfile
+	if dfPath == "" {
+		dfPath = "Dockerfile"
+	}
+	// As Kaniko: a relative path is tried as given, then in the context.
+	if !filepath.IsAbs(dfPath) && !fileExists(dfPath) {
+		dfPath = filepath.Join(ctxDir, dfPath)
+	}
+	src, err := os.ReadFile(dfPath)
+	if err != nil {
+		return nil, fmt.Errorf("--dockerfile: %w", err)
+	}
+	if b.file, err = dockerfile.Parse(filepath.Base(dfPath), src); err != nil {
+		return nil, err
+	}
+	b.lex = b.file.Lexer()
+	if b.ctx, err = buildctx.Open(ctxDir, dfPath); err != nil {
+		return nil, err
+	}
+	if inContainer {
+		b.runner = run.Direct{TempDir: tmp}
+		extra := append([]string{b.ctx.Dir, dfPath}, opt.IgnorePaths...)
+		// Outputs must survive the build too.
+		for _, p := range []string{opt.DigestFile, opt.ImageNameDigestFile, opt.ImageNameTagDigestFile, opt.TarPath, opt.OCILayoutPath, opt.CacheDir} {
+			if p != "" {
+				extra = append(extra, p)
+			}
+		}
+		if b.ignored, err = containerIgnores(opt.KanikoDir, extra); err != nil {
+			return nil, err
+		}
+	} else {
+		b.runner = run.Chroot{TempDir: tmp}
 	}
 	return b, nil
 }

@@ -13,6 +13,14 @@ import (
 type Options struct {
 	// Context is the build context: a directory path or dir://path.
 	Context string
+	// ContextSubPath is a directory inside the context to use instead.
+	ContextSubPath string
+	// Git holds --git options: branch=,single-branch=,recurse-submodules=.
+	Git string
+	// GitPullMethod is how git:// contexts are cloned: https or http.
+	GitPullMethod string
+	// Stdin is read for a tar://stdin context.
+	Stdin io.Reader
 	// Dockerfile is the Dockerfile path; relative paths are taken from Context.
 	Dockerfile string
 	// Destinations are image references to push to.
@@ -51,6 +59,16 @@ type Options struct {
 	SkipTLSVerifyPull bool
 	// PushRetry is how many times a failed registry request is retried.
 	PushRetry int
+	// SkipTLSVerifyRegistries skip TLS verification for these registries.
+	SkipTLSVerifyRegistries []string
+	// RegistryCertificates maps a registry to a CA bundle file.
+	RegistryCertificates map[string]string
+	// RegistryClientCerts maps a registry to "cert-file,key-file".
+	RegistryClientCerts map[string]string
+	// RegistryMirrors are tried before Docker Hub for its images.
+	RegistryMirrors []string
+	// RegistryMap maps a registry to mirrors tried before it.
+	RegistryMap map[string][]string
 
 	// Compression is gzip (default) or zstd; CompressionLevel -1 means default.
 	Compression      string

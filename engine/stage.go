@@ -180,29 +180,6 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 	return nil
 }
 
-// extract applies img's layers to root in order.
-func (b *builder) extract(ctx context.Context, img v1.Image, root string) error {
-	layers, err := img.Layers()
-	if err != nil {
-		return err
-	}
-	for _, l := range layers {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rc, err := l.Uncompressed()
-		if err != nil {
-			return err
-		}
-		err = fs.Extract(root, rc, fs.ExtractOptions{Skip: b.skip})
-		rc.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // expander returns the word expander for the stage's current environment.
 func (b *builder) expander(s *stage) instructions.SingleWordExpander {
 	env := shell.EnvsFromSlice(s.runEnv)

@@ -42,12 +42,19 @@ type flags struct {
 	compression string
 	level       int
 	format      string
+
+	extractRetry  int
+	registryMap   []string
+	registryCerts []string
+	clientCerts   []string
 }
 
 func newFlagSet(f *flags) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("executor", pflag.ContinueOnError)
 	o := &f.opt
-	fs.StringVarP(&o.Context, "context", "c", "/workspace/", "build context: a directory path or dir://path")
+	fs.StringVarP(&o.Context, "context", "c", "/workspace/", "build context: a directory, dir://path, tar://path.tar.gz, tar://stdin, git://host/repo.git#ref, or https://.../context.tar.gz")
+	fs.StringVar(&o.ContextSubPath, "context-sub-path", "", "directory inside the context to build from")
+	fs.StringVar(&o.Git, "git", "", "git context options: branch=NAME,single-branch=BOOL,recurse-submodules=BOOL,insecure-skip-tls=BOOL")
 	fs.StringVarP(&o.Dockerfile, "dockerfile", "f", "Dockerfile", "path to the Dockerfile, relative paths tried as given, then in the context")
 	fs.StringArrayVarP(&o.Destinations, "destination", "d", nil, "image reference to push to (repeatable)")
 	fs.BoolVar(&o.NoPush, "no-push", false, "build without pushing")
@@ -67,6 +74,12 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	fs.BoolVar(&o.SkipTLSVerify, "skip-tls-verify", false, "do not verify TLS certificates when pushing")
 	fs.BoolVar(&o.SkipTLSVerifyPull, "skip-tls-verify-pull", false, "do not verify TLS certificates when pulling")
 	fs.IntVar(&o.PushRetry, "push-retry", 0, "times to retry a failed registry request (default 5)")
+	fs.IntVar(&f.extractRetry, "image-fs-extract-retry", 0, "times to retry pulling a base image layer (default: as --push-retry)")
+	fs.StringArrayVar(&o.SkipTLSVerifyRegistries, "skip-tls-verify-registry", nil, "registry whose TLS certificate is not verified (repeatable)")
+	fs.StringArrayVar(&o.RegistryMirrors, "registry-mirror", nil, "mirror tried before Docker Hub (repeatable)")
+	fs.StringArrayVar(&f.registryMap, "registry-map", nil, "REGISTRY=MIRROR[;MIRROR...]: mirrors tried before REGISTRY (repeatable)")
+	fs.StringArrayVar(&f.registryCerts, "registry-certificate", nil, "REGISTRY=CA-FILE: trust this CA bundle for REGISTRY (repeatable)")
+	fs.StringArrayVar(&f.clientCerts, "registry-client-cert", nil, "REGISTRY=CERT-FILE,KEY-FILE: client certificate for REGISTRY (repeatable)")
 	fs.StringVar(&f.compression, "compression", "gzip", "layer compression: gzip or zstd")
 	fs.IntVar(&f.level, "compression-level", -1, "compression level (-1: the compressor's default)")
 	fs.StringVar(&f.format, "image-format", "", "manifest format: docker or oci (default: the base image's)")
@@ -107,6 +120,8 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	f.opt.Log = log
 	f.opt.Progress = stderr
+	f.opt.Stdin = os.Stdin
+	f.opt.GitPullMethod = os.Getenv("GIT_PULL_METHOD")
 	// Installed as <kaniko-dir>/executor, as in our image, the build runs in
 	// the container's own root; anywhere else it builds in a directory.
 	if exe, err := os.Executable(); err == nil && filepath.Dir(exe) == filepath.Clean(f.opt.KanikoDir) {
@@ -136,10 +151,41 @@ func (f *flags) finish() error {
 	default:
 		return fmt.Errorf("--image-format=%s: want docker or oci", f.format)
 	}
+	var err error
+	if f.opt.RegistryCertificates, err = keyValues("--registry-certificate", f.registryCerts); err != nil {
+		return err
+	}
+	if f.opt.RegistryClientCerts, err = keyValues("--registry-client-cert", f.clientCerts); err != nil {
+		return err
+	}
+	maps, err := keyValues("--registry-map", f.registryMap)
+	if err != nil {
+		return err
+	}
+	f.opt.RegistryMap = map[string][]string{}
+	for reg, v := range maps {
+		f.opt.RegistryMap[reg] = strings.Split(v, ";")
+	}
+	if f.extractRetry > f.opt.PushRetry {
+		f.opt.PushRetry = f.extractRetry
+	}
 	if !f.opt.NoPush && len(f.opt.Destinations) == 0 {
 		return errors.New("--destination is required unless --no-push is given")
 	}
 	return nil
+}
+
+// keyValues parses repeated KEY=VALUE flags.
+func keyValues(flag string, in []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range in {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || v == "" {
+			return nil, fmt.Errorf("%s %q: want KEY=VALUE", flag, kv)
+		}
+		out[k] = v
+	}
+	return out, nil
 }
 
 func newLogger(w io.Writer, verbosity, format string) (*slog.Logger, error) {

@@ -1,13 +1,14 @@
-// Package remote talks to registries: pull, push-permission checks and
-// pushes, with credentials, plain-HTTP registries and retries.
+// Package remote talks to registries: pulls (through mirrors), push
+// permission checks and pushes, with credentials, per-registry TLS, plain
+// HTTP where asked, and retries of every request.
 package remote
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -22,13 +23,18 @@ type Options struct {
 	Insecure           bool // push over plain HTTP
 	InsecurePull       bool // pull over plain HTTP
 	InsecureRegistries []string
-	SkipTLSVerify      bool
-	SkipTLSVerifyPull  bool
+	TLS                TLSOptions
+	// Mirrors are tried, in order, before Docker Hub for its images.
+	Mirrors []string
+	// RegistryMap maps a registry to mirrors tried before it.
+	RegistryMap map[string][]string
 	// Retries is how many times a failed request is tried again; 0 means
 	// the default of 5.
 	Retries  int
 	Platform v1.Platform
 	Keychain authn.Keychain
+	// Logf reports fallbacks (a mirror that failed); nil is silent.
+	Logf func(format string, args ...any)
 }
 
 func (o Options) keychain() authn.Keychain {
@@ -38,33 +44,27 @@ func (o Options) keychain() authn.Keychain {
 	return authn.DefaultKeychain
 }
 
+func (o Options) insecure(registry string, pull bool) bool {
+	if (pull && o.InsecurePull) || (!pull && o.Insecure) {
+		return true
+	}
+	for _, r := range o.InsecureRegistries {
+		if r == registry {
+			return true
+		}
+	}
+	return false
+}
+
 func (o Options) parse(ref string, pull bool) (name.Reference, error) {
-	var opts []name.Option
-	insecure := o.Insecure
-	if pull {
-		insecure = o.InsecurePull
-	}
-	if insecure {
-		opts = append(opts, name.Insecure)
-	}
-	r, err := name.ParseReference(ref, opts...)
+	r, err := name.ParseReference(ref)
 	if err != nil {
 		return nil, err
 	}
-	for _, reg := range o.InsecureRegistries {
-		if r.Context().RegistryStr() == reg {
-			return name.ParseReference(ref, append(opts, name.Insecure)...)
-		}
+	if o.insecure(r.Context().RegistryStr(), pull) {
+		return name.ParseReference(ref, name.Insecure)
 	}
 	return r, nil
-}
-
-func (o Options) transport(pull bool) http.RoundTripper {
-	tr := remote.DefaultTransport.(*http.Transport).Clone()
-	if (pull && o.SkipTLSVerifyPull) || (!pull && o.SkipTLSVerify) {
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by flag
-	}
-	return tr
 }
 
 func (o Options) retries() int {
@@ -74,8 +74,10 @@ func (o Options) retries() int {
 	return o.Retries
 }
 
-// retry runs fn until it succeeds, fails for a reason retrying cannot
-// fix (authentication, a missing repository), or runs out of tries.
+// Retry runs fn until it succeeds, fails for a reason retrying cannot fix
+// (authentication, a missing repository), or runs out of tries.
+func (o Options) Retry(ctx context.Context, fn func() error) error { return o.retry(ctx, fn) }
+
 func (o Options) retry(ctx context.Context, fn func() error) error {
 	delay := 500 * time.Millisecond
 	var err error
@@ -103,44 +105,93 @@ func transient(err error) bool {
 		}
 		return false
 	}
-	return true // dropped connections and other I/O errors
+	return !errors.Is(err, context.Canceled)
 }
 
-func (o Options) options(ctx context.Context, pull bool) []remote.Option {
-	retries := o.retries()
+func (o Options) options(ctx context.Context, pull bool) ([]remote.Option, error) {
+	tr, err := o.TLS.transport(pull)
+	if err != nil {
+		return nil, err
+	}
 	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(o.keychain()),
-		remote.WithTransport(o.transport(pull)),
+		remote.WithTransport(tr),
 		remote.WithPlatform(o.Platform),
-		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: retries + 1}),
+		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: o.retries() + 1}),
 		remote.WithRetryStatusCodes(http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
 			http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout),
-	}
+	}, nil
 }
 
-// Pull fetches the image ref names for the platform.
-func (o Options) Pull(ctx context.Context, ref string) (v1.Image, error) {
-	r, err := o.parse(ref, true)
+// candidates lists where to pull ref from: its mirrors, then itself.
+func (o Options) candidates(ref string) ([]string, error) {
+	r, err := name.ParseReference(ref)
 	if err != nil {
 		return nil, fmt.Errorf("parsing image reference %q: %w", ref, err)
 	}
-	img, err := remote.Image(r, o.options(ctx, true)...)
-	if err != nil {
-		return nil, fmt.Errorf("pulling %s: %w", ref, err)
+	reg := r.Context().RegistryStr()
+	mirrors := o.RegistryMap[reg]
+	if reg == name.DefaultRegistry {
+		mirrors = append(append([]string{}, mirrors...), o.Mirrors...)
+		mirrors = append(mirrors, o.RegistryMap["docker.io"]...)
 	}
-	return img, nil
+	var out []string
+	for _, m := range mirrors {
+		m = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(m, "https://"), "http://"), "/")
+		repo := r.Context().RepositoryStr()
+		switch t := r.(type) {
+		case name.Digest:
+			out = append(out, m+"/"+repo+"@"+t.DigestStr())
+		case name.Tag:
+			out = append(out, m+"/"+repo+":"+t.TagStr())
+		}
+	}
+	return append(out, r.Name()), nil
 }
 
-// CheckPush fails fast when a destination cannot be pushed to.
+// Pull fetches the image ref names for the platform, trying mirrors first.
+func (o Options) Pull(ctx context.Context, ref string) (v1.Image, error) {
+	cands, err := o.candidates(ref)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := o.options(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, c := range cands {
+		r, err := o.parse(c, true)
+		if err != nil {
+			return nil, fmt.Errorf("parsing image reference %q: %w", c, err)
+		}
+		img, err := remote.Image(r, opts...)
+		if err == nil {
+			return img, nil
+		}
+		errs = append(errs, err)
+		if o.Logf != nil && c != cands[len(cands)-1] {
+			o.Logf("pulling %s from mirror %s failed, trying the next: %v", ref, c, err)
+		}
+	}
+	return nil, fmt.Errorf("pulling %s: %w", ref, errors.Join(errs...))
+}
+
+// CheckPush fails fast when a destination cannot be pushed to: before the
+// build, not after it. Transient failures are retried.
 func (o Options) CheckPush(ctx context.Context, refs []string) error {
+	tr, err := o.TLS.transport(false)
+	if err != nil {
+		return err
+	}
 	for _, ref := range refs {
 		r, err := o.parse(ref, false)
 		if err != nil {
 			return fmt.Errorf("--destination %q: %w", ref, err)
 		}
 		if err := o.retry(ctx, func() error {
-			return remote.CheckPushPermission(r, o.keychain(), o.transport(false))
+			return remote.CheckPushPermission(r, o.keychain(), tr)
 		}); err != nil {
 			return fmt.Errorf("checking push access to %s: %w", ref, err)
 		}
@@ -148,8 +199,7 @@ func (o Options) CheckPush(ctx context.Context, refs []string) error {
 	return nil
 }
 
-// Push pushes img to every ref, uploading shared blobs once, and returns
-// the references as given.
+// Push pushes img to every ref, uploading shared blobs once.
 func (o Options) Push(ctx context.Context, img v1.Image, refs []string) error {
 	todo := map[name.Reference]remote.Taggable{}
 	for _, ref := range refs {
@@ -159,7 +209,11 @@ func (o Options) Push(ctx context.Context, img v1.Image, refs []string) error {
 		}
 		todo[r] = img
 	}
-	if err := remote.MultiWrite(todo, o.options(ctx, false)...); err != nil {
+	opts, err := o.options(ctx, false)
+	if err != nil {
+		return err
+	}
+	if err := o.retry(ctx, func() error { return remote.MultiWrite(todo, opts...) }); err != nil {
 		return fmt.Errorf("pushing: %w", err)
 	}
 	return nil

@@ -1,0 +1,206 @@
+package buildctx
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/klauspost/pgzip"
+
+	"github.com/kaniko-build/kaniko-build/engine/fs"
+)
+
+// GitOptions are the --git flag's settings.
+type GitOptions struct {
+	Branch            string
+	SingleBranch      bool
+	RecurseSubmodules bool
+	InsecureSkipTLS   bool
+}
+
+// ParseGitOptions parses "branch=main,single-branch=true,...".
+func ParseGitOptions(s string) (GitOptions, error) {
+	var g GitOptions
+	if s == "" {
+		return g, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "branch":
+			g.Branch = v
+		case "single-branch", "recurse-submodules", "insecure-skip-tls":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return g, fmt.Errorf("--git %s: %q is not true or false", k, v)
+			}
+			switch k {
+			case "single-branch":
+				g.SingleBranch = b
+			case "recurse-submodules":
+				g.RecurseSubmodules = b
+			default:
+				g.InsecureSkipTLS = b
+			}
+		default:
+			return g, fmt.Errorf("--git: unknown option %q (want branch, single-branch, recurse-submodules, insecure-skip-tls)", k)
+		}
+	}
+	return g, nil
+}
+
+// FetchOptions tunes Fetch.
+type FetchOptions struct {
+	// TempDir receives unpacked and cloned contexts.
+	TempDir string
+	Git     GitOptions
+	// Stdin is read for tar://stdin.
+	Stdin io.Reader
+	// GitPullMethod is https (default) or http: git:// URLs are cloned over
+	// it, as Kaniko does (its GIT_PULL_METHOD).
+	GitPullMethod string
+}
+
+// Fetch makes the context src a local directory: a directory (path or
+// dir://), a tar.gz (tar://path or tar://stdin), a git repository
+// (git://host/repo.git[#ref[#commit]]) or a tar.gz over https.
+func Fetch(ctx context.Context, src string, opt FetchOptions) (string, error) {
+	switch {
+	case strings.HasPrefix(src, "tar://"):
+		p := strings.TrimPrefix(src, "tar://")
+		var r io.Reader
+		if p == "stdin" {
+			if opt.Stdin == nil {
+				return "", fmt.Errorf("--context tar://stdin: no standard input")
+			}
+			r = opt.Stdin
+		} else {
+			f, err := os.Open(p)
+			if err != nil {
+				return "", fmt.Errorf("opening context %s: %w", src, err)
+			}
+			defer f.Close()
+			r = f
+		}
+		return unpackTo(r, opt.TempDir, src)
+	case strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://"):
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+		if err != nil {
+			return "", fmt.Errorf("fetching context %s: %w", src, err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return "", fmt.Errorf("fetching context %s: %w", src, err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("fetching context %s: %s", src, resp.Status)
+		}
+		return unpackTo(resp.Body, opt.TempDir, src)
+	case strings.HasPrefix(src, "git://"):
+		return clone(ctx, src, opt)
+	default:
+		return strings.TrimPrefix(src, "dir://"), nil
+	}
+}
+
+// unpackTo extracts a tar, gzipped or not, into a new directory.
+func unpackTo(r io.Reader, tmp, name string) (string, error) {
+	dir, err := os.MkdirTemp(tmp, "context-")
+	if err != nil {
+		return "", err
+	}
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(2)
+	var tr io.Reader = br
+	if len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
+		gr, err := pgzip.NewReader(br)
+		if err != nil {
+			return "", fmt.Errorf("reading context %s: %w", name, err)
+		}
+		defer gr.Close()
+		tr = gr
+	}
+	if err := fs.Extract(dir, tr, fs.ExtractOptions{NoChown: os.Geteuid() != 0}); err != nil {
+		return "", fmt.Errorf("unpacking context %s: %w", name, err)
+	}
+	return dir, nil
+}
+
+// clone clones git://host/path[#ref[#commit]] over GitPullMethod.
+func clone(ctx context.Context, src string, opt FetchOptions) (string, error) {
+	parts := strings.Split(strings.TrimPrefix(src, "git://"), "#")
+	method := opt.GitPullMethod
+	if method == "" {
+		method = "https"
+	}
+	if method != "https" && method != "http" {
+		return "", fmt.Errorf("git pull method %q: want https or http", method)
+	}
+	url := method + "://" + parts[0]
+	dir, err := os.MkdirTemp(opt.TempDir, "context-git-")
+	if err != nil {
+		return "", err
+	}
+	co := &git.CloneOptions{URL: url, SingleBranch: opt.Git.SingleBranch, InsecureSkipTLS: opt.Git.InsecureSkipTLS}
+	if opt.Git.RecurseSubmodules {
+		co.RecurseSubmodules = git.DefaultSubmoduleRecursionDepth
+	}
+	ref := opt.Git.Branch
+	if len(parts) > 1 && parts[1] != "" {
+		ref = parts[1]
+	}
+	if ref != "" {
+		if strings.HasPrefix(ref, "refs/") {
+			co.ReferenceName = plumbing.ReferenceName(ref)
+		} else {
+			co.ReferenceName = plumbing.NewBranchReferenceName(ref)
+		}
+	}
+	repo, err := git.PlainCloneContext(ctx, dir, false, co)
+	if err != nil && ref != "" && !strings.HasPrefix(ref, "refs/") {
+		// Not a branch: try it as a tag.
+		os.RemoveAll(dir)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return "", err
+		}
+		co.ReferenceName = plumbing.NewTagReferenceName(ref)
+		repo, err = git.PlainCloneContext(ctx, dir, false, co)
+	}
+	if err != nil {
+		return "", fmt.Errorf("cloning %s: %w", url, err)
+	}
+	if len(parts) > 2 && parts[2] != "" {
+		wt, err := repo.Worktree()
+		if err != nil {
+			return "", err
+		}
+		if err := wt.Checkout(&git.CheckoutOptions{Hash: plumbing.NewHash(parts[2])}); err != nil {
+			return "", fmt.Errorf("checking out %s: %w", parts[2], err)
+		}
+	}
+	return dir, nil
+}
+
+// SubPath joins a --context-sub-path to a fetched context, staying inside it.
+func SubPath(dir, sub string) (string, error) {
+	if sub == "" {
+		return dir, nil
+	}
+	p, err := fs.Resolve(dir, sub, true)
+	if err != nil {
+		return "", err
+	}
+	if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("--context-sub-path %s: not a directory in the context", sub)
+	}
+	return filepath.Clean(p), nil
+}
