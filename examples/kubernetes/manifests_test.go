@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kaniko-build/kaniko-build/catalog"
+
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -71,8 +73,15 @@ func checkPod(t *testing.T, name string, spec corev1.PodSpec, allowHostPath bool
 			t.Errorf("%s: hostPath volume %s is not admitted under PodSecurity baseline", name, v.Name)
 		}
 	}
-	if spec.HostNetwork || spec.HostPID || spec.HostIPC {
-		t.Errorf("%s: uses host namespaces", name)
+	forbidden, err := catalog.PodSecurity("baseline", spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case allowHostPath && forbidden == "":
+		t.Errorf("%s: its comment says baseline forbids it; update the comment", name)
+	case !allowHostPath && forbidden != "":
+		t.Errorf("%s: not admitted under PodSecurity baseline: %s", name, forbidden)
 	}
 	for _, c := range spec.Containers {
 		if !strings.HasPrefix(c.Image, ourImage) {
