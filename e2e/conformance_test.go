@@ -351,6 +351,7 @@ func exists(ctx context.Context, ref string) (bool, error) {
 type built struct {
 	img v1.Image
 	cf  *v1.ConfigFile
+	raw []byte // the config blob
 	fs  imagecmp.FS
 }
 
@@ -361,11 +362,11 @@ func (b *built) dump(path string) error {
 	for _, p := range b.fs.Paths() {
 		fmt.Fprintf(&sb, "%s %s\n", p, imagecmp.Describe(b.fs[p]))
 	}
-	cfg, err := json.MarshalIndent(b.cf, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding config: %w", err)
+	var cfg bytes.Buffer
+	if err := json.Indent(&cfg, b.raw, "", "  "); err != nil {
+		return fmt.Errorf("indenting config: %w", err)
 	}
-	sb.Write(cfg)
+	sb.Write(cfg.Bytes())
 	sb.WriteString("\n")
 	return os.WriteFile(path, []byte(sb.String()), 0o644)
 }
@@ -382,11 +383,15 @@ func load(ctx context.Context, ref string) (*built, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config of %s: %w", ref, err)
 	}
+	raw, err := img.RawConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading config of %s: %w", ref, err)
+	}
 	fs, err := imagecmp.Flatten(img)
 	if err != nil {
 		return nil, fmt.Errorf("flattening %s: %w", ref, err)
 	}
-	return &built{img: img, cf: cf, fs: fs}, nil
+	return &built{img: img, cf: cf, raw: raw, fs: fs}, nil
 }
 
 // maxReport bounds how many differences a failure prints.
@@ -480,7 +485,7 @@ func (h *harness) conformance(t *testing.T, caseName string) {
 	}
 	if docker != nil && ours != nil {
 		diffs := imagecmp.DiffFS("docker", docker.fs, "ours", ours.fs, c.ignore())
-		cdiffs, err := imagecmp.DiffConfig("docker", docker.cf, "ours", ours.cf, c.ignore())
+		cdiffs, err := imagecmp.DiffConfig("docker", docker.raw, "ours", ours.raw, c.ignore())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,8 +7,6 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // Ignore selects paths and config keys that a comparison leaves out.
@@ -168,15 +166,17 @@ func ConfigKeys() []string {
 	}
 }
 
-// DiffConfig lists the differences between two image configs in the keys
-// of ConfigKeys plus the image's Author, OS and Architecture. A null value
-// equals an empty list or map.
-func DiffConfig(aName string, a *v1.ConfigFile, bName string, b *v1.ConfigFile, ig Ignore) ([]string, error) {
-	am, err := configMap(a)
+// DiffConfig lists the differences between two raw image config files
+// (the config blobs) in the keys of ConfigKeys plus the image's Author, OS
+// and Architecture. A null value equals an empty list or map. Working on
+// the raw JSON keeps fields that go-containerregistry's types lack
+// (Healthcheck.StartInterval, for one).
+func DiffConfig(aName string, aRaw []byte, bName string, bRaw []byte, ig Ignore) ([]string, error) {
+	am, err := ConfigMap(aRaw)
 	if err != nil {
 		return nil, err
 	}
-	bm, err := configMap(b)
+	bm, err := ConfigMap(bRaw)
 	if err != nil {
 		return nil, err
 	}
@@ -192,20 +192,25 @@ func DiffConfig(aName string, a *v1.ConfigFile, bName string, b *v1.ConfigFile, 
 	return out, nil
 }
 
-// configMap returns the config's keys as decoded JSON values, plus Author,
-// OS and Architecture from the config file.
-func configMap(cf *v1.ConfigFile) (map[string]any, error) {
-	raw, err := json.Marshal(cf.Config)
-	if err != nil {
-		return nil, fmt.Errorf("encoding config: %w", err)
+// ConfigMap decodes a raw config file and returns the keys of its
+// "config" object, plus Author, OS and Architecture from the top level.
+func ConfigMap(raw []byte) (map[string]any, error) {
+	var top struct {
+		Author       string         `json:"author"`
+		OS           string         `json:"os"`
+		Architecture string         `json:"architecture"`
+		Config       map[string]any `json:"config"`
 	}
-	m := map[string]any{}
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("decoding config: %w", err)
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, fmt.Errorf("decoding config file: %w", err)
 	}
-	m["Author"] = cf.Author
-	m["OS"] = cf.OS
-	m["Architecture"] = cf.Architecture
+	m := top.Config
+	if m == nil {
+		m = map[string]any{}
+	}
+	m["Author"] = top.Author
+	m["OS"] = top.OS
+	m["Architecture"] = top.Architecture
 	return m, nil
 }
 

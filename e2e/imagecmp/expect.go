@@ -100,7 +100,11 @@ func (e *Expect) Check(img v1.Image, fs FS, ig Ignore) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	cm, err := configMap(cf)
+	raw, err := img.RawConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("reading raw config: %w", err)
+	}
+	cm, err := ConfigMap(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -136,10 +140,6 @@ func (e *Expect) Check(img v1.Image, fs FS, ig Ignore) ([]string, error) {
 		}
 	}
 	if len(e.Image) > 0 {
-		raw, err := img.RawConfigFile()
-		if err != nil {
-			return nil, fmt.Errorf("reading raw config: %w", err)
-		}
 		top := map[string]any{}
 		if err := json.Unmarshal(raw, &top); err != nil {
 			return nil, fmt.Errorf("decoding config file: %w", err)

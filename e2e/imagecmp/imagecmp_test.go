@@ -184,8 +184,8 @@ func TestIgnorePath(t *testing.T) {
 }
 
 func TestDiffConfig(t *testing.T) {
-	a := &v1.ConfigFile{Config: v1.Config{Env: []string{"A=1"}, Cmd: nil, Labels: map[string]string{}, User: "app"}}
-	b := &v1.ConfigFile{Config: v1.Config{Env: []string{"A=1"}, Cmd: []string{}, User: "1000", ArgsEscaped: true}}
+	a := []byte(`{"config": {"Env": ["A=1"], "Cmd": null, "Labels": {}, "User": "app", "Healthcheck": {"Test": ["NONE"]}}}`)
+	b := []byte(`{"config": {"Env": ["A=1"], "Cmd": [], "User": "1000", "ArgsEscaped": true, "Healthcheck": {"Test": ["NONE"], "StartInterval": 0}}}`)
 	d, err := DiffConfig("docker", a, "ours", b, Ignore{})
 	if err != nil {
 		t.Fatal(err)
@@ -196,6 +196,14 @@ func TestDiffConfig(t *testing.T) {
 	d, err = DiffConfig("docker", a, "ours", b, Ignore{Config: []string{"User"}})
 	if err != nil || len(d) != 0 {
 		t.Errorf("with User ignored got %q, %v", d, err)
+	}
+	c := []byte(`{"author": "me", "config": {"Env": ["A=1"], "User": "app", "Healthcheck": {"Test": ["NONE"], "StartInterval": 5}}}`)
+	d, err = DiffConfig("docker", a, "ours", c, Ignore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(d, "\n"); !strings.Contains(got, "StartInterval") || !strings.Contains(got, `config Author: docker="" ours="me"`) {
+		t.Errorf("got %q", d)
 	}
 }
 
