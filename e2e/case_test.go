@@ -151,9 +151,11 @@ func listCases(root string) ([]string, error) {
 var placeholder = regexp.MustCompile(`\{\{\s*([a-z][a-z0-9_]*)\s*\}\}`)
 
 // isTemplate tells which context files get their {{placeholders}}
-// replaced: Dockerfiles and their ignore files.
-func isTemplate(name string) bool {
-	return strings.Contains(name, "Dockerfile") || strings.HasSuffix(name, ".dockerignore")
+// replaced: the case's Dockerfile, any file named like a Dockerfile, and
+// ignore files.
+func (c *Case) isTemplate(rel string) bool {
+	name := filepath.Base(rel)
+	return rel == c.dockerfile() || strings.Contains(name, "Dockerfile") || strings.HasSuffix(name, ".dockerignore")
 }
 
 // expand replaces {{name}} by vars[name]; an unknown name is an error.
@@ -229,7 +231,7 @@ func makeContext(src, dst string, c *Case, vars map[string]string) error {
 			if err != nil {
 				return err
 			}
-			if isTemplate(d.Name()) {
+			if c.isTemplate(rel) {
 				s, err := expand(string(data), vars)
 				if err != nil {
 					return fmt.Errorf("expanding %s: %w", rel, err)
