@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -48,6 +49,7 @@ type builder struct {
 	globalArgs []string          // KEY=VALUE, after build args
 	baseNames  []string          // per stage, expanded
 	stages     []*stage          // per stage, nil when not built
+	mu         sync.Mutex        // guards images and uses across stages
 	images     map[string]string // image ref -> extracted root, for COPY --from
 	secrets    map[string]string // id -> host file
 	ignored    ignoreList        // in-container mode: paths never touched
@@ -120,7 +122,7 @@ func newBuilder(opt Options) (_ *builder, err error) {
 		}
 	}()
 	b := &builder{
-		opt: opt, log: log, progress: progress, platform: platform, tmp: tmp,
+		opt: opt, log: log, progress: &syncWriter{w: progress}, platform: platform, tmp: tmp,
 		images: map[string]string{}, uses: map[int]int{},
 	}
 	clientCerts := map[string][2]string{}
@@ -295,18 +297,23 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 		}
 	}
 	b.stages = make([]*stage, len(f.Stages))
-	for n, i := range needed {
-		st, err := b.runStage(ctx, i, n+1, len(needed))
-		if err != nil {
-			return nil, err
-		}
-		b.stages[i] = st
-		if b.ignored != nil && b.uses[i] > 0 {
-			// "/" is about to be the next stage's: keep this one aside.
-			if err := b.saveStage(st); err != nil {
+	if b.ignored != nil {
+		// One root for all: stages run one after the other.
+		for n, i := range needed {
+			st, err := b.runStage(ctx, i, n+1, len(needed))
+			if err != nil {
 				return nil, err
 			}
+			b.stages[i] = st
+			if b.uses[i] > 0 {
+				// "/" is about to be the next stage's: keep this one aside.
+				if err := b.saveStage(st); err != nil {
+					return nil, err
+				}
+			}
 		}
+	} else if err := b.runConcurrently(ctx, needed); err != nil {
+		return nil, err
 	}
 	final := b.stages[target]
 	for _, l := range b.opt.Labels {

@@ -59,6 +59,8 @@ func (b *builder) copySource(ctx context.Context, from string) (source, error) {
 		}
 		return source{root: st.root}, nil
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if root, ok := b.images[from]; ok {
 		return source{root: root}, nil
 	}

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -39,6 +40,7 @@ type stage struct {
 	snap    snapshot.State
 	epoch   *time.Time
 	created time.Time
+	rw      sync.RWMutex // held to copy root (read) or take it over (write)
 }
 
 func (b *builder) runStage(ctx context.Context, i, n, total int) (*stage, error) {
@@ -109,22 +111,32 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 		s.layers = append([]mutate.Addendum{}, parent.layers...)
 		s.history = append([]v1.History{}, parent.history...)
 		s.cfg = parent.cfg.DeepCopy()
+		b.mu.Lock()
 		b.uses[j]--
-		if b.ignored != nil {
+		last := b.uses[j] == 0
+		b.mu.Unlock()
+		switch {
+		case b.ignored != nil:
 			if err := wipeRoot(root, b.ignored); err != nil {
 				return err
 			}
 			if err := fs.Copy(parent.root, "", root, "/", fs.CopyOptions{}); err != nil {
 				return fmt.Errorf("restoring stage %q: %w", base, err)
 			}
-		} else if b.uses[j] == 0 && root != parent.root {
-			// Its last reader: take the directory over.
-			if err := os.Rename(parent.root, root); err != nil {
+		case last:
+			// Its last reader: take the directory over once copies are done.
+			parent.rw.Lock()
+			err := os.Rename(parent.root, root)
+			parent.root = root
+			parent.rw.Unlock()
+			if err != nil {
 				return fmt.Errorf("taking over stage %q: %w", base, err)
 			}
-			parent.root = root
-		} else if root != parent.root {
-			if err := fs.Copy(parent.root, "", root, "/", fs.CopyOptions{}); err != nil {
+		default:
+			parent.rw.RLock()
+			err := fs.Copy(parent.root, "", root, "/", fs.CopyOptions{})
+			parent.rw.RUnlock()
+			if err != nil {
 				return fmt.Errorf("copying stage %q: %w", base, err)
 			}
 		}
