@@ -147,6 +147,15 @@ func setup() (h *harness, cleanup func(), err error) {
 		}
 		h.bases[n] = ref
 	}
+	if h.docker {
+		// docker pulls the bases under this run's registry port: drop those
+		// tags afterwards (the images stay, shared by every run's tags).
+		cleanups = append(cleanups, func() {
+			for _, ref := range h.bases {
+				exec.Command("docker", "rmi", ref).Run()
+			}
+		})
+	}
 
 	srv, url, err := startFileServer(filepath.Join(h.root, "e2e", "testdata", "conformance"))
 	if err != nil {

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package registry runs a throwaway Distribution registry
 // (/usr/bin/docker-registry, Debian package docker-registry) on a free
 // loopback port for tests, optionally behind htpasswd basic auth.
@@ -142,8 +144,10 @@ http:
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	// Its own process group, so a Ctrl-C at the terminal reaches the test
-	// binary, which then stops the registry itself.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// binary, which then stops the registry itself; and killed with its
+	// parent, so a test binary that dies (a -timeout panic) leaves no
+	// registry behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting registry: %w", err)
 	}
