@@ -190,7 +190,7 @@ func newBuilder(opt Options) (_ *builder, err error) {
 		b.runner = run.Direct{TempDir: tmp}
 		extra := append([]string{b.ctx.Dir, dfPath}, opt.IgnorePaths...)
 		// Outputs must survive the build too.
-		for _, p := range []string{opt.DigestFile, opt.ImageNameDigestFile, opt.ImageNameTagDigestFile, opt.TarPath, opt.OCILayoutPath, opt.CacheDir} {
+		for _, p := range []string{opt.DigestFile, opt.ImageURLFile, opt.ImagesFile, opt.ImageNameDigestFile, opt.ImageNameTagDigestFile, opt.TarPath, opt.OCILayoutPath, opt.CacheDir} {
 			if p != "" {
 				extra = append(extra, p)
 			}

@@ -33,6 +33,10 @@ type Options struct {
 	OCILayoutPath string
 	// DigestFile receives the image digest (sha256:...), no newline.
 	DigestFile string
+	// ImageURLFile receives the first destination as given, no newline.
+	ImageURLFile string
+	// ImagesFile receives name@digest per destination, one per line.
+	ImagesFile string
 	// ImageNameDigestFile receives repo@digest per destination.
 	ImageNameDigestFile string
 	// ImageNameTagDigestFile receives repo:tag@digest per destination.

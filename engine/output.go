@@ -67,8 +67,14 @@ func (b *builder) output(ctx context.Context, img v1.Image) (*Result, error) {
 		withDigest = append(withDigest, r.Context().Name()+"@"+digest.String())
 		withTag = append(withTag, r.Name()+"@"+digest.String())
 	}
+	url := ""
+	if len(b.opt.Destinations) > 0 {
+		url = b.opt.Destinations[0]
+	}
 	files := []struct{ path, content string }{
 		{b.opt.DigestFile, digest.String()},
+		{b.opt.ImageURLFile, url},
+		{b.opt.ImagesFile, strings.Join(withDigest, "\n")},
 		{b.opt.ImageNameDigestFile, strings.Join(withDigest, "\n")},
 		{b.opt.ImageNameTagDigestFile, strings.Join(withTag, "\n")},
 	}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,9 @@ type flags struct {
 	level       int
 	format      string
 
+	cache         bool
+	cacheRepo     string
+	buildArgsJSON string
 	extractRetry  int
 	registryMap   []string
 	registryCerts []string
@@ -61,9 +65,15 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	fs.StringVar(&o.TarPath, "tar-path", "", "write the image as a tarball (docker load format) to this path")
 	fs.StringVar(&o.OCILayoutPath, "oci-layout-path", "", "write the image into an OCI image layout directory")
 	fs.StringVar(&o.DigestFile, "digest-file", "", "write the image digest (sha256:...) to this file")
+	fs.StringVar(&o.ImageURLFile, "image-url-file", "", "write the first destination, as given, to this file (Tekton's IMAGE_URL)")
+	fs.StringVar(&o.ImagesFile, "images-file", "", "write name@digest of each destination, one per line, to this file (Tekton's IMAGES)")
 	fs.StringVar(&o.ImageNameDigestFile, "image-name-with-digest-file", "", "write repo@digest of each destination to this file")
 	fs.StringVar(&o.ImageNameTagDigestFile, "image-name-tag-with-digest-file", "", "write repo:tag@digest of each destination to this file")
-	fs.StringArrayVar(&o.BuildArgs, "build-arg", nil, "KEY=VALUE, or KEY to take the value from the environment (repeatable)")
+	fs.StringArrayVar(&o.BuildArgs, "build-arg", nil, "KEY=VALUE, or KEY to take the value from the environment (repeatable; also after a lone --)")
+	fs.StringVar(&f.buildArgsJSON, "build-args-json", "", `build args as a JSON list, e.g. ["A=1","B=2"]`)
+	fs.String("extra-args-json", "", `more flags as a JSON list, e.g. ["--label=a=b"], expanded in place`)
+	fs.BoolVar(&f.cache, "cache", false, "use the layer cache (not implemented yet: accepted, and the build runs without it)")
+	fs.StringVar(&f.cacheRepo, "cache-repo", "", "repository of the layer cache (with --cache)")
 	fs.StringVar(&o.Target, "target", "", "stage to build (default: the last)")
 	fs.StringArrayVar(&o.Labels, "label", nil, "KEY=VALUE label for the image (repeatable)")
 	fs.StringVar(&o.Platform, "custom-platform", "", "target platform os/arch[/variant]")
@@ -98,6 +108,11 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	var f flags
 	fs := newFlagSet(&f)
 	fs.SetOutput(stderr)
+	args, err := expandExtraArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return exitUsage
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -105,9 +120,14 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return exitUsage
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "error: unexpected arguments %q (every option is a flag)\n", fs.Args())
+	// Words after a lone "--" are build args (Tekton's BUILD_ARGS array).
+	dash := fs.ArgsLenAtDash()
+	if fs.NArg() > 0 && dash != 0 {
+		fmt.Fprintf(stderr, "error: unexpected arguments %q (every option is a flag; build args may follow a lone --)\n", fs.Args())
 		return exitUsage
+	}
+	if dash == 0 {
+		f.opt.BuildArgs = append(f.opt.BuildArgs, nonEmpty(fs.Args())...)
 	}
 	log, err := newLogger(stderr, f.verbosity, f.logFormat)
 	if err != nil {
@@ -126,14 +146,67 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	// the container's own root; anywhere else it builds in a directory.
 	if exe, err := os.Executable(); err == nil && filepath.Dir(exe) == filepath.Clean(f.opt.KanikoDir) {
 		f.opt.RootDir = "/"
+		if os.Getenv("DOCKER_CONFIG") == "" {
+			os.Setenv("DOCKER_CONFIG", filepath.Join(f.opt.KanikoDir, ".docker"))
+		}
 	}
-	res, err := engine.Build(ctx, f.opt)
-	if err != nil {
+	if f.cache {
+		log.Warn("--cache: the layer cache is not implemented yet; building without it")
+	}
+	if _, err := engine.Build(ctx, f.opt); err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return exitBuild
 	}
-	_ = res
 	return 0
+}
+
+// expandExtraArgs replaces --extra-args-json=[...] by the flags it lists,
+// in place, so that Argo can pass a JSON list of flags as one argument.
+func expandExtraArgs(args []string) ([]string, error) {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...), nil
+		}
+		v, ok := strings.CutPrefix(a, "--extra-args-json=")
+		if !ok && a == "--extra-args-json" && i+1 < len(args) {
+			v, ok = args[i+1], true
+			i++
+		}
+		if !ok {
+			out = append(out, a)
+			continue
+		}
+		list, err := jsonList("--extra-args-json", v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, list...)
+	}
+	return out, nil
+}
+
+// jsonList parses a JSON list of strings; "" and "[]" are empty.
+func jsonList(flag, v string) ([]string, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	var list []string
+	if err := json.Unmarshal([]byte(v), &list); err != nil {
+		return nil, fmt.Errorf("%s: want a JSON list of strings: %w", flag, err)
+	}
+	return list, nil
+}
+
+func nonEmpty(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // finish checks flag values that pflag cannot.
@@ -151,7 +224,13 @@ func (f *flags) finish() error {
 	default:
 		return fmt.Errorf("--image-format=%s: want docker or oci", f.format)
 	}
-	var err error
+	list, err := jsonList("--build-args-json", f.buildArgsJSON)
+	if err != nil {
+		return err
+	}
+	f.opt.BuildArgs = append(f.opt.BuildArgs, list...)
+	f.opt.InsecureRegistries = nonEmpty(f.opt.InsecureRegistries)
+	f.opt.Destinations = nonEmpty(f.opt.Destinations)
 	if f.opt.RegistryCertificates, err = keyValues("--registry-certificate", f.registryCerts); err != nil {
 		return err
 	}

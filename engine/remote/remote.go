@@ -41,7 +41,7 @@ func (o Options) keychain() authn.Keychain {
 	if o.Keychain != nil {
 		return o.Keychain
 	}
-	return authn.DefaultKeychain
+	return Keychain()
 }
 
 func (o Options) insecure(registry string, pull bool) bool {
