@@ -4,7 +4,9 @@ GO ?= go
 BIN := $(CURDIR)/bin
 export CGO_ENABLED ?= 0
 
-.PHONY: all build demo test unit e2e setup catalog image bench clean
+.PHONY: all build demo test unit e2e setup image bench clean
+
+include catalog/catalog.mk
 
 all: build
 
