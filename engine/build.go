@@ -53,6 +53,8 @@ type builder struct {
 	images     map[string]string // image ref -> extracted root, for COPY --from
 	secrets    map[string]string // id -> host file
 	ignored    ignoreList        // in-container mode: paths never touched
+	upload     *remote.Uploader  // early uploads of the final image's layers
+	final      map[int]bool      // stages whose layers end up in the image
 	uses       map[int]int       // stage -> how many later stages read it
 }
 
@@ -63,6 +65,13 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(b.tmp)
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		if b.upload != nil {
+			b.upload.Wait() // before the layer files go
+		}
+	}()
 	start := time.Now()
 	if !opt.NoPush {
 		if len(opt.Destinations) == 0 {
@@ -291,6 +300,20 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 		return nil, err
 	}
 	needed := f.Needed(target, b.baseNames)
+	b.final = map[int]bool{target: true}
+	for t := target; ; {
+		j, ok := f.StageIndex(b.baseNames[t])
+		if !ok || j >= t {
+			break
+		}
+		b.final[j] = true
+		t = j
+	}
+	if !b.opt.NoPush && len(b.opt.Destinations) > 0 {
+		if b.upload, err = b.remote.NewUploader(ctx, b.opt.Destinations[0]); err != nil {
+			return nil, err
+		}
+	}
 	for _, i := range needed {
 		for _, d := range f.Deps(i, b.baseNames) {
 			b.uses[d]++

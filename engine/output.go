@@ -46,6 +46,9 @@ func (b *builder) output(ctx context.Context, img v1.Image) (*Result, error) {
 		}
 	}
 	if !b.opt.NoPush {
+		if b.upload != nil {
+			b.upload.Wait()
+		}
 		if err := b.remote.Push(ctx, img, b.opt.Destinations); err != nil {
 			return nil, err
 		}

@@ -451,6 +451,9 @@ func (b *builder) commit(s *stage, createdBy string) error {
 	}
 	h := v1.History{Created: v1.Time{Time: s.created}, CreatedBy: createdBy, Comment: "kaniko-build"}
 	s.layers = append(s.layers, mutate.Addendum{Layer: l, History: h})
+	if b.upload != nil && b.final[s.index] {
+		b.upload.Add(l) // while the next steps run
+	}
 	s.history = append(s.history, h)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -221,3 +222,43 @@ func (o Options) Push(ctx context.Context, img v1.Image, refs []string) error {
 
 // Parse parses a destination reference as a push would.
 func (o Options) Parse(ref string) (name.Reference, error) { return o.parse(ref, false) }
+
+// Uploader pushes layers to a repository while the build goes on, so that
+// the final push finds them there.
+type Uploader struct {
+	o    Options
+	ctx  context.Context
+	repo name.Repository
+	wg   sync.WaitGroup
+	sem  chan struct{}
+}
+
+// NewUploader starts uploads to the repository of ref.
+func (o Options) NewUploader(ctx context.Context, ref string) (*Uploader, error) {
+	r, err := o.parse(ref, false)
+	if err != nil {
+		return nil, err
+	}
+	return &Uploader{o: o, ctx: ctx, repo: r.Context(), sem: make(chan struct{}, 2)}, nil
+}
+
+// Add uploads l in the background. A failed upload is not an error here:
+// the final push uploads whatever is missing.
+func (u *Uploader) Add(l v1.Layer) {
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		u.sem <- struct{}{}
+		defer func() { <-u.sem }()
+		opts, err := u.o.options(u.ctx, false)
+		if err != nil {
+			return
+		}
+		if err := remote.WriteLayer(u.repo, l, opts...); err != nil && u.o.Logf != nil && u.ctx.Err() == nil {
+			u.o.Logf("early upload of a layer failed, the final push will retry it: %v", err)
+		}
+	}()
+}
+
+// Wait waits for the uploads under way.
+func (u *Uploader) Wait() { u.wg.Wait() }
