@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -352,5 +353,41 @@ WORKDIR /home/app/work
 	}
 	if f := fs["/home/app/work"]; f.uid != 1000 {
 		t.Errorf("WORKDIR after USER app: owner %d, want 1000 (BuildKit)", f.uid)
+	}
+}
+
+func TestFromPlatformPicksFromIndex(t *testing.T) {
+	e := newEnv(t)
+	img, err := baseimage.Busybox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm := cfg.DeepCopy()
+	arm.Architecture = "arm64"
+	armImg, err := mutate.ConfigFile(img, arm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: armImg, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+	ref, err := name.ParseReference(e.host + "/base/multi:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := mustBuild(t, e, map[string]string{"Dockerfile": "ARG ARCH=arm64\nFROM --platform=linux/$ARCH " + ref.String() + "\nCOPY f /f\n", "f": "x"}, nil)
+	got, err := out.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Architecture != "arm64" {
+		t.Errorf("architecture = %s, want arm64 from FROM --platform", got.Architecture)
 	}
 }

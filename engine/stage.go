@@ -155,7 +155,11 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 			s.format = image.Docker
 		} else {
 			var err error
-			if img, err = b.remote.Pull(ctx, base); err != nil {
+			pull := b.remote
+			if pull.Platform, err = b.stagePlatform(s.index); err != nil {
+				return err
+			}
+			if img, err = pull.Pull(ctx, base); err != nil {
 				return err
 			}
 			mt, err := img.MediaType()
@@ -176,7 +180,11 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 		}
 		cfg = cfg.DeepCopy()
 		if base == "scratch" {
-			cfg.OS, cfg.Architecture, cfg.Variant = b.platform.OS, b.platform.Architecture, b.platform.Variant
+			p, err := b.stagePlatform(s.index)
+			if err != nil {
+				return err
+			}
+			cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
 		}
 		s.base, s.cfg = img, cfg
 	}
@@ -190,6 +198,24 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 	}
 	s.snap = snap
 	return nil
+}
+
+// stagePlatform is FROM --platform (expanded with the global ARGs) or
+// the build's target platform.
+func (b *builder) stagePlatform(i int) (v1.Platform, error) {
+	p := b.file.Stages[i].Platform
+	if p == "" {
+		return b.platform, nil
+	}
+	v, _, err := b.lex.ProcessWord(p, shell.EnvsFromSlice(b.globalArgs))
+	if err != nil {
+		return v1.Platform{}, err
+	}
+	plat, err := parsePlatform(v)
+	if err != nil {
+		return v1.Platform{}, fmt.Errorf("FROM --platform=%s: %w", p, err)
+	}
+	return plat, nil
 }
 
 // expander returns the word expander for the stage's current environment.
