@@ -78,9 +78,120 @@ func (fs FS) Paths() []string {
 // maxContent is how much of a file Flatten keeps in File.Content.
 const maxContent = 64 << 10
 
-// Flatten applies the layers of img in order (whiteouts included, by
-// mutate.Extract) and returns the resulting file tree.
+// Whiteout names, as the OCI image spec writes them.
+const (
+	whiteoutPrefix = ".wh."
+	opaqueWhiteout = ".wh..wh..opq"
+)
+
+// Flatten applies the layers of img in order by the OCI image spec's
+// rules and returns the resulting file tree: a whiteout or an opaque
+// marker hides what lower layers have at (or under) its path, but never
+// an entry of its own layer; a non-directory entry replaces whatever a
+// lower layer had at its path, children included.
+//
+// go-containerregistry's mutate.Extract differs in one place: an entry
+// that follows a whiteout of the same path in the same layer is dropped.
+// FlattenExtract reads an image that way, to find layers that tools built
+// on it would see differently.
 func Flatten(img v1.Image) (FS, error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("listing layers: %w", err)
+	}
+	fs := FS{}
+	hardlinks := map[string]string{}
+	for i, l := range layers {
+		if err := applyLayer(fs, hardlinks, l); err != nil {
+			return nil, fmt.Errorf("applying layer %d: %w", i, err)
+		}
+	}
+	for p, target := range hardlinks {
+		if f, ok := fs[p]; !ok || f.Type != TypeHardlink || f.Target != target {
+			delete(hardlinks, p) // replaced by a later layer
+		}
+	}
+	resolveHardlinks(fs, hardlinks)
+	return fs, nil
+}
+
+func applyLayer(fs FS, hardlinks map[string]string, l v1.Layer) error {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return fmt.Errorf("opening layer: %w", err)
+	}
+	defer rc.Close()
+	var (
+		whiteouts []string // paths hidden, with all under them
+		opaques   []string // directories whose lower contents are hidden
+		entries   []*File
+		links     = map[string]string{}
+	)
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading tar: %w", err)
+		}
+		p := Clean(h.Name)
+		dir, base := path.Split(p)
+		switch {
+		case base == opaqueWhiteout:
+			opaques = append(opaques, Clean(dir))
+			continue
+		case strings.HasPrefix(base, whiteoutPrefix):
+			whiteouts = append(whiteouts, Clean(dir+strings.TrimPrefix(base, whiteoutPrefix)))
+			continue
+		case p == "/":
+			continue
+		}
+		f, err := fileFromTar(p, h, tr)
+		if err != nil {
+			return err
+		}
+		if f.Type == TypeHardlink {
+			links[p] = f.Target
+		}
+		entries = append(entries, f)
+	}
+	// Whiteouts and opaque markers act on the lower layers only.
+	for _, d := range opaques {
+		removeUnder(fs, d)
+	}
+	for _, p := range whiteouts {
+		delete(fs, p)
+		removeUnder(fs, p)
+	}
+	for _, f := range entries {
+		if f.Type != TypeDir {
+			removeUnder(fs, f.Path) // a non-directory hides what was under it
+		}
+		fs[f.Path] = f
+	}
+	for p, t := range links {
+		hardlinks[p] = t
+	}
+	return nil
+}
+
+// removeUnder deletes every path strictly under dir.
+func removeUnder(fs FS, dir string) {
+	prefix := dir + "/"
+	if dir == "/" {
+		prefix = "/"
+	}
+	for p := range fs {
+		if strings.HasPrefix(p, prefix) && p != dir {
+			delete(fs, p)
+		}
+	}
+}
+
+// FlattenExtract flattens img with go-containerregistry's mutate.Extract.
+func FlattenExtract(img v1.Image) (FS, error) {
 	rc := mutate.Extract(img)
 	defer rc.Close()
 	fs, err := ReadTar(rc)
@@ -108,56 +219,68 @@ func ReadTar(r io.Reader) (FS, error) {
 		if p == "/" {
 			continue
 		}
-		f := &File{
-			Path: p,
-			Mode: h.Mode & 0o7777,
-			UID:  h.Uid,
-			GID:  h.Gid,
+		f, err := fileFromTar(p, h, tr)
+		if err != nil {
+			return nil, err
 		}
-		for k, v := range h.PAXRecords {
-			if name, ok := strings.CutPrefix(k, xattrPrefix); ok {
-				if f.Xattrs == nil {
-					f.Xattrs = map[string]string{}
-				}
-				f.Xattrs[name] = v
-			}
-		}
-		switch h.Typeflag {
-		case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
-			f.Type = TypeFile
-			sum := sha256.New()
-			head := &limitedBuffer{max: maxContent}
-			n, err := io.Copy(io.MultiWriter(sum, head), tr)
-			if err != nil {
-				return nil, fmt.Errorf("reading %s: %w", p, err)
-			}
-			f.Size = n
-			f.SHA256 = hex.EncodeToString(sum.Sum(nil))
-			f.Content = head.buf
-		case tar.TypeDir:
-			f.Type = TypeDir
-		case tar.TypeSymlink:
-			f.Type = TypeSymlink
-			f.Target = h.Linkname
-		case tar.TypeLink:
-			f.Type = TypeHardlink
-			f.Target = Clean(h.Linkname)
+		if f.Type == TypeHardlink {
 			hardlinks[p] = f.Target
-		case tar.TypeChar:
-			f.Type = TypeChar
-			f.Devmajor, f.Devminor = h.Devmajor, h.Devminor
-		case tar.TypeBlock:
-			f.Type = TypeBlock
-			f.Devmajor, f.Devminor = h.Devmajor, h.Devminor
-		case tar.TypeFifo:
-			f.Type = TypeFifo
-		default:
-			f.Type = fmt.Sprintf("tar type %q", h.Typeflag)
 		}
 		fs[p] = f
 	}
 	resolveHardlinks(fs, hardlinks)
 	return fs, nil
+}
+
+// fileFromTar describes the tar entry h at path p, reading its content
+// from r.
+func fileFromTar(p string, h *tar.Header, r io.Reader) (*File, error) {
+	f := &File{
+		Path: p,
+		Mode: h.Mode & 0o7777,
+		UID:  h.Uid,
+		GID:  h.Gid,
+	}
+	for k, v := range h.PAXRecords {
+		if name, ok := strings.CutPrefix(k, xattrPrefix); ok {
+			if f.Xattrs == nil {
+				f.Xattrs = map[string]string{}
+			}
+			f.Xattrs[name] = v
+		}
+	}
+	switch h.Typeflag {
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+		f.Type = TypeFile
+		sum := sha256.New()
+		head := &limitedBuffer{max: maxContent}
+		n, err := io.Copy(io.MultiWriter(sum, head), r)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", p, err)
+		}
+		f.Size = n
+		f.SHA256 = hex.EncodeToString(sum.Sum(nil))
+		f.Content = head.buf
+	case tar.TypeDir:
+		f.Type = TypeDir
+	case tar.TypeSymlink:
+		f.Type = TypeSymlink
+		f.Target = h.Linkname
+	case tar.TypeLink:
+		f.Type = TypeHardlink
+		f.Target = Clean(h.Linkname)
+	case tar.TypeChar:
+		f.Type = TypeChar
+		f.Devmajor, f.Devminor = h.Devmajor, h.Devminor
+	case tar.TypeBlock:
+		f.Type = TypeBlock
+		f.Devmajor, f.Devminor = h.Devmajor, h.Devminor
+	case tar.TypeFifo:
+		f.Type = TypeFifo
+	default:
+		f.Type = fmt.Sprintf("tar type %q", h.Typeflag)
+	}
+	return f, nil
 }
 
 // resolveHardlinks gives each hard link its target's content and metadata

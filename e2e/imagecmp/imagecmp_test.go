@@ -106,6 +106,44 @@ func TestFlattenAppliesWhiteouts(t *testing.T) {
 	}
 }
 
+func TestFlattenFollowsTheSpecForSameLayerWhiteouts(t *testing.T) {
+	img := image(t, v1.Config{},
+		layer(t,
+			ent{name: "x/", typ: tar.TypeDir, mode: 0o755},
+			ent{name: "x/child", typ: tar.TypeReg, mode: 0o644, body: "c"},
+			ent{name: "y/", typ: tar.TypeDir, mode: 0o755},
+			ent{name: "y/old", typ: tar.TypeReg, mode: 0o644, body: "o"},
+			ent{name: "z/", typ: tar.TypeDir, mode: 0o755},
+			ent{name: "z/child", typ: tar.TypeReg, mode: 0o644, body: "c"},
+		),
+		layer(t,
+			// a whiteout and a new entry at the same path, in either order
+			ent{name: ".wh.x", typ: tar.TypeReg},
+			ent{name: "x", typ: tar.TypeSymlink, link: "/tmp"},
+			ent{name: "y/new", typ: tar.TypeReg, mode: 0o644, body: "n"},
+			ent{name: "y/.wh..wh..opq", typ: tar.TypeReg},
+			// a file over a directory, no whiteout: the children go too
+			ent{name: "z", typ: tar.TypeReg, mode: 0o644, body: "file"},
+		),
+	)
+	fs := flatten(t, img)
+	got := strings.Join(fs.Paths(), " ")
+	if want := "/x /y /y/new /z"; got != want {
+		t.Fatalf("paths = %q, want %q", got, want)
+	}
+	if fs["/x"].Type != TypeSymlink || fs["/z"].Type != TypeFile {
+		t.Errorf("/x = %s, /z = %s", Describe(fs["/x"]), Describe(fs["/z"]))
+	}
+	ext, err := FlattenExtract(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := DiffFS("spec", fs, "extract", ext, Ignore{})
+	if len(d) != 1 || !strings.HasPrefix(d[0], "/x: ") {
+		t.Errorf("want mutate.Extract to differ at /x only (it drops an entry after a same-layer whiteout), got:\n%s", strings.Join(d, "\n"))
+	}
+}
+
 func TestHardlinkGroupsDoNotDependOnTarOrder(t *testing.T) {
 	one := image(t, v1.Config{}, layer(t,
 		ent{name: "a", typ: tar.TypeReg, mode: 0o644, body: "same"},
