@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -293,6 +294,7 @@ func (h *harness) dockerBuild(ctx context.Context, r *caseRun, ref string) (stri
 	args = append(args, r.ctx)
 	env := r.environ("DOCKER_BUILDKIT=0")
 	out, err := r.run(ctx, "docker-build.log", env, "docker", args...)
+	defer removeIntermediates(ctx, out)
 	if err != nil {
 		return out, err
 	}
@@ -301,6 +303,24 @@ func (h *harness) dockerBuild(ctx context.Context, r *caseRun, ref string) (stri
 		return out + pout, fmt.Errorf("pushing: %w", err)
 	}
 	return out, nil
+}
+
+// stepImage is how the legacy builder names the image of each step.
+var stepImage = regexp.MustCompile(`(?m)^ ---> ([0-9a-f]{12})$`)
+
+// removeIntermediates deletes the untagged images a legacy build left:
+// its other stages, and every step of a build that failed. Tagged ones
+// (the base images, which other builds may be using) stay.
+func removeIntermediates(ctx context.Context, buildOutput string) {
+	ids := stepImage.FindAllStringSubmatch(buildOutput, -1)
+	for i := len(ids) - 1; i >= 0; i-- {
+		id := ids[i][1]
+		tags, err := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{len .RepoTags}}", id).Output()
+		if err != nil || strings.TrimSpace(string(tags)) != "0" {
+			continue
+		}
+		exec.CommandContext(ctx, "docker", "rmi", id).Run()
+	}
 }
 
 // secretFlag is how our executor takes a build secret.
