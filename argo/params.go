@@ -34,6 +34,21 @@ func inputParams(context string) []wfv1.Parameter {
 	}
 }
 
+// submitParams turns template inputs into Workflow arguments: a default
+// becomes the value, which `argo submit -p` overrides; an input without a
+// default stays without a value, so submitting without it is refused.
+func submitParams(inputs []wfv1.Parameter) []wfv1.Parameter {
+	out := make([]wfv1.Parameter, 0, len(inputs))
+	for _, in := range inputs {
+		p := wfv1.Parameter{Name: in.Name, Description: in.Description}
+		if in.Default != nil {
+			p.Value = wfv1.AnyStringPtr(in.Default.String())
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 func outputs() wfv1.Outputs {
 	out := func(name, description string) wfv1.Parameter {
 		return wfv1.Parameter{

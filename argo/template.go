@@ -44,8 +44,14 @@ func objectMeta() metav1.ObjectMeta {
 // template-level volumes, emissary executor, expression tags.
 const argoVersion = ">= 3.4.0"
 
+// spec holds the two templates. Its entrypoint and arguments are for
+// `argo submit --from workflowtemplate/kaniko-build -p image=...`: the
+// controller passes the Workflow's arguments to the entrypoint template's
+// inputs. templateRef callers pass arguments per task and use neither.
 func spec() wfv1.WorkflowSpec {
 	return wfv1.WorkflowSpec{
+		Entrypoint: TemplateBuild,
+		Arguments:  wfv1.Arguments{Parameters: submitParams(inputParams(sourcePath))},
 		Templates: []wfv1.Template{
 			buildTemplate(TemplateBuild, sourcePath),
 			buildTemplate(TemplateBuildFromVolume, workspacePath),
