@@ -381,7 +381,6 @@ func exists(ctx context.Context, ref string) (bool, error) {
 // built is a pulled, flattened image.
 type built struct {
 	img v1.Image
-	cf  *v1.ConfigFile
 	raw []byte // the config blob
 	fs  imagecmp.FS
 }
@@ -454,10 +453,6 @@ func load(ctx context.Context, ref string) (*built, error) {
 	if err := validate.Image(img); err != nil {
 		return nil, fmt.Errorf("validating %s: %w", ref, err)
 	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("reading config of %s: %w", ref, err)
-	}
 	raw, err := img.RawConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("reading config of %s: %w", ref, err)
@@ -466,7 +461,7 @@ func load(ctx context.Context, ref string) (*built, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flattening %s: %w", ref, err)
 	}
-	return &built{img: img, cf: cf, raw: raw, fs: fs}, nil
+	return &built{img: img, raw: raw, fs: fs}, nil
 }
 
 // maxReport bounds how many differences a failure prints.
