@@ -107,12 +107,9 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 		opt.DirOwner = opt.Owner
 	}
 	if c.chmod != "" {
-		m, err := strconv.ParseUint(c.chmod, 8, 32)
-		if err != nil || m > 0o7777 {
-			return fmt.Errorf("--chmod=%s: not an octal mode", c.chmod)
+		if opt.Chmod, err = fs.ParseChmod(c.chmod); err != nil {
+			return fmt.Errorf("--chmod=%s: %w", c.chmod, err)
 		}
-		mode := fs.TarMode(int64(m))
-		opt.Mode = &mode
 	}
 	var exclude *patternmatcher.PatternMatcher
 	if len(c.excludes) > 0 {
@@ -133,7 +130,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 	dest = path.Clean(dest)
 
 	// Expand sources: each is a host path plus its path in the source.
-	type match struct{ host, rel string }
+	type match struct{ host, rel, pivot string }
 	var matches []match
 	for _, p := range c.SourcePaths {
 		if c.add && isURL(p) {
@@ -141,7 +138,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 			if err != nil {
 				return err
 			}
-			matches = append(matches, match{host, ""})
+			matches = append(matches, match{host, "", ""})
 			continue
 		}
 		rel := strings.TrimPrefix(fs.Clean(p), "/")
@@ -159,7 +156,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 				if err != nil {
 					return err
 				}
-				matches = append(matches, match{host, r})
+				matches = append(matches, match{host, r, pivot(p)})
 				n++
 			}
 			if n == 0 {
@@ -178,7 +175,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 			}
 			return fmt.Errorf("%s failed: file not found in %s or excluded by .dockerignore: %s", name, where, p)
 		}
-		matches = append(matches, match{host, rel})
+		matches = append(matches, match{host, rel, pivot(p)})
 	}
 	if len(matches)+len(c.SourceContents) > 1 && !destIsDir {
 		return fmt.Errorf("when using %s with more than one source file, the destination must be a directory and end with a /", name)
@@ -204,10 +201,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 		}
 		target := dest
 		if c.parents && m.rel != "" {
-			target = path.Join(dest, parentsPath(m.rel))
-			if !fi.IsDir() {
-				target = path.Join(dest, parentsPath(m.rel))
-			}
+			target = path.Join(dest, strings.TrimPrefix(m.rel, m.pivot))
 		} else if !fi.IsDir() {
 			base := path.Base(m.rel)
 			if m.rel == "" {
@@ -237,9 +231,8 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 			o.Exclude = func(r string) bool { return excluded(dir, r) }
 		}
 		if m.rel == "" && c.add { // downloaded: 0600 unless --chmod
-			if o.Mode == nil {
-				mode := os.FileMode(0o600)
-				o.Mode = &mode
+			if o.Chmod == nil {
+				o.Chmod = func(os.FileMode, bool) os.FileMode { return 0o600 }
 			}
 			if o.Owner == nil {
 				o.Owner = &fs.Owner{}
@@ -261,13 +254,18 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 	return b.commit(s, c.text)
 }
 
-// parentsPath is the part of a source path that --parents keeps: after a
-// "/./" marker when there is one, else all of it.
-func parentsPath(rel string) string {
-	if i := strings.Index("/"+rel, "/./"); i >= 0 {
-		return ("/" + rel)[i+3:]
+// pivot is the prefix of a source path that --parents drops: what comes
+// before a "/./" marker ("a/./b/c" keeps "b/c"), else nothing.
+func pivot(src string) string {
+	i := strings.Index("/"+src, "/./")
+	if i < 0 {
+		return ""
 	}
-	return rel
+	p := strings.TrimPrefix(fs.Clean(src[:max(i-1, 0)]), "/")
+	if p == "" {
+		return ""
+	}
+	return p + "/"
 }
 
 func (b *builder) isDir(root, p string) bool {
@@ -289,11 +287,7 @@ func (b *builder) writeInline(s *stage, target, data string, opt fs.CopyOptions)
 		return err
 	}
 	tmp.Close()
-	mode := os.FileMode(0o644)
-	if opt.Mode != nil {
-		mode = *opt.Mode
-	}
-	if err := os.Chmod(tmp.Name(), mode); err != nil {
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return err
 	}
 	now := time.Now()
@@ -304,7 +298,6 @@ func (b *builder) writeInline(s *stage, target, data string, opt fs.CopyOptions)
 	if opt.Owner == nil {
 		opt.Owner = &fs.Owner{}
 	}
-	opt.Mode = &mode
 	return fs.Copy(tmp.Name(), "", s.root, target, opt)
 }
 

@@ -35,7 +35,7 @@ type Options struct {
 	DigestFile string
 	// ImageURLFile receives the first destination as given, no newline.
 	ImageURLFile string
-	// ImagesFile receives name@digest per destination, one per line.
+	// ImagesFile receives name:tag@digest per destination, one per line.
 	ImagesFile string
 	// ImageNameDigestFile receives repo@digest per destination.
 	ImageNameDigestFile string

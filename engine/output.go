@@ -77,7 +77,7 @@ func (b *builder) output(ctx context.Context, img v1.Image) (*Result, error) {
 	files := []struct{ path, content string }{
 		{b.opt.DigestFile, digest.String()},
 		{b.opt.ImageURLFile, url},
-		{b.opt.ImagesFile, strings.Join(withDigest, "\n")},
+		{b.opt.ImagesFile, strings.Join(withTag, "\n")},
 		{b.opt.ImageNameDigestFile, strings.Join(withDigest, "\n")},
 		{b.opt.ImageNameTagDigestFile, strings.Join(withTag, "\n")},
 	}

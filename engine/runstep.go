@@ -55,10 +55,11 @@ func (b *builder) dispatchRun(ctx context.Context, s *stage, c *instructions.Run
 	if err := fs.MkdirAll(s.root, wd, nil); err != nil {
 		return fmt.Errorf("creating working directory %s: %w", wd, err)
 	}
-	mounts, err := b.runMounts(ctx, s, c)
+	mounts, secretEnv, err := b.runMounts(ctx, s, c)
 	if err != nil {
 		return err
 	}
+	env = append(env, secretEnv...)
 	mounts = append(mounts, scripts...)
 	spec := run.Spec{
 		Root: s.root, Args: args, Env: env, Dir: wd,
@@ -147,8 +148,10 @@ func (s *stage) runHistory(c *instructions.RunCommand, b *builder) string {
 }
 
 // runMounts prepares RUN --mount: bind, cache, tmpfs and secret.
-func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCommand) ([]run.Mount, error) {
+// Secrets asked for as env=NAME come back as NAME=value, for this RUN only.
+func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCommand) ([]run.Mount, []string, error) {
 	var out []run.Mount
+	var env []string
 	wd := s.cfg.Config.WorkingDir
 	if wd == "" {
 		wd = "/"
@@ -164,25 +167,25 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 		case instructions.MountTypeBind:
 			src, err := b.copySource(ctx, m.From)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			host, err := fs.Resolve(src.root, m.Source, true)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			fi, err := os.Stat(host)
 			if err != nil {
-				return nil, fmt.Errorf("--mount=type=bind: source %q: %w", m.Source, err)
+				return nil, nil, fmt.Errorf("--mount=type=bind: source %q: %w", m.Source, err)
 			}
 			if !m.ReadOnly {
 				// Writes to a read-write bind are thrown away: give a copy.
 				cp, err := os.MkdirTemp(b.tmp, "bind-")
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				dst := "/data"
 				if err := fs.Copy(host, "", cp, dst, fs.CopyOptions{}); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				host = filepath.Join(cp, "data")
 			}
@@ -196,7 +199,7 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 			dir := filepath.Join(b.cacheRoot(), hex.EncodeToString(sum[:8]))
 			if _, err := os.Stat(dir); err != nil {
 				if err := os.MkdirAll(dir, 0o755); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				mode := os.FileMode(0o755)
 				if m.Mode != nil {
@@ -223,9 +226,23 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 			src, ok := b.secrets[id]
 			if !ok {
 				if m.Required {
-					return nil, fmt.Errorf("secret %s: not provided (use --secret id=%s,src=FILE)", id, id)
+					return nil, nil, fmt.Errorf("secret %s: not provided (use --secret id=%s,src=FILE)", id, id)
 				}
 				continue
+			}
+			if m.Env != nil {
+				dt, err := os.ReadFile(src)
+				if err != nil {
+					return nil, nil, fmt.Errorf("secret %s: %w", id, err)
+				}
+				name := *m.Env
+				if name == "" {
+					name = id
+				}
+				env = append(env, name+"="+string(dt))
+				if m.Target == "" {
+					continue // only the variable was asked for
+				}
 			}
 			target := m.Target
 			if target == "" {
@@ -233,12 +250,12 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 			}
 			f, err := os.CreateTemp(b.tmp, "secret-")
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			dt, err := os.ReadFile(src)
 			if err != nil {
 				f.Close()
-				return nil, fmt.Errorf("secret %s: %w", id, err)
+				return nil, nil, fmt.Errorf("secret %s: %w", id, err)
 			}
 			_, _ = f.Write(dt)
 			f.Close()
@@ -258,11 +275,11 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 			out = append(out, run.Mount{Type: "bind", Source: f.Name(), Target: abs(target), Readonly: true, File: true})
 		case instructions.MountTypeSSH:
 			if m.Required {
-				return nil, fmt.Errorf("--mount=type=ssh is not supported")
+				return nil, nil, fmt.Errorf("--mount=type=ssh is not supported")
 			}
 		}
 	}
-	return out, nil
+	return out, env, nil
 }
 
 func (b *builder) cacheRoot() string {

@@ -21,6 +21,7 @@ import (
 	"github.com/kaniko-build/kaniko-build/engine/dockerfile"
 	"github.com/kaniko-build/kaniko-build/engine/fs"
 	"github.com/kaniko-build/kaniko-build/engine/image"
+	"github.com/kaniko-build/kaniko-build/engine/run"
 	"github.com/kaniko-build/kaniko-build/engine/snapshot"
 	"github.com/kaniko-build/kaniko-build/engine/user"
 )
@@ -41,6 +42,9 @@ type stage struct {
 	epoch   *time.Time
 	created time.Time
 	rw      sync.RWMutex // held to copy root (read) or take it over (write)
+	// startInterval is HEALTHCHECK --start-interval, which ggcr's config
+	// type lacks; 0 when unset.
+	startInterval time.Duration
 }
 
 func (b *builder) runStage(ctx context.Context, i, n, total int) (*stage, error) {
@@ -185,6 +189,9 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 				return err
 			}
 			cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
+			// As BuildKit's empty image.
+			cfg.Config.WorkingDir = "/"
+			cfg.Config.Env = []string{"PATH=" + run.DefaultPath}
 		}
 		s.base, s.cfg = img, cfg
 	}
@@ -293,6 +300,7 @@ func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command
 			Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
 			StartPeriod: h.StartPeriod, Retries: h.Retries,
 		}
+		s.startInterval = h.StartInterval
 		s.record("HEALTHCHECK "+fmt.Sprint(h.Test), nil)
 	case *instructions.OnbuildCommand:
 		cfg.OnBuild = append(cfg.OnBuild, c.Expression)
@@ -417,6 +425,8 @@ func expandPorts(spec string) ([]string, error) {
 }
 
 func (b *builder) dispatchWorkdir(s *stage, c *instructions.WorkdirCommand) error {
+	// As BuildKit: an absolute path is kept as written, a relative one is
+	// joined to the current one.
 	wd := c.Path
 	if !path.IsAbs(wd) {
 		cur := s.cfg.Config.WorkingDir
@@ -425,9 +435,8 @@ func (b *builder) dispatchWorkdir(s *stage, c *instructions.WorkdirCommand) erro
 		}
 		wd = path.Join(cur, wd)
 	}
-	wd = path.Clean(wd)
 	s.cfg.Config.WorkingDir = wd
-	if wd == "/" {
+	if path.Clean(wd) == "/" {
 		s.record("WORKDIR "+wd, nil)
 		return nil
 	}
@@ -533,6 +542,17 @@ func (s *stage) image(reproducible bool, format string) (v1.Image, error) {
 	default:
 		img = mutate.MediaType(img, types.DockerManifestSchema2)
 		img = mutate.ConfigMediaType(img, types.DockerConfigJSON)
+	}
+	// Last: mutate rebuilds the config from its typed form.
+	if s.startInterval > 0 && cfg.Config.Healthcheck != nil {
+		d := s.startInterval
+		if img, err = image.WithConfigFields(img, func(c map[string]any) {
+			if h, ok := c["Healthcheck"].(map[string]any); ok {
+				h["StartInterval"] = int64(d)
+			}
+		}); err != nil {
+			return nil, err
+		}
 	}
 	return img, nil
 }

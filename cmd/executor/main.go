@@ -66,7 +66,7 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	fs.StringVar(&o.OCILayoutPath, "oci-layout-path", "", "write the image into an OCI image layout directory")
 	fs.StringVar(&o.DigestFile, "digest-file", "", "write the image digest (sha256:...) to this file")
 	fs.StringVar(&o.ImageURLFile, "image-url-file", "", "write the first destination, as given, to this file (Tekton's IMAGE_URL)")
-	fs.StringVar(&o.ImagesFile, "images-file", "", "write name@digest of each destination, one per line, to this file (Tekton's IMAGES)")
+	fs.StringVar(&o.ImagesFile, "images-file", "", "write name:tag@digest of each destination, one per line, to this file (Tekton's IMAGES)")
 	fs.StringVar(&o.ImageNameDigestFile, "image-name-with-digest-file", "", "write repo@digest of each destination to this file")
 	fs.StringVar(&o.ImageNameTagDigestFile, "image-name-tag-with-digest-file", "", "write repo:tag@digest of each destination to this file")
 	fs.StringArrayVar(&o.BuildArgs, "build-arg", nil, "KEY=VALUE, or KEY to take the value from the environment (repeatable; also after a lone --)")

@@ -23,8 +23,8 @@ type CopyOptions struct {
 	Owner *Owner
 	// DirOwner owns the destination directories Copy creates; nil is root.
 	DirOwner *Owner
-	// Mode replaces the permission bits of everything copied.
-	Mode *os.FileMode
+	// Chmod changes the mode of everything copied (COPY --chmod).
+	Chmod Chmod
 	// Exclude reports source paths (relative to the source root, slash
 	// separated) not to copy. A directory that is excluded is still
 	// entered when HasExceptions is set, so that "!" patterns can bring
@@ -73,10 +73,9 @@ func Copy(srcHost, srcRel, dstRoot, dst string, opt CopyOptions) error {
 			return err
 		}
 		if e.rel == "" && e.info.IsDir() {
-			host, err = Resolve(dstRoot, target, true)
-			if err != nil {
-				return err
-			}
+			// A directory's contents are copied; the destination keeps its
+			// own metadata, or the 0755 root of one MkdirAll just made.
+			continue
 		}
 		if err := copyOne(src, host, e.info, links, opt); err != nil {
 			return fmt.Errorf("copying %s: %w", target, err)
@@ -193,8 +192,8 @@ func copyOne(src, dst string, fi fs.FileInfo, links map[[2]uint64]string, opt Co
 		return unix.UtimesNanoAt(unix.AT_FDCWD, dst, []unix.Timespec{t, t}, unix.AT_SYMLINK_NOFOLLOW)
 	}
 	perm := mode.Perm() | mode&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky)
-	if opt.Mode != nil {
-		perm = *opt.Mode
+	if opt.Chmod != nil {
+		perm = opt.Chmod(perm, fi.IsDir())
 	}
 	if err := os.Chmod(dst, perm); err != nil {
 		return err

@@ -53,7 +53,8 @@ func WriteTar(w io.Writer, root string, cur State, changes []Change, opt TarOpti
 				add(c.Path).opaque = true
 				replacedDirs = append(replacedDirs, c.Path)
 			} else {
-				add(path.Join(path.Dir(c.Path), ".wh."+path.Base(c.Path))).whiteout = true
+				// A non-directory hides the lower directory's children by
+				// itself; a whiteout beside it confuses flatteners.
 				add(c.Path)
 			}
 		default:
