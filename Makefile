@@ -29,7 +29,9 @@ setup:
 unit:
 	$(GO) test -count=1 ./...
 
-e2e:
+# image first: the Tekton and Argo tests run the catalog's steps in the
+# executor image (kaniko-build/executor:latest).
+e2e: image
 	$(GO) test -count=1 -tags e2e -timeout 40m ./e2e/...
 
 clean:
