@@ -2,11 +2,13 @@
 
 // Package registry runs a throwaway Distribution registry
 // (/usr/bin/docker-registry, Debian package docker-registry) on a free
-// loopback port for tests, optionally behind htpasswd basic auth.
+// loopback port for tests, optionally behind htpasswd basic auth and
+// optionally over HTTPS with a certificate from a CA made for it.
 package registry
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -35,6 +37,9 @@ type Options struct {
 	// The htpasswd file is made with `htpasswd -Bbn` (apache2-utils).
 	User     string
 	Password string
+	// TLS serves HTTPS: Start makes a CA and a server certificate for
+	// 127.0.0.1 and localhost (see Registry.CAFile) in Dir.
+	TLS bool
 	// ReadyTimeout bounds the wait for the registry to answer; zero means
 	// 30 seconds.
 	ReadyTimeout time.Duration
@@ -44,8 +49,12 @@ type Options struct {
 type Registry struct {
 	// Host is 127.0.0.1:<port>, the host part of image references.
 	Host string
-	// Dir holds config.yml, storage/ and registry.log.
+	// Dir holds config.yml, storage/ and registry.log, and with TLS the
+	// certificates.
 	Dir string
+	// CAFile is the PEM certificate of the CA that signed the registry's
+	// certificate when it serves TLS; empty otherwise.
+	CAFile string
 
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -53,6 +62,7 @@ type Registry struct {
 	ownDir  bool
 	user    string
 	pass    string
+	tls     *tls.Config // trusts CAFile; nil without TLS
 }
 
 // Start starts a registry on a free 127.0.0.1 port and waits until
@@ -108,6 +118,17 @@ func start(ctx context.Context, bin, dir string, opts Options, timeout time.Dura
 		}
 		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: e2e\n    path: %s\n", htpasswd)
 	}
+	tlsConfig, caFile := "", ""
+	var clientTLS *tls.Config
+	if opts.TLS {
+		certs, err := makeCertificates(filepath.Join(dir, "certs"))
+		if err != nil {
+			return nil, err
+		}
+		tlsConfig = fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", certs.cert, certs.key)
+		caFile = certs.ca
+		clientTLS = &tls.Config{RootCAs: certs.pool, MinVersion: tls.VersionTLS12}
+	}
 	storage := filepath.Join(dir, "storage")
 	if err := os.MkdirAll(storage, 0o755); err != nil {
 		return nil, fmt.Errorf("making registry storage: %w", err)
@@ -129,7 +150,7 @@ http:
   addr: %s
   headers:
     X-Content-Type-Options: [nosniff]
-%s`, storage, host, auth)
+%s%s`, storage, host, tlsConfig, auth)
 	configPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		return nil, fmt.Errorf("writing registry config: %w", err)
@@ -151,7 +172,8 @@ http:
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting registry: %w", err)
 	}
-	r := &Registry{Host: host, Dir: dir, cmd: cmd, done: make(chan struct{}), user: opts.User, pass: opts.Password}
+	r := &Registry{Host: host, Dir: dir, CAFile: caFile, cmd: cmd, done: make(chan struct{}),
+		user: opts.User, pass: opts.Password, tls: clientTLS}
 	go func() {
 		r.waitErr = cmd.Wait()
 		close(r.done)
@@ -167,7 +189,7 @@ http:
 func (r *Registry) waitReady(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := &http.Client{Timeout: 2 * time.Second, Transport: r.Transport()}
 	want := http.StatusOK
 	if r.user != "" {
 		want = http.StatusUnauthorized
@@ -179,7 +201,7 @@ func (r *Registry) waitReady(ctx context.Context, timeout time.Duration) error {
 			return fmt.Errorf("registry exited early: %v", r.waitErr)
 		default:
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.Host+"/v2/", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL()+"/v2/", nil)
 		if err != nil {
 			return fmt.Errorf("making request: %w", err)
 		}
@@ -203,8 +225,25 @@ func (r *Registry) waitReady(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
-// URL returns the registry's base URL, http://127.0.0.1:<port>.
-func (r *Registry) URL() string { return "http://" + r.Host }
+// URL returns the registry's base URL, http://127.0.0.1:<port>, or
+// https:// when it serves TLS.
+func (r *Registry) URL() string {
+	if r.tls != nil {
+		return "https://" + r.Host
+	}
+	return "http://" + r.Host
+}
+
+// Transport returns an HTTP transport that trusts the registry's CA when
+// it serves TLS, and the default transport otherwise.
+func (r *Registry) Transport() http.RoundTripper {
+	if r.tls == nil {
+		return http.DefaultTransport
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = r.tls.Clone()
+	return t
+}
 
 // Close stops the registry by its PID and removes its directory if Start
 // made it.
