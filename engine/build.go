@@ -18,6 +18,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 
 	"github.com/kaniko-build/kaniko-build/engine/buildctx"
+	"github.com/kaniko-build/kaniko-build/engine/cache"
 	"github.com/kaniko-build/kaniko-build/engine/dockerfile"
 	"github.com/kaniko-build/kaniko-build/engine/image"
 	"github.com/kaniko-build/kaniko-build/engine/remote"
@@ -54,6 +55,8 @@ type builder struct {
 	secrets    map[string]string // id -> host file
 	ignored    ignoreList        // in-container mode: paths never touched
 	upload     *remote.Uploader  // early uploads of the final image's layers
+	store      cache.Store       // the layer cache; nil without --cache
+	cacheRun   cacheRun
 	final      map[int]bool      // stages whose layers end up in the image
 	uses       map[int]int       // stage -> how many later stages read it
 }
@@ -82,6 +85,7 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 		}
 	}
 	img, err := b.build(ctx)
+	b.cacheRun.puts.Wait()
 	if err != nil {
 		return nil, err
 	}
@@ -314,6 +318,12 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 			return nil, err
 		}
 	}
+	if b.opt.Cache {
+		b.cacheRun.ctx = ctx
+		if b.store, err = b.openCache(ctx); err != nil {
+			return nil, err
+		}
+	}
 	for _, i := range needed {
 		for _, d := range f.Deps(i, b.baseNames) {
 			b.uses[d]++
@@ -330,7 +340,7 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 			b.stages[i] = st
 			if b.uses[i] > 0 {
 				// "/" is about to be the next stage's: keep this one aside.
-				if err := b.saveStage(st); err != nil {
+				if err := b.setAside(st); err != nil {
 					return nil, err
 				}
 			}
@@ -409,3 +419,35 @@ func stepName(c instructions.Command) string {
 }
 
 var _ = image.Docker
+
+// openCache opens --cache-repo: an OCI layout (oci:/path) or a registry
+// repository, by default the first destination's repository + "/cache".
+func (b *builder) openCache(ctx context.Context) (cache.Store, error) {
+	ttl := b.opt.CacheTTL
+	if ttl == 0 {
+		ttl = 14 * 24 * time.Hour
+	}
+	repo := b.opt.CacheRepo
+	if p, ok := strings.CutPrefix(repo, "oci:"); ok {
+		return &cache.Layout{Path: p, TTL: ttl}, nil
+	}
+	if repo == "" {
+		if len(b.opt.Destinations) == 0 {
+			return nil, errors.New("--cache needs --cache-repo or a --destination to keep layers in")
+		}
+		r, err := b.remote.Parse(b.opt.Destinations[0])
+		if err != nil {
+			return nil, err
+		}
+		repo = r.Context().String() + "/cache"
+	}
+	r, err := b.remote.ParseRepo(repo)
+	if err != nil {
+		return nil, fmt.Errorf("--cache-repo %q: %w", repo, err)
+	}
+	opts, err := b.remote.RemoteOptions(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	return &cache.Registry{Repo: r, Options: opts, TTL: ttl}, nil
+}

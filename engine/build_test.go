@@ -62,6 +62,12 @@ func newEnv(t *testing.T) env {
 func (e env) build(t *testing.T, files map[string]string, dest string, mod func(*engine.Options)) (v1.Image, error) {
 	t.Helper()
 	dir := t.TempDir()
+	e.writeFiles(t, dir, files)
+	return e.buildDir(t, dir, dest, mod)
+}
+
+func (e env) writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
 	for p, content := range files {
 		content = strings.ReplaceAll(content, "BASE", e.base)
 		full := filepath.Join(dir, p)
@@ -72,6 +78,11 @@ func (e env) build(t *testing.T, files map[string]string, dest string, mod func(
 			t.Fatal(err)
 		}
 	}
+}
+
+// buildDir builds the context dir to dest and pulls the image back.
+func (e env) buildDir(t *testing.T, dir, dest string, mod func(*engine.Options)) (v1.Image, error) {
+	t.Helper()
 	ref := e.host + "/test/" + dest
 	opt := engine.Options{Context: dir, Dockerfile: "Dockerfile", Destinations: []string{ref}, TempDir: t.TempDir()}
 	if mod != nil {

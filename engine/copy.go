@@ -57,6 +57,9 @@ func (b *builder) copySource(ctx context.Context, from string) (source, error) {
 		if st == nil {
 			return source{}, fmt.Errorf("stage %q is not built before it is used", from)
 		}
+		if err := b.materialize(ctx, st); err != nil {
+			return source{}, err
+		}
 		return source{root: st.root}, nil
 	}
 	b.mu.Lock()
@@ -72,7 +75,7 @@ func (b *builder) copySource(ctx context.Context, from string) (source, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return source{}, err
 	}
-	if err := b.extract(ctx, img, root); err != nil {
+	if err := b.extract(ctx, img, root, nil); err != nil {
 		return source{}, fmt.Errorf("extracting %s: %w", from, err)
 	}
 	b.images[from] = root

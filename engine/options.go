@@ -7,6 +7,7 @@ package engine
 import (
 	"io"
 	"log/slog"
+	"time"
 )
 
 // Options is everything a build needs. The executor's flags bind into it.
@@ -94,6 +95,19 @@ type Options struct {
 	IgnorePaths []string
 	// TempDir holds scratch files; empty means os.TempDir().
 	TempDir string
+	// Cache turns the layer cache on: a step whose inputs are unchanged
+	// takes its layer from CacheRepo instead of running.
+	Cache bool
+	// CacheRepo is a repository ("registry/repo") or an OCI layout
+	// ("oci:/path"); empty means <first destination's repository>/cache.
+	CacheRepo string
+	// CacheTTL is how long a cached layer is used; 0 means two weeks.
+	CacheTTL time.Duration
+	// CacheRunLayers and CacheCopyLayers choose which steps are cached.
+	CacheRunLayers  bool
+	CacheCopyLayers bool
+	// NoPushCache reads the cache without writing to it.
+	NoPushCache bool
 	// CacheDir keeps RUN --mount=type=cache directories between builds.
 	CacheDir string
 	// Secrets are id=src pairs for RUN --mount=type=secret.

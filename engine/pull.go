@@ -20,7 +20,7 @@ const pullJobs = 3
 // extract applies img's layers to root in order. Layers download in
 // parallel (each retried as a whole when the connection drops) while
 // earlier ones are being extracted.
-func (b *builder) extract(ctx context.Context, img v1.Image, root string) error {
+func (b *builder) extract(ctx context.Context, img v1.Image, root string, skip func(string) bool) error {
 	layers, err := img.Layers()
 	if err != nil {
 		return err
@@ -53,7 +53,7 @@ func (b *builder) extract(ctx context.Context, img v1.Image, root string) error 
 		if firstErr == nil {
 			firstErr = r.err
 			if firstErr == nil {
-				firstErr = extractFile(r.path, root, b.skip)
+				firstErr = extractFile(r.path, root, skip)
 			}
 			if firstErr != nil {
 				cancel()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 
+	"github.com/kaniko-build/kaniko-build/engine/cache"
 	"github.com/kaniko-build/kaniko-build/engine/dockerfile"
 	"github.com/kaniko-build/kaniko-build/engine/fs"
 	"github.com/kaniko-build/kaniko-build/engine/image"
@@ -42,6 +42,14 @@ type stage struct {
 	epoch   *time.Time
 	created time.Time
 	rw      sync.RWMutex // held to copy root (read) or take it over (write)
+	parent       *stage   // the stage this one is FROM, if any
+	baseLayers   v1.Image // the base image, whose layers come first
+	key          cache.Key
+	materialized bool // root holds the stage's files
+	aside        bool       // root is a directory of ours, not the container's "/"
+	mat          sync.Mutex // held while materializing
+	lastLayer    v1.Layer   // the layer the last commit made, nil for none
+	keyParts     map[string]string // inputs of the step being keyed
 	// startInterval is HEALTHCHECK --start-interval, which ggcr's config
 	// type lacks; 0 when unset.
 	startInterval time.Duration
@@ -99,70 +107,38 @@ func oneLine(s string) string {
 	return s
 }
 
-// initStage prepares the stage's root and config from its base.
+// initStage sets the stage up from its base: config, layers, history and
+// cache key. Its filesystem comes later, from materialize, and only when a
+// step has to run.
 func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
-	root := filepath.Join(b.tmp, fmt.Sprintf("stage-%d", s.index))
+	s.root = filepath.Join(b.tmp, fmt.Sprintf("stage-%d", s.index))
 	if b.opt.RootDir != "" {
-		root = b.opt.RootDir
+		s.root = b.opt.RootDir
 	}
-	s.root = root
 	if j, ok := b.file.StageIndex(base); ok && j < s.index {
 		parent := b.stages[j]
 		if parent == nil {
 			return fmt.Errorf("stage %q was not built", base)
 		}
-		s.base, s.format = parent.base, parent.format
+		s.parent = parent
+		s.base, s.baseLayers, s.format = parent.base, parent.baseLayers, parent.format
 		s.layers = append([]mutate.Addendum{}, parent.layers...)
 		s.history = append([]v1.History{}, parent.history...)
 		s.cfg = parent.cfg.DeepCopy()
-		b.mu.Lock()
-		b.uses[j]--
-		last := b.uses[j] == 0
-		b.mu.Unlock()
-		switch {
-		case b.ignored != nil:
-			if err := wipeRoot(root, b.ignored); err != nil {
-				return err
-			}
-			if err := fs.Copy(parent.root, "", root, "/", fs.CopyOptions{}); err != nil {
-				return fmt.Errorf("restoring stage %q: %w", base, err)
-			}
-		case last:
-			// Its last reader: take the directory over once copies are done.
-			parent.rw.Lock()
-			err := os.Rename(parent.root, root)
-			parent.root = root
-			parent.rw.Unlock()
-			if err != nil {
-				return fmt.Errorf("taking over stage %q: %w", base, err)
-			}
-		default:
-			parent.rw.RLock()
-			err := fs.Copy(parent.root, "", root, "/", fs.CopyOptions{})
-			parent.rw.RUnlock()
-			if err != nil {
-				return fmt.Errorf("copying stage %q: %w", base, err)
-			}
-		}
+		s.key = parent.key
 	} else {
-		if err := os.MkdirAll(root, 0o755); err != nil {
-			return fmt.Errorf("creating root: %w", err)
-		}
-		if b.ignored != nil {
-			if err := wipeRoot(root, b.ignored); err != nil {
-				return err
-			}
+		p, err := b.stagePlatform(s.index)
+		if err != nil {
+			return err
 		}
 		var img v1.Image
 		if base == "scratch" {
 			img = empty.Image
 			s.format = image.Docker
+			s.key = cache.Of("scratch", formatPlatform(p))
 		} else {
-			var err error
 			pull := b.remote
-			if pull.Platform, err = b.stagePlatform(s.index); err != nil {
-				return err
-			}
+			pull.Platform = p
 			if img, err = pull.Pull(ctx, base); err != nil {
 				return err
 			}
@@ -174,9 +150,11 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 			if mt == types.OCIManifestSchema1 {
 				s.format = image.OCI
 			}
-			if err := b.extract(ctx, img, root); err != nil {
-				return fmt.Errorf("extracting %s: %w", base, err)
+			d, err := img.Digest()
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", base, err)
 			}
+			s.key = cache.Of("image", d.String(), formatPlatform(p))
 		}
 		cfg, err := img.ConfigFile()
 		if err != nil {
@@ -184,26 +162,20 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 		}
 		cfg = cfg.DeepCopy()
 		if base == "scratch" {
-			p, err := b.stagePlatform(s.index)
-			if err != nil {
-				return err
-			}
 			cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
 			// As BuildKit's empty image.
 			cfg.Config.WorkingDir = "/"
 			cfg.Config.Env = []string{"PATH=" + run.DefaultPath}
 		}
-		s.base, s.cfg = img, cfg
+		s.base, s.baseLayers, s.cfg = img, img, cfg
 	}
 	if f := image.Format(b.opt.ImageFormat); f != "" {
 		s.format = f
 	}
 	s.runEnv = append([]string{}, s.cfg.Config.Env...)
-	snap, err := snapshot.Scan(root, b.skip)
-	if err != nil {
-		return err
+	if b.store == nil {
+		return b.materialize(ctx, s)
 	}
-	s.snap = snap
 	return nil
 }
 
@@ -273,7 +245,7 @@ func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command
 	case *instructions.ExposeCommand:
 		return b.dispatchExpose(s, c)
 	case *instructions.WorkdirCommand:
-		return b.dispatchWorkdir(s, c)
+		return b.dispatchWorkdir(ctx, s, c)
 	case *instructions.UserCommand:
 		cfg.User = c.User
 		s.record("USER "+c.User, nil)
@@ -316,18 +288,23 @@ func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command
 		}
 		s.record("ENTRYPOINT "+fmt.Sprint(cfg.Entrypoint), nil)
 	case *instructions.RunCommand:
-		return b.dispatchRun(ctx, s, c)
+		return b.step(ctx, s, stepName(c), func() (cache.Key, error) { return b.runKey(ctx, s, c) },
+			func() error { return b.dispatchRun(ctx, s, c) })
 	case *instructions.CopyCommand:
-		return b.dispatchCopy(ctx, s, copyCmd{
+		cc := copyCmd{
 			SourcesAndDest: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod,
 			excludes: c.ExcludePatterns, parents: c.Parents, text: c.String(),
-		})
+		}
+		return b.step(ctx, s, c.String(), func() (cache.Key, error) { return b.copyKey(ctx, s, cc) },
+			func() error { return b.dispatchCopy(ctx, s, cc) })
 	case *instructions.AddCommand:
-		return b.dispatchCopy(ctx, s, copyCmd{
+		cc := copyCmd{
 			SourcesAndDest: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod,
 			excludes: c.ExcludePatterns, add: true, checksum: c.Checksum,
 			unpack: c.Unpack == nil || *c.Unpack, text: c.String(),
-		})
+		}
+		return b.step(ctx, s, c.String(), func() (cache.Key, error) { return b.copyKey(ctx, s, cc) },
+			func() error { return b.dispatchCopy(ctx, s, cc) })
 	default:
 		return fmt.Errorf("unsupported instruction %s", c.Name())
 	}
@@ -424,7 +401,7 @@ func expandPorts(spec string) ([]string, error) {
 	return out, nil
 }
 
-func (b *builder) dispatchWorkdir(s *stage, c *instructions.WorkdirCommand) error {
+func (b *builder) dispatchWorkdir(ctx context.Context, s *stage, c *instructions.WorkdirCommand) error {
 	// As BuildKit: an absolute path is kept as written, a relative one is
 	// joined to the current one.
 	wd := c.Path
@@ -440,7 +417,13 @@ func (b *builder) dispatchWorkdir(s *stage, c *instructions.WorkdirCommand) erro
 		s.record("WORKDIR "+wd, nil)
 		return nil
 	}
-	// As BuildKit: created with its parents, owned by the current USER.
+	return b.step(ctx, s, "WORKDIR "+wd, func() (cache.Key, error) { return b.workdirKey(s, wd), nil },
+		func() error { return b.makeWorkdir(s, wd) })
+}
+
+// makeWorkdir creates WORKDIR as BuildKit does: with its parents, owned by
+// the current USER.
+func (b *builder) makeWorkdir(s *stage, wd string) error {
 	var owner *fs.Owner
 	if u := s.cfg.Config.User; u != "" {
 		uid, gid, err := user.ResolveChown(s.root, u)
@@ -470,6 +453,7 @@ func (b *builder) commit(s *stage, createdBy string) error {
 	}
 	changes := snapshot.Diff(s.snap, cur)
 	s.snap = cur
+	s.lastLayer = nil
 	if len(changes) == 0 {
 		s.record(createdBy, nil)
 		return nil
@@ -484,31 +468,25 @@ func (b *builder) commit(s *stage, createdBy string) error {
 	if err != nil {
 		return err
 	}
+	b.addLayer(s, l, createdBy)
+	s.lastLayer = l
+	return nil
+}
+
+// addLayer appends a layer made or found for the stage.
+func (b *builder) addLayer(s *stage, l v1.Layer, createdBy string) {
 	h := v1.History{Created: v1.Time{Time: s.created}, CreatedBy: createdBy, Comment: "kaniko-build"}
 	s.layers = append(s.layers, mutate.Addendum{Layer: l, History: h})
 	if b.upload != nil && b.final[s.index] {
 		b.upload.Add(l) // while the next steps run
 	}
 	s.history = append(s.history, h)
-	return nil
 }
 
 // skip leaves out paths that belong to the container, not the image
 // (in-container mode only; nothing is skipped in a stage directory).
 func (b *builder) skip(p string) bool { return b.ignored.covers(p) }
 
-// saveStage copies a finished stage out of "/" for later stages to read.
-func (b *builder) saveStage(s *stage) error {
-	dst := filepath.Join(b.tmp, fmt.Sprintf("stage-%d", s.index))
-	err := fs.Copy(s.root, "", dst, "/", fs.CopyOptions{
-		Exclude: func(rel string) bool { return b.skip("/" + rel) },
-	})
-	if err != nil {
-		return fmt.Errorf("saving stage %d: %w", s.index, err)
-	}
-	s.root = dst
-	return nil
-}
 
 // image assembles the stage's image.
 func (s *stage) image(reproducible bool, format string) (v1.Image, error) {

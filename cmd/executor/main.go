@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -44,8 +45,6 @@ type flags struct {
 	level       int
 	format      string
 
-	cache         bool
-	cacheRepo     string
 	buildArgsJSON string
 	extractRetry  int
 	registryMap   []string
@@ -72,8 +71,12 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	fs.StringArrayVar(&o.BuildArgs, "build-arg", nil, "KEY=VALUE, or KEY to take the value from the environment (repeatable; also after a lone --)")
 	fs.StringVar(&f.buildArgsJSON, "build-args-json", "", `build args as a JSON list, e.g. ["A=1","B=2"]`)
 	fs.String("extra-args-json", "", `more flags as a JSON list, e.g. ["--label=a=b"], expanded in place`)
-	fs.BoolVar(&f.cache, "cache", false, "use the layer cache (not implemented yet: accepted, and the build runs without it)")
-	fs.StringVar(&f.cacheRepo, "cache-repo", "", "repository of the layer cache (with --cache)")
+	fs.BoolVar(&o.Cache, "cache", false, "take the layers of unchanged steps from the layer cache, and store new ones")
+	fs.StringVar(&o.CacheRepo, "cache-repo", "", "layer cache: a repository, or oci:/path for an OCI layout (default: <destination repository>/cache)")
+	fs.DurationVar(&o.CacheTTL, "cache-ttl", 14*24*time.Hour, "how long a cached layer is used")
+	fs.BoolVar(&o.CacheRunLayers, "cache-run-layers", true, "cache the layers of RUN steps")
+	fs.BoolVar(&o.CacheCopyLayers, "cache-copy-layers", true, "cache the layers of COPY, ADD and WORKDIR steps")
+	fs.BoolVar(&o.NoPushCache, "no-push-cache", false, "read the layer cache but do not write to it")
 	fs.StringVar(&o.Target, "target", "", "stage to build (default: the last)")
 	fs.StringArrayVar(&o.Labels, "label", nil, "KEY=VALUE label for the image (repeatable)")
 	fs.StringVar(&o.Platform, "custom-platform", "", "target platform os/arch[/variant]")
@@ -149,9 +152,6 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		if os.Getenv("DOCKER_CONFIG") == "" {
 			os.Setenv("DOCKER_CONFIG", filepath.Join(f.opt.KanikoDir, ".docker"))
 		}
-	}
-	if f.cache {
-		log.Warn("--cache: the layer cache is not implemented yet; building without it")
 	}
 	if _, err := engine.Build(ctx, f.opt); err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)

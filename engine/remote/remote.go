@@ -220,6 +220,24 @@ func (o Options) Push(ctx context.Context, img v1.Image, refs []string) error {
 	return nil
 }
 
+// RemoteOptions are the options of every request, for other packages
+// that talk to registries (the cache).
+func (o Options) RemoteOptions(ctx context.Context, pull bool) ([]remote.Option, error) {
+	return o.options(ctx, pull)
+}
+
+// ParseRepo parses a repository name as a push would.
+func (o Options) ParseRepo(repo string) (name.Repository, error) {
+	r, err := name.NewRepository(repo)
+	if err != nil {
+		return name.Repository{}, err
+	}
+	if o.insecure(r.RegistryStr(), false) {
+		return name.NewRepository(repo, name.Insecure)
+	}
+	return r, nil
+}
+
 // Parse parses a destination reference as a push would.
 func (o Options) Parse(ref string) (name.Reference, error) { return o.parse(ref, false) }
 

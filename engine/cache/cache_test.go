@@ -1,0 +1,65 @@
+package cache
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+)
+
+func TestKeysAreLengthPrefixed(t *testing.T) {
+	if Of("ab", "c") == Of("a", "bc") {
+		t.Error(`Of("ab","c") == Of("a","bc"): parts are not length-prefixed`)
+	}
+	if Of("a-b") == Of("a", "b") {
+		t.Error("a joined string collides with its parts")
+	}
+	parent := Of("base")
+	if NewHasher(parent).Add("x").Sum() == NewHasher(Of("other")).Add("x").Sum() {
+		t.Error("the parent key is not part of the chain")
+	}
+}
+
+func TestLayoutStoreRoundTrip(t *testing.T) {
+	l := &Layout{Path: t.TempDir(), TTL: time.Hour}
+	ctx := context.Background()
+	if _, ok, err := l.Get(ctx, "k1"); err != nil || ok {
+		t.Fatalf("empty store: ok=%v err=%v", ok, err)
+	}
+	layer, err := random.Layer(1024, "application/vnd.docker.image.rootfs.diff.tar.gzip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Put(ctx, "k1", Entry{Layer: layer, Labels: map[string]string{"files": "abc"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Put(ctx, "k2", Entry{}); err != nil {
+		t.Fatal(err)
+	}
+	e, ok, err := l.Get(ctx, "k1")
+	if err != nil || !ok {
+		t.Fatalf("k1: ok=%v err=%v", ok, err)
+	}
+	want, _ := layer.Digest()
+	got, _ := e.Layer.Digest()
+	if got != want || e.Labels["files"] != "abc" {
+		t.Errorf("k1 = %s %v, want %s", got, e.Labels, want)
+	}
+	if e, ok, err := l.Get(ctx, "k2"); err != nil || !ok || e.Layer != nil {
+		t.Errorf("k2 (no layer): %+v ok=%v err=%v", e, ok, err)
+	}
+	img, err := entryImage(Entry{Layer: layer}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(img); err != nil {
+		t.Error(err)
+	}
+	old := &Layout{Path: l.Path, TTL: time.Nanosecond}
+	time.Sleep(time.Millisecond)
+	if _, ok, _ := old.Get(ctx, "k1"); ok {
+		t.Error("an entry older than the TTL was used")
+	}
+}

@@ -1,0 +1,338 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+
+	"github.com/kaniko-build/kaniko-build/engine/cache"
+	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/snapshot"
+)
+
+// cacheRun holds one build's use of the layer cache.
+type cacheRun struct {
+	ctx  context.Context // the whole build's
+	puts sync.WaitGroup
+}
+
+// step runs a step that changes files, through the cache when there is
+// one: a hit takes the cached layer and runs nothing (the stage's files
+// are not even made until a step misses); a miss runs the step and stores
+// its layer.
+func (b *builder) step(ctx context.Context, s *stage, text string, key func() (cache.Key, error), run func() error) error {
+	if b.store == nil {
+		return run()
+	}
+	k, err := key()
+	if err != nil {
+		return err
+	}
+	parts := s.keyParts
+	s.keyParts = nil
+	stepTag := b.stepTag(s)
+	isRun := strings.HasPrefix(text, "RUN")
+	if (isRun && !b.opt.CacheRunLayers) || (!isRun && !b.opt.CacheCopyLayers) {
+		// Not cached, but still chained: later steps key off this one.
+		if err := b.materialize(ctx, s); err != nil {
+			return err
+		}
+		if err := run(); err != nil {
+			return err
+		}
+		s.key = k
+		return nil
+	}
+	if e, ok, err := b.store.Get(ctx, k.String()); err != nil {
+		b.log.Warn("reading the cache failed; running the step", "step", oneLine(text), "err", err)
+	} else if ok {
+		if e.Layer != nil {
+			if s.materialized {
+				if err := b.applyLayer(ctx, e.Layer, s.root, b.stageSkip(s)); err != nil {
+					return err
+				}
+				if err := b.rescan(s); err != nil {
+					return err
+				}
+			}
+			b.addLayer(s, e.Layer, text)
+		} else {
+			s.record(text, nil)
+		}
+		s.key = k
+		b.printf("  HIT %s", oneLine(text))
+		return nil
+	}
+	b.printf("  MISS %s (%s)", oneLine(text), b.missReason(ctx, stepTag, parts))
+	if err := b.materialize(ctx, s); err != nil {
+		return err
+	}
+	s.lastLayer = nil
+	if err := run(); err != nil {
+		return err
+	}
+	s.key = k
+	if !b.opt.NoPushCache {
+		e := cache.Entry{Layer: s.lastLayer, Labels: parts}
+		b.cacheRun.puts.Add(1)
+		go func() {
+			defer b.cacheRun.puts.Done()
+			// The build's context: a stage's ends with the stage.
+			ctx := b.cacheRun.ctx
+			if err := b.store.Put(ctx, k.String(), e); err != nil {
+				b.log.Warn("writing the cache failed", "err", err)
+			}
+			if err := b.store.Put(ctx, stepTag, cache.Entry{Labels: parts}); err != nil {
+				b.log.Warn("writing the cache failed", "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+func (b *builder) stageSkip(s *stage) func(string) bool {
+	if s.aside {
+		return nil
+	}
+	return b.skip
+}
+
+func (b *builder) rescan(s *stage) error {
+	snap, err := snapshot.Scan(s.root, b.stageSkip(s))
+	if err != nil {
+		return err
+	}
+	s.snap = snap
+	return nil
+}
+
+// stepTag names "this step of this Dockerfile" in the cache: it records
+// the inputs of the last run, so that a miss can say what changed.
+func (b *builder) stepTag(s *stage) string {
+	return "step-" + cache.Of("step", b.file.Name, fmt.Sprint(s.index), fmt.Sprint(len(s.history))).String()
+}
+
+// missReason compares this step's inputs with those of its last run.
+func (b *builder) missReason(ctx context.Context, stepTag string, parts map[string]string) string {
+	e, ok, err := b.store.Get(ctx, stepTag)
+	if err != nil || !ok {
+		return "not in the cache"
+	}
+	var changed []string
+	for _, name := range []string{"parent", "instruction", "env", "files", "mounts"} {
+		if e.Labels[name] != parts[name] {
+			changed = append(changed, name)
+		}
+	}
+	if len(changed) == 0 {
+		return "not in the cache"
+	}
+	return "changed: " + strings.Join(changed, ", ")
+}
+
+// keyOf chains the step's input parts onto the stage's key and keeps the
+// parts for the cache entry's labels.
+func (b *builder) keyOf(s *stage, parts map[string]string) cache.Key {
+	parts["parent"] = s.key.String()
+	names := make([]string, 0, len(parts))
+	for k := range parts {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	h := cache.NewHasher(s.key)
+	for _, n := range names {
+		h.Add(n, parts[n])
+	}
+	s.keyParts = parts
+	return h.Sum()
+}
+
+// envPart is what of the stage's state a step can see: the variables of
+// RUN, the user, the working directory, the shell, the platform.
+func (b *builder) envPart(s *stage) string {
+	c := s.cfg.Config
+	dt, _ := json.Marshal(struct {
+		Env                 []string
+		User, WorkDir, Plat string
+		Shell               []string
+	}{s.runEnv, c.User, c.WorkingDir, s.cfg.OS + "/" + s.cfg.Architecture + "/" + s.cfg.Variant, c.Shell})
+	return cache.Of(string(dt)).String()
+}
+
+func (b *builder) workdirKey(s *stage, wd string) cache.Key {
+	return b.keyOf(s, map[string]string{"instruction": "WORKDIR " + wd, "env": b.envPart(s)})
+}
+
+func (b *builder) runKey(ctx context.Context, s *stage, c *instructions.RunCommand) (cache.Key, error) {
+	var instr strings.Builder
+	fmt.Fprintf(&instr, "RUN shell=%v network=%s\x00%s", c.PrependShell, instructions.GetNetwork(c), strings.Join(c.CmdLine, "\x00"))
+	for _, f := range c.Files {
+		fmt.Fprintf(&instr, "\x00heredoc %s %v\x00%s", f.Name, f.Chomp, f.Data)
+	}
+	mounts := cache.NewHasher(cache.Key{})
+	for _, m := range instructions.GetMounts(c) {
+		dt, _ := json.Marshal(m)
+		mounts.Add(string(dt))
+		if m.Type != instructions.MountTypeBind {
+			continue // cache, tmpfs and secret contents are not inputs of the layer
+		}
+		k, err := b.sourceKey(ctx, m.From, []string{m.Source}, nil)
+		if err != nil {
+			return cache.Key{}, err
+		}
+		mounts.AddKey(k)
+	}
+	return b.keyOf(s, map[string]string{
+		"instruction": instr.String(), "env": b.envPart(s), "mounts": mounts.Sum().String(),
+	}), nil
+}
+
+func (b *builder) copyKey(ctx context.Context, s *stage, c copyCmd) (cache.Key, error) {
+	var instr strings.Builder
+	fmt.Fprintf(&instr, "add=%v from=%s chown=%s chmod=%s parents=%v unpack=%v checksum=%s\x00dest=%s\x00excludes=%s\x00src=%s",
+		c.add, c.from, c.chown, c.chmod, c.parents, c.unpack, c.checksum, c.DestPath,
+		strings.Join(c.excludes, "\x00"), strings.Join(c.SourcePaths, "\x00"))
+	for _, sc := range c.SourceContents {
+		fmt.Fprintf(&instr, "\x00inline %s %v\x00%s", sc.Path, sc.Expand, sc.Data)
+	}
+	var urls []string
+	var paths []string
+	for _, p := range c.SourcePaths {
+		if c.add && isURL(p) {
+			urls = append(urls, p)
+		} else {
+			paths = append(paths, p)
+		}
+	}
+	files, err := b.sourceKey(ctx, c.from, paths, urls)
+	if err != nil {
+		return cache.Key{}, err
+	}
+	return b.keyOf(s, map[string]string{
+		"instruction": instr.String(), "env": b.envPart(s), "files": files.String(),
+	}), nil
+}
+
+// sourceKey keys what a COPY or bind mount reads: a stage by its own key,
+// an image by its digest, the context by the names, modes, owners and
+// contents of the files (after .dockerignore), URLs by their content.
+func (b *builder) sourceKey(ctx context.Context, from string, paths, urls []string) (cache.Key, error) {
+	h := cache.NewHasher(cache.Key{})
+	for _, u := range urls {
+		p, err := b.download(ctx, u, "")
+		if err != nil {
+			return cache.Key{}, err
+		}
+		k, err := hashFile(p)
+		if err != nil {
+			return cache.Key{}, err
+		}
+		h.Add("url", u).AddKey(k)
+	}
+	if from != "" {
+		if j, ok := b.file.StageIndex(from); ok {
+			st := b.stages[j]
+			if st == nil {
+				return cache.Key{}, fmt.Errorf("stage %q is not built before it is used", from)
+			}
+			return h.Add("stage", strings.Join(paths, "\x00")).AddKey(st.key).Sum(), nil
+		}
+		pull := b.remote
+		img, err := pull.Pull(ctx, from)
+		if err != nil {
+			return cache.Key{}, err
+		}
+		d, err := img.Digest()
+		if err != nil {
+			return cache.Key{}, err
+		}
+		return h.Add("image", d.String(), strings.Join(paths, "\x00")).Sum(), nil
+	}
+	root := b.ctx.Dir
+	for _, p := range paths {
+		rel := strings.TrimPrefix(fs.Clean(p), "/")
+		var matches []string
+		if hasWildcard(p) {
+			found, err := glob(root, rel)
+			if err != nil {
+				return cache.Key{}, err
+			}
+			matches = found
+		} else {
+			matches = []string{rel}
+		}
+		h.Add("source", p)
+		for _, m := range matches {
+			if b.ctx.Excluded(m) && !b.ctx.HasExceptions() {
+				continue
+			}
+			host, err := fs.Resolve(root, m, true)
+			if err != nil {
+				return cache.Key{}, err
+			}
+			if err := hashTree(h, host, m, b.ctx.Excluded); err != nil {
+				return cache.Key{}, err
+			}
+		}
+	}
+	return h.Sum(), nil
+}
+
+// hashTree adds every file under host: name, type, mode, owner, size and
+// content (link target for symlinks).
+func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool) error {
+	return filepath.Walk(host, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		r := filepath.ToSlash(filepath.Join(rel, strings.TrimPrefix(p, host)))
+		if p != host && excluded(r) {
+			if fi.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		uid, gid := uint32(0), uint32(0)
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid, gid = st.Uid, st.Gid
+		}
+		h.Add(r, fmt.Sprintf("%o %d:%d %d", fi.Mode(), uid, gid, fi.Size()))
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			t, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			h.Add(t)
+		case fi.Mode().IsRegular():
+			k, err := hashFile(p)
+			if err != nil {
+				return err
+			}
+			h.AddKey(k)
+		}
+		return nil
+	})
+}
+
+func hashFile(p string) (cache.Key, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return cache.Key{}, err
+	}
+	defer f.Close()
+	hw := cache.NewStream()
+	if _, err := io.Copy(hw, f); err != nil {
+		return cache.Key{}, err
+	}
+	return hw.Sum(), nil
+}

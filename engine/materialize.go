@@ -1,0 +1,120 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/snapshot"
+)
+
+// materialize gives the stage its files: the base's (a parent stage's
+// root, or the base image's layers), then the layers its cached steps
+// added so far. With a cache, a stage whose steps all hit never comes here.
+func (b *builder) materialize(ctx context.Context, s *stage) error {
+	s.mat.Lock()
+	defer s.mat.Unlock()
+	if s.materialized {
+		return nil
+	}
+	start := time.Now()
+	root := s.root
+	ignored := b.ignored
+	if s.aside {
+		ignored = nil // a directory of ours: nothing to leave alone
+	}
+	skip := ignored.covers
+	var have int // layers of s.layers already in root
+	if parent := s.parent; parent != nil {
+		if err := b.materialize(ctx, parent); err != nil {
+			return err
+		}
+		b.mu.Lock()
+		b.uses[parent.index]--
+		last := b.uses[parent.index] == 0
+		b.mu.Unlock()
+		switch {
+		case ignored != nil:
+			if err := wipeRoot(root, ignored); err != nil {
+				return err
+			}
+			if err := fs.Copy(parent.root, "", root, "/", fs.CopyOptions{}); err != nil {
+				return fmt.Errorf("restoring stage %d: %w", parent.index, err)
+			}
+		case last:
+			// Its last reader: take the directory over once copies are done.
+			parent.rw.Lock()
+			err := os.Rename(parent.root, root)
+			parent.root = root
+			parent.rw.Unlock()
+			if err != nil {
+				return fmt.Errorf("taking over stage %d: %w", parent.index, err)
+			}
+		default:
+			parent.rw.RLock()
+			err := fs.Copy(parent.root, "", root, "/", fs.CopyOptions{})
+			parent.rw.RUnlock()
+			if err != nil {
+				return fmt.Errorf("copying stage %d: %w", parent.index, err)
+			}
+		}
+		have = len(parent.layers)
+	} else {
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return fmt.Errorf("creating root: %w", err)
+		}
+		if ignored != nil {
+			if err := wipeRoot(root, ignored); err != nil {
+				return err
+			}
+		}
+		if err := b.extract(ctx, s.baseLayers, root, skip); err != nil {
+			return fmt.Errorf("extracting base image: %w", err)
+		}
+	}
+	for _, a := range s.layers[have:] {
+		if err := b.applyLayer(ctx, a.Layer, root, skip); err != nil {
+			return err
+		}
+	}
+	snap, err := snapshot.Scan(root, skip)
+	if err != nil {
+		return err
+	}
+	s.snap, s.materialized = snap, true
+	if b.store != nil {
+		b.printf("  files of stage %d made from its base and %d cached layers (%s)", s.index, len(s.layers)-have, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// applyLayer extracts one layer (a cached one) into root.
+func (b *builder) applyLayer(ctx context.Context, l v1.Layer, root string, skip func(string) bool) error {
+	p, err := b.downloadLayer(ctx, l)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(p)
+	return extractFile(p, root, skip)
+}
+
+// setAside moves a finished stage that later stages read out of "/" (in
+// in-container mode "/" belongs to the stage being built next).
+func (b *builder) setAside(s *stage) error {
+	dst := filepath.Join(b.tmp, fmt.Sprintf("stage-%d", s.index))
+	if s.materialized {
+		err := fs.Copy(s.root, "", dst, "/", fs.CopyOptions{
+			Exclude: func(rel string) bool { return b.skip("/" + rel) },
+		})
+		if err != nil {
+			return fmt.Errorf("saving stage %d: %w", s.index, err)
+		}
+	}
+	s.root, s.aside = dst, true
+	return nil
+}
