@@ -57,8 +57,8 @@ type builder struct {
 	upload     *remote.Uploader  // early uploads of the final image's layers
 	store      cache.Store       // the layer cache; nil without --cache
 	cacheRun   cacheRun
-	final      map[int]bool      // stages whose layers end up in the image
-	uses       map[int]int       // stage -> how many later stages read it
+	final      map[int]bool // stages whose layers end up in the image
+	uses       map[int]int  // stage -> how many later stages read it
 }
 
 // Build builds the Dockerfile as opt says and writes or pushes the image.

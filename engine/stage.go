@@ -28,27 +28,27 @@ import (
 
 // stage is one build stage in progress.
 type stage struct {
-	index   int
-	root    string
-	base    v1.Image
-	format  image.Format
-	cfg     *v1.ConfigFile
-	layers  []mutate.Addendum
-	history []v1.History // everything after the base's history
-	runEnv  []string     // what RUN sees: config Env plus ARGs
-	args    map[string]bool
-	cmdSet  bool
-	snap    snapshot.State
-	epoch   *time.Time
-	created time.Time
-	rw      sync.RWMutex // held to copy root (read) or take it over (write)
-	parent       *stage   // the stage this one is FROM, if any
-	baseLayers   v1.Image // the base image, whose layers come first
+	index        int
+	root         string
+	base         v1.Image
+	format       image.Format
+	cfg          *v1.ConfigFile
+	layers       []mutate.Addendum
+	history      []v1.History // everything after the base's history
+	runEnv       []string     // what RUN sees: config Env plus ARGs
+	args         map[string]bool
+	cmdSet       bool
+	snap         snapshot.State
+	epoch        *time.Time
+	created      time.Time
+	rw           sync.RWMutex // held to copy root (read) or take it over (write)
+	parent       *stage       // the stage this one is FROM, if any
+	baseLayers   v1.Image     // the base image, whose layers come first
 	key          cache.Key
-	materialized bool // root holds the stage's files
-	aside        bool       // root is a directory of ours, not the container's "/"
-	mat          sync.Mutex // held while materializing
-	lastLayer    v1.Layer   // the layer the last commit made, nil for none
+	materialized bool              // root holds the stage's files
+	aside        bool              // root is a directory of ours, not the container's "/"
+	mat          sync.Mutex        // held while materializing
+	lastLayer    v1.Layer          // the layer the last commit made, nil for none
 	keyParts     map[string]string // inputs of the step being keyed
 	// startInterval is HEALTHCHECK --start-interval, which ggcr's config
 	// type lacks; 0 when unset.
@@ -486,7 +486,6 @@ func (b *builder) addLayer(s *stage, l v1.Layer, createdBy string) {
 // skip leaves out paths that belong to the container, not the image
 // (in-container mode only; nothing is skipped in a stage directory).
 func (b *builder) skip(p string) bool { return b.ignored.covers(p) }
-
 
 // image assembles the stage's image.
 func (s *stage) image(reproducible bool, format string) (v1.Image, error) {
