@@ -158,6 +158,9 @@ func newBuilder(opt Options) (_ *builder, err error) {
 		Retries: opt.PushRetry, Platform: platform,
 		Logf: func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) },
 	}
+	if opt.CacheDir != "" {
+		b.remote.Images = &remote.ImageCache{Path: filepath.Join(opt.CacheDir, "images")}
+	}
 	if b.buildArgs, err = parseBuildArgs(opt.BuildArgs); err != nil {
 		return nil, err
 	}

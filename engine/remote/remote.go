@@ -34,6 +34,8 @@ type Options struct {
 	Retries  int
 	Platform v1.Platform
 	Keychain authn.Keychain
+	// Images, when set, is looked up before any registry.
+	Images *ImageCache
 	// Logf reports fallbacks (a mirror that failed); nil is silent.
 	Logf func(format string, args ...any)
 }
@@ -153,6 +155,13 @@ func (o Options) candidates(ref string) ([]string, error) {
 
 // Pull fetches the image ref names for the platform, trying mirrors first.
 func (o Options) Pull(ctx context.Context, ref string) (v1.Image, error) {
+	if o.Images != nil {
+		if img, err := o.Images.Get(ref, o.Platform); err != nil {
+			return nil, fmt.Errorf("reading the image cache: %w", err)
+		} else if img != nil {
+			return img, nil
+		}
+	}
 	cands, err := o.candidates(ref)
 	if err != nil {
 		return nil, err
