@@ -12,7 +12,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	corev1 "k8s.io/api/core/v1"
 
@@ -35,6 +39,7 @@ import (
 const (
 	argoManifests = "catalog/argo/kaniko-build/0.1.0/manifests.yaml"
 	argoDAG       = "examples/argo/dag-base-and-app.yaml"
+	argoVolume    = "examples/argo/volume-context.yaml"
 	argoNamespace = "argo"
 )
 
@@ -96,6 +101,7 @@ type argoPod struct {
 	secrets   map[string]string // Secret name -> host directory
 	volumes   map[string]string // volume the Workflow provides -> host directory
 	artifacts map[string]string // input artifact name -> host directory
+	images    map[string]string // image -> the image docker has (a mirror)
 }
 
 // run runs tmpl, already substituted, and returns its output parameters
@@ -132,6 +138,9 @@ func (p argoPod) run(t *testing.T, tmpl *wfv1.Template) (map[string]string, map[
 		security:   c.SecurityContext,
 		// The emissary executor's own volume, in every main container.
 		mounts: []podMount{{host: t.TempDir(), container: "/var/run/argo", readOnly: true}},
+	}
+	if img, ok := p.images[pc.image]; ok {
+		pc.image = img
 	}
 	for _, m := range c.VolumeMounts {
 		var dir string
@@ -259,7 +268,7 @@ func TestArgoBuildTemplate(t *testing.T) {
 	if outputs["image-url"] != dest {
 		t.Errorf("output image-url is %q, want %q", outputs["image-url"], dest)
 	}
-	if want := mustRef(t, dest).Context().Name() + "@" + digest; outputs["images"] != want {
+	if want := dest + "@" + digest; outputs["images"] != want {
 		t.Errorf("output images is %q, want %q", outputs["images"], want)
 	}
 
@@ -423,6 +432,89 @@ func TestArgoDAG(t *testing.T) {
 	checkLayerPrefix(t, reg.image(t, baseRef+"@"+baseDigest), reg.image(t, appRef+"@"+appDigest))
 	if !strings.HasSuffix(runOutput, "\nbase\napp\n") {
 		t.Errorf("run-app printed %q, want base and app", runOutput)
+	}
+}
+
+// TestArgoVolumeExample runs the volume example: a busybox step writes a
+// Dockerfile into the Workflow's workspace volume, and build-from-volume
+// builds it with --no-push (extra-args).
+func TestArgoVolumeExample(t *testing.T) {
+	image := executorImage(t)
+	reg := startAuthRegistry(t)
+	wft := catalogWorkflowTemplate(t)
+
+	objs := argoObjects(t, argoVolume)
+	wf, ok := objs[0].(*wfv1.Workflow)
+	if len(objs) != 1 || !ok {
+		t.Fatalf("%s: want one Workflow", argoVolume)
+	}
+	if err := validate.ValidateWorkflow(wftGetter{wft.Name: wft}, noClusterTemplates{}, wf, nil, validate.ValidateOpts{Submit: true}); err != nil {
+		t.Fatalf("%s: Argo's validation for submission: %v", argoVolume, err)
+	}
+	pod := argoPod{
+		secrets: map[string]string{"docker-config": secretVolume(t, map[string][]byte{"config.json": reg.dockerConfig()})},
+		volumes: map[string]string{},
+		images:  map[string]string{sampleBusybox: suite.bases["busybox"]},
+	}
+	for _, c := range wf.Spec.VolumeClaimTemplates {
+		pod.volumes[c.Name] = t.TempDir()
+	}
+	dest := reg.Host + "/team/from-volume:latest"
+
+	entry := wf.GetTemplateByName(wf.Spec.Entrypoint)
+	if entry == nil || len(entry.Steps) != 2 {
+		t.Fatalf("%s: the entrypoint is not two steps", argoVolume)
+	}
+	var outputs map[string]string
+	for _, group := range entry.Steps {
+		for _, step := range group.Steps {
+			switch {
+			case step.Template == "write-dockerfile":
+				tmpl := substitute(t, wf.GetTemplateByName(step.Template), &step.Arguments, common.Parameters{})
+				// The Dockerfile it writes is FROM the test registry's
+				// busybox: the tests reach no other registry.
+				for i, e := range tmpl.Container.Env {
+					if e.Name == "DOCKERFILE" {
+						if !strings.HasPrefix(e.Value, "FROM "+sampleBusybox+"\n") {
+							t.Fatalf("the example's Dockerfile is not FROM %s any more:\n%s", sampleBusybox, e.Value)
+						}
+						tmpl.Container.Env[i].Value = "FROM " + reg.busybox + "\n" + strings.TrimPrefix(e.Value, "FROM "+sampleBusybox+"\n")
+					}
+				}
+				if _, _, logs, err := pod.run(t, tmpl); err != nil {
+					t.Fatalf("step %s: %v\n%s", step.Name, err, logs)
+				}
+			case step.TemplateRef != nil && step.TemplateRef.Template == "build-from-volume":
+				// Pointed at the test registry, which with --no-push is
+				// only read from (the base image).
+				args := step.Arguments.DeepCopy()
+				args.Parameters = argoutil.MergeParameters(
+					[]wfv1.Parameter{param("image", dest), param("builder-image", image)}, args.Parameters)
+				tmpl := substitute(t, wft.GetTemplateByName(step.TemplateRef.Template), args, common.Parameters{})
+				if !slices.Contains(tmpl.Container.Args, `--extra-args-json=["--no-push"]`) {
+					t.Fatalf("the example's build no longer passes --no-push: %q", tmpl.Container.Args)
+				}
+				var logs string
+				var err error
+				outputs, _, logs, err = pod.run(t, tmpl)
+				if err != nil {
+					t.Fatalf("step %s: %v\n%s", step.Name, err, logs)
+				}
+				t.Logf("step %s:\n%s", step.Name, logs)
+			default:
+				t.Fatalf("step %s: the test does not know it", step.Name)
+			}
+		}
+	}
+	d := outputs["digest"]
+	checkDigest(t, "output digest", d, d) // the form only: nothing was pushed
+	if outputs["image-url"] != dest {
+		t.Errorf("output image-url is %q, want %q", outputs["image-url"], dest)
+	}
+	_, err := remote.Head(mustRef(t, dest), reg.auth())
+	var terr *transport.Error
+	if !errors.As(err, &terr) || terr.StatusCode != http.StatusNotFound {
+		t.Errorf("--no-push: looking %s up gave %v, want 404 (not pushed)", dest, err)
 	}
 }
 
