@@ -61,7 +61,7 @@ func outputs() wfv1.Outputs {
 		Parameters: []wfv1.Parameter{
 			out(OutputDigest, "Digest of the built image, sha256:<hex>."),
 			out(OutputImageURL, "The image it was pushed as (the image parameter)."),
-			out(OutputImages, "Every pushed name pinned by digest (name@sha256:<hex>), one per line."),
+			out(OutputImages, "Every destination as given, pinned by digest (name:tag@sha256:<hex>), one per line."),
 		},
 		Artifacts: wfv1.Artifacts{{
 			Name:     ArtifactImageTar,

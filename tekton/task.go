@@ -87,7 +87,7 @@ func taskResults() []v1.TaskResult {
 	}, {
 		Name:        ResultImages,
 		Type:        v1.ResultsTypeString,
-		Description: "Every pushed name pinned by digest (name@sha256:<hex>), one per line.",
+		Description: "Every destination as given, pinned by digest (name:tag@sha256:<hex>), one per line.",
 	}}
 }
 
