@@ -89,10 +89,13 @@ func buildTemplate(name, context string) wfv1.Template {
 			}}},
 		},
 		Container: &corev1.Container{
-			Image:           input(ParamBuilderImage),
-			Command:         []string{catalog.Executor},
-			Args:            executorArgs(),
-			WorkingDir:      input(ParamContext),
+			Image:   input(ParamBuilderImage),
+			Command: []string{catalog.Executor},
+			Args:    executorArgs(),
+			// "/", not the context: a relative dockerfile is then found in
+			// the context, and a git:// or missing context cannot break
+			// the container's start.
+			WorkingDir:      "/",
 			Env:             []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: catalog.DockerConfigDir}},
 			VolumeMounts:    mounts,
 			SecurityContext: securityContext(),
