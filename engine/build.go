@@ -54,11 +54,13 @@ type builder struct {
 	images     map[string]string // image ref -> extracted root, for COPY --from
 	secrets    map[string]string // id -> host file
 	ignored    ignoreList        // in-container mode: paths never touched
-	upload     *remote.Uploader  // early uploads of the final image's layers
-	store      cache.Store       // the layer cache; nil without --cache
-	cacheRun   cacheRun
-	final      map[int]bool // stages whose layers end up in the image
-	uses       map[int]int  // stage -> how many later stages read it
+	// ignoreVarRun keeps /var/run out of snapshots (in-container mode).
+	ignoreVarRun bool
+	upload       *remote.Uploader // early uploads of the final image's layers
+	store        cache.Store      // the layer cache; nil without --cache
+	cacheRun     cacheRun
+	final        map[int]bool // stages whose layers end up in the image
+	uses         map[int]int  // stage -> how many later stages read it
 }
 
 // Build builds the Dockerfile as opt says and writes or pushes the image.
@@ -80,8 +82,10 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 		if len(opt.Destinations) == 0 {
 			return nil, errors.New("no --destination given: set one or use --no-push")
 		}
-		if err := b.remote.CheckPush(ctx, opt.Destinations); err != nil {
-			return nil, err
+		if !opt.SkipPushPermissionCheck {
+			if err := b.remote.CheckPush(ctx, opt.Destinations); err != nil {
+				return nil, err
+			}
 		}
 	}
 	img, err := b.build(ctx)
@@ -154,7 +158,7 @@ func newBuilder(opt Options) (_ *builder, err error) {
 			SkipVerifyRegistries: opt.SkipTLSVerifyRegistries,
 			Certificates:         opt.RegistryCertificates, ClientCerts: clientCerts,
 		},
-		Mirrors: opt.RegistryMirrors, RegistryMap: opt.RegistryMap,
+		Mirrors: opt.RegistryMirrors, RegistryMap: opt.RegistryMap, MirrorsOnly: opt.SkipDefaultRegistryFallback,
 		Retries: opt.PushRetry, Platform: platform,
 		Logf: func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) },
 	}
@@ -205,6 +209,7 @@ func newBuilder(opt Options) (_ *builder, err error) {
 	if inContainer {
 		b.runner = run.Direct{TempDir: tmp}
 		extra := append([]string{b.ctx.Dir, dfPath}, opt.IgnorePaths...)
+		b.ignoreVarRun = opt.IgnoreVarRun
 		// Outputs must survive the build too.
 		for _, p := range []string{opt.DigestFile, opt.ImageURLFile, opt.ImagesFile, opt.ImageNameDigestFile, opt.ImageNameTagDigestFile, opt.TarPath, opt.OCILayoutPath, opt.CacheDir} {
 			if p != "" {

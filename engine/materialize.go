@@ -82,7 +82,11 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 			return err
 		}
 	}
-	snap, err := snapshot.Scan(root, skip)
+	scanSkip := b.skip
+	if s.aside {
+		scanSkip = nil
+	}
+	snap, err := snapshot.Scan(root, scanSkip)
 	if err != nil {
 		return err
 	}

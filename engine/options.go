@@ -93,6 +93,12 @@ type Options struct {
 	KanikoDir string
 	// IgnorePaths are more paths in-container mode leaves alone.
 	IgnorePaths []string
+	// IgnoreVarRun leaves /var/run alone in in-container mode, as Kaniko.
+	IgnoreVarRun bool
+	// SkipPushPermissionCheck skips the push check before the build.
+	SkipPushPermissionCheck bool
+	// SkipDefaultRegistryFallback pulls from mirrors only.
+	SkipDefaultRegistryFallback bool
 	// TempDir holds scratch files; empty means os.TempDir().
 	TempDir string
 	// Cache turns the layer cache on: a step whose inputs are unchanged

@@ -485,7 +485,9 @@ func (b *builder) addLayer(s *stage, l v1.Layer, createdBy string) {
 
 // skip leaves out paths that belong to the container, not the image
 // (in-container mode only; nothing is skipped in a stage directory).
-func (b *builder) skip(p string) bool { return b.ignored.covers(p) }
+func (b *builder) skip(p string) bool {
+	return b.ignored.covers(p) || (b.ignoreVarRun && (p == "/var/run" || strings.HasPrefix(p, "/var/run/")))
+}
 
 // image assembles the stage's image.
 func (s *stage) image(reproducible bool, format string) (v1.Image, error) {

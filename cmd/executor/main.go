@@ -46,6 +46,7 @@ type flags struct {
 	format      string
 
 	buildArgsJSON string
+	downloadRetry int
 	extractRetry  int
 	registryMap   []string
 	registryCerts []string
@@ -101,7 +102,20 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	fs.BoolVar(&o.Force, "force", false, "build in / even outside a container (it rewrites the root filesystem)")
 	fs.StringArrayVar(&o.IgnorePaths, "ignore-path", nil, "path the in-container build leaves alone and keeps out of layers (repeatable)")
 	fs.StringVar(&o.KanikoDir, "kaniko-dir", "/kaniko", "the executor's own directory, never part of the image")
-	fs.StringVar(&f.verbosity, "verbosity", "info", "log level: panic, fatal, error, warn, info, debug or trace")
+	// Kaniko flags kept so that pipelines run unchanged; what they tuned
+	// in Kaniko is what this builder always does, or does not apply.
+	fs.BoolVar(&o.IgnoreVarRun, "ignore-var-run", true, "leave /var/run alone and out of layers (in the image)")
+	fs.BoolVar(&o.SkipPushPermissionCheck, "skip-push-permission-check", false, "do not check push access before building")
+	fs.BoolVar(&o.SkipDefaultRegistryFallback, "skip-default-registry-fallback", false, "with mirrors, never fall back to Docker Hub")
+	fs.IntVar(&f.downloadRetry, "image-download-retry", 0, "times to retry pulling a base image (default: as --push-retry)")
+	for _, name := range []string{"cleanup", "compressed-caching", "force-build-metadata", "log-timestamp",
+		"push-ignore-immutable-tag-errors", "single-snapshot", "skip-unused-stages", "use-new-run", "preserve-context", "materialize"} {
+		fs.Bool(name, false, "accepted for Kaniko compatibility; this builder needs no such switch")
+	}
+	fs.String("snapshot-mode", "full", "accepted for Kaniko compatibility; snapshots always compare file metadata")
+	fs.String("snapshotMode", "full", "deprecated spelling of --snapshot-mode")
+	_ = fs.MarkHidden("snapshotMode")
+	fs.StringVarP(&f.verbosity, "verbosity", "v", "info", "log level: panic, fatal, error, warn, info, debug or trace")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text, color or json")
 	return fs
 }
@@ -245,8 +259,10 @@ func (f *flags) finish() error {
 	for reg, v := range maps {
 		f.opt.RegistryMap[reg] = strings.Split(v, ";")
 	}
-	if f.extractRetry > f.opt.PushRetry {
-		f.opt.PushRetry = f.extractRetry
+	for _, r := range []int{f.extractRetry, f.downloadRetry} {
+		if r > f.opt.PushRetry {
+			f.opt.PushRetry = r
+		}
 	}
 	if !f.opt.NoPush && len(f.opt.Destinations) == 0 {
 		return errors.New("--destination is required unless --no-push is given")

@@ -29,6 +29,8 @@ type Options struct {
 	Mirrors []string
 	// RegistryMap maps a registry to mirrors tried before it.
 	RegistryMap map[string][]string
+	// MirrorsOnly never falls back to a registry that has mirrors.
+	MirrorsOnly bool
 	// Retries is how many times a failed request is tried again; 0 means
 	// the default of 5.
 	Retries  int
@@ -149,6 +151,9 @@ func (o Options) candidates(ref string) ([]string, error) {
 		case name.Tag:
 			out = append(out, m+"/"+repo+":"+t.TagStr())
 		}
+	}
+	if o.MirrorsOnly && len(out) > 0 {
+		return out, nil
 	}
 	return append(out, r.Name()), nil
 }
