@@ -201,19 +201,9 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 				if err := os.MkdirAll(dir, 0o755); err != nil {
 					return nil, nil, err
 				}
-				mode := os.FileMode(0o755)
-				if m.Mode != nil {
-					mode = os.FileMode(*m.Mode)
+				if err := setMountOwner(dir, m, 0o755); err != nil {
+					return nil, nil, err
 				}
-				uid, gid := 0, 0
-				if m.UID != nil {
-					uid = int(*m.UID)
-				}
-				if m.GID != nil {
-					gid = int(*m.GID)
-				}
-				_ = os.Chown(dir, uid, gid)
-				_ = os.Chmod(dir, mode)
 			}
 			out = append(out, run.Mount{Type: "cache", Source: dir, Target: abs(m.Target), Readonly: m.ReadOnly})
 		case instructions.MountTypeTmpfs:
@@ -230,11 +220,11 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 				}
 				continue
 			}
+			dt, err := os.ReadFile(src)
+			if err != nil {
+				return nil, nil, fmt.Errorf("secret %s: %w", id, err)
+			}
 			if m.Env != nil {
-				dt, err := os.ReadFile(src)
-				if err != nil {
-					return nil, nil, fmt.Errorf("secret %s: %w", id, err)
-				}
 				name := *m.Env
 				if name == "" {
 					name = id
@@ -248,30 +238,21 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 			if target == "" {
 				target = "/run/secrets/" + id
 			}
+			// A copy of our own, so mode and owner can be the mount's.
 			f, err := os.CreateTemp(b.tmp, "secret-")
 			if err != nil {
 				return nil, nil, err
 			}
-			dt, err := os.ReadFile(src)
+			_, err = f.Write(dt)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
 			if err != nil {
-				f.Close()
 				return nil, nil, fmt.Errorf("secret %s: %w", id, err)
 			}
-			_, _ = f.Write(dt)
-			f.Close()
-			mode := os.FileMode(0o400)
-			if m.Mode != nil {
-				mode = os.FileMode(*m.Mode)
+			if err := setMountOwner(f.Name(), m, 0o400); err != nil {
+				return nil, nil, err
 			}
-			uid, gid := 0, 0
-			if m.UID != nil {
-				uid = int(*m.UID)
-			}
-			if m.GID != nil {
-				gid = int(*m.GID)
-			}
-			_ = os.Chown(f.Name(), uid, gid)
-			_ = os.Chmod(f.Name(), mode)
 			out = append(out, run.Mount{Type: "bind", Source: f.Name(), Target: abs(target), Readonly: true, File: true})
 		case instructions.MountTypeSSH:
 			if m.Required {
@@ -280,6 +261,25 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 		}
 	}
 	return out, env, nil
+}
+
+// setMountOwner gives a mount source the mode, uid and gid of the
+// --mount options (root and def by default).
+func setMountOwner(p string, m *instructions.Mount, def os.FileMode) error {
+	mode, uid, gid := def, 0, 0
+	if m.Mode != nil {
+		mode = os.FileMode(*m.Mode)
+	}
+	if m.UID != nil {
+		uid = int(*m.UID)
+	}
+	if m.GID != nil {
+		gid = int(*m.GID)
+	}
+	if err := os.Chown(p, uid, gid); err != nil {
+		return err
+	}
+	return os.Chmod(p, mode)
 }
 
 func (b *builder) cacheRoot() string {
