@@ -53,9 +53,6 @@ func ParseChmod(s string) (Chmod, error) {
 		if strings.Trim(perms, "rwxXst") != "" {
 			return nil, fmt.Errorf("invalid mode %q", s)
 		}
-		if strings.ContainsAny(perms, "+-=") {
-			return nil, fmt.Errorf("invalid mode %q: one operator per clause", s)
-		}
 		clauses = append(clauses, clause{who, c[i], perms})
 	}
 	return func(mode os.FileMode, isDir bool) os.FileMode {

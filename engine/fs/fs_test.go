@@ -133,3 +133,34 @@ func TestExtractWhiteouts(t *testing.T) {
 		t.Errorf("setuid bit lost: %v", fi.Mode())
 	}
 }
+
+func TestParseChmod(t *testing.T) {
+	for _, tc := range []struct {
+		spec  string
+		in    os.FileMode
+		isDir bool
+		want  os.FileMode
+	}{
+		{"0640", 0o777, false, 0o640},
+		{"4755", 0o644, false, 0o755 | os.ModeSetuid},
+		{"u=rwx,g=rx,o=", 0o666, false, 0o750},
+		{"a+X", 0o644, true, 0o755},
+		{"a+X", 0o644, false, 0o644},
+		{"go-w", 0o777, false, 0o755},
+		{"+x", 0o600, false, 0o711},
+		{"u+s", 0o755, false, 0o755 | os.ModeSetuid},
+	} {
+		f, err := ParseChmod(tc.spec)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.spec, err)
+		}
+		if got := f(tc.in, tc.isDir); got != tc.want {
+			t.Errorf("%s on %v: %v, want %v", tc.spec, tc.in, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"99999", "u=q", "z+x", "rwx"} {
+		if _, err := ParseChmod(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
