@@ -20,7 +20,6 @@ import (
 	"github.com/kaniko-build/kaniko-build/engine/buildctx"
 	"github.com/kaniko-build/kaniko-build/engine/cache"
 	"github.com/kaniko-build/kaniko-build/engine/dockerfile"
-	"github.com/kaniko-build/kaniko-build/engine/image"
 	"github.com/kaniko-build/kaniko-build/engine/remote"
 	"github.com/kaniko-build/kaniko-build/engine/run"
 )
@@ -426,7 +425,6 @@ func stepName(c instructions.Command) string {
 	return strings.ToUpper(c.Name())
 }
 
-var _ = image.Docker
 
 // openCache opens --cache-repo: an OCI layout (oci:/path) or a registry
 // repository, by default the first destination's repository + "/cache".

@@ -66,7 +66,7 @@ func (b *builder) step(ctx context.Context, s *stage, text string, key func() (c
 			}
 			b.addLayer(s, e.Layer, text)
 		} else {
-			s.record(text, nil)
+			s.record(text)
 		}
 		s.key = k
 		b.printf("  HIT %s", oneLine(text))

@@ -226,7 +226,7 @@ func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command
 			s.runEnv = setEnv(s.runEnv, kv.Key, kv.Value)
 			parts = append(parts, kv.Key+"="+kv.Value)
 		}
-		s.record("ENV "+strings.Join(parts, " "), nil)
+		s.record("ENV "+strings.Join(parts, " "))
 	case *instructions.ArgCommand:
 		b.dispatchArg(s, c)
 	case *instructions.LabelCommand:
@@ -238,17 +238,17 @@ func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command
 			cfg.Labels[kv.Key] = kv.Value
 			parts = append(parts, kv.Key+"="+kv.Value)
 		}
-		s.record("LABEL "+strings.Join(parts, " "), nil)
+		s.record("LABEL "+strings.Join(parts, " "))
 	case *instructions.MaintainerCommand:
 		s.cfg.Author = c.Maintainer
-		s.record("MAINTAINER "+c.Maintainer, nil)
+		s.record("MAINTAINER "+c.Maintainer)
 	case *instructions.ExposeCommand:
 		return b.dispatchExpose(s, c)
 	case *instructions.WorkdirCommand:
 		return b.dispatchWorkdir(ctx, s, c)
 	case *instructions.UserCommand:
 		cfg.User = c.User
-		s.record("USER "+c.User, nil)
+		s.record("USER "+c.User)
 	case *instructions.VolumeCommand:
 		if cfg.Volumes == nil {
 			cfg.Volumes = map[string]struct{}{}
@@ -259,13 +259,13 @@ func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command
 			}
 			cfg.Volumes[v] = struct{}{}
 		}
-		s.record("VOLUME "+fmt.Sprint(c.Volumes), nil)
+		s.record("VOLUME "+fmt.Sprint(c.Volumes))
 	case *instructions.ShellCommand:
 		cfg.Shell = append([]string{}, c.Shell...)
-		s.record("SHELL "+fmt.Sprint(c.Shell), nil)
+		s.record("SHELL "+fmt.Sprint(c.Shell))
 	case *instructions.StopSignalCommand:
 		cfg.StopSignal = c.Signal
-		s.record("STOPSIGNAL "+c.Signal, nil)
+		s.record("STOPSIGNAL "+c.Signal)
 	case *instructions.HealthCheckCommand:
 		h := c.Health
 		cfg.Healthcheck = &v1.HealthConfig{
@@ -273,20 +273,20 @@ func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command
 			StartPeriod: h.StartPeriod, Retries: h.Retries,
 		}
 		s.startInterval = h.StartInterval
-		s.record("HEALTHCHECK "+fmt.Sprint(h.Test), nil)
+		s.record("HEALTHCHECK "+fmt.Sprint(h.Test))
 	case *instructions.OnbuildCommand:
 		cfg.OnBuild = append(cfg.OnBuild, c.Expression)
-		s.record("ONBUILD "+c.Expression, nil)
+		s.record("ONBUILD "+c.Expression)
 	case *instructions.CmdCommand:
 		cfg.Cmd = s.withShell(c.ShellDependantCmdLine)
 		s.cmdSet = true
-		s.record("CMD "+fmt.Sprint(cfg.Cmd), nil)
+		s.record("CMD "+fmt.Sprint(cfg.Cmd))
 	case *instructions.EntrypointCommand:
 		cfg.Entrypoint = s.withShell(c.ShellDependantCmdLine)
 		if !s.cmdSet {
 			cfg.Cmd = nil
 		}
-		s.record("ENTRYPOINT "+fmt.Sprint(cfg.Entrypoint), nil)
+		s.record("ENTRYPOINT "+fmt.Sprint(cfg.Entrypoint))
 	case *instructions.RunCommand:
 		return b.step(ctx, s, stepName(c), func() (cache.Key, error) { return b.runKey(ctx, s, c) },
 			func() error { return b.dispatchRun(ctx, s, c) })
@@ -346,7 +346,7 @@ func (b *builder) dispatchArg(s *stage, c *instructions.ArgCommand) {
 			parts = append(parts, kv.Key)
 		}
 	}
-	s.record("ARG "+strings.Join(parts, " "), nil)
+	s.record("ARG "+strings.Join(parts, " "))
 }
 
 func (b *builder) dispatchExpose(s *stage, c *instructions.ExposeCommand) error {
@@ -372,7 +372,7 @@ func (b *builder) dispatchExpose(s *stage, c *instructions.ExposeCommand) error 
 			}
 		}
 	}
-	s.record("EXPOSE "+strings.Join(all, " "), nil)
+	s.record("EXPOSE "+strings.Join(all, " "))
 	return nil
 }
 
@@ -414,7 +414,7 @@ func (b *builder) dispatchWorkdir(ctx context.Context, s *stage, c *instructions
 	}
 	s.cfg.Config.WorkingDir = wd
 	if path.Clean(wd) == "/" {
-		s.record("WORKDIR "+wd, nil)
+		s.record("WORKDIR "+wd)
 		return nil
 	}
 	return b.step(ctx, s, "WORKDIR "+wd, func() (cache.Key, error) { return b.workdirKey(s, wd), nil },
@@ -439,7 +439,7 @@ func (b *builder) makeWorkdir(s *stage, wd string) error {
 }
 
 // record adds a history entry for a step that makes no layer.
-func (s *stage) record(createdBy string, _ any) {
+func (s *stage) record(createdBy string) {
 	s.history = append(s.history, v1.History{
 		Created: v1.Time{Time: s.created}, CreatedBy: createdBy, Comment: "kaniko-build", EmptyLayer: true,
 	})
@@ -455,7 +455,7 @@ func (b *builder) commit(s *stage, createdBy string) error {
 	s.snap = cur
 	s.lastLayer = nil
 	if len(changes) == 0 {
-		s.record(createdBy, nil)
+		s.record(createdBy)
 		return nil
 	}
 	comp := image.Compression(b.opt.Compression)
