@@ -425,7 +425,6 @@ func stepName(c instructions.Command) string {
 	return strings.ToUpper(c.Name())
 }
 
-
 // openCache opens --cache-repo: an OCI layout (oci:/path) or a registry
 // repository, by default the first destination's repository + "/cache".
 func (b *builder) openCache(ctx context.Context) (cache.Store, error) {

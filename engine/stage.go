@@ -226,7 +226,7 @@ func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command
 			s.runEnv = setEnv(s.runEnv, kv.Key, kv.Value)
 			parts = append(parts, kv.Key+"="+kv.Value)
 		}
-		s.record("ENV "+strings.Join(parts, " "))
+		s.record("ENV " + strings.Join(parts, " "))
 	case *instructions.ArgCommand:
 		b.dispatchArg(s, c)
 	case *instructions.LabelCommand:
@@ -238,17 +238,17 @@ func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command
 			cfg.Labels[kv.Key] = kv.Value
 			parts = append(parts, kv.Key+"="+kv.Value)
 		}
-		s.record("LABEL "+strings.Join(parts, " "))
+		s.record("LABEL " + strings.Join(parts, " "))
 	case *instructions.MaintainerCommand:
 		s.cfg.Author = c.Maintainer
-		s.record("MAINTAINER "+c.Maintainer)
+		s.record("MAINTAINER " + c.Maintainer)
 	case *instructions.ExposeCommand:
 		return b.dispatchExpose(s, c)
 	case *instructions.WorkdirCommand:
 		return b.dispatchWorkdir(ctx, s, c)
 	case *instructions.UserCommand:
 		cfg.User = c.User
-		s.record("USER "+c.User)
+		s.record("USER " + c.User)
 	case *instructions.VolumeCommand:
 		if cfg.Volumes == nil {
 			cfg.Volumes = map[string]struct{}{}
@@ -259,13 +259,13 @@ func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command
 			}
 			cfg.Volumes[v] = struct{}{}
 		}
-		s.record("VOLUME "+fmt.Sprint(c.Volumes))
+		s.record("VOLUME " + fmt.Sprint(c.Volumes))
 	case *instructions.ShellCommand:
 		cfg.Shell = append([]string{}, c.Shell...)
-		s.record("SHELL "+fmt.Sprint(c.Shell))
+		s.record("SHELL " + fmt.Sprint(c.Shell))
 	case *instructions.StopSignalCommand:
 		cfg.StopSignal = c.Signal
-		s.record("STOPSIGNAL "+c.Signal)
+		s.record("STOPSIGNAL " + c.Signal)
 	case *instructions.HealthCheckCommand:
 		h := c.Health
 		cfg.Healthcheck = &v1.HealthConfig{
@@ -273,20 +273,20 @@ func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command
 			StartPeriod: h.StartPeriod, Retries: h.Retries,
 		}
 		s.startInterval = h.StartInterval
-		s.record("HEALTHCHECK "+fmt.Sprint(h.Test))
+		s.record("HEALTHCHECK " + fmt.Sprint(h.Test))
 	case *instructions.OnbuildCommand:
 		cfg.OnBuild = append(cfg.OnBuild, c.Expression)
-		s.record("ONBUILD "+c.Expression)
+		s.record("ONBUILD " + c.Expression)
 	case *instructions.CmdCommand:
 		cfg.Cmd = s.withShell(c.ShellDependantCmdLine)
 		s.cmdSet = true
-		s.record("CMD "+fmt.Sprint(cfg.Cmd))
+		s.record("CMD " + fmt.Sprint(cfg.Cmd))
 	case *instructions.EntrypointCommand:
 		cfg.Entrypoint = s.withShell(c.ShellDependantCmdLine)
 		if !s.cmdSet {
 			cfg.Cmd = nil
 		}
-		s.record("ENTRYPOINT "+fmt.Sprint(cfg.Entrypoint))
+		s.record("ENTRYPOINT " + fmt.Sprint(cfg.Entrypoint))
 	case *instructions.RunCommand:
 		return b.step(ctx, s, stepName(c), func() (cache.Key, error) { return b.runKey(ctx, s, c) },
 			func() error { return b.dispatchRun(ctx, s, c) })
@@ -346,7 +346,7 @@ func (b *builder) dispatchArg(s *stage, c *instructions.ArgCommand) {
 			parts = append(parts, kv.Key)
 		}
 	}
-	s.record("ARG "+strings.Join(parts, " "))
+	s.record("ARG " + strings.Join(parts, " "))
 }
 
 func (b *builder) dispatchExpose(s *stage, c *instructions.ExposeCommand) error {
@@ -372,7 +372,7 @@ func (b *builder) dispatchExpose(s *stage, c *instructions.ExposeCommand) error 
 			}
 		}
 	}
-	s.record("EXPOSE "+strings.Join(all, " "))
+	s.record("EXPOSE " + strings.Join(all, " "))
 	return nil
 }
 
@@ -414,7 +414,7 @@ func (b *builder) dispatchWorkdir(ctx context.Context, s *stage, c *instructions
 	}
 	s.cfg.Config.WorkingDir = wd
 	if path.Clean(wd) == "/" {
-		s.record("WORKDIR "+wd)
+		s.record("WORKDIR " + wd)
 		return nil
 	}
 	return b.step(ctx, s, "WORKDIR "+wd, func() (cache.Key, error) { return b.workdirKey(s, wd), nil },
