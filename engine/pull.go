@@ -123,5 +123,5 @@ func extractFile(p, root string, skip func(string) bool) error {
 		defer zr.Close()
 		r = zr
 	}
-	return fs.Extract(root, r, fs.ExtractOptions{Skip: skip})
+	return fs.Extract(root, r, fs.ExtractOptions{Ignore: skip})
 }

@@ -23,9 +23,9 @@ const (
 
 // ExtractOptions tunes Extract.
 type ExtractOptions struct {
-	// Skip reports in-image paths that must not be touched (in-container
+	// Ignore reports in-image paths that must not be touched (in-container
 	// mode: mount points and the executor's own files).
-	Skip func(p string) bool
+	Ignore func(p string) bool
 	// NoChown leaves ownership to the calling user (tests as non-root).
 	NoChown bool
 }
@@ -53,19 +53,19 @@ func Extract(root string, r io.Reader, opt ExtractOptions) error {
 		if p == "/" {
 			continue
 		}
-		if opt.Skip != nil && opt.Skip(p) {
+		if opt.Ignore != nil && opt.Ignore(p) {
 			continue
 		}
 		dir, base := path.Dir(p), path.Base(p)
 		if base == OpaqueWhiteout {
-			if err := clearDir(root, dir, written, opt.Skip); err != nil {
+			if err := clearDir(root, dir, written, opt.Ignore); err != nil {
 				return err
 			}
 			continue
 		}
 		if strings.HasPrefix(base, WhiteoutPrefix) {
 			victim := path.Join(dir, strings.TrimPrefix(base, WhiteoutPrefix))
-			if opt.Skip != nil && opt.Skip(victim) {
+			if opt.Ignore != nil && opt.Ignore(victim) {
 				continue
 			}
 			host, err := ResolveParent(root, victim)
