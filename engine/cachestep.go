@@ -279,7 +279,7 @@ func (b *builder) sourceKey(ctx context.Context, from string, paths, urls []stri
 			if err != nil {
 				return cache.Key{}, err
 			}
-			if err := hashTree(h, host, m, b.ctx.Excluded); err != nil {
+			if err := hashTree(h, host, m, b.ctx.Excluded, b.ctx.HasExceptions()); err != nil {
 				return cache.Key{}, err
 			}
 		}
@@ -288,15 +288,17 @@ func (b *builder) sourceKey(ctx context.Context, from string, paths, urls []stri
 }
 
 // hashTree adds every file under host: name, type, mode, owner, size and
-// content (link target for symlinks).
-func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool) error {
+// content (link target for symlinks). With exceptions ("!" lines in the
+// ignore file) it enters excluded directories, as COPY does, since a file
+// below one may be brought back.
+func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exceptions bool) error {
 	return filepath.Walk(host, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
 		r := filepath.ToSlash(filepath.Join(rel, strings.TrimPrefix(p, host)))
 		if p != host && excluded(r) {
-			if fi.IsDir() {
+			if fi.IsDir() && !exceptions {
 				return filepath.SkipDir
 			}
 			return nil
