@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,7 +42,13 @@ const (
 	envExecutor = "E2E_EXECUTOR"
 	// envKeep keeps the work directory (contexts, logs) for a look after.
 	envKeep = "E2E_KEEP"
+	// envImage names the executor image instead of defaultImage.
+	envImage = "E2E_EXECUTOR_IMAGE"
 )
+
+// defaultImage is the executor image the image tests run: `make image`
+// builds it and loads it into docker, and `make e2e` does that first.
+const defaultImage = "kaniko-build/executor:latest"
 
 // buildTimeout bounds one docker build or one executor run.
 const buildTimeout = 5 * time.Minute
@@ -54,11 +61,17 @@ type harness struct {
 	root     string // module root
 	work     string // scratch directory of this run
 	executor string // path of our executor binary; empty with sides=docker
+	image    string // the executor image in docker; empty without docker
 	reg      *registry.Registry
 	httpURL  string // http://127.0.0.1:port of the file server
 	bases    map[string]string
 	docker   bool // build with docker
 	ours     bool // build with our executor
+
+	// dockerImages are the images docker built, by case: a case that more
+	// than one test compares with docker is built by docker once.
+	dockerMu     sync.Mutex
+	dockerImages map[string]*dockerImage
 }
 
 func TestMain(m *testing.M) {
@@ -107,7 +120,8 @@ func setup() (h *harness, cleanup func(), err error) {
 		return nil, cleanup, fmt.Errorf("making work directory: %w", err)
 	}
 	if os.Getenv(envKeep) == "" {
-		cleanups = append(cleanups, func() { os.RemoveAll(h.work) })
+		work := h.work
+		cleanups = append(cleanups, func() { os.RemoveAll(work) })
 	} else {
 		fmt.Fprintf(os.Stderr, "e2e: keeping work directory %s\n", h.work)
 	}
@@ -117,6 +131,18 @@ func setup() (h *harness, cleanup func(), err error) {
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("no docker engine (run `bash e2e/setup.sh` as root to install and start one): docker info: %v: %s", err, out)
 		}
+		// The image tests run the executor image: it must be there before
+		// anything runs, not found missing halfway.
+		h.image = os.Getenv(envImage)
+		if h.image == "" {
+			h.image = defaultImage
+		}
+		id, err := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Id}}", h.image).CombinedOutput()
+		if err != nil {
+			return nil, cleanup, fmt.Errorf("the executor image %s is not in docker: run `make image` (`make e2e` does it first), "+
+				"or name another image in %s: docker image inspect: %v: %s", h.image, envImage, err, bytes.TrimSpace(id))
+		}
+		fmt.Fprintf(os.Stderr, "e2e: executor image %s (%s)\n", h.image, bytes.TrimSpace(id))
 	}
 
 	if h.ours {
@@ -136,7 +162,8 @@ func setup() (h *harness, cleanup func(), err error) {
 	if err != nil {
 		return nil, cleanup, fmt.Errorf("starting registry (run `bash e2e/setup.sh` to install docker-registry): %w", err)
 	}
-	cleanups = append(cleanups, func() { h.reg.Close() })
+	reg := h.reg
+	cleanups = append(cleanups, func() { reg.Close() })
 
 	images, err := baseimage.All()
 	if err != nil {
@@ -153,8 +180,9 @@ func setup() (h *harness, cleanup func(), err error) {
 	if h.docker {
 		// docker pulls the bases under this run's registry port: drop those
 		// tags afterwards (the images stay, shared by every run's tags).
+		bases := h.bases
 		cleanups = append(cleanups, func() {
-			for _, ref := range h.bases {
+			for _, ref := range bases {
 				exec.Command("docker", "rmi", ref).Run()
 			}
 		})
@@ -228,12 +256,19 @@ type caseRun struct {
 
 func (h *harness) prepare(t *testing.T, kind, caseName string) *caseRun {
 	t.Helper()
+	return h.prepareIn(t, kind, caseName, kind)
+}
+
+// prepareIn is prepare with the context and logs under <work>/<workDir>,
+// for a test that builds cases already built by another.
+func (h *harness) prepareIn(t *testing.T, kind, caseName, workDir string) *caseRun {
+	t.Helper()
 	src := filepath.Join(h.root, "e2e", "testdata", kind, caseName)
 	c, err := loadCase(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := filepath.Join(h.work, kind, caseName)
+	base := filepath.Join(h.work, workDir, caseName)
 	r := &caseRun{name: caseName, src: src, ctx: filepath.Join(base, "context"), logs: base, c: c}
 	if err := makeContext(src, r.ctx, c, h.vars(caseName)); err != nil {
 		t.Fatal(err)
@@ -328,46 +363,66 @@ func secretFlag(id, src string) []string {
 	return []string{"--secret", "id=" + id + ",src=" + src}
 }
 
-// oursBuild builds the case with our executor, pushing to ref.
-func (h *harness) oursBuild(ctx context.Context, r *caseRun, ref string) (string, error) {
-	args := []string{"--context", r.ctx, "--dockerfile", filepath.Join(r.ctx, r.c.dockerfile()), "--destination", ref}
+// builder builds a prepared case with our executor, pushing to ref, and
+// returns the output: the executor on the host, or in its image.
+type builder func(ctx context.Context, r *caseRun, ref string) (string, error)
+
+// executorArgs are our executor's flags for the case, with the context
+// at ctxDir, a directory of the filesystem the executor sees, whose paths
+// join joins (filepath.Join on the host, path.Join in a container), and
+// each secret's file named by secretSrc(id, file in the case directory).
+func (r *caseRun) executorArgs(ctxDir string, join func(elem ...string) string, secretSrc func(id, file string) string, ref string) []string {
+	args := []string{"--context", ctxDir, "--dockerfile", join(ctxDir, filepath.ToSlash(r.c.dockerfile())), "--destination", ref}
 	for _, a := range r.c.BuildArgs {
 		args = append(args, "--build-arg", a)
 	}
 	if r.c.Target != "" {
 		args = append(args, "--target", r.c.Target)
 	}
+	for _, id := range r.secretIDs() {
+		args = append(args, secretFlag(id, secretSrc(id, r.c.Secrets[id]))...)
+	}
+	return append(args, r.c.ExecutorArgs...)
+}
+
+// secretIDs are the case's secret ids, sorted.
+func (r *caseRun) secretIDs() []string {
 	ids := make([]string, 0, len(r.c.Secrets))
 	for id := range r.c.Secrets {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	for _, id := range ids {
-		args = append(args, secretFlag(id, filepath.Join(r.src, filepath.FromSlash(r.c.Secrets[id])))...)
-	}
-	args = append(args, r.c.ExecutorArgs...)
+	return ids
+}
+
+// oursBuild builds the case with our executor on the host, pushing to ref.
+func (h *harness) oursBuild(ctx context.Context, r *caseRun, ref string) (string, error) {
+	args := r.executorArgs(r.ctx, filepath.Join, func(_, file string) string {
+		return filepath.Join(r.src, filepath.FromSlash(file))
+	}, ref)
 	return r.run(ctx, "executor.log", r.environ(), h.executor, args...)
 }
 
-func pull(ctx context.Context, ref string) (v1.Image, error) {
+func pull(ctx context.Context, ref string, opts ...remote.Option) (v1.Image, error) {
 	r, err := name.ParseReference(ref)
 	if err != nil {
 		return nil, fmt.Errorf("parsing %s: %w", ref, err)
 	}
-	img, err := remote.Image(r, remote.WithContext(ctx))
+	img, err := remote.Image(r, append([]remote.Option{remote.WithContext(ctx)}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", ref, err)
 	}
 	return img, nil
 }
 
-// exists tells whether ref is in the registry.
-func exists(ctx context.Context, ref string) (bool, error) {
+// exists tells whether ref is in the registry; opts add credentials or a
+// transport.
+func exists(ctx context.Context, ref string, opts ...remote.Option) (bool, error) {
 	r, err := name.ParseReference(ref)
 	if err != nil {
 		return false, fmt.Errorf("parsing %s: %w", ref, err)
 	}
-	_, err = remote.Head(r, remote.WithContext(ctx))
+	_, err = remote.Head(r, append([]remote.Option{remote.WithContext(ctx)}, opts...)...)
 	if err == nil {
 		return true, nil
 	}
@@ -445,8 +500,10 @@ func listLayer(w io.Writer, i int, l v1.Layer) error {
 	return nil
 }
 
-func load(ctx context.Context, ref string) (*built, error) {
-	img, err := pull(ctx, ref)
+// load pulls ref (opts add credentials or a transport), validates it
+// and flattens it.
+func load(ctx context.Context, ref string, opts ...remote.Option) (*built, error) {
+	img, err := pull(ctx, ref, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -505,25 +562,61 @@ func TestConformance(t *testing.T) {
 }
 
 func (h *harness) conformance(t *testing.T, caseName string) {
+	h.compareCase(t, h.prepare(t, "conformance", caseName), "ours", h.oursBuild, h.ours)
+}
+
+// dockerImage is docker's image of one case, built once per run.
+type dockerImage struct {
+	once sync.Once
+	b    *built
+	err  error
+}
+
+// dockerBuilt builds the case with docker, pushes it to
+// <registry>/docker/<case> and loads it, or returns what an earlier call
+// for the case got.
+func (h *harness) dockerBuilt(ctx context.Context, r *caseRun) (*built, error) {
+	h.dockerMu.Lock()
+	if h.dockerImages == nil {
+		h.dockerImages = map[string]*dockerImage{}
+	}
+	d := h.dockerImages[r.name]
+	if d == nil {
+		d = &dockerImage{}
+		h.dockerImages[r.name] = d
+	}
+	h.dockerMu.Unlock()
+	d.once.Do(func() {
+		ref := fmt.Sprintf("%s/docker/%s:latest", h.reg.Host, r.name)
+		if out, err := h.dockerBuild(ctx, r, ref); err != nil {
+			d.err = fmt.Errorf("docker build: %v\n%s", err, tail(out, 4000))
+			return
+		}
+		if d.b, d.err = load(ctx, ref); d.err != nil {
+			d.err = fmt.Errorf("docker's image: %w", d.err)
+			return
+		}
+		d.err = d.b.dump(filepath.Join(r.logs, "docker-image.txt"))
+	})
+	return d.b, d.err
+}
+
+// compareCase builds the prepared case with docker (unless it is not a
+// legacy case or docker is off) and, when ours is set, with build,
+// pushing to <registry>/<repo>/<case>; then it checks the images as the
+// README says.
+func (h *harness) compareCase(t *testing.T, r *caseRun, repo string, build builder, ours bool) {
 	ctx := context.Background()
-	r := h.prepare(t, "conformance", caseName)
 	c := r.c
 	if !c.legacy() && (c.Expect == nil || c.Expect.Files == nil && c.Expect.Config == nil && c.Expect.Env == nil) {
 		t.Fatal("case.json: a case with legacy=false needs expect.files, expect.config or expect.env")
 	}
-	dockerRef := fmt.Sprintf("%s/docker/%s:latest", h.reg.Host, caseName)
-	oursRef := fmt.Sprintf("%s/ours/%s:latest", h.reg.Host, caseName)
+	oursRef := fmt.Sprintf("%s/%s/%s:latest", h.reg.Host, repo, r.name)
 
-	var docker, ours *built
+	var docker, our *built
 	var err error
 	if h.docker && c.legacy() {
-		if out, err := h.dockerBuild(ctx, r, dockerRef); err != nil {
-			t.Fatalf("docker build: %v\n%s", err, tail(out, 4000))
-		}
-		if docker, err = load(ctx, dockerRef); err != nil {
-			t.Fatalf("docker's image: %v", err)
-		}
-		if err := docker.dump(filepath.Join(r.logs, "docker-image.txt")); err != nil {
+		if docker, err = h.dockerBuilt(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 		if c.Expect != nil {
@@ -534,35 +627,35 @@ func (h *harness) conformance(t *testing.T, caseName string) {
 			report(t, "docker's image does not meet case.json's expect (is the expectation wrong?)", problems)
 		}
 	}
-	if h.ours {
-		out, err := h.oursBuild(ctx, r, oursRef)
+	if ours {
+		out, err := build(ctx, r, oursRef)
 		if err != nil {
 			t.Fatalf("executor: %v\n%s", err, tail(out, 6000))
 		}
-		if ours, err = load(ctx, oursRef); err != nil {
+		if our, err = load(ctx, oursRef); err != nil {
 			t.Fatalf("our image: %v\nexecutor output:\n%s", err, tail(out, 3000))
 		}
-		if err := ours.dump(filepath.Join(r.logs, "ours-image.txt")); err != nil {
+		if err := our.dump(filepath.Join(r.logs, "ours-image.txt")); err != nil {
 			t.Fatal(err)
 		}
-		ext, err := imagecmp.FlattenExtract(ours.img)
+		ext, err := imagecmp.FlattenExtract(our.img)
 		if err != nil {
 			t.Fatal(err)
 		}
 		report(t, "go-containerregistry's mutate.Extract (crane export and the tools built on it) flattens our layers differently "+
 			"from the OCI rules that docker and containerd follow; a whiteout and a new entry for one path in one layer does that",
-			imagecmp.DiffFS("oci", ours.fs, "mutate.Extract", ext, imagecmp.Ignore{}))
+			imagecmp.DiffFS("oci", our.fs, "mutate.Extract", ext, imagecmp.Ignore{}))
 		if c.Expect != nil {
-			problems, err := c.Expect.Check(ours.img, ours.fs, imagecmp.Ignore{})
+			problems, err := c.Expect.Check(our.img, our.fs, imagecmp.Ignore{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			report(t, "our image does not meet case.json's expect", problems)
 		}
 	}
-	if docker != nil && ours != nil {
-		diffs := imagecmp.DiffFS("docker", docker.fs, "ours", ours.fs, c.ignore())
-		cdiffs, err := imagecmp.DiffConfig("docker", docker.raw, "ours", ours.raw, c.ignore())
+	if docker != nil && our != nil {
+		diffs := imagecmp.DiffFS("docker", docker.fs, "ours", our.fs, c.ignore())
+		cdiffs, err := imagecmp.DiffConfig("docker", docker.raw, "ours", our.raw, c.ignore())
 		if err != nil {
 			t.Fatal(err)
 		}
