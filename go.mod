@@ -9,6 +9,7 @@ require (
 	github.com/moby/buildkit v0.34.2
 	github.com/moby/patternmatcher v0.6.1
 	github.com/spf13/pflag v1.1.0
+	golang.org/x/image v0.46.0
 )
 
 require (

@@ -1,0 +1,35 @@
+# `make bench`: cold builds of e2e/bench/contexts/ by our executor and its
+# peers (Kaniko, BuildKit, buildah, docker's legacy builder) into a local
+# registry; prints the table and writes e2e/bench/results.json and
+# results.png. See e2e/bench/README.md. The top-level Makefile includes this:
+#
+#   include e2e/bench/bench.mk
+#
+# It needs root, dockerd (setup), our image (image) and the peers
+# (bench-peers: apt packages, Kaniko and BuildKit built from the module
+# proxy into ~/.cache/kaniko-build-bench, a debootstrapped Debian base).
+# BENCH_RUNS (default 3), BENCH_CONTEXTS and BENCH_BUILDERS (comma lists)
+# narrow a run; BENCH_KEEP=1 keeps the work directory with every log.
+
+GO ?= go
+BENCH_RUNS ?= 3
+export BENCH_RUNS
+
+# Keep the including Makefile's default goal.
+bench_default_goal := $(.DEFAULT_GOAL)
+
+.PHONY: bench bench-peers bench-go
+
+bench: setup image bench-peers
+	$(GO) run ./e2e/bench
+
+bench-peers:
+	bash e2e/bench/peers.sh
+
+# The Go micro-benchmarks, a regression guard for the hot paths: the
+# snapshot walk and diff (100k files), a layer's tar + compression + hash
+# (~200 MB) and a layer's extraction (~200 MB).
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./engine/snapshot ./engine/image ./engine/fs
+
+.DEFAULT_GOAL := $(bench_default_goal)

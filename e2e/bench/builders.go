@@ -1,0 +1,405 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// env is what every builder needs to know about the bench run.
+type env struct {
+	work        string // scratch directory of this bench run
+	registry    string // host:port of the local registry
+	executor    string // our executor on the host
+	image       string // our executor image
+	kanikoImage string
+	buildkitDir string // buildkitd and buildctl
+}
+
+// run is one timed build of one context by one builder.
+type run struct {
+	context string
+	dir     string // the prepared context, Dockerfile at its root
+	ref     string // where the image goes
+	n       int
+	id      string     // unique name: context-builder-n
+	cg      *memCgroup // nil when the builder's memory cannot be measured
+	log     io.Writer
+
+	// builder state between prepare, build and cleanup
+	container string
+	bkd       *exec.Cmd
+	bkdDone   chan error
+	bkAddr    string
+	root      string
+	ids       []string
+}
+
+// builder is one way to build and push an image. prepare and cleanup are
+// not timed; prepare makes the run cold (no cache, no local copy of the
+// base image).
+type builder struct {
+	name string
+	// memory says why the peak memory is not measured, or is "".
+	memoryNA string
+	check    func(e *env) error
+	prepare  func(ctx context.Context, e *env, r *run) error
+	build    func(ctx context.Context, e *env, r *run) error
+	cleanup  func(ctx context.Context, e *env, r *run)
+}
+
+// allBuilders in report order; ours first, the ratio's numerator.
+var allBuilders = []string{"ours", "ours-host", "kaniko", "buildkit", "buildah", "docker"}
+
+func builders() map[string]*builder {
+	return map[string]*builder{
+		"ours": {
+			name:  "ours",
+			check: func(e *env) error { return dockerImageExists(e.image, "make image") },
+			build: func(ctx context.Context, e *env, r *run) error {
+				return dockerRun(ctx, e, r, e.image, "--context=/workspace", "--destination="+r.ref)
+			},
+			cleanup: removeContainer,
+		},
+		"ours-host": {
+			name: "ours-host",
+			check: func(e *env) error {
+				_, err := os.Stat(e.executor)
+				if err != nil {
+					return fmt.Errorf("%w (make build)", err)
+				}
+				return nil
+			},
+			build: func(ctx context.Context, e *env, r *run) error {
+				return command(ctx, r, r.cg, e.executor, "--context="+r.dir,
+					"--dockerfile="+filepath.Join(r.dir, "Dockerfile"), "--destination="+r.ref).Run()
+			},
+		},
+		"kaniko": {
+			name:  "kaniko",
+			check: func(e *env) error { return dockerImageExists(e.kanikoImage, "e2e/bench/peers.sh") },
+			build: func(ctx context.Context, e *env, r *run) error {
+				return dockerRun(ctx, e, r, e.kanikoImage, "--context=/workspace", "--destination="+r.ref)
+			},
+			cleanup: removeContainer,
+		},
+		"docker": {
+			name:     "docker",
+			memoryNA: "the legacy builder copies, commits and pushes inside dockerd, a shared daemon that cannot move to a per-build cgroup",
+			check: func(e *env) error {
+				return exec.Command("docker", "info").Run()
+			},
+			prepare: func(ctx context.Context, e *env, r *run) error {
+				// Cold: no local copy of the bases or of an earlier result.
+				refs, err := fromRefs(filepath.Join(r.dir, "Dockerfile"))
+				if err != nil {
+					return err
+				}
+				args := append([]string{"rmi", "-f"}, refs...)
+				exec.CommandContext(ctx, "docker", append(args, r.ref)...).Run()
+				return nil
+			},
+			build: func(ctx context.Context, e *env, r *run) error {
+				out := &idCollector{w: r.log}
+				cmd := command(ctx, r, nil, "docker", "build", "--no-cache", "--network=host", "-t", r.ref, r.dir)
+				cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+				cmd.Stdout = out
+				err := cmd.Run()
+				r.ids = out.ids
+				if err != nil {
+					return err
+				}
+				return command(ctx, r, nil, "docker", "push", r.ref).Run()
+			},
+			cleanup: func(ctx context.Context, e *env, r *run) {
+				// The image and the intermediate images of its stages,
+				// which this build made and nothing else uses.
+				args := append([]string{"rmi", "-f", r.ref}, r.ids...)
+				exec.Command("docker", args...).Run()
+			},
+		},
+		"buildah": {
+			name: "buildah",
+			check: func(e *env) error {
+				_, err := exec.LookPath("buildah")
+				return err
+			},
+			prepare: func(ctx context.Context, e *env, r *run) error {
+				// Its own storage, empty: no base image, no layers.
+				r.root = filepath.Join(e.work, "buildah", r.id)
+				return os.MkdirAll(r.root, 0o700)
+			},
+			build: func(ctx context.Context, e *env, r *run) error {
+				g := buildahGlobal(r)
+				bud := append(g, "bud", "--layers=false", "--tls-verify=false", "--network=host",
+					"--cgroup-parent="+r.cg.rel, "-t", r.ref, "-f", filepath.Join(r.dir, "Dockerfile"), r.dir)
+				if err := command(ctx, r, r.cg, "buildah", bud...).Run(); err != nil {
+					return err
+				}
+				push := append(g, "push", "--tls-verify=false", r.ref, "docker://"+r.ref)
+				return command(ctx, r, r.cg, "buildah", push...).Run()
+			},
+			cleanup: func(ctx context.Context, e *env, r *run) {
+				if r.root == "" {
+					return
+				}
+				g := buildahGlobal(r)
+				exec.Command("buildah", append(g, "rm", "--all")...).Run()
+				exec.Command("buildah", append(g, "rmi", "--all", "--force")...).Run()
+				exec.Command("umount", "-R", filepath.Join(r.root, "storage", "overlay")).Run()
+				os.RemoveAll(r.root)
+			},
+		},
+		"buildkit": {
+			name: "buildkit",
+			check: func(e *env) error {
+				for _, b := range []string{"buildkitd", "buildctl"} {
+					if _, err := os.Stat(filepath.Join(e.buildkitDir, b)); err != nil {
+						return fmt.Errorf("%w (e2e/bench/peers.sh)", err)
+					}
+				}
+				_, err := exec.LookPath("runc")
+				return err
+			},
+			prepare: startBuildkitd,
+			build: func(ctx context.Context, e *env, r *run) error {
+				return command(ctx, r, r.cg, filepath.Join(e.buildkitDir, "buildctl"), "--addr", r.bkAddr,
+					"build", "--progress=plain", "--frontend=dockerfile.v0",
+					"--local", "context="+r.dir, "--local", "dockerfile="+r.dir,
+					"--output", "type=image,name="+r.ref+",push=true,registry.insecure=true").Run()
+			},
+			cleanup: stopBuildkitd,
+		},
+	}
+}
+
+// command runs name in the cgroup cg (when not nil) from its first
+// instruction on, its output going to the run's log. It runs in its own
+// process group, killed whole when ctx ends.
+func command(ctx context.Context, r *run, cg *memCgroup, name string, args ...string) *exec.Cmd {
+	if cg != nil {
+		args = append([]string{"-c", `echo $$ > "$0" && exec "$@"`, cg.procsFile(), name}, args...)
+		name = "/bin/sh"
+	}
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = r.log, r.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	fmt.Fprintf(r.log, "+ %s %s\n", name, strings.Join(args, " "))
+	return cmd
+}
+
+// dockerRun runs an executor image the way its users do: the context
+// mounted at /workspace, host networking to reach the registry on
+// 127.0.0.1, and the container in the run's cgroup. It returns when the
+// executor exits; the container is removed afterwards, untimed (with
+// --rm, docker run would wait for the daemon to delete the container's
+// files too: seconds for the manyfiles context).
+func dockerRun(ctx context.Context, e *env, r *run, image string, args ...string) error {
+	r.container = "kb-bench-" + r.id
+	exec.Command("docker", "rm", "-f", r.container).Run()
+	a := []string{"run", "--name", r.container, "--network=host",
+		"--cgroup-parent=" + r.cg.rel, "-v", r.dir + ":/workspace", image}
+	return command(ctx, r, nil, "docker", append(a, args...)...).Run()
+}
+
+func removeContainer(ctx context.Context, e *env, r *run) {
+	if r.container != "" {
+		exec.Command("docker", "rm", "-f", r.container).Run()
+	}
+}
+
+func dockerImageExists(image, how string) error {
+	if err := exec.Command("docker", "image", "inspect", image).Run(); err != nil {
+		return fmt.Errorf("no docker image %s (%s)", image, how)
+	}
+	return nil
+}
+
+func buildahGlobal(r *run) []string {
+	return []string{"--root", filepath.Join(r.root, "storage"), "--runroot", filepath.Join(r.root, "run"), "--storage-driver=overlay"}
+}
+
+// startBuildkitd starts a buildkitd of its own for the run: fresh root (no
+// cache), OCI worker with runc, host networking, the run's cgroup for the
+// daemon and its build containers, plain HTTP to the local registry.
+func startBuildkitd(ctx context.Context, e *env, r *run) error {
+	r.root = filepath.Join(e.work, "buildkit", r.id)
+	if err := os.MkdirAll(r.root, 0o700); err != nil {
+		return err
+	}
+	sock := filepath.Join(r.root, "buildkitd.sock")
+	r.bkAddr = "unix://" + sock
+	cfg := fmt.Sprintf(`root = %q
+[grpc]
+  address = [%q]
+[worker.oci]
+  enabled = true
+  defaultCgroupParent = %q
+[worker.containerd]
+  enabled = false
+[registry.%q]
+  http = true
+  insecure = true
+`, filepath.Join(r.root, "state"), r.bkAddr, r.cg.rel, e.registry)
+	cfgPath := filepath.Join(r.root, "buildkitd.toml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(r.root, "buildkitd.log"))
+	if err != nil {
+		return err
+	}
+	// Not tied to ctx: stopBuildkitd ends it by its PID.
+	r.bkd = command(context.Background(), r, r.cg, filepath.Join(e.buildkitDir, "buildkitd"),
+		"--config", cfgPath, "--oci-worker-net=host")
+	r.bkd.Stdout, r.bkd.Stderr = logf, logf
+	r.bkd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	if err := r.bkd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	logf.Close()
+	r.bkdDone = make(chan error, 1)
+	go func() { r.bkdDone <- r.bkd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if exec.CommandContext(ctx, filepath.Join(e.buildkitDir, "buildctl"), "--addr", r.bkAddr, "debug", "workers").Run() == nil {
+			return nil
+		}
+		select {
+		case err := <-r.bkdDone:
+			r.bkdDone <- err
+			log, _ := os.ReadFile(filepath.Join(r.root, "buildkitd.log"))
+			return fmt.Errorf("buildkitd exited: %v\n%s", err, tail(string(log), 2000))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return errors.New("buildkitd did not answer within 60s")
+		}
+	}
+}
+
+// stopBuildkitd prunes the daemon's cache (buildctl prune --all), stops it
+// by its PID and removes its root.
+func stopBuildkitd(ctx context.Context, e *env, r *run) {
+	if r.bkd == nil || r.bkd.Process == nil {
+		return
+	}
+	exec.Command(filepath.Join(e.buildkitDir, "buildctl"), "--addr", r.bkAddr, "prune", "--all").Run()
+	r.bkd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.bkdDone:
+	case <-time.After(20 * time.Second):
+		r.bkd.Process.Kill()
+		<-r.bkdDone
+	}
+	exec.Command("umount", "-R", filepath.Join(r.root, "state")).Run()
+	os.RemoveAll(r.root)
+}
+
+// fromRefs lists the images a Dockerfile's FROM lines name (stage names
+// included: docker rmi of a name that is no image is harmless).
+func fromRefs(dockerfile string) ([]string, error) {
+	b, err := os.ReadFile(dockerfile)
+	if err != nil {
+		return nil, err
+	}
+	var refs []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && strings.EqualFold(f[0], "FROM") {
+			refs = append(refs, f[1])
+		}
+	}
+	return refs, nil
+}
+
+// idCollector passes docker build's output on and keeps the IDs of the
+// images each step made (" ---> 0123456789ab").
+type idCollector struct {
+	w    io.Writer
+	ids  []string
+	part []byte
+}
+
+var stepID = regexp.MustCompile(`^ ---> ([0-9a-f]{12})$`)
+
+func (c *idCollector) Write(p []byte) (int, error) {
+	c.part = append(c.part, p...)
+	for {
+		i := strings.IndexByte(string(c.part), '\n')
+		if i < 0 {
+			break
+		}
+		if m := stepID.FindStringSubmatch(string(c.part[:i])); m != nil {
+			c.ids = append(c.ids, m[1])
+		}
+		c.part = c.part[i+1:]
+	}
+	return c.w.Write(p)
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+// stampWriter prefixes every line with the seconds since start, so that
+// each builder's log tells when each of its steps ended.
+type stampWriter struct {
+	w     io.Writer
+	start time.Time
+	mid   bool // in the middle of a line
+}
+
+func (s *stampWriter) Write(p []byte) (int, error) {
+	var out []byte
+	for _, c := range p {
+		if !s.mid {
+			out = fmt.Appendf(out, "%8.3f ", time.Since(s.start).Seconds())
+			s.mid = true
+		}
+		out = append(out, c)
+		if c == '\n' {
+			s.mid = false
+		}
+	}
+	if _, err := s.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// stepLines returns the lines of our executor's log that time its work:
+// one per FROM and per step with its duration, the push, the total, each
+// after the time since the run started.
+func stepLines(log string) []string {
+	var out []string
+	s := bufio.NewScanner(strings.NewReader(log))
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		stamp, l, _ := strings.Cut(strings.TrimLeft(s.Text(), " "), " ")
+		if (strings.HasPrefix(l, "[") && (strings.Contains(l, "] FROM ") || strings.Contains(l, "] STEP "))) ||
+			strings.HasPrefix(l, "pushed ") || strings.HasPrefix(l, "built ") || strings.HasPrefix(l, "bench: exited") {
+			out = append(out, fmt.Sprintf("%8ss  %s", stamp, l))
+		}
+	}
+	return out
+}

@@ -1,0 +1,147 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"os"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
+)
+
+// The chart: one row per context, median wall time on the left and peak
+// memory on the right, one horizontal bar per builder, each panel on its
+// own scale.
+const (
+	chartW   = 1100
+	margin   = 16
+	labelW   = 96  // builder names
+	valueW   = 170 // the numbers after a bar
+	barH     = 14
+	barGap   = 5
+	titleH   = 22
+	rowGap   = 14
+	headerH  = 56
+	glyphW   = 7
+	baseline = 10 // basicfont.Face7x13's ascent, about
+)
+
+var (
+	white    = color.RGBA{255, 255, 255, 255}
+	ink      = color.RGBA{30, 30, 30, 255}
+	grey     = color.RGBA{120, 120, 120, 255}
+	rule     = color.RGBA{225, 225, 225, 255}
+	barColor = map[string]color.RGBA{
+		"ours":        {31, 91, 180, 255},
+		"ours-host":   {120, 160, 220, 255},
+		"kaniko":      {230, 140, 40, 255},
+		"buildkit":    {60, 160, 80, 255},
+		"buildah":     {150, 90, 170, 255},
+		"docker":      {40, 170, 190, 255},
+		"floor":       {150, 150, 150, 255},
+		"floor-added": {195, 195, 195, 255},
+	}
+)
+
+func writeChart(path string, rep *report) error {
+	var contexts []string
+	rows := map[string][]*result{}
+	for _, r := range rep.Results {
+		if rows[r.Context] == nil {
+			contexts = append(contexts, r.Context)
+		}
+		rows[r.Context] = append(rows[r.Context], r)
+	}
+	h := headerH
+	for _, c := range contexts {
+		h += titleH + len(rows[c])*(barH+barGap) + rowGap
+	}
+	h += margin
+	img := image.NewRGBA(image.Rect(0, 0, chartW, h))
+	draw.Draw(img, img.Bounds(), &image.Uniform{white}, image.Point{}, draw.Src)
+
+	text(img, margin, margin+baseline, ink, fmt.Sprintf("kaniko-build bench: cold builds pushed to a local registry, median of %d runs", rep.RunsEach))
+	text(img, margin, margin+baseline+16, grey, fmt.Sprintf("%s CPUs, %s RAM, kernel %s. Shorter is better. Memory: cgroup v1 peak, page cache included; rss sampled. n/a: docker builds in its daemon.",
+		rep.Machine["cpus"], rep.Machine["memory"], rep.Machine["kernel"]))
+
+	panelW := (chartW - 2*margin - margin) / 2
+	y := headerH
+	for _, c := range contexts {
+		rs := rows[c]
+		x0, x1 := margin, margin+panelW+margin
+		text(img, x0, y+baseline+4, ink, c+": wall time")
+		text(img, x1, y+baseline+4, ink, c+": peak memory")
+		y += titleH
+		maxT, maxM := 0.0, 0.0
+		for _, r := range rs {
+			maxT = max(maxT, r.MedianSeconds)
+			if r.MemoryNA == "" {
+				maxM = max(maxM, float64(r.MedianPeakBytes))
+			}
+		}
+		for i, r := range rs {
+			by := y + i*(barH+barGap)
+			col, ok := barColor[r.Builder]
+			if !ok {
+				col = grey
+			}
+			// time
+			label := "fail"
+			if r.MedianSeconds > 0 {
+				label = fmt.Sprintf("%.2fs", r.MedianSeconds)
+				if r.Builder != "ours" && r.OursOverThis > 0 {
+					label += fmt.Sprintf("  ours/this %.2f", r.OursOverThis)
+				}
+			}
+			bar(img, x0, by, panelW, r.Builder, r.MedianSeconds, maxT, col, label)
+			// memory
+			label, v := "-", float64(r.MedianPeakBytes)
+			switch {
+			case r.MemoryNA != "":
+				label, v = "n/a", 0
+			case r.MedianPeakBytes > 0:
+				label = mib(r.MedianPeakBytes)
+				if r.MedianPeakRSSBytes > 0 {
+					label += ", rss " + mib(r.MedianPeakRSSBytes)
+				}
+			}
+			bar(img, x1, by, panelW, r.Builder, v, maxM, col, label)
+		}
+		y += len(rs)*(barH+barGap) + rowGap
+		for x := margin; x < chartW-margin; x++ {
+			img.Set(x, y-rowGap/2, rule)
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := png.Encode(f, img); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// bar draws "name |#####| value" in a panel w wide at (x, y).
+func bar(img *image.RGBA, x, y, w int, name string, v, vmax float64, col color.RGBA, value string) {
+	text(img, x+labelW-len(name)*glyphW-6, y+baseline+1, ink, name)
+	room := w - labelW - valueW
+	n := 0
+	if vmax > 0 && v > 0 {
+		n = max(1, int(float64(room)*v/vmax+0.5))
+	}
+	draw.Draw(img, image.Rect(x+labelW, y, x+labelW+n, y+barH), &image.Uniform{col}, image.Point{}, draw.Src)
+	text(img, x+labelW+n+4, y+baseline+1, ink, value)
+}
+
+func text(img *image.RGBA, x, y int, c color.Color, s string) {
+	d := &font.Drawer{Dst: img, Src: image.NewUniform(c), Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
+	d.DrawString(s)
+}

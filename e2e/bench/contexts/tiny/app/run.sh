@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "tiny: $(cat /app/hello.txt)"

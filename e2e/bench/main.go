@@ -1,0 +1,617 @@
+//go:build linux
+
+// Command bench times cold builds of the contexts under contexts/ with our
+// executor and its peers (Kaniko, BuildKit, buildah, docker's legacy
+// builder), each pushing to a local registry, and prints one table: median
+// wall time and peak memory per context and builder, our time divided by
+// each peer's, and a floor (tar | pigz of the same filesystem). It also
+// writes results.json and results.png. `make bench` runs it after
+// e2e/setup.sh, make image and peers.sh; see README.md here.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/kaniko-build/kaniko-build/e2e/registry"
+)
+
+type config struct {
+	runs        int
+	contexts    []string
+	builders    []string
+	floor       bool
+	dir         string // this directory, with contexts/
+	out         string // where results.json and results.png go
+	cache       string
+	executor    string
+	image       string
+	kanikoImage string
+	buildkitDir string
+	keep        bool
+	timeout     time.Duration
+}
+
+func main() {
+	home, _ := os.UserHomeDir()
+	cache := envOr("BENCH_CACHE", filepath.Join(home, ".cache", "kaniko-build-bench"))
+	runs, err := strconv.Atoi(envOr("BENCH_RUNS", "3"))
+	if err != nil || runs < 1 {
+		fmt.Fprintln(os.Stderr, "bench: BENCH_RUNS must be a positive number")
+		os.Exit(2)
+	}
+	c := config{runs: runs}
+	var contexts, builders string
+	flag.IntVar(&c.runs, "runs", runs, "timed runs per context and builder; the median is reported (env BENCH_RUNS)")
+	flag.StringVar(&contexts, "contexts", envOr("BENCH_CONTEXTS", strings.Join(allContexts, ",")), "contexts to build (env BENCH_CONTEXTS)")
+	flag.StringVar(&builders, "builders", envOr("BENCH_BUILDERS", strings.Join(allBuilders, ",")), "builders to time (env BENCH_BUILDERS)")
+	flag.BoolVar(&c.floor, "floor", envOr("BENCH_FLOOR", "1") != "0", "time the floor, tar | pigz of our image's filesystem (env BENCH_FLOOR=0 to skip)")
+	flag.StringVar(&c.dir, "dir", "e2e/bench", "the bench directory, with contexts/")
+	flag.StringVar(&c.out, "out", envOr("BENCH_OUT", "e2e/bench"), "directory for results.json and results.png (env BENCH_OUT)")
+	flag.StringVar(&c.cache, "cache", cache, "peers.sh's output: Kaniko, BuildKit, the Debian base (env BENCH_CACHE)")
+	flag.StringVar(&c.executor, "executor", envOr("BENCH_EXECUTOR", "bin/executor"), "our executor on the host (env BENCH_EXECUTOR)")
+	flag.StringVar(&c.image, "image", envOr("BENCH_IMAGE", "kaniko-build/executor:latest"), "our executor image (env BENCH_IMAGE)")
+	flag.StringVar(&c.kanikoImage, "kaniko-image", envOr("BENCH_KANIKO_IMAGE", "kaniko-bench/executor:v1.24.0"), "Kaniko's image, made by peers.sh")
+	flag.StringVar(&c.buildkitDir, "buildkit", envOr("BENCH_BUILDKIT", ""), "directory with buildkitd and buildctl (default: the newest buildkit-* in the cache)")
+	flag.BoolVar(&c.keep, "keep", os.Getenv("BENCH_KEEP") != "", "keep the work directory: contexts, logs, registry (env BENCH_KEEP)")
+	flag.DurationVar(&c.timeout, "timeout", 30*time.Minute, "limit for one build")
+	flag.Parse()
+	c.contexts = splitList(contexts)
+	c.builders = splitList(builders)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err = bench(ctx, c)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// sample is one timed run.
+type sample struct {
+	Seconds      float64 `json:"seconds"`
+	PeakBytes    uint64  `json:"peak_bytes,omitempty"`
+	PeakRSSBytes uint64  `json:"peak_rss_bytes,omitempty"`
+	Error        string  `json:"error,omitempty"`
+	log          string
+}
+
+// result is one builder on one context.
+type result struct {
+	Context            string   `json:"context"`
+	Builder            string   `json:"builder"`
+	Runs               []sample `json:"runs"`
+	MedianSeconds      float64  `json:"median_seconds,omitempty"`
+	MedianPeakBytes    uint64   `json:"median_peak_bytes,omitempty"`
+	MedianPeakRSSBytes uint64   `json:"median_peak_rss_bytes,omitempty"`
+	MemoryNA           string   `json:"memory_na,omitempty"`
+	// OursOverThis is our median time divided by this one's: above 1, we
+	// are slower.
+	OursOverThis float64 `json:"ours_over_this,omitempty"`
+	Failed       int     `json:"failed,omitempty"`
+}
+
+type report struct {
+	Date      time.Time           `json:"date"`
+	Machine   map[string]string   `json:"machine"`
+	Versions  map[string]string   `json:"versions"`
+	RunsEach  int                 `json:"runs_each"`
+	Notes     []string            `json:"notes"`
+	Results   []*result           `json:"results"`
+	OursSteps map[string][]string `json:"ours_steps"` // per context: our log's timing lines, median run
+	Floors    map[string]string   `json:"floors"`
+}
+
+var notes = []string{
+	"cold builds: no build cache, base images already in the local registry, never on the builder's machine-local storage; every builder pushes to the same local Distribution registry on 127.0.0.1",
+	"time: wall clock of the build and push (ours, kaniko: docker run of the executor image; docker: docker build + docker push; buildah: bud + push; buildkit: buildctl build with push=true, daemon already started)",
+	"peak mem: cgroup v1 memory.max_usage_in_bytes of a fresh cgroup holding every process of the run; cgroup v1 counts page cache in it (files written or read), so it tracks I/O volume as much as memory",
+	"peak rss: the largest total_rss (anonymous memory) of that cgroup, sampled every 100 ms",
+	"floor: tar -cf - | pigz (default level, all cores) > /dev/null of our image's flattened filesystem (floor) and of the layers it adds to its base (floor-added)",
+	"ours/this: our median time divided by this row's; above 1 we are slower",
+}
+
+func bench(ctx context.Context, c config) error {
+	if os.Geteuid() != 0 {
+		return errors.New("must run as root (cgroups, docker, buildah, buildkitd)")
+	}
+	for _, ctxName := range c.contexts {
+		if !slices.Contains(allContexts, ctxName) {
+			return fmt.Errorf("unknown context %q (have %s)", ctxName, strings.Join(allContexts, ", "))
+		}
+	}
+	all := builders()
+	for _, b := range c.builders {
+		if all[b] == nil {
+			return fmt.Errorf("unknown builder %q (have %s)", b, strings.Join(allBuilders, ", "))
+		}
+	}
+	if c.buildkitDir == "" {
+		m, _ := filepath.Glob(filepath.Join(c.cache, "buildkit-v*"))
+		sort.Strings(m)
+		if len(m) > 0 {
+			c.buildkitDir = m[len(m)-1]
+		}
+	}
+	exe, err := filepath.Abs(c.executor)
+	if err != nil {
+		return err
+	}
+	if err := checkCgroups(); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("/var/tmp", "kb-bench-")
+	if err != nil {
+		return err
+	}
+	if c.keep {
+		fmt.Fprintf(os.Stderr, "bench: work directory %s (kept)\n", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	e := &env{work: work, executor: exe, image: c.image, kanikoImage: c.kanikoImage, buildkitDir: c.buildkitDir}
+	for _, b := range c.builders {
+		if err := all[b].check(e); err != nil {
+			return fmt.Errorf("%s is not ready: %w", b, err)
+		}
+	}
+	if c.floor {
+		if _, err := exec.LookPath("pigz"); err != nil {
+			return fmt.Errorf("the floor needs pigz (e2e/bench/peers.sh): %w", err)
+		}
+	}
+
+	reg, err := registry.Start(ctx, registry.Options{Dir: filepath.Join(work, "registry")})
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	e.registry = reg.Host
+	fmt.Fprintf(os.Stderr, "bench: registry %s; pushing base images\n", reg.Host)
+	b, err := pushBases(ctx, reg.Host, c.cache, slices.Contains(c.contexts, "apt"))
+	if err != nil {
+		return err
+	}
+
+	rep := &report{
+		Date: time.Now().UTC(), RunsEach: c.runs, Notes: notes,
+		Machine: machine(), Versions: versions(c, e),
+		OursSteps: map[string][]string{}, Floors: map[string]string{},
+	}
+	for _, ctxName := range c.contexts {
+		dir := filepath.Join(work, "ctx", ctxName)
+		if err := prepareContext(filepath.Join(c.dir, "contexts", ctxName), dir, b); err != nil {
+			return err
+		}
+		byBuilder := map[string]*result{}
+		for _, name := range c.builders {
+			byBuilder[name] = &result{Context: ctxName, Builder: name, MemoryNA: all[name].memoryNA}
+		}
+		lastOurs := ""
+		for n := 1; n <= c.runs; n++ {
+			// Rotate the order, so that no builder always runs right
+			// after the same one.
+			order := slices.Clone(c.builders)
+			k := (n - 1) % len(order)
+			order = append(order[k:], order[:k]...)
+			for _, name := range order {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				s, ref := timeRun(ctx, c, e, all[name], ctxName, dir, n)
+				res := byBuilder[name]
+				res.Runs = append(res.Runs, s)
+				status := fmt.Sprintf("%.2fs", s.Seconds)
+				if s.PeakBytes > 0 {
+					status += fmt.Sprintf(", peak %s, rss %s", mib(s.PeakBytes), mib(s.PeakRSSBytes))
+				}
+				if s.Error != "" {
+					status = "FAILED: " + s.Error + " (log " + s.log + ")"
+				}
+				fmt.Fprintf(os.Stderr, "bench: %-10s %-9s run %d/%d: %s\n", ctxName, name, n, c.runs, status)
+				if name == "ours" && s.Error == "" {
+					lastOurs = ref
+				}
+			}
+		}
+		for _, name := range c.builders {
+			res := byBuilder[name]
+			summarize(res)
+			rep.Results = append(rep.Results, res)
+			if name == "ours" {
+				if s, ok := medianRun(res); ok {
+					log, _ := os.ReadFile(s.log)
+					rep.OursSteps[ctxName] = stepLines(string(log))
+				}
+			}
+		}
+		if c.floor && lastOurs != "" {
+			froms, err := fromRefs(filepath.Join(dir, "Dockerfile"))
+			if err != nil {
+				return err
+			}
+			full, added := filepath.Join(work, "floor", ctxName, "full"), filepath.Join(work, "floor", ctxName, "added")
+			if err := exportFilesystems(ctx, lastOurs, froms[len(froms)-1], full, added); err != nil {
+				return fmt.Errorf("floor of %s: %w", ctxName, err)
+			}
+			rep.Floors[ctxName] = lastOurs
+			for _, f := range []struct{ name, dir string }{{"floor", full}, {"floor-added", added}} {
+				res := &result{Context: ctxName, Builder: f.name}
+				for n := 1; n <= c.runs; n++ {
+					s := timeFloor(ctx, work, ctxName, f.name, f.dir, n)
+					res.Runs = append(res.Runs, s)
+					fmt.Fprintf(os.Stderr, "bench: %-10s %-9s run %d/%d: %.2fs\n", ctxName, f.name, n, c.runs, s.Seconds)
+				}
+				summarize(res)
+				rep.Results = append(rep.Results, res)
+			}
+			os.RemoveAll(filepath.Join(work, "floor", ctxName))
+		}
+		ratios(rep.Results, ctxName)
+		os.RemoveAll(dir)
+	}
+
+	rep.Machine["loadavg_end"] = loadavg()
+	printTable(os.Stdout, rep)
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(c.out, "results.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := writeChart(filepath.Join(c.out, "results.png"), rep); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "bench: wrote %s and %s\n", filepath.Join(c.out, "results.json"), filepath.Join(c.out, "results.png"))
+	return nil
+}
+
+// timeRun makes one cold, timed build and checks that the image arrived.
+func timeRun(ctx context.Context, c config, e *env, b *builder, ctxName, dir string, n int) (sample, string) {
+	id := fmt.Sprintf("%s-%s-%d", ctxName, b.name, n)
+	logPath := filepath.Join(e.work, "logs", id+".log")
+	s := sample{log: logPath}
+	fail := func(err error) (sample, string) {
+		s.Error = strings.TrimSpace(err.Error())
+		if i := strings.IndexByte(s.Error, '\n'); i >= 0 {
+			s.Error = s.Error[:i]
+		}
+		return s, ""
+	}
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return fail(err)
+	}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return fail(err)
+	}
+	defer logf.Close()
+	stamped := &stampWriter{w: logf, start: time.Now()}
+	r := &run{
+		context: ctxName, dir: dir, n: n, id: id, log: stamped,
+		ref: fmt.Sprintf("%s/%s/%s-%d:latest", e.registry, b.name, ctxName, n),
+	}
+	if b.memoryNA == "" {
+		if r.cg, err = newCgroup(id); err != nil {
+			return fail(err)
+		}
+	}
+	defer func() {
+		if b.cleanup != nil {
+			b.cleanup(context.Background(), e, r)
+		}
+		if r.cg != nil {
+			if err := r.cg.remove(); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			}
+		}
+	}()
+	if b.prepare != nil {
+		if err := b.prepare(ctx, e, r); err != nil {
+			return fail(fmt.Errorf("preparing: %w", err))
+		}
+	}
+	// Dirty pages of the run before are written back now, not during
+	// this one.
+	syscall.Sync()
+	bctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	start := time.Now()
+	stamped.start = start
+	err = b.build(bctx, e, r)
+	s.Seconds = time.Since(start).Seconds()
+	fmt.Fprintf(stamped, "bench: exited after %.3fs\n", s.Seconds)
+	if r.cg != nil {
+		s.PeakBytes, s.PeakRSSBytes, _ = r.cg.peaks()
+	}
+	if err != nil {
+		fmt.Fprintf(stamped, "bench: %v\n", err)
+		return fail(err)
+	}
+	ref, err := name.ParseReference(r.ref)
+	if err == nil {
+		_, err = remote.Head(ref, remote.WithContext(ctx))
+	}
+	if err != nil {
+		return fail(fmt.Errorf("the image is not in the registry: %w", err))
+	}
+	return s, r.ref
+}
+
+func timeFloor(ctx context.Context, work, ctxName, floor, dir string, n int) sample {
+	id := fmt.Sprintf("%s-%s-%d", ctxName, floor, n)
+	s := sample{}
+	cg, err := newCgroup(id)
+	if err != nil {
+		s.Error = err.Error()
+		return s
+	}
+	defer cg.remove()
+	r := &run{log: io.Discard}
+	args := floorCommand(dir)
+	syscall.Sync()
+	start := time.Now()
+	err = command(ctx, r, cg, args[0], args[1:]...).Run()
+	s.Seconds = time.Since(start).Seconds()
+	s.PeakBytes, s.PeakRSSBytes, _ = cg.peaks()
+	if err != nil {
+		s.Error = err.Error()
+	}
+	return s
+}
+
+// summarize sets the medians over the successful runs.
+func summarize(res *result) {
+	var secs []float64
+	var peaks, rss []uint64
+	for _, s := range res.Runs {
+		if s.Error != "" {
+			res.Failed++
+			continue
+		}
+		secs = append(secs, s.Seconds)
+		peaks = append(peaks, s.PeakBytes)
+		rss = append(rss, s.PeakRSSBytes)
+	}
+	if len(secs) == 0 {
+		return
+	}
+	res.MedianSeconds = median(secs)
+	res.MedianPeakBytes = median(peaks)
+	res.MedianPeakRSSBytes = median(rss)
+}
+
+// medianRun is the successful run whose time is the median.
+func medianRun(res *result) (sample, bool) {
+	var ok []sample
+	for _, s := range res.Runs {
+		if s.Error == "" {
+			ok = append(ok, s)
+		}
+	}
+	if len(ok) == 0 {
+		return sample{}, false
+	}
+	sort.Slice(ok, func(i, j int) bool { return ok[i].Seconds < ok[j].Seconds })
+	return ok[(len(ok)-1)/2], true
+}
+
+// median of an odd count is the middle value, of an even count the lower
+// middle one (a value that was measured).
+func median[T float64 | uint64](v []T) T {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
+}
+
+func ratios(results []*result, ctxName string) {
+	var ours float64
+	for _, r := range results {
+		if r.Context == ctxName && r.Builder == "ours" {
+			ours = r.MedianSeconds
+		}
+	}
+	if ours == 0 {
+		return
+	}
+	for _, r := range results {
+		if r.Context == ctxName && r.MedianSeconds > 0 {
+			r.OursOverThis = ours / r.MedianSeconds
+		}
+	}
+}
+
+func printTable(w io.Writer, rep *report) {
+	fmt.Fprintf(w, "\nCold builds, median of %d runs; %s, %s CPUs, %s RAM, kernel %s; load average %s at start, %s at end\n\n",
+		rep.RunsEach, rep.Machine["cpu"], rep.Machine["cpus"], rep.Machine["memory"], rep.Machine["kernel"],
+		rep.Machine["loadavg_start"], rep.Machine["loadavg_end"])
+	row := "%-11s %-12s %8s %9s %9s %10s %8s\n"
+	fmt.Fprintf(w, row, "context", "builder", "time", "peak mem", "peak rss", "ours/this", "runs ok")
+	prev := ""
+	for _, r := range rep.Results {
+		c := r.Context
+		if c == prev {
+			c = ""
+		} else if prev != "" {
+			fmt.Fprintln(w)
+		}
+		prev = r.Context
+		t, peak, rss, ratio := "fail", "-", "-", "-"
+		if r.MedianSeconds > 0 {
+			t = fmt.Sprintf("%.2fs", r.MedianSeconds)
+			peak, rss = mib(r.MedianPeakBytes), mib(r.MedianPeakRSSBytes)
+		}
+		if r.MemoryNA != "" {
+			peak, rss = "n/a*", "n/a*"
+		}
+		if r.OursOverThis > 0 {
+			ratio = fmt.Sprintf("%.2f", r.OursOverThis)
+		}
+		fmt.Fprintf(w, row, c, r.Builder, t, peak, rss, ratio, fmt.Sprintf("%d/%d", len(r.Runs)-r.Failed, len(r.Runs)))
+	}
+	fmt.Fprintln(w)
+	for _, r := range rep.Results {
+		if r.MemoryNA != "" {
+			fmt.Fprintf(w, "* %s: %s.\n", r.Builder, r.MemoryNA)
+			break
+		}
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintf(w, "- %s\n", n)
+	}
+	// Where we are slowest against the fastest peer.
+	fmt.Fprintln(w)
+	for _, c := range allContexts {
+		var ours, best *result
+		for _, r := range rep.Results {
+			if r.Context != c || r.MedianSeconds == 0 {
+				continue
+			}
+			switch {
+			case r.Builder == "ours":
+				ours = r
+			case r.Builder == "ours-host" || strings.HasPrefix(r.Builder, "floor"):
+			case best == nil || r.MedianSeconds < best.MedianSeconds:
+				best = r
+			}
+		}
+		if ours != nil && best != nil {
+			fmt.Fprintf(w, "%-10s ours %.2fs, fastest peer %s %.2fs: ours / fastest = %.2f\n", c, ours.MedianSeconds, best.Builder, best.MedianSeconds, ours.MedianSeconds/best.MedianSeconds)
+		}
+	}
+	for _, c := range allContexts {
+		if lines := rep.OursSteps[c]; len(lines) > 0 {
+			fmt.Fprintf(w, "\nours, %s (median run):\n", c)
+			for _, l := range lines {
+				fmt.Fprintf(w, "  %s\n", l)
+			}
+		}
+	}
+}
+
+func mib(b uint64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+}
+
+func machine() map[string]string {
+	m := map[string]string{"cpus": strconv.Itoa(runtime.NumCPU())}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m["cpu"] = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb uint64
+		fmt.Sscanf(string(b), "MemTotal: %d kB", &kb)
+		m["memory"] = fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
+	}
+	var u syscall.Utsname
+	if syscall.Uname(&u) == nil {
+		m["kernel"] = utsString(u.Release[:])
+	}
+	m["go"] = runtime.Version()
+	m["loadavg_start"] = loadavg()
+	return m
+}
+
+// loadavg is /proc/loadavg's 1, 5 and 15 minute averages: the bench
+// cannot keep other jobs off the machine, it can say they were there.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func utsString(b []int8) string {
+	var s []byte
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		s = append(s, byte(c))
+	}
+	return string(s)
+}
+
+func versions(c config, e *env) map[string]string {
+	v := map[string]string{}
+	out := func(name string, args ...string) string {
+		b, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])
+	}
+	if s := out("git", "describe", "--always", "--dirty"); s != "" {
+		v["ours"] = s
+	}
+	for _, b := range c.builders {
+		switch b {
+		case "kaniko":
+			v["kaniko"] = out("docker", "run", "--rm", e.kanikoImage, "version")
+		case "buildkit":
+			v["buildkit"] = out(filepath.Join(e.buildkitDir, "buildctl"), "--version")
+		case "buildah":
+			v["buildah"] = out("buildah", "--version")
+		case "docker":
+			v["docker"] = "engine " + out("docker", "version", "--format", "{{.Server.Version}}")
+		}
+	}
+	if c.floor {
+		v["pigz"] = out("pigz", "--version")
+		v["tar"] = out("tar", "--version")
+	}
+	v["runc"] = out("runc", "--version")
+	return v
+}
