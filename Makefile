@@ -11,7 +11,7 @@ include catalog/catalog.mk
 all: build
 
 build:
-	$(GO) build -trimpath -o $(BIN)/executor ./cmd/executor
+	$(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/executor ./cmd/executor
 
 # Builds examples/hello (a static binary on scratch) with the executor into
 # an OCI layout and an in-process registry, and prints the digest.
