@@ -46,10 +46,11 @@ type builder struct {
 	tmp      string
 
 	buildArgs  map[string]string
-	globalArgs []string          // KEY=VALUE, after build args
-	baseNames  []string          // per stage, expanded
-	stages     []*stage          // per stage, nil when not built
-	mu         sync.Mutex        // guards images and uses across stages
+	globalArgs []string   // KEY=VALUE, after build args
+	baseNames  []string   // per stage, expanded
+	stages     []*stage   // per stage, nil when not built
+	mu         sync.Mutex // guards images, uses and cacheDirs across stages
+	cacheDirs  map[string]*cacheDir
 	images     map[string]string // image ref -> extracted root, for COPY --from
 	secrets    map[string]string // id -> host file
 	ignored    ignoreList        // in-container mode: paths never touched

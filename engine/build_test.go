@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -400,5 +401,21 @@ func TestFromPlatformPicksFromIndex(t *testing.T) {
 	}
 	if got.Architecture != "arm64" {
 		t.Errorf("architecture = %s, want arm64 from FROM --platform", got.Architecture)
+	}
+}
+
+func TestCacheMountSharing(t *testing.T) {
+	e := newEnv(t)
+	var stages strings.Builder
+	for _, st := range []string{"l1", "l2"} {
+		fmt.Fprintf(&stages, "FROM BASE AS %s\nRUN --mount=type=cache,target=/c,sharing=locked if [ -e /c/lock ]; then echo concurrent > /r; else echo alone > /r; fi; touch /c/lock; sleep 1; rm /c/lock\n", st)
+	}
+	for _, st := range []string{"p1", "p2"} {
+		fmt.Fprintf(&stages, "FROM BASE AS %s\nRUN --mount=type=cache,target=/p,sharing=private if [ -e /p/lock ]; then echo concurrent > /r; else echo alone > /r; fi; touch /p/lock; sleep 1; rm /p/lock\n", st)
+	}
+	stages.WriteString("FROM BASE\nCOPY --from=l1 /r /l1\nCOPY --from=l2 /r /l2\nCOPY --from=p1 /r /p1\nCOPY --from=p2 /r /p2\n")
+	_, fs := mustBuild(t, e, map[string]string{"Dockerfile": stages.String()}, nil)
+	for _, p := range []string{"/l1", "/l2", "/p1", "/p2"} {
+		wantContent(t, fs, p, "alone\n")
 	}
 }

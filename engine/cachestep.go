@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/patternmatcher"
 
 	"github.com/kaniko-build/kaniko-build/engine/cache"
 	"github.com/kaniko-build/kaniko-build/engine/fs"
@@ -185,7 +186,7 @@ func (b *builder) runKey(ctx context.Context, s *stage, c *instructions.RunComma
 		if m.Type != instructions.MountTypeBind {
 			continue // cache, tmpfs and secret contents are not inputs of the layer
 		}
-		k, err := b.sourceKey(ctx, m.From, []string{m.Source}, nil)
+		k, err := b.sourceKey(ctx, m.From, []string{m.Source}, nil, nil)
 		if err != nil {
 			return cache.Key{}, err
 		}
@@ -213,19 +214,29 @@ func (b *builder) copyKey(ctx context.Context, s *stage, c copyCmd) (cache.Key, 
 			paths = append(paths, p)
 		}
 	}
-	files, err := b.sourceKey(ctx, c.from, paths, urls)
+	var exclude *patternmatcher.PatternMatcher
+	if len(c.excludes) > 0 {
+		var err error
+		if exclude, err = patternmatcher.New(c.excludes); err != nil {
+			return cache.Key{}, fmt.Errorf("--exclude: %w", err)
+		}
+	}
+	files, err := b.sourceKey(ctx, c.from, paths, urls, exclude)
 	if err != nil {
 		return cache.Key{}, err
 	}
+	// COPY sees no variables (they are expanded into the instruction):
+	// only where relative destinations go.
+	where := cache.Of(s.cfg.Config.WorkingDir, s.cfg.OS+"/"+s.cfg.Architecture+"/"+s.cfg.Variant).String()
 	return b.keyOf(s, map[string]string{
-		"instruction": instr.String(), "env": b.envPart(s), "files": files.String(),
+		"instruction": instr.String(), "env": where, "files": files.String(),
 	}), nil
 }
 
 // sourceKey keys what a COPY or bind mount reads: a stage by its own key,
 // an image by its digest, the context by the names, modes, owners and
 // contents of the files (after .dockerignore), URLs by their content.
-func (b *builder) sourceKey(ctx context.Context, from string, paths, urls []string) (cache.Key, error) {
+func (b *builder) sourceKey(ctx context.Context, from string, paths, urls []string, exclude *patternmatcher.PatternMatcher) (cache.Key, error) {
 	h := cache.NewHasher(cache.Key{})
 	for _, u := range urls {
 		p, err := b.download(ctx, u, "")
@@ -279,7 +290,19 @@ func (b *builder) sourceKey(ctx context.Context, from string, paths, urls []stri
 			if err != nil {
 				return cache.Key{}, err
 			}
-			if err := hashTree(h, host, m, b.ctx.Excluded, b.ctx.HasExceptions()); err != nil {
+			dir := m
+			excluded := func(r string) bool {
+				if b.ctx.Excluded(r) {
+					return true
+				}
+				if exclude == nil {
+					return false
+				}
+				// --exclude matches inside the copied directory, as COPY does.
+				ok, _ := exclude.MatchesOrParentMatches(strings.TrimPrefix(strings.TrimPrefix(r, dir), "/"))
+				return ok
+			}
+			if err := hashTree(h, host, m, excluded, b.ctx.HasExceptions() || (exclude != nil && exclude.Exclusions())); err != nil {
 				return cache.Key{}, err
 			}
 		}
@@ -292,6 +315,7 @@ func (b *builder) sourceKey(ctx context.Context, from string, paths, urls []stri
 // ignore file) it enters excluded directories, as COPY does, since a file
 // below one may be brought back.
 func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exceptions bool) error {
+	links := map[[2]uint64]string{} // hard links: which earlier file each shares
 	return filepath.Walk(host, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
@@ -306,8 +330,17 @@ func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exc
 		uid, gid := uint32(0), uint32(0)
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			uid, gid = st.Uid, st.Gid
+			if st.Nlink > 1 && fi.Mode().IsRegular() {
+				key := [2]uint64{st.Dev, st.Ino}
+				if first, ok := links[key]; ok {
+					h.Add(r, "hardlink", first)
+					return nil
+				}
+				links[key] = r
+			}
 		}
 		h.Add(r, fmt.Sprintf("%o %d:%d %d", fi.Mode(), uid, gid, fi.Size()))
+		h.Add(fs.Xattrs(p)...)
 		switch {
 		case fi.Mode()&os.ModeSymlink != 0:
 			t, err := os.Readlink(p)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -55,7 +56,8 @@ func (b *builder) dispatchRun(ctx context.Context, s *stage, c *instructions.Run
 	if err := fs.MkdirAll(s.root, wd, nil); err != nil {
 		return fmt.Errorf("creating working directory %s: %w", wd, err)
 	}
-	mounts, secretEnv, err := b.runMounts(ctx, s, c)
+	mounts, secretEnv, release, err := b.runMounts(ctx, s, c)
+	defer release()
 	if err != nil {
 		return err
 	}
@@ -149,9 +151,16 @@ func (s *stage) runHistory(c *instructions.RunCommand, b *builder) string {
 
 // runMounts prepares RUN --mount: bind, cache, tmpfs and secret.
 // Secrets asked for as env=NAME come back as NAME=value, for this RUN only.
-func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCommand) ([]run.Mount, []string, error) {
+// release ends the RUN's hold on its cache mounts.
+func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCommand) (_ []run.Mount, _ []string, release func(), _ error) {
 	var out []run.Mount
 	var env []string
+	var releases []func()
+	release = func() {
+		for _, r := range releases {
+			r()
+		}
+	}
 	wd := s.cfg.Config.WorkingDir
 	if wd == "" {
 		wd = "/"
@@ -167,25 +176,25 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 		case instructions.MountTypeBind:
 			src, err := b.copySource(ctx, m.From)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, release, err
 			}
 			host, err := fs.Resolve(src.root, m.Source, true)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, release, err
 			}
 			fi, err := os.Stat(host)
 			if err != nil {
-				return nil, nil, fmt.Errorf("--mount=type=bind: source %q: %w", m.Source, err)
+				return nil, nil, release, fmt.Errorf("--mount=type=bind: source %q: %w", m.Source, err)
 			}
 			if !m.ReadOnly {
 				// Writes to a read-write bind are thrown away: give a copy.
 				cp, err := os.MkdirTemp(b.tmp, "bind-")
 				if err != nil {
-					return nil, nil, err
+					return nil, nil, release, err
 				}
 				dst := "/data"
 				if err := fs.Copy(host, "", cp, dst, fs.CopyOptions{}); err != nil {
-					return nil, nil, err
+					return nil, nil, release, err
 				}
 				host = filepath.Join(cp, "data")
 			}
@@ -196,13 +205,17 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 				id = abs(m.Target)
 			}
 			sum := sha256.Sum256([]byte(id))
-			dir := filepath.Join(b.cacheRoot(), hex.EncodeToString(sum[:8]))
+			dir, done, err := b.holdCacheDir(filepath.Join(b.cacheRoot(), hex.EncodeToString(sum[:8])), m.CacheSharing)
+			releases = append(releases, done)
+			if err != nil {
+				return nil, nil, release, err
+			}
 			if _, err := os.Stat(dir); err != nil {
 				if err := os.MkdirAll(dir, 0o755); err != nil {
-					return nil, nil, err
+					return nil, nil, release, err
 				}
 				if err := setMountOwner(dir, m, 0o755); err != nil {
-					return nil, nil, err
+					return nil, nil, release, err
 				}
 			}
 			out = append(out, run.Mount{Type: "cache", Source: dir, Target: abs(m.Target), Readonly: m.ReadOnly})
@@ -216,13 +229,13 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 			src, ok := b.secrets[id]
 			if !ok {
 				if m.Required {
-					return nil, nil, fmt.Errorf("secret %s: not provided (use --secret id=%s,src=FILE)", id, id)
+					return nil, nil, release, fmt.Errorf("secret %s: not provided (use --secret id=%s,src=FILE)", id, id)
 				}
 				continue
 			}
 			dt, err := os.ReadFile(src)
 			if err != nil {
-				return nil, nil, fmt.Errorf("secret %s: %w", id, err)
+				return nil, nil, release, fmt.Errorf("secret %s: %w", id, err)
 			}
 			if m.Env != nil {
 				name := *m.Env
@@ -241,26 +254,73 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 			// A copy of our own, so mode and owner can be the mount's.
 			f, err := os.CreateTemp(b.tmp, "secret-")
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, release, err
 			}
 			_, err = f.Write(dt)
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
 			if err != nil {
-				return nil, nil, fmt.Errorf("secret %s: %w", id, err)
+				return nil, nil, release, fmt.Errorf("secret %s: %w", id, err)
 			}
 			if err := setMountOwner(f.Name(), m, 0o400); err != nil {
-				return nil, nil, err
+				return nil, nil, release, err
 			}
 			out = append(out, run.Mount{Type: "bind", Source: f.Name(), Target: abs(target), Readonly: true, File: true})
 		case instructions.MountTypeSSH:
 			if m.Required {
-				return nil, nil, fmt.Errorf("--mount=type=ssh is not supported")
+				return nil, nil, release, fmt.Errorf("--mount=type=ssh is not supported")
 			}
 		}
 	}
-	return out, env, nil
+	return out, env, release, nil
+}
+
+// cacheDir is one RUN --mount=type=cache directory in use.
+type cacheDir struct {
+	lock  sync.Mutex // held by a sharing=locked RUN
+	users int
+}
+
+// holdCacheDir takes a cache directory for a RUN as its sharing mode says:
+// shared (default) by everyone at once; locked, one RUN at a time;
+// private, a directory of its own while another RUN uses this one.
+func (b *builder) holdCacheDir(dir string, sharing instructions.ShareMode) (string, func(), error) {
+	b.mu.Lock()
+	if b.cacheDirs == nil {
+		b.cacheDirs = map[string]*cacheDir{}
+	}
+	cd := b.cacheDirs[dir]
+	if cd == nil {
+		cd = &cacheDir{}
+		b.cacheDirs[dir] = cd
+	}
+	busy := cd.users > 0
+	cd.users++
+	b.mu.Unlock()
+	done := func() {
+		b.mu.Lock()
+		cd.users--
+		b.mu.Unlock()
+	}
+	switch sharing {
+	case instructions.MountSharingLocked:
+		cd.lock.Lock()
+		return dir, func() { cd.lock.Unlock(); done() }, nil
+	case instructions.MountSharingPrivate:
+		if busy {
+			if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+				return "", done, err
+			}
+			// A fresh directory, given its mode and owner like a new one.
+			p, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+"-private-")
+			if err == nil {
+				err = os.Remove(p)
+			}
+			return p, done, err
+		}
+	}
+	return dir, done, nil
 }
 
 // setMountOwner gives a mount source the mode, uid and gid of the

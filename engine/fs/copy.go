@@ -222,26 +222,38 @@ func copyFile(src, dst string) error {
 	return out.Close()
 }
 
-func copyXattrs(src, dst string) {
-	sz, err := unix.Llistxattr(src, nil)
+// Xattrs lists a file's extended attributes as name, value pairs, sorted
+// by name (system.* left out, as copies leave them).
+func Xattrs(p string) []string {
+	sz, err := unix.Llistxattr(p, nil)
 	if err != nil || sz <= 0 {
-		return
+		return nil
 	}
 	buf := make([]byte, sz)
-	sz, err = unix.Llistxattr(src, buf)
-	if err != nil {
-		return
+	if sz, err = unix.Llistxattr(p, buf); err != nil {
+		return nil
 	}
-	for _, name := range strings.Split(string(buf[:sz]), "\x00") {
+	names := strings.Split(string(buf[:sz]), "\x00")
+	sort.Strings(names)
+	var out []string
+	for _, name := range names {
 		if name == "" || strings.HasPrefix(name, "system.") {
 			continue
 		}
-		val := make([]byte, 4096)
-		n, err := unix.Lgetxattr(src, name, val)
+		val := make([]byte, 64*1024)
+		n, err := unix.Lgetxattr(p, name, val)
 		if err != nil {
 			continue
 		}
-		_ = unix.Lsetxattr(dst, name, val[:n], 0)
+		out = append(out, name, string(val[:n]))
+	}
+	return out
+}
+
+func copyXattrs(src, dst string) {
+	x := Xattrs(src)
+	for i := 0; i+1 < len(x); i += 2 {
+		_ = unix.Lsetxattr(dst, x[i], []byte(x[i+1]), 0)
 	}
 }
 
