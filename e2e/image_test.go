@@ -335,9 +335,9 @@ func diffSnapshots(before, after map[string]string) []string {
 
 // TestImageLeavesMountsAndKanikoAlone builds in the executor image with a
 // host directory mounted at /data and a file copied into /kaniko, and
-// checks that both, and the image's own /kaniko/ssl/certs and
-// /kaniko/.docker, come out of the build unchanged and that none of them
-// is in a layer of the result.
+// checks that both, the context (mounted at /workspace), and the image's
+// own /kaniko/ssl/certs and /kaniko/.docker, come out of the build
+// unchanged and that none of them is in a layer of the result.
 //
 //   - stages: the executor's stage handling near them: extracting a base
 //     that has a /data of its own (with a whiteout of /data/gone),
@@ -347,6 +347,8 @@ func diffSnapshots(before, after map[string]string) []string {
 //   - copy: COPY and ADD over files under /data and /kaniko. The build may
 //     refuse that (naming the path) or leave the files alone; it must not
 //     write through to the mount or to the executor's own files.
+//   - copy-onto-context: WORKDIR /workspace, COPY . . with the context
+//     mounted at /workspace, under the same rule.
 //   - run: RUN commands that delete and overwrite them.
 func TestImageLeavesMountsAndKanikoAlone(t *testing.T) {
 	h := suite
@@ -354,8 +356,10 @@ func TestImageLeavesMountsAndKanikoAlone(t *testing.T) {
 	for _, tc := range []struct {
 		name, dockerfile string
 		want             map[string]string // files of the result
-		mayFail          bool              // the build may refuse the Dockerfile
-		why              string            // added to the messages: what is at fault
+		// refused, when set, is a path the build may refuse to write: its
+		// error must name it.
+		refused string
+		why     string // added to the messages: what is at fault
 	}{
 		{name: "stages", dockerfile: `FROM {{layered}} AS base
 RUN ls /opt/old > /opt-listing && echo from-base > /base.txt
@@ -367,11 +371,19 @@ RUN echo mid > /mid.txt
 FROM mid
 RUN echo built > /built.txt
 `, want: map[string]string{"/opt-listing": "new\n", "/base.txt": "from-base\n", "/mid.txt": "mid\n", "/built.txt": "built\n"}},
-		{name: "copy", mayFail: true, why: " (the executor's own COPY/ADD wrote it)", dockerfile: `FROM {{busybox}}
+		{name: "copy", refused: "/data/keep.txt", why: " (the executor's own COPY/ADD wrote it)", dockerfile: `FROM {{busybox}}
 COPY hello.txt /data/keep.txt
 ADD hello.txt /data/sub/nested.txt
 COPY hello.txt /kaniko/e2e-marker.txt
 COPY hello.txt /kaniko/ssl/certs/ca-certificates.crt
+RUN echo built > /built.txt
+`, want: map[string]string{"/built.txt": "built\n"}},
+		// Common in Dockerfiles written for Kaniko, whose context is
+		// /workspace too: the COPY's source and destination are the same
+		// files.
+		{name: "copy-onto-context", refused: "/workspace", why: " (the executor's own COPY wrote it)", dockerfile: `FROM {{busybox}}
+WORKDIR /workspace
+COPY . .
 RUN echo built > /built.txt
 `, want: map[string]string{"/built.txt": "built\n"}},
 		{name: "run", why: " (RUN commands run as root directly in the container's root, where the mounts and /kaniko are in reach)", dockerfile: `FROM {{busybox}} AS first
@@ -401,7 +413,7 @@ RUN echo overwritten > /data/keep.txt; echo overwritten > /kaniko/e2e-marker.txt
 			if err := os.WriteFile(marker, []byte(markerText), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			before := snapshotDir(t, data)
+			before, beforeCtx := snapshotDir(t, data), snapshotDir(t, ctxDir)
 			ref := fmt.Sprintf("%s/image-mounts/%s:latest", h.reg.Host, tc.name)
 			c := &container{
 				args:    []string{"--context", "/workspace", "--destination", ref},
@@ -412,7 +424,7 @@ RUN echo overwritten > /data/keep.txt; echo overwritten > /kaniko/e2e-marker.txt
 			out, buildErr := h.runContainer(ctx, c)
 			t.Cleanup(func() { removeContainer(c.name) })
 			switch {
-			case buildErr != nil && !tc.mayFail:
+			case buildErr != nil && tc.refused == "":
 				t.Fatalf("executor: %v\n%s", buildErr, tail(out, 6000))
 			case buildErr != nil && exitCode(buildErr) <= 0:
 				t.Fatalf("executor did not run to an exit: %v\n%s", buildErr, tail(out, 6000))
@@ -423,6 +435,7 @@ RUN echo overwritten > /data/keep.txt; echo overwritten > /kaniko/e2e-marker.txt
 			}
 
 			report(t, "the build changed the host directory mounted at /data"+tc.why, diffSnapshots(before, snapshotDir(t, data)))
+			report(t, "the build changed the context, the host directory mounted at /workspace"+tc.why, diffSnapshots(beforeCtx, snapshotDir(t, ctxDir)))
 			for p, want := range map[string][]byte{
 				"/kaniko/e2e-marker.txt":                []byte(markerText),
 				"/kaniko/ssl/certs/ca-certificates.crt": h.imageFile(t, "/kaniko/ssl/certs/ca-certificates.crt"),
@@ -439,8 +452,8 @@ RUN echo overwritten > /data/keep.txt; echo overwritten > /kaniko/e2e-marker.txt
 			}
 
 			if buildErr != nil {
-				if !strings.Contains(out, "/data/keep.txt") {
-					t.Errorf("the build failed without naming /data/keep.txt:\n%s", tail(out, 3000))
+				if !strings.Contains(out, tc.refused) {
+					t.Errorf("the build failed without naming %s:\n%s", tc.refused, tail(out, 3000))
 				}
 				if found, err := exists(ctx, ref); err != nil || found {
 					t.Errorf("a failed build pushed %s (lookup error: %v)", ref, err)
@@ -456,10 +469,13 @@ RUN echo overwritten > /data/keep.txt; echo overwritten > /kaniko/e2e-marker.txt
 				AbsentFromLayers: []string{"/data", "/kaniko", "/workspace"},
 				ContentAbsent:    []string{"host data", "host file", "host nested", strings.TrimSpace(markerText)},
 			}
-			if tc.name == "copy" {
-				// A COPY may put its own /data/keep.txt in the image, as docker
-				// would; only the host's files must stay out.
+			// A COPY may put what it copies in the image, as docker would;
+			// only what was there before must stay out.
+			switch tc.name {
+			case "copy":
 				exp.AbsentFromLayers = []string{"/data/gone", "/kaniko/e2e-marker.txt", "/kaniko/executor", "/kaniko/.docker", "/workspace"}
+			case "copy-onto-context":
+				exp.AbsentFromLayers = []string{"/data", "/kaniko"}
 			}
 			problems, err := exp.Check(img.img, img.fs, imagecmp.Ignore{})
 			if err != nil {
