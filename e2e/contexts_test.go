@@ -11,6 +11,7 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/cgi"
@@ -24,13 +25,17 @@ import (
 	"time"
 )
 
-// tarGz makes a gzipped tarball of files (slash path -> content), with
-// the directories they need, in a fixed order.
-func tarGz(t *testing.T, files map[string]string) []byte {
+// contextTar makes a tarball of files (slash path -> content), with the
+// directories they need, in a fixed order; gzipped when gz is set.
+func contextTar(t *testing.T, files map[string]string, gz bool) []byte {
 	t.Helper()
 	var buf bytes.Buffer
+	var w io.Writer = &buf
 	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
+	if gz {
+		w = zw
+	}
+	tw := tar.NewWriter(w)
 	names := make([]string, 0, len(files))
 	for n := range files {
 		names = append(names, n)
@@ -59,19 +64,21 @@ func tarGz(t *testing.T, files map[string]string) []byte {
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
+	if gz {
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return buf.Bytes()
 }
 
-// TestImageContextTarStdin pipes a tar.gz context into
+// TestImageContextTarStdin pipes a tar.gz context, and a plain tar, into
 // `docker run -i ... --context tar://stdin`.
 func TestImageContextTarStdin(t *testing.T) {
 	h := suite
 	needImage(t)
 	ctx := context.Background()
-	data := tarGz(t, map[string]string{
+	files := map[string]string{
 		"Dockerfile": "FROM " + h.bases["busybox"] + " AS build\n" +
 			"COPY src/ /src/\n" +
 			"RUN cat /src/a.txt /src/deep/b.txt > /joined.txt\n" +
@@ -80,17 +87,22 @@ func TestImageContextTarStdin(t *testing.T) {
 			"COPY src/deep/b.txt /b.txt\n",
 		"src/a.txt":      "a from stdin\n",
 		"src/deep/b.txt": "b from stdin\n",
-	})
-	ref := h.reg.Host + "/image-contexts/tar-stdin:latest"
-	c := &container{
-		args:  []string{"--context", "tar://stdin", "--destination", ref},
-		stdin: bytes.NewReader(data),
 	}
-	out, err := h.runContainer(ctx, c)
-	if err != nil {
-		t.Fatalf("executor: %v\n%s", err, tail(out, 6000))
+	for _, gz := range []bool{true, false} {
+		name := map[bool]string{true: "tar.gz", false: "tar"}[gz]
+		t.Run(name, func(t *testing.T) {
+			ref := h.reg.Host + "/image-contexts/stdin-" + strings.ReplaceAll(name, ".", "-") + ":latest"
+			c := &container{
+				args:  []string{"--context", "tar://stdin", "--destination", ref},
+				stdin: bytes.NewReader(contextTar(t, files, gz)),
+			}
+			out, err := h.runContainer(ctx, c)
+			if err != nil {
+				t.Fatalf("executor: %v\n%s", err, tail(out, 6000))
+			}
+			checkFiles(t, ref, map[string]string{"/joined.txt": "a from stdin\nb from stdin\n", "/b.txt": "b from stdin\n"})
+		})
 	}
-	checkFiles(t, ref, map[string]string{"/joined.txt": "a from stdin\nb from stdin\n", "/b.txt": "b from stdin\n"})
 }
 
 // gitServer serves the bare repositories under root with git's smart
