@@ -98,6 +98,9 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 		return err
 	}
 	opt := fs.CopyOptions{}
+	if b.ignored != nil && !s.aside {
+		opt.Refuse = b.ignored.covers
+	}
 	if src.isContext {
 		opt.Owner = &fs.Owner{}
 	}
@@ -389,6 +392,9 @@ func (b *builder) unpack(host, root, dest string, opt fs.CopyOptions) (bool, err
 	blk, err := br2.Peek(512)
 	if err != nil || len(blk) < 512 || !isTarHeader(blk) {
 		return false, nil
+	}
+	if opt.Refuse != nil && opt.Refuse(fs.Clean(dest)) {
+		return false, &fs.RefusedError{Path: fs.Clean(dest)}
 	}
 	if err := fs.MkdirAll(root, dest, opt.DirOwner); err != nil {
 		return false, err

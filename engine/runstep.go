@@ -63,6 +63,10 @@ func (b *builder) dispatchRun(ctx context.Context, s *stage, c *instructions.Run
 	}
 	env = append(env, secretEnv...)
 	mounts = append(mounts, scripts...)
+	if b.ignored != nil && instructions.GetNetwork(c) == instructions.NetworkNone {
+		b.log.Warn("RUN --network=none: an unprivileged container cannot make a network namespace; the command keeps the container's network", "step", oneLine(strings.Join(c.CmdLine, " ")))
+		b.printf("  warning: RUN --network=none keeps the container's network here (no namespace without privileges)")
+	}
 	spec := run.Spec{
 		Root: s.root, Args: args, Env: env, Dir: wd,
 		UID: id.UID, GID: id.GID, Groups: id.Groups, Mounts: mounts,

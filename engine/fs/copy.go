@@ -31,6 +31,16 @@ type CopyOptions struct {
 	// children back.
 	Exclude       func(rel string) bool
 	HasExceptions bool
+	// Refuse reports destination paths that must not be written; Copy
+	// fails with a *RefusedError before writing anything there.
+	Refuse func(dst string) bool
+}
+
+// RefusedError is a copy onto a path that Refuse protects.
+type RefusedError struct{ Path string }
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("%s belongs to the container, not the image (a mount, the executor's files or the build context): nothing may be copied there", e.Path)
 }
 
 type entry struct {
@@ -53,11 +63,21 @@ func Copy(srcHost, srcRel, dstRoot, dst string, opt CopyOptions) error {
 		if err != nil {
 			return err
 		}
+		if opt.Refuse != nil {
+			for _, e := range entries {
+				if t := path.Join(Clean(dst), e.rel); opt.Refuse(t) {
+					return &RefusedError{t}
+				}
+			}
+		}
 		if err := MkdirAll(dstRoot, dst, opt.DirOwner); err != nil {
 			return err
 		}
 	} else {
 		entries = []entry{{"", fi}}
+		if opt.Refuse != nil && opt.Refuse(Clean(dst)) {
+			return &RefusedError{Clean(dst)}
+		}
 		if err := MkdirAll(dstRoot, path.Dir(dst), opt.DirOwner); err != nil {
 			return err
 		}
