@@ -1,10 +1,13 @@
 package remote
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	ecr "github.com/awslabs/amazon-ecr-credential-helper/ecr-login"
+	"github.com/chrismellard/docker-credential-acr-env/pkg/credhelper"
 	"github.com/docker/cli/cli/config"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -13,10 +16,36 @@ import (
 
 // Keychain finds credentials as Kaniko users expect: $DOCKER_CONFIG/config.json
 // (auths, credHelpers, credsStore); a kubernetes.io/dockerconfigjson Secret
-// mounted as is ($DOCKER_CONFIG/.dockerconfigjson); then Google's registries'
-// own credentials for gcr.io and pkg.dev hosts.
+// mounted as is ($DOCKER_CONFIG/.dockerconfigjson); then the clouds' own
+// credentials, each only for its registries: Google (gcr.io, pkg.dev),
+// Amazon ECR (from the AWS environment or role) and Azure ACR (from the
+// AZURE_* service principal environment).
 func Keychain() authn.Keychain {
-	return authn.NewMultiKeychain(authn.DefaultKeychain, secretKeychain{}, google.Keychain)
+	return authn.NewMultiKeychain(authn.DefaultKeychain, secretKeychain{}, google.Keychain,
+		hostKeychain{match: isECR, kc: authn.NewKeychainFromHelper(ecr.NewECRHelper(ecr.WithLogger(io.Discard)))},
+		hostKeychain{match: isACR, kc: authn.NewKeychainFromHelper(credhelper.NewACRCredentialsHelper())})
+}
+
+// hostKeychain asks its keychain only about the registries it matches, so
+// that no cloud is asked about a registry that is not its own.
+type hostKeychain struct {
+	match func(host string) bool
+	kc    authn.Keychain
+}
+
+func (h hostKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
+	if !h.match(target.RegistryStr()) {
+		return authn.Anonymous, nil
+	}
+	return h.kc.Resolve(target)
+}
+
+func isECR(host string) bool {
+	return strings.Contains(host, ".dkr.ecr.") && (strings.HasSuffix(host, ".amazonaws.com") || strings.HasSuffix(host, ".amazonaws.com.cn"))
+}
+
+func isACR(host string) bool {
+	return strings.HasSuffix(host, ".azurecr.io") || strings.HasSuffix(host, ".azurecr.cn") || strings.HasSuffix(host, ".azurecr.us")
 }
 
 // secretKeychain reads .dockerconfigjson when there is no config.json.
