@@ -38,9 +38,9 @@ func TestKeychainReadsMountedDockerconfigjson(t *testing.T) {
 func TestCloudKeychainsOnlyForTheirRegistries(t *testing.T) {
 	for host, want := range map[string][2]bool{
 		"123456789012.dkr.ecr.eu-west-1.amazonaws.com": {true, false},
-		"myreg.azurecr.io":                             {false, true},
-		"127.0.0.1:5000":                               {false, false},
-		"ecr.example.com":                              {false, false},
+		"myreg.azurecr.io": {false, true},
+		"127.0.0.1:5000":   {false, false},
+		"ecr.example.com":  {false, false},
 	} {
 		if got := [2]bool{isECR(host), isACR(host)}; got != want {
 			t.Errorf("%s: ecr, acr = %v, want %v", host, got, want)
