@@ -13,8 +13,14 @@ cp /etc/ssl/certs/ca-certificates.crt "$out/ctx/"
 echo '{}' > "$out/ctx/docker-config.json"
 bb=/bin/busybox
 if ! file -L "$bb" 2>/dev/null | grep -q 'statically linked'; then
-  echo "image: a static busybox is needed for the debug variant (apt-get install busybox-static)" >&2
-  exit 1
+  # The debug variant's shell: Debian's static busybox.
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static file >/dev/null
+  fi
+  if ! file -L "$bb" 2>/dev/null | grep -q 'statically linked'; then
+    echo "image: a static busybox is needed for the debug variant (apt-get install busybox-static)" >&2
+    exit 1
+  fi
 fi
 cp "$bb" "$out/ctx/busybox/busybox"
 for applet in $("$bb" --list); do
