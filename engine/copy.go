@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bufio"
-	"compress/bzip2"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,11 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-	"github.com/klauspost/pgzip"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/patternmatcher"
-	"github.com/ulikunitz/xz"
 
 	"github.com/kaniko-build/kaniko-build/engine/fs"
 	"github.com/kaniko-build/kaniko-build/engine/user"
@@ -361,33 +357,11 @@ func (b *builder) unpack(host, root, dest string, opt fs.CopyOptions) (bool, err
 		return false, err
 	}
 	defer f.Close()
-	br := bufio.NewReader(f)
-	head, _ := br.Peek(6)
-	var r io.Reader = br
-	switch {
-	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
-		gr, err := pgzip.NewReader(br)
-		if err != nil {
-			return false, nil
-		}
-		defer gr.Close()
-		r = gr
-	case len(head) >= 3 && string(head[:3]) == "BZh":
-		r = bzip2.NewReader(br)
-	case len(head) >= 6 && string(head[:6]) == "\xfd7zXZ\x00":
-		xr, err := xz.NewReader(br)
-		if err != nil {
-			return false, nil
-		}
-		r = xr
-	case len(head) >= 4 && string(head[:4]) == "\x28\xb5\x2f\xfd":
-		zr, err := zstd.NewReader(br)
-		if err != nil {
-			return false, nil
-		}
-		defer zr.Close()
-		r = zr
+	r, err := fs.Decompress(f)
+	if err != nil {
+		return false, nil // not an archive after all: copied as a file
 	}
+	defer r.Close()
 	br2 := bufio.NewReaderSize(r, 1024)
 	blk, err := br2.Peek(512)
 	if err != nil || len(blk) < 512 || !isTarHeader(blk) {

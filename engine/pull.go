@@ -1,15 +1,12 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/klauspost/compress/zstd"
-	"github.com/klauspost/pgzip"
 
 	"github.com/kaniko-build/kaniko-build/engine/fs"
 )
@@ -97,31 +94,17 @@ func (b *builder) downloadLayer(ctx context.Context, l v1.Layer) (string, error)
 	return f.Name(), nil
 }
 
-// extractFile applies a layer file, gzip, zstd or plain tar.
+// extractFile applies a layer file, compressed or plain tar.
 func extractFile(p, root string, skip func(string) bool) error {
 	f, err := os.Open(p)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	head, _ := br.Peek(4)
-	var r io.Reader = br
-	switch {
-	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
-		gr, err := pgzip.NewReader(br)
-		if err != nil {
-			return fmt.Errorf("reading layer: %w", err)
-		}
-		defer gr.Close()
-		r = gr
-	case len(head) == 4 && string(head) == "\x28\xb5\x2f\xfd":
-		zr, err := zstd.NewReader(br)
-		if err != nil {
-			return fmt.Errorf("reading layer: %w", err)
-		}
-		defer zr.Close()
-		r = zr
+	r, err := fs.Decompress(f)
+	if err != nil {
+		return fmt.Errorf("reading layer: %w", err)
 	}
+	defer r.Close()
 	return fs.Extract(root, r, fs.ExtractOptions{Ignore: skip})
 }

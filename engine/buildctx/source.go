@@ -1,7 +1,6 @@
 package buildctx
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/klauspost/pgzip"
 
 	"github.com/kaniko-build/kaniko-build/engine/fs"
 )
@@ -112,23 +110,17 @@ func Fetch(ctx context.Context, src string, opt FetchOptions) (string, error) {
 	}
 }
 
-// unpackTo extracts a tar, gzipped or not, into a new directory.
+// unpackTo extracts a tar, compressed or not, into a new directory.
 func unpackTo(r io.Reader, tmp, name string) (string, error) {
 	dir, err := os.MkdirTemp(tmp, "context-")
 	if err != nil {
 		return "", err
 	}
-	br := bufio.NewReader(r)
-	head, _ := br.Peek(2)
-	var tr io.Reader = br
-	if len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
-		gr, err := pgzip.NewReader(br)
-		if err != nil {
-			return "", fmt.Errorf("reading context %s: %w", name, err)
-		}
-		defer gr.Close()
-		tr = gr
+	tr, err := fs.Decompress(r)
+	if err != nil {
+		return "", fmt.Errorf("reading context %s: %w", name, err)
 	}
+	defer tr.Close()
 	if err := fs.Extract(dir, tr, fs.ExtractOptions{NoChown: os.Geteuid() != 0}); err != nil {
 		return "", fmt.Errorf("unpacking context %s: %w", name, err)
 	}

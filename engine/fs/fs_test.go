@@ -3,10 +3,15 @@ package fs
 import (
 	"archive/tar"
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/pgzip"
+	"github.com/ulikunitz/xz"
 )
 
 type ent struct {
@@ -161,6 +166,31 @@ func TestParseChmod(t *testing.T) {
 	for _, bad := range []string{"99999", "u=q", "z+x", "rwx"} {
 		if _, err := ParseChmod(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestDecompressTellsFormatsApart(t *testing.T) {
+	data := []byte("plain tar bytes, or anything else")
+	var gz, zs, xzb bytes.Buffer
+	gw := pgzip.NewWriter(&gz)
+	gw.Write(data)
+	gw.Close()
+	zw, _ := zstd.NewWriter(&zs)
+	zw.Write(data)
+	zw.Close()
+	xw, _ := xz.NewWriter(&xzb)
+	xw.Write(data)
+	xw.Close()
+	for name, in := range map[string][]byte{"plain": data, "gzip": gz.Bytes(), "zstd": zs.Bytes(), "xz": xzb.Bytes()} {
+		r, err := Decompress(bytes.NewReader(in))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: got %q, %v", name, got, err)
 		}
 	}
 }
