@@ -59,8 +59,11 @@ type builder struct {
 	upload       *remote.Uploader // early uploads of the final image's layers
 	store        cache.Store      // the layer cache; nil without --cache
 	cacheRun     cacheRun
-	final        map[int]bool // stages whose layers end up in the image
-	uses         map[int]int  // stage -> how many later stages read it
+	// buildCtx lives as long as the build, outputs included: pulled
+	// images keep it, since their layers are read again when written out.
+	buildCtx context.Context
+	final    map[int]bool // stages whose layers end up in the image
+	uses     map[int]int  // stage -> how many later stages read it
 }
 
 // Build builds the Dockerfile as opt says and writes or pushes the image.
@@ -326,6 +329,7 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 			return nil, err
 		}
 	}
+	b.buildCtx = ctx
 	if b.opt.Cache {
 		b.cacheRun.ctx = ctx
 		if b.store, err = b.openCache(ctx); err != nil {

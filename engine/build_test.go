@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -417,5 +419,39 @@ func TestCacheMountSharing(t *testing.T) {
 	_, fs := mustBuild(t, e, map[string]string{"Dockerfile": stages.String()}, nil)
 	for _, p := range []string{"/l1", "/l2", "/p1", "/p2"} {
 		wantContent(t, fs, p, "alone\n")
+	}
+}
+
+// Outputs read the base image's layers again after the stages are done:
+// they must not be tied to a stage's lifetime.
+func TestTarAndLayoutOutputsWithAPulledBase(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	e.writeFiles(t, dir, map[string]string{"Dockerfile": "FROM BASE\nRUN echo x > /x\n"})
+	out := t.TempDir()
+	tarPath, layoutPath := filepath.Join(out, "image.tar"), filepath.Join(out, "layout")
+	if _, err := engine.Build(context.Background(), engine.Options{
+		Context: dir, NoPush: true, TempDir: t.TempDir(),
+		Destinations: []string{e.host + "/test/outputs:1"}, TarPath: tarPath, OCILayoutPath: layoutPath,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	img, err := tarball.ImageFromPath(tarPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(img); err != nil {
+		t.Fatalf("the tarball's image: %v", err)
+	}
+	lp, err := layout.FromPath(layoutPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := lp.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Index(idx); err != nil {
+		t.Fatalf("the layout's index: %v", err)
 	}
 }

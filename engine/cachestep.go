@@ -258,7 +258,7 @@ func (b *builder) sourceKey(ctx context.Context, from string, paths, urls []stri
 			return h.Add("stage", strings.Join(paths, "\x00")).AddKey(st.key).Sum(), nil
 		}
 		pull := b.remote
-		img, err := pull.Pull(ctx, from)
+		img, err := pull.Pull(b.buildCtx, from)
 		if err != nil {
 			return cache.Key{}, err
 		}

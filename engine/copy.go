@@ -63,7 +63,7 @@ func (b *builder) copySource(ctx context.Context, from string) (source, error) {
 	if root, ok := b.images[from]; ok {
 		return source{root: root}, nil
 	}
-	img, err := b.remote.Pull(ctx, from)
+	img, err := b.remote.Pull(b.buildCtx, from)
 	if err != nil {
 		return source{}, err
 	}

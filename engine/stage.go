@@ -139,7 +139,7 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 		} else {
 			pull := b.remote
 			pull.Platform = p
-			if img, err = pull.Pull(ctx, base); err != nil {
+			if img, err = pull.Pull(b.buildCtx, base); err != nil {
 				return err
 			}
 			mt, err := img.MediaType()
@@ -447,10 +447,12 @@ func (s *stage) record(createdBy string) {
 
 // commit snapshots the stage's root and adds the changes as a layer.
 func (b *builder) commit(s *stage, createdBy string) error {
+	start := time.Now()
 	cur, err := snapshot.Scan(s.root, b.skip)
 	if err != nil {
 		return err
 	}
+	scanned := time.Now()
 	changes := snapshot.Diff(s.snap, cur)
 	s.snap = cur
 	s.lastLayer = nil
@@ -468,6 +470,10 @@ func (b *builder) commit(s *stage, createdBy string) error {
 	if err != nil {
 		return err
 	}
+	size, _ := l.Size()
+	b.printf("  snapshot: %d paths scanned in %s, %d changed; layer of %.1f MB (%s) in %s",
+		len(cur), scanned.Sub(start).Round(time.Millisecond), len(changes), float64(size)/1e6, comp,
+		time.Since(scanned).Round(time.Millisecond))
 	b.addLayer(s, l, createdBy)
 	s.lastLayer = l
 	return nil
