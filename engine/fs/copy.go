@@ -9,10 +9,14 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
+
+// copyWorkers is how many files Copy writes at once.
+const copyWorkers = 4
 
 // Owner is a numeric owner.
 type Owner struct{ UID, GID int }
@@ -82,32 +86,86 @@ func Copy(srcHost, srcRel, dstRoot, dst string, opt CopyOptions) error {
 			return err
 		}
 	}
-	links := map[[2]uint64]string{}
-	var dirs []string
-	var dirTimes []fs.FileInfo
+	// Directories first, in order; then files in parallel (they are
+	// independent once their directories exist); hard links last, once
+	// the files they link to are there.
+	type job struct {
+		src, host, target string
+		info              fs.FileInfo
+	}
+	var dirs, files, linked []job
+	seen := map[[2]uint64]bool{}
 	for _, e := range entries {
-		src := filepath.Join(srcHost, filepath.FromSlash(e.rel))
-		target := path.Join(dst, e.rel)
-		host, err := ResolveParent(dstRoot, target)
-		if err != nil {
-			return err
-		}
 		if e.rel == "" && e.info.IsDir() {
 			// A directory's contents are copied; the destination keeps its
 			// own metadata, or the 0755 root of one MkdirAll just made.
 			continue
 		}
-		if err := copyOne(src, host, e.info, links, opt); err != nil {
-			return fmt.Errorf("copying %s: %w", target, err)
+		target := path.Join(dst, e.rel)
+		host, err := ResolveParent(dstRoot, target)
+		if err != nil {
+			return err
 		}
-		if e.info.IsDir() {
-			dirs = append(dirs, host)
-			dirTimes = append(dirTimes, e.info)
+		j := job{filepath.Join(srcHost, filepath.FromSlash(e.rel)), host, target, e.info}
+		switch st, _ := e.info.Sys().(*syscall.Stat_t); {
+		case e.info.IsDir():
+			if err := copyOne(j.src, j.host, j.info, nil, opt); err != nil {
+				return fmt.Errorf("copying %s: %w", target, err)
+			}
+			dirs = append(dirs, j)
+		case st != nil && st.Nlink > 1 && e.info.Mode().IsRegular():
+			key := [2]uint64{st.Dev, st.Ino}
+			if seen[key] {
+				linked = append(linked, j)
+				continue
+			}
+			seen[key] = true
+			files = append(files, j)
+		default:
+			files = append(files, j)
+		}
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		next     = make(chan job)
+	)
+	links := map[[2]uint64]string{}
+	for w := 0; w < copyWorkers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				mine := map[[2]uint64]string{}
+				err := copyOne(j.src, j.host, j.info, mine, opt)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("copying %s: %w", j.target, err)
+				}
+				for k, v := range mine {
+					links[k] = v
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, j := range files {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	for _, j := range linked {
+		if err := copyOne(j.src, j.host, j.info, links, opt); err != nil {
+			return fmt.Errorf("copying %s: %w", j.target, err)
 		}
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
-		t := dirTimes[i].ModTime()
-		_ = os.Chtimes(dirs[i], t, t)
+		t := dirs[i].info.ModTime()
+		_ = os.Chtimes(dirs[i].host, t, t)
 	}
 	return nil
 }
