@@ -4,9 +4,10 @@ GO ?= go
 BIN := $(CURDIR)/bin
 export CGO_ENABLED ?= 0
 
-.PHONY: all build demo test unit e2e setup image bench clean
+.PHONY: all build demo test unit e2e setup image clean
 
 include catalog/catalog.mk
+include e2e/bench/bench.mk
 
 all: build
 
