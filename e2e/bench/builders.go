@@ -25,6 +25,11 @@ type env struct {
 	image       string // our executor image
 	kanikoImage string
 	buildkitDir string // buildkitd and buildctl
+
+	// settle is how long after a deletion a timed run may start (see
+	// settle.go); lastDeletion is the last time the bench deleted files.
+	settle       time.Duration
+	lastDeletion time.Time
 }
 
 // run is one timed build of one context by one builder.
@@ -46,17 +51,23 @@ type run struct {
 	ids       []string
 }
 
-// builder is one way to build and push an image. prepare and cleanup are
-// not timed; prepare makes the run cold (no cache, no local copy of the
-// base image).
+// builder is one way to build and push an image. Only build is timed.
+// prepare makes the run cold (no cache, no local copy of the base image);
+// finish ends what must not outlive the run (a daemon, the docker image a
+// cold docker build must not find); cleanup removes the rest, deferred to
+// the end of the context: deleting tens of thousands of files right
+// before the next builder's run would slow that run down (settle.go).
 type builder struct {
 	name string
 	// memory says why the peak memory is not measured, or is "".
 	memoryNA string
-	check    func(e *env) error
-	prepare  func(ctx context.Context, e *env, r *run) error
-	build    func(ctx context.Context, e *env, r *run) error
-	cleanup  func(ctx context.Context, e *env, r *run)
+	// prepareDeletes: prepare removes files (docker rmi).
+	prepareDeletes bool
+	check          func(e *env) error
+	prepare        func(ctx context.Context, e *env, r *run) error
+	build          func(ctx context.Context, e *env, r *run) error
+	finish         func(ctx context.Context, e *env, r *run)
+	cleanup        func(ctx context.Context, e *env, r *run)
 }
 
 // allBuilders in report order; ours first, the ratio's numerator.
@@ -95,8 +106,9 @@ func builders() map[string]*builder {
 			cleanup: removeContainer,
 		},
 		"docker": {
-			name:     "docker",
-			memoryNA: "the legacy builder copies, commits and pushes inside dockerd, a shared daemon that cannot move to a per-build cgroup",
+			name:           "docker",
+			memoryNA:       "the legacy builder copies, commits and pushes inside dockerd, a shared daemon that cannot move to a per-build cgroup",
+			prepareDeletes: true,
 			check: func(e *env) error {
 				return exec.Command("docker", "info").Run()
 			},
@@ -122,9 +134,11 @@ func builders() map[string]*builder {
 				}
 				return command(ctx, r, nil, "docker", "push", r.ref).Run()
 			},
-			cleanup: func(ctx context.Context, e *env, r *run) {
+			finish: func(ctx context.Context, e *env, r *run) {
 				// The image and the intermediate images of its stages,
-				// which this build made and nothing else uses.
+				// which this build made and nothing else uses: the next
+				// run must pull the base again, and would not while an
+				// image holds its layers.
 				args := append([]string{"rmi", "-f", r.ref}, r.ids...)
 				exec.Command("docker", args...).Run()
 			},
@@ -179,7 +193,11 @@ func builders() map[string]*builder {
 					"--local", "context="+r.dir, "--local", "dockerfile="+r.dir,
 					"--output", "type=image,name="+r.ref+",push=true,registry.insecure=true").Run()
 			},
-			cleanup: stopBuildkitd,
+			finish: stopBuildkitd,
+			cleanup: func(ctx context.Context, e *env, r *run) {
+				exec.Command("umount", "-R", filepath.Join(r.root, "state")).Run()
+				os.RemoveAll(r.root)
+			},
 		},
 	}
 }
@@ -294,13 +312,13 @@ func startBuildkitd(ctx context.Context, e *env, r *run) error {
 	}
 }
 
-// stopBuildkitd prunes the daemon's cache (buildctl prune --all), stops it
-// by its PID and removes its root.
+// stopBuildkitd stops the run's buildkitd by its PID. Its root, the
+// whole cache, goes at cleanup; the next run's daemon has a new one, which
+// makes it as cold as buildctl prune --all would.
 func stopBuildkitd(ctx context.Context, e *env, r *run) {
 	if r.bkd == nil || r.bkd.Process == nil {
 		return
 	}
-	exec.Command(filepath.Join(e.buildkitDir, "buildctl"), "--addr", r.bkAddr, "prune", "--all").Run()
 	r.bkd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-r.bkdDone:
@@ -308,8 +326,6 @@ func stopBuildkitd(ctx context.Context, e *env, r *run) {
 		r.bkd.Process.Kill()
 		<-r.bkdDone
 	}
-	exec.Command("umount", "-R", filepath.Join(r.root, "state")).Run()
-	os.RemoveAll(r.root)
 }
 
 // fromRefs lists the images a Dockerfile's FROM lines name (stage names

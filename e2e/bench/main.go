@@ -48,6 +48,7 @@ type config struct {
 	buildkitDir string
 	keep        bool
 	timeout     time.Duration
+	settle      string
 }
 
 func main() {
@@ -73,6 +74,7 @@ func main() {
 	flag.StringVar(&c.buildkitDir, "buildkit", envOr("BENCH_BUILDKIT", ""), "directory with buildkitd and buildctl (default: the newest buildkit-* in the cache)")
 	flag.BoolVar(&c.keep, "keep", os.Getenv("BENCH_KEEP") != "", "keep the work directory: contexts, logs, registry (env BENCH_KEEP)")
 	flag.DurationVar(&c.timeout, "timeout", 30*time.Minute, "limit for one build")
+	flag.StringVar(&c.settle, "settle", envOr("BENCH_SETTLE", "auto"), "pause between a deletion and a timed run: a duration, or auto (61s on ext4 without a journal, else 0; see settle.go) (env BENCH_SETTLE)")
 	flag.Parse()
 	c.contexts = splitList(contexts)
 	c.builders = splitList(builders)
@@ -185,6 +187,18 @@ func bench(ctx context.Context, c config) error {
 		defer os.RemoveAll(work)
 	}
 	e := &env{work: work, executor: exe, image: c.image, kanikoImage: c.kanikoImage, buildkitDir: c.buildkitDir}
+	settleWhy := ""
+	if c.settle == "auto" {
+		e.settle, settleWhy = autoSettle(work, "/var/lib/docker")
+	} else if e.settle, err = time.ParseDuration(c.settle); err != nil {
+		return fmt.Errorf("-settle %q: want a duration or auto", c.settle)
+	}
+	if e.settle > 0 {
+		if settleWhy == "" {
+			settleWhy = "set by -settle"
+		}
+		fmt.Fprintf(os.Stderr, "bench: each timed run starts %s after the last large deletion: %s\n", e.settle, settleWhy)
+	}
 	for _, b := range c.builders {
 		if err := all[b].check(e); err != nil {
 			return fmt.Errorf("%s is not ready: %w", b, err)
@@ -208,11 +222,25 @@ func bench(ctx context.Context, c config) error {
 		return err
 	}
 
+	runNotes := slices.Clone(notes)
+	if e.settle > 0 {
+		runNotes = append(runNotes, fmt.Sprintf("settle: each timed run started %s after the last run or cleanup that freed %d inodes or more, and after a sync, because %s", e.settle, manyInodes, settleWhy))
+	}
 	rep := &report{
-		Date: time.Now().UTC(), RunsEach: c.runs, Notes: notes,
+		Date: time.Now().UTC(), RunsEach: c.runs, Notes: runNotes,
 		Machine: machine(), Versions: versions(c, e),
 		OursSteps: map[string][]string{}, Floors: map[string]string{},
 	}
+	// Cleanups of the runs, done at the end of each context, or on the way
+	// out.
+	var cleanups []func()
+	runCleanups := func() {
+		for _, f := range cleanups {
+			f()
+		}
+		cleanups = nil
+	}
+	defer runCleanups()
 	for _, ctxName := range c.contexts {
 		dir := filepath.Join(work, "ctx", ctxName)
 		if err := prepareContext(filepath.Join(c.dir, "contexts", ctxName), dir, b); err != nil {
@@ -233,7 +261,7 @@ func bench(ctx context.Context, c config) error {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				s, ref := timeRun(ctx, c, e, all[name], ctxName, dir, n)
+				s, ref := timeRun(ctx, c, e, all[name], ctxName, dir, n, &cleanups)
 				res := byBuilder[name]
 				res.Runs = append(res.Runs, s)
 				status := fmt.Sprintf("%.2fs", s.Seconds)
@@ -249,6 +277,8 @@ func bench(ctx context.Context, c config) error {
 				}
 			}
 		}
+		runCleanups()
+		e.deleted()
 		for _, name := range c.builders {
 			res := byBuilder[name]
 			summarize(res)
@@ -280,10 +310,16 @@ func bench(ctx context.Context, c config) error {
 				summarize(res)
 				rep.Results = append(rep.Results, res)
 			}
-			os.RemoveAll(filepath.Join(work, "floor", ctxName))
+			if !c.keep {
+				os.RemoveAll(filepath.Join(work, "floor", ctxName))
+				e.deleted()
+			}
 		}
 		ratios(rep.Results, ctxName)
-		os.RemoveAll(dir)
+		if !c.keep {
+			os.RemoveAll(dir)
+			e.deleted()
+		}
 	}
 
 	rep.Machine["loadavg_end"] = loadavg()
@@ -306,7 +342,9 @@ func bench(ctx context.Context, c config) error {
 }
 
 // timeRun makes one cold, timed build and checks that the image arrived.
-func timeRun(ctx context.Context, c config, e *env, b *builder, ctxName, dir string, n int) (sample, string) {
+// The builder's cleanup is appended to cleanups, for the end of the
+// context.
+func timeRun(ctx context.Context, c config, e *env, b *builder, ctxName, dir string, n int, cleanups *[]func()) (sample, string) {
 	id := fmt.Sprintf("%s-%s-%d", ctxName, b.name, n)
 	logPath := filepath.Join(e.work, "logs", id+".log")
 	s := sample{log: logPath}
@@ -335,9 +373,17 @@ func timeRun(ctx context.Context, c config, e *env, b *builder, ctxName, dir str
 			return fail(err)
 		}
 	}
+	inodes := watchInodes(e.work)
 	defer func() {
+		if b.finish != nil {
+			b.finish(context.Background(), e, r)
+		}
 		if b.cleanup != nil {
-			b.cleanup(context.Background(), e, r)
+			*cleanups = append(*cleanups, func() { b.cleanup(context.Background(), e, r) })
+		}
+		// Did the builder, or what finished it, delete many files?
+		if inodes.freed() >= manyInodes {
+			e.deleted()
 		}
 		if r.cg != nil {
 			if err := r.cg.remove(); err != nil {
@@ -350,9 +396,13 @@ func timeRun(ctx context.Context, c config, e *env, b *builder, ctxName, dir str
 			return fail(fmt.Errorf("preparing: %w", err))
 		}
 	}
+	if b.prepareDeletes {
+		e.deleted()
+	}
 	// Dirty pages of the run before are written back now, not during
 	// this one.
 	syscall.Sync()
+	e.settleDown()
 	bctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
