@@ -313,10 +313,17 @@ func (b *builder) sourceKey(ctx context.Context, from string, paths, urls []stri
 // hashTree adds every file under host: name, type, mode, owner, size and
 // content (link target for symlinks). With exceptions ("!" lines in the
 // ignore file) it enters excluded directories, as COPY does, since a file
-// below one may be brought back.
+// below one may be brought back. The walk is in order; file contents are
+// hashed by several workers, and added in walk order.
 func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exceptions bool) error {
+	type item struct {
+		parts []string // added before the content
+		file  string   // a regular file whose content follows, or ""
+		key   cache.Key
+	}
+	var items []*item
 	links := map[[2]uint64]string{} // hard links: which earlier file each shares
-	return filepath.Walk(host, func(p string, fi os.FileInfo, err error) error {
+	err := filepath.Walk(host, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
@@ -333,31 +340,73 @@ func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exc
 			if st.Nlink > 1 && fi.Mode().IsRegular() {
 				key := [2]uint64{st.Dev, st.Ino}
 				if first, ok := links[key]; ok {
-					h.Add(r, "hardlink", first)
+					items = append(items, &item{parts: []string{r, "hardlink", first}})
 					return nil
 				}
 				links[key] = r
 			}
 		}
-		h.Add(r, fmt.Sprintf("%o %d:%d %d", fi.Mode(), uid, gid, fi.Size()))
-		h.Add(fs.Xattrs(p)...)
+		it := &item{parts: append([]string{r, fmt.Sprintf("%o %d:%d %d", fi.Mode(), uid, gid, fi.Size())}, fs.Xattrs(p)...)}
 		switch {
 		case fi.Mode()&os.ModeSymlink != 0:
 			t, err := os.Readlink(p)
 			if err != nil {
 				return err
 			}
-			h.Add(t)
+			it.parts = append(it.parts, t)
 		case fi.Mode().IsRegular():
-			k, err := hashFile(p)
-			if err != nil {
-				return err
-			}
-			h.AddKey(k)
+			it.file = p
 		}
+		items = append(items, it)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	work := make(chan *item)
+	errs := make(chan error, hashWorkers)
+	var wg sync.WaitGroup
+	for range hashWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var first error
+			for it := range work {
+				if first != nil {
+					continue
+				}
+				it.key, first = hashFile(it.file)
+			}
+			errs <- first
+		}()
+	}
+	for _, it := range items {
+		if it.file != "" {
+			work <- it
+		}
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	for _, it := range items {
+		// Each part on its own, as the hasher length-prefixes them.
+		for _, part := range it.parts {
+			h.Add(part)
+		}
+		if it.file != "" {
+			h.AddKey(it.key)
+		}
+	}
+	return nil
 }
+
+// hashWorkers is how many files hashTree reads at once.
+const hashWorkers = 4
 
 func hashFile(p string) (cache.Key, error) {
 	f, err := os.Open(p)

@@ -74,7 +74,7 @@ type builder struct {
 var allBuilders = []string{"ours", "ours-host", "kaniko", "buildkit", "buildah", "docker"}
 
 func builders() map[string]*builder {
-	return map[string]*builder{
+	m := map[string]*builder{
 		"ours": {
 			name:  "ours",
 			check: func(e *env) error { return dockerImageExists(e.image, "make image") },
@@ -123,16 +123,7 @@ func builders() map[string]*builder {
 				return nil
 			},
 			build: func(ctx context.Context, e *env, r *run) error {
-				out := &idCollector{w: r.log}
-				cmd := command(ctx, r, nil, "docker", "build", "--no-cache", "--network=host", "-t", r.ref, r.dir)
-				cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
-				cmd.Stdout = out
-				err := cmd.Run()
-				r.ids = out.ids
-				if err != nil {
-					return err
-				}
-				return command(ctx, r, nil, "docker", "push", r.ref).Run()
+				return dockerBuild(ctx, r, r.ref, true)
 			},
 			finish: func(ctx context.Context, e *env, r *run) {
 				// The image and the intermediate images of its stages,
@@ -155,14 +146,7 @@ func builders() map[string]*builder {
 				return os.MkdirAll(r.root, 0o700)
 			},
 			build: func(ctx context.Context, e *env, r *run) error {
-				g := buildahGlobal(r)
-				bud := append(g, "bud", "--layers=false", "--tls-verify=false", "--network=host",
-					"--cgroup-parent="+r.cg.rel, "-t", r.ref, "-f", filepath.Join(r.dir, "Dockerfile"), r.dir)
-				if err := command(ctx, r, r.cg, "buildah", bud...).Run(); err != nil {
-					return err
-				}
-				push := append(g, "push", "--tls-verify=false", r.ref, "docker://"+r.ref)
-				return command(ctx, r, r.cg, "buildah", push...).Run()
+				return buildah(ctx, r, r.cg, r.ref, "--layers=false")
 			},
 			cleanup: func(ctx context.Context, e *env, r *run) {
 				if r.root == "" {
@@ -188,10 +172,7 @@ func builders() map[string]*builder {
 			},
 			prepare: startBuildkitd,
 			build: func(ctx context.Context, e *env, r *run) error {
-				return command(ctx, r, r.cg, filepath.Join(e.buildkitDir, "buildctl"), "--addr", r.bkAddr,
-					"build", "--progress=plain", "--frontend=dockerfile.v0",
-					"--local", "context="+r.dir, "--local", "dockerfile="+r.dir,
-					"--output", "type=image,name="+r.ref+",push=true,registry.insecure=true").Run()
+				return buildctl(ctx, e, r, r.ref)
 			},
 			finish: stopBuildkitd,
 			cleanup: func(ctx context.Context, e *env, r *run) {
@@ -200,6 +181,8 @@ func builders() map[string]*builder {
 			},
 		},
 	}
+	addCachedBuilders(m)
+	return m
 }
 
 // command runs name in the cgroup cg (when not nil) from its first

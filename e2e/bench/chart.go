@@ -9,6 +9,7 @@ import (
 	"image/draw"
 	"image/png"
 	"os"
+	"strings"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
@@ -21,7 +22,7 @@ import (
 const (
 	chartW   = 1100
 	margin   = 16
-	labelW   = 96  // builder names
+	labelW   = 130 // builder names
 	valueW   = 170 // the numbers after a bar
 	barH     = 14
 	barGap   = 5
@@ -52,11 +53,12 @@ var (
 func writeChart(path string, rep *report) error {
 	var contexts []string
 	rows := map[string][]*result{}
-	for _, r := range rep.Results {
-		if rows[r.Context] == nil {
-			contexts = append(contexts, r.Context)
+	for _, r := range grouped(rep.Results) {
+		g := group(r)
+		if rows[g] == nil {
+			contexts = append(contexts, g)
 		}
-		rows[r.Context] = append(rows[r.Context], r)
+		rows[g] = append(rows[g], r)
 	}
 	h := headerH
 	for _, c := range contexts {
@@ -66,7 +68,7 @@ func writeChart(path string, rep *report) error {
 	img := image.NewRGBA(image.Rect(0, 0, chartW, h))
 	draw.Draw(img, img.Bounds(), &image.Uniform{white}, image.Point{}, draw.Src)
 
-	text(img, margin, margin+baseline, ink, fmt.Sprintf("kaniko-build bench: cold builds pushed to a local registry, median of %d runs", rep.RunsEach))
+	text(img, margin, margin+baseline, ink, fmt.Sprintf("kaniko-build bench: cold builds and fully cached rebuilds pushed to a local registry, median of %d runs", rep.RunsEach))
 	text(img, margin, margin+baseline+16, grey, fmt.Sprintf("%s CPUs, %s RAM, kernel %s. Shorter is better. Memory: cgroup v1 peak, page cache included; rss sampled. n/a: docker builds in its daemon.",
 		rep.Machine["cpus"], rep.Machine["memory"], rep.Machine["kernel"]))
 
@@ -87,7 +89,7 @@ func writeChart(path string, rep *report) error {
 		}
 		for i, r := range rs {
 			by := y + i*(barH+barGap)
-			col, ok := barColor[r.Builder]
+			col, ok := barColor[strings.TrimSuffix(r.Builder, cachedSuffix)]
 			if !ok {
 				col = grey
 			}
@@ -95,7 +97,7 @@ func writeChart(path string, rep *report) error {
 			label := "fail"
 			if r.MedianSeconds > 0 {
 				label = fmt.Sprintf("%.2fs", r.MedianSeconds)
-				if r.Builder != "ours" && r.OursOverThis > 0 {
+				if r.Builder != "ours" && r.Builder != "ours"+cachedSuffix && r.OursOverThis > 0 {
 					label += fmt.Sprintf("  ours/this %.2f", r.OursOverThis)
 				}
 			}

@@ -38,6 +38,7 @@ type config struct {
 	runs        int
 	contexts    []string
 	builders    []string
+	cached      []string // contexts also rebuilt fully cached
 	floor       bool
 	dir         string // this directory, with contexts/
 	out         string // where results.json and results.png go
@@ -60,10 +61,11 @@ func main() {
 		os.Exit(2)
 	}
 	c := config{runs: runs}
-	var contexts, builders string
+	var contexts, builders, cached string
 	flag.IntVar(&c.runs, "runs", runs, "timed runs per context and builder; the median is reported (env BENCH_RUNS)")
 	flag.StringVar(&contexts, "contexts", envOr("BENCH_CONTEXTS", strings.Join(allContexts, ",")), "contexts to build (env BENCH_CONTEXTS)")
 	flag.StringVar(&builders, "builders", envOr("BENCH_BUILDERS", strings.Join(allBuilders, ",")), "builders to time (env BENCH_BUILDERS)")
+	flag.StringVar(&cached, "cached", envOr("BENCH_CACHED", "apt,manyfiles"), "contexts also rebuilt fully cached by each builder's -cached variant; none for no rebuilds (env BENCH_CACHED)")
 	flag.BoolVar(&c.floor, "floor", envOr("BENCH_FLOOR", "1") != "0", "time the floor, tar | pigz of our image's filesystem (env BENCH_FLOOR=0 to skip)")
 	flag.StringVar(&c.dir, "dir", "e2e/bench", "the bench directory, with contexts/")
 	flag.StringVar(&c.out, "out", envOr("BENCH_OUT", "e2e/bench"), "directory for results.json and results.png (env BENCH_OUT)")
@@ -78,6 +80,9 @@ func main() {
 	flag.Parse()
 	c.contexts = splitList(contexts)
 	c.builders = splitList(builders)
+	if cached != "none" {
+		c.cached = splitList(cached)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err = bench(ctx, c)
 	stop()
@@ -159,8 +164,13 @@ func bench(ctx context.Context, c config) error {
 	}
 	all := builders()
 	for _, b := range c.builders {
-		if all[b] == nil {
-			return fmt.Errorf("unknown builder %q (have %s)", b, strings.Join(allBuilders, ", "))
+		if all[b] == nil || strings.HasSuffix(b, cachedSuffix) {
+			return fmt.Errorf("unknown builder %q (have %s; -cached variants run on the -cached contexts)", b, strings.Join(allBuilders, ", "))
+		}
+	}
+	for _, ctxName := range c.cached {
+		if !slices.Contains(c.contexts, ctxName) {
+			return fmt.Errorf("-cached context %q is not among the contexts built", ctxName)
 		}
 	}
 	if c.buildkitDir == "" {
@@ -246,15 +256,23 @@ func bench(ctx context.Context, c config) error {
 		if err := prepareContext(filepath.Join(c.dir, "contexts", ctxName), dir, b); err != nil {
 			return err
 		}
+		names := slices.Clone(c.builders)
+		if slices.Contains(c.cached, ctxName) {
+			for _, b := range c.builders {
+				if all[b+cachedSuffix] != nil {
+					names = append(names, b+cachedSuffix)
+				}
+			}
+		}
 		byBuilder := map[string]*result{}
-		for _, name := range c.builders {
+		for _, name := range names {
 			byBuilder[name] = &result{Context: ctxName, Builder: name, MemoryNA: all[name].memoryNA}
 		}
 		lastOurs := ""
 		for n := 1; n <= c.runs; n++ {
 			// Rotate the order, so that no builder always runs right
 			// after the same one.
-			order := slices.Clone(c.builders)
+			order := slices.Clone(names)
 			k := (n - 1) % len(order)
 			order = append(order[k:], order[:k]...)
 			for _, name := range order {
@@ -279,14 +297,18 @@ func bench(ctx context.Context, c config) error {
 		}
 		runCleanups()
 		e.deleted()
-		for _, name := range c.builders {
+		for _, name := range names {
 			res := byBuilder[name]
 			summarize(res)
 			rep.Results = append(rep.Results, res)
-			if name == "ours" {
+			if name == "ours" || name == "ours"+cachedSuffix {
 				if s, ok := medianRun(res); ok {
 					log, _ := os.ReadFile(s.log)
-					rep.OursSteps[ctxName] = stepLines(string(log))
+					key := ctxName
+					if name != "ours" {
+						key += cachedSuffix
+					}
+					rep.OursSteps[key] = stepLines(string(log))
 				}
 			}
 		}
@@ -399,6 +421,11 @@ func timeRun(ctx context.Context, c config, e *env, b *builder, ctxName, dir str
 	if b.prepareDeletes {
 		e.deleted()
 	}
+	if r.cg != nil {
+		if err := r.cg.resetPeaks(); err != nil {
+			return fail(err)
+		}
+	}
 	// Dirty pages of the run before are written back now, not during
 	// this one.
 	syscall.Sync()
@@ -493,38 +520,70 @@ func median[T float64 | uint64](v []T) T {
 	return s[(len(s)-1)/2]
 }
 
+// ratios divides our time by each row's: cold rows by ours, cached
+// rebuilds by ours-cached.
 func ratios(results []*result, ctxName string) {
-	var ours float64
+	ours := map[bool]float64{}
 	for _, r := range results {
-		if r.Context == ctxName && r.Builder == "ours" {
-			ours = r.MedianSeconds
+		if r.Context == ctxName && (r.Builder == "ours" || r.Builder == "ours"+cachedSuffix) {
+			ours[isCached(r)] = r.MedianSeconds
 		}
 	}
-	if ours == 0 {
-		return
-	}
 	for _, r := range results {
-		if r.Context == ctxName && r.MedianSeconds > 0 {
-			r.OursOverThis = ours / r.MedianSeconds
+		if o := ours[isCached(r)]; r.Context == ctxName && r.MedianSeconds > 0 && o > 0 {
+			r.OursOverThis = o / r.MedianSeconds
 		}
 	}
 }
 
+func isCached(r *result) bool { return strings.HasSuffix(r.Builder, cachedSuffix) }
+
+// group is the chart's and table's section of a result.
+func group(r *result) string {
+	if isCached(r) {
+		return r.Context + " (cached rebuild)"
+	}
+	return r.Context
+}
+
+// grouped orders the results for the table and the chart: per context,
+// the cold builds (and floors), then the cached rebuilds.
+func grouped(results []*result) []*result {
+	var order []string
+	rows := map[string][]*result{}
+	for _, r := range results {
+		g := group(r)
+		if rows[g] == nil {
+			order = append(order, g)
+		}
+		rows[g] = append(rows[g], r)
+	}
+	var out []*result
+	for _, c := range allContexts {
+		for _, g := range order {
+			if rows[g][0].Context == c {
+				out = append(out, rows[g]...)
+			}
+		}
+	}
+	return out
+}
+
 func printTable(w io.Writer, rep *report) {
-	fmt.Fprintf(w, "\nCold builds, median of %d runs; %s, %s CPUs, %s RAM, kernel %s; load average %s at start, %s at end\n\n",
+	fmt.Fprintf(w, "\nMedian of %d runs; %s, %s CPUs, %s RAM, kernel %s; load average %s at start, %s at end\n\n",
 		rep.RunsEach, rep.Machine["cpu"], rep.Machine["cpus"], rep.Machine["memory"], rep.Machine["kernel"],
 		rep.Machine["loadavg_start"], rep.Machine["loadavg_end"])
-	row := "%-11s %-12s %8s %9s %9s %10s %8s\n"
+	row := "%-28s %-17s %8s %9s %9s %10s %8s\n"
 	fmt.Fprintf(w, row, "context", "builder", "time", "peak mem", "peak rss", "ours/this", "runs ok")
 	prev := ""
-	for _, r := range rep.Results {
-		c := r.Context
+	for _, r := range grouped(rep.Results) {
+		c := group(r)
 		if c == prev {
 			c = ""
 		} else if prev != "" {
 			fmt.Fprintln(w)
 		}
-		prev = r.Context
+		prev = group(r)
 		t, peak, rss, ratio := "fail", "-", "-", "-"
 		if r.MedianSeconds > 0 {
 			t = fmt.Sprintf("%.2fs", r.MedianSeconds)
@@ -550,32 +609,65 @@ func printTable(w io.Writer, rep *report) {
 	}
 	// Where we are slowest against the fastest peer.
 	fmt.Fprintln(w)
+	for _, line := range summaryLines(rep) {
+		fmt.Fprintln(w, line)
+	}
 	for _, c := range allContexts {
-		var ours, best *result
-		for _, r := range rep.Results {
-			if r.Context != c || r.MedianSeconds == 0 {
+		for _, key := range []string{c, c + cachedSuffix} {
+			if lines := rep.OursSteps[key]; len(lines) > 0 {
+				what := "cold"
+				if key != c {
+					what = "cached rebuild"
+				}
+				fmt.Fprintf(w, "\nours, %s, %s (median run):\n", c, what)
+				for _, l := range lines {
+					fmt.Fprintf(w, "  %s\n", l)
+				}
+			}
+		}
+	}
+}
+
+// summaryLines compare ours with the fastest peer per context, cold and
+// cached, and a cached rebuild with our cold build.
+func summaryLines(rep *report) []string {
+	var out []string
+	for _, c := range allContexts {
+		for _, cached := range []bool{false, true} {
+			var ours, oursCold, best *result
+			for _, r := range rep.Results {
+				if r.Context != c || r.MedianSeconds == 0 {
+					continue
+				}
+				if r.Builder == "ours" {
+					oursCold = r
+				}
+				if isCached(r) != cached {
+					continue
+				}
+				base := strings.TrimSuffix(r.Builder, cachedSuffix)
+				switch {
+				case base == "ours":
+					ours = r
+				case base == "ours-host" || strings.HasPrefix(base, "floor"):
+				case best == nil || r.MedianSeconds < best.MedianSeconds:
+					best = r
+				}
+			}
+			if ours == nil || best == nil {
 				continue
 			}
-			switch {
-			case r.Builder == "ours":
-				ours = r
-			case r.Builder == "ours-host" || strings.HasPrefix(r.Builder, "floor"):
-			case best == nil || r.MedianSeconds < best.MedianSeconds:
-				best = r
+			line := fmt.Sprintf("%-10s ours %.2fs, fastest peer %s %.2fs: ours / fastest = %.2f", c, ours.MedianSeconds, best.Builder, best.MedianSeconds, ours.MedianSeconds/best.MedianSeconds)
+			if cached {
+				line = fmt.Sprintf("%-10s rebuild: ours-cached %.2fs, fastest cached peer %s %.2fs: ours / fastest = %.2f", c, ours.MedianSeconds, best.Builder, best.MedianSeconds, ours.MedianSeconds/best.MedianSeconds)
+				if oursCold != nil {
+					line += fmt.Sprintf("; ours-cached / ours cold = %.3f", ours.MedianSeconds/oursCold.MedianSeconds)
+				}
 			}
-		}
-		if ours != nil && best != nil {
-			fmt.Fprintf(w, "%-10s ours %.2fs, fastest peer %s %.2fs: ours / fastest = %.2f\n", c, ours.MedianSeconds, best.Builder, best.MedianSeconds, ours.MedianSeconds/best.MedianSeconds)
+			out = append(out, line)
 		}
 	}
-	for _, c := range allContexts {
-		if lines := rep.OursSteps[c]; len(lines) > 0 {
-			fmt.Fprintf(w, "\nours, %s (median run):\n", c)
-			for _, l := range lines {
-				fmt.Fprintf(w, "  %s\n", l)
-			}
-		}
-	}
+	return out
 }
 
 func mib(b uint64) string {

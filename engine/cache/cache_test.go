@@ -47,6 +47,15 @@ func TestLayoutStoreRoundTrip(t *testing.T) {
 	if got != want || e.Labels["files"] != "abc" {
 		t.Errorf("k1 = %s %v, want %s", got, e.Labels, want)
 	}
+	// The DiffID comes from the entry's config: right, and not by
+	// decompressing the layer (which would cost a read of the blob).
+	wantDiff, _ := layer.DiffID()
+	if _, ok := e.Layer.(withDiffID); !ok {
+		t.Errorf("layout layer %T would decompress itself for its DiffID", e.Layer)
+	}
+	if gotDiff, err := e.Layer.DiffID(); err != nil || gotDiff != wantDiff {
+		t.Errorf("DiffID = %s, %v; want %s", gotDiff, err, wantDiff)
+	}
 	if e, ok, err := l.Get(ctx, "k2"); err != nil || !ok || e.Layer != nil {
 		t.Errorf("k2 (no layer): %+v ok=%v err=%v", e, ok, err)
 	}

@@ -84,9 +84,23 @@ func entryFromImage(img v1.Image, ttl time.Duration, now time.Time) (Entry, bool
 	}
 	if len(layers) == 1 {
 		e.Layer = layers[0]
+		_, mountable := e.Layer.(*remote.MountableLayer)
+		if len(cfg.RootFS.DiffIDs) == 1 && !mountable {
+			// An OCI layout's layer would decompress itself to learn it;
+			// a registry's knows it, and must stay mountable.
+			e.Layer = withDiffID{e.Layer, cfg.RootFS.DiffIDs[0]}
+		}
 	}
 	return e, true, nil
 }
+
+// withDiffID is a layer whose DiffID is known from its image's config.
+type withDiffID struct {
+	v1.Layer
+	diffID v1.Hash
+}
+
+func (l withDiffID) DiffID() (v1.Hash, error) { return l.diffID, nil }
 
 // Registry keeps entries as tags of a repository.
 type Registry struct {
