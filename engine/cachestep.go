@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/patternmatcher"
+	"golang.org/x/sys/unix"
 
 	"github.com/kaniko-build/kaniko-build/engine/cache"
 	"github.com/kaniko-build/kaniko-build/engine/fs"
@@ -243,7 +243,7 @@ func (b *builder) sourceKey(ctx context.Context, from string, paths, urls []stri
 		if err != nil {
 			return cache.Key{}, err
 		}
-		k, err := hashFile(p)
+		k, err := hashFile(p, nil)
 		if err != nil {
 			return cache.Key{}, err
 		}
@@ -322,6 +322,25 @@ func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exc
 		key   cache.Key
 	}
 	var items []*item
+	// Workers hash contents while the walk goes on.
+	work := make(chan *item, 256)
+	errs := make(chan error, hashWorkers)
+	var wg sync.WaitGroup
+	for range hashWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var first error
+			buf := make([]byte, 128<<10)
+			for it := range work {
+				if first != nil {
+					continue
+				}
+				it.key, first = hashFile(it.file, buf)
+			}
+			errs <- first
+		}()
+	}
 	links := map[[2]uint64]string{} // hard links: which earlier file each shares
 	err := filepath.Walk(host, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
@@ -356,38 +375,17 @@ func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exc
 			it.parts = append(it.parts, t)
 		case fi.Mode().IsRegular():
 			it.file = p
+			work <- it
 		}
 		items = append(items, it)
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	work := make(chan *item)
-	errs := make(chan error, hashWorkers)
-	var wg sync.WaitGroup
-	for range hashWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var first error
-			for it := range work {
-				if first != nil {
-					continue
-				}
-				it.key, first = hashFile(it.file)
-			}
-			errs <- first
-		}()
-	}
-	for _, it := range items {
-		if it.file != "" {
-			work <- it
-		}
-	}
 	close(work)
 	wg.Wait()
 	close(errs)
+	if err != nil {
+		return err
+	}
 	for err := range errs {
 		if err != nil {
 			return err
@@ -408,15 +406,31 @@ func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exc
 // hashWorkers is how many files hashTree reads at once.
 const hashWorkers = 4
 
-func hashFile(p string) (cache.Key, error) {
-	f, err := os.Open(p)
+// hashFile hashes a file's content. It reads with plain system calls: an
+// os.File would also register with the poller and allocate a buffer per
+// file, which costs more than the read for small files. buf, when not
+// nil, is the read buffer.
+func hashFile(p string, buf []byte) (cache.Key, error) {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		return cache.Key{}, err
+		return cache.Key{}, &os.PathError{Op: "open", Path: p, Err: err}
 	}
-	defer f.Close()
+	defer unix.Close(fd)
+	if buf == nil {
+		buf = make([]byte, 128<<10)
+	}
 	hw := cache.NewStream()
-	if _, err := io.Copy(hw, f); err != nil {
-		return cache.Key{}, err
+	for {
+		n, err := unix.Read(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return cache.Key{}, &os.PathError{Op: "read", Path: p, Err: err}
+		}
+		if n == 0 {
+			return hw.Sum(), nil
+		}
+		hw.Write(buf[:n])
 	}
-	return hw.Sum(), nil
 }

@@ -1,0 +1,88 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kaniko-build/kaniko-build/engine/cache"
+)
+
+func treeKey(t *testing.T, dir string) cache.Key {
+	t.Helper()
+	h := cache.NewHasher(cache.Key{})
+	if err := hashTree(h, dir, "src", func(string) bool { return false }, false); err != nil {
+		t.Fatal(err)
+	}
+	return h.Sum()
+}
+
+// makeTree writes enough files that the hashing workers interleave.
+func makeTree(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for i := range 300 {
+		p := filepath.Join(dir, fmt.Sprintf("d%d", i%7), fmt.Sprintf("f%03d", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(fmt.Sprintf("file %d %s", i, make([]byte, i*50))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("d0/f000", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestHashTreeSeesEveryInput(t *testing.T) {
+	base := treeKey(t, makeTree(t))
+	if again := treeKey(t, makeTree(t)); again != base {
+		t.Fatal("the same tree, written twice, hashes differently")
+	}
+	for name, change := range map[string]func(dir string) error{
+		"content":  func(d string) error { return os.WriteFile(filepath.Join(d, "d3/f003"), []byte("other"), 0o644) },
+		"name":     func(d string) error { return os.Rename(filepath.Join(d, "d3/f003"), filepath.Join(d, "d3/g003")) },
+		"mode":     func(d string) error { return os.Chmod(filepath.Join(d, "d3/f003"), 0o600) },
+		"owner":    func(d string) error { return os.Lchown(filepath.Join(d, "d3/f003"), 1000, 1000) },
+		"symlink":  func(d string) error { os.Remove(filepath.Join(d, "link")); return os.Symlink("d0/f007", filepath.Join(d, "link")) },
+		"deletion": func(d string) error { return os.Remove(filepath.Join(d, "d3/f003")) },
+		"hardlink": func(d string) error {
+			os.Remove(filepath.Join(d, "d3/f003"))
+			return os.Link(filepath.Join(d, "d3/f010"), filepath.Join(d, "d3/f003"))
+		},
+		"xattr": func(d string) error {
+			return unix.Lsetxattr(filepath.Join(d, "d3/f003"), "user.k", []byte("v"), 0)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := makeTree(t)
+			if err := change(dir); err != nil {
+				t.Skipf("cannot make the change here: %v", err)
+			}
+			if treeKey(t, dir) == base {
+				t.Errorf("changing the %s left the key as it was", name)
+			}
+		})
+	}
+}
+
+func TestHashTreeReportsUnreadableFiles(t *testing.T) {
+	dir := makeTree(t)
+	// A FIFO is not regular: it is keyed by its metadata, never opened
+	// (which would block). A missing tree is an error.
+	if err := unix.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+		t.Skip(err)
+	}
+	h := cache.NewHasher(cache.Key{})
+	if err := hashTree(h, filepath.Join(dir, "missing"), "src", func(string) bool { return false }, false); err == nil {
+		t.Error("hashing a missing tree succeeded")
+	}
+	if err := hashTree(h, dir, "src", func(string) bool { return false }, false); err != nil {
+		t.Errorf("a FIFO in the tree: %v", err)
+	}
+}
