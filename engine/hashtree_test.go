@@ -45,11 +45,14 @@ func TestHashTreeSeesEveryInput(t *testing.T) {
 		t.Fatal("the same tree, written twice, hashes differently")
 	}
 	for name, change := range map[string]func(dir string) error{
-		"content":  func(d string) error { return os.WriteFile(filepath.Join(d, "d3/f003"), []byte("other"), 0o644) },
-		"name":     func(d string) error { return os.Rename(filepath.Join(d, "d3/f003"), filepath.Join(d, "d3/g003")) },
-		"mode":     func(d string) error { return os.Chmod(filepath.Join(d, "d3/f003"), 0o600) },
-		"owner":    func(d string) error { return os.Lchown(filepath.Join(d, "d3/f003"), 1000, 1000) },
-		"symlink":  func(d string) error { os.Remove(filepath.Join(d, "link")); return os.Symlink("d0/f007", filepath.Join(d, "link")) },
+		"content": func(d string) error { return os.WriteFile(filepath.Join(d, "d3/f003"), []byte("other"), 0o644) },
+		"name":    func(d string) error { return os.Rename(filepath.Join(d, "d3/f003"), filepath.Join(d, "d3/g003")) },
+		"mode":    func(d string) error { return os.Chmod(filepath.Join(d, "d3/f003"), 0o600) },
+		"owner":   func(d string) error { return os.Lchown(filepath.Join(d, "d3/f003"), 1000, 1000) },
+		"symlink": func(d string) error {
+			os.Remove(filepath.Join(d, "link"))
+			return os.Symlink("d0/f007", filepath.Join(d, "link"))
+		},
 		"deletion": func(d string) error { return os.Remove(filepath.Join(d, "d3/f003")) },
 		"hardlink": func(d string) error {
 			os.Remove(filepath.Join(d, "d3/f003"))
