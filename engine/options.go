@@ -75,7 +75,8 @@ type Options struct {
 	// RegistryMap maps a registry to mirrors tried before it.
 	RegistryMap map[string][]string
 
-	// Compression is gzip (default) or zstd; CompressionLevel -1 means default.
+	// Compression is gzip (default) or zstd; a CompressionLevel of 0 or
+	// less is the fastest level (Kaniko's default).
 	Compression      string
 	CompressionLevel int
 	// ImageFormat is docker or oci; empty keeps the base image's format.

@@ -95,7 +95,7 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	fs.StringArrayVar(&f.registryCerts, "registry-certificate", nil, "REGISTRY=CA-FILE: trust this CA bundle for REGISTRY (repeatable)")
 	fs.StringArrayVar(&f.clientCerts, "registry-client-cert", nil, "REGISTRY=CERT-FILE,KEY-FILE: client certificate for REGISTRY (repeatable)")
 	fs.StringVar(&f.compression, "compression", "gzip", "layer compression: gzip or zstd")
-	fs.IntVar(&f.level, "compression-level", -1, "compression level (-1: the compressor's default)")
+	fs.IntVar(&f.level, "compression-level", -1, "compression level; 0 or less is the fastest (gzip 1, zstd's fastest), as Kaniko's default")
 	fs.StringVar(&f.format, "image-format", "", "manifest format: docker or oci (default: the base image's)")
 	fs.StringArrayVar(&o.Secrets, "secret", nil, "id=ID,src=FILE (or env=VAR) secret for RUN --mount=type=secret (repeatable)")
 	fs.StringVar(&o.CacheDir, "cache-dir", "", "directory keeping RUN --mount=type=cache contents between builds")

@@ -60,7 +60,8 @@ var _ v1.Layer = (*FileLayer)(nil)
 
 // WriteLayer streams the tar that write produces through the compressor
 // into a file under dir, hashing both sides on the way: nothing is held in
-// memory and nothing is read twice.
+// memory and nothing is read twice. A level of 0 or less is the fastest,
+// Kaniko's default (it takes go-containerregistry's).
 func WriteLayer(dir string, c Compression, level int, mt types.MediaType, write func(io.Writer) error) (*FileLayer, error) {
 	f, err := os.CreateTemp(dir, "layer-")
 	if err != nil {
@@ -72,14 +73,14 @@ func WriteLayer(dir string, c Compression, level int, mt types.MediaType, write 
 	var zw io.WriteCloser
 	switch c {
 	case Zstd:
-		lvl := zstd.SpeedDefault
+		lvl := zstd.SpeedFastest
 		if level > 0 {
 			lvl = zstd.EncoderLevelFromZstd(level)
 		}
 		zw, err = zstd.NewWriter(out, zstd.WithEncoderLevel(lvl))
 	default:
-		if level < 0 {
-			level = pgzip.DefaultCompression
+		if level <= 0 {
+			level = pgzip.BestSpeed
 		}
 		var gw *pgzip.Writer
 		gw, err = pgzip.NewWriterLevel(out, level)
