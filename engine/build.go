@@ -63,7 +63,10 @@ type builder struct {
 	// images keep it, since their layers are read again when written out.
 	buildCtx context.Context
 	final    map[int]bool // stages whose layers end up in the image
-	uses     map[int]int  // stage -> how many later stages read it
+	// copyAlways turns off layer-only COPYs (copylayer.go), for tests
+	// that compare them with real copies.
+	copyAlways bool
+	uses       map[int]int // stage -> how many later stages read it
 }
 
 // Build builds the Dockerfile as opt says and writes or pushes the image.
@@ -72,7 +75,7 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(b.tmp)
+	defer b.removeTemp()
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
@@ -131,6 +134,7 @@ func newBuilder(opt Options) (_ *builder, err error) {
 		if err := os.MkdirAll(opt.TempDir, 0o755); err != nil {
 			return nil, fmt.Errorf("creating scratch directory: %w", err)
 		}
+		emptyTrash(opt.TempDir)
 	}
 	tmp, err := os.MkdirTemp(opt.TempDir, "kaniko-build-")
 	if err != nil {
@@ -226,6 +230,38 @@ func newBuilder(opt Options) (_ *builder, err error) {
 		b.runner = run.Chroot{TempDir: tmp}
 	}
 	return b, nil
+}
+
+// trashPrefix names the scratch directories of finished in-container
+// builds, left for the next build to delete (see removeTemp).
+const trashPrefix = "trash-"
+
+// removeTemp deletes the build's scratch directory. In a container it is
+// only renamed: the stages set aside there can hold many thousands of
+// files, a container usually ends with its build, and a later build in
+// the same container deletes it while it runs (emptyTrash).
+func (b *builder) removeTemp() {
+	if b.ignored != nil {
+		trash := filepath.Join(filepath.Dir(b.tmp), trashPrefix+filepath.Base(b.tmp))
+		if os.Rename(b.tmp, trash) == nil {
+			return
+		}
+	}
+	os.RemoveAll(b.tmp)
+}
+
+// emptyTrash deletes, in the background, what earlier builds in this
+// container left in dir.
+func emptyTrash(dir string) {
+	old, _ := filepath.Glob(filepath.Join(dir, trashPrefix+"*"))
+	if len(old) == 0 {
+		return
+	}
+	go func() {
+		for _, p := range old {
+			os.RemoveAll(p)
+		}
+	}()
 }
 
 func fileExists(p string) bool {

@@ -2,12 +2,14 @@ package engine
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/kaniko-build/kaniko-build/engine/fs"
 )
@@ -151,4 +153,58 @@ func InContainer() bool {
 		}
 	}
 	return false
+}
+
+// moveAside moves what root holds, but the paths skip reports, under dst:
+// by rename where it can, so a stage that later stages read leaves "/"
+// without being copied. A directory that holds an ignored path is made
+// anew in dst with the same metadata, and its other children are moved
+// one by one. What cannot be renamed (another filesystem) is copied.
+func moveAside(root, dst string, ignored ignoreList, skip func(string) bool) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	var move func(dir string) error
+	move = func(dir string) error {
+		ents, err := os.ReadDir(filepath.Join(root, dir))
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			p := path.Join(dir, e.Name())
+			from, to := filepath.Join(root, p), filepath.Join(dst, p)
+			switch {
+			case skip(p):
+			case e.IsDir() && ignored.under(p):
+				fi, err := os.Lstat(from)
+				if err != nil {
+					return err
+				}
+				if err := os.Mkdir(to, 0o700); err != nil {
+					return err
+				}
+				if err := move(p); err != nil {
+					return err
+				}
+				if err := fs.CloneMetadata(from, to, fi); err != nil {
+					return fmt.Errorf("moving %s: %w", p, err)
+				}
+			default:
+				err := os.Rename(from, to)
+				if err == nil {
+					continue
+				}
+				if !errors.Is(err, syscall.EXDEV) {
+					return fmt.Errorf("moving %s: %w", p, err)
+				}
+				name := e.Name()
+				only := func(rel string) bool { return rel != name && !strings.HasPrefix(rel, name+"/") }
+				if err := fs.Copy(filepath.Join(root, dir), "", dst, dir, fs.CopyOptions{Exclude: only}); err != nil {
+					return fmt.Errorf("copying %s: %w", p, err)
+				}
+			}
+		}
+		return nil
+	}
+	return move("/")
 }

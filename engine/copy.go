@@ -240,6 +240,15 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 				o.Owner = &fs.Owner{}
 			}
 		}
+		if len(matches) == 1 && b.layerOnlyCopy(s, c) {
+			done, err := b.copyLayerOnly(s, m.host, m.rel, target, o, c.text)
+			if err != nil {
+				return fmt.Errorf("%s failed: %w", name, err)
+			}
+			if done {
+				return nil
+			}
+		}
 		if err := fs.Copy(m.host, m.rel, s.root, target, o); err != nil {
 			return fmt.Errorf("%s failed: %w", name, err)
 		}

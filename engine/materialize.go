@@ -82,15 +82,18 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 			return err
 		}
 	}
-	scanSkip := b.skip
-	if s.aside {
-		scanSkip = nil
+	if !s.noLayers {
+		scanSkip := b.skip
+		if s.aside {
+			scanSkip = nil
+		}
+		snap, err := snapshot.Scan(root, scanSkip)
+		if err != nil {
+			return err
+		}
+		s.snap = snap
 	}
-	snap, err := snapshot.Scan(root, scanSkip)
-	if err != nil {
-		return err
-	}
-	s.snap, s.materialized = snap, true
+	s.materialized = true
 	if b.store != nil {
 		b.printf("  files of stage %d made from its base and %d cached layers (%s)", s.index, len(s.layers)-have, time.Since(start).Round(time.Millisecond))
 	}
@@ -112,10 +115,7 @@ func (b *builder) applyLayer(ctx context.Context, l v1.Layer, root string, skip 
 func (b *builder) setAside(s *stage) error {
 	dst := filepath.Join(b.tmp, fmt.Sprintf("stage-%d", s.index))
 	if s.materialized {
-		err := fs.Copy(s.root, "", dst, "/", fs.CopyOptions{
-			Exclude: func(rel string) bool { return b.skip("/" + rel) },
-		})
-		if err != nil {
+		if err := moveAside(s.root, dst, b.ignored, b.skip); err != nil {
 			return fmt.Errorf("saving stage %d: %w", s.index, err)
 		}
 	}

@@ -45,11 +45,15 @@ type stage struct {
 	parent       *stage       // the stage this one is FROM, if any
 	baseLayers   v1.Image     // the base image, whose layers come first
 	key          cache.Key
-	materialized bool              // root holds the stage's files
-	aside        bool              // root is a directory of ours, not the container's "/"
-	mat          sync.Mutex        // held while materializing
-	lastLayer    v1.Layer          // the layer the last commit made, nil for none
-	keyParts     map[string]string // inputs of the step being keyed
+	materialized bool // root holds the stage's files
+	// noLayers: no image and no cache takes this stage's layers (a
+	// builder stage that others only COPY from), so none are made.
+	noLayers  bool
+	rest      []instructions.Command // the stage's steps after the one running
+	aside     bool                   // root is a directory of ours, not the container's "/"
+	mat       sync.Mutex             // held while materializing
+	lastLayer v1.Layer               // the layer the last commit made, nil for none
+	keyParts  map[string]string      // inputs of the step being keyed
 	// startInterval is HEALTHCHECK --start-interval, which ggcr's config
 	// type lacks; 0 when unset.
 	startInterval time.Duration
@@ -89,6 +93,7 @@ func (b *builder) runStage(ctx context.Context, i, n, total int) (*stage, error)
 	}
 	for k, c := range cmds {
 		start := time.Now()
+		s.rest = cmds[k+1:]
 		if err := b.dispatch(ctx, s, c); err != nil {
 			return nil, dockerfile.At(f.Name, c.Location(), err)
 		}
@@ -173,6 +178,7 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 		s.format = f
 	}
 	s.runEnv = append([]string{}, s.cfg.Config.Env...)
+	s.noLayers = b.store == nil && !b.final[s.index]
 	if b.store == nil {
 		return b.materialize(ctx, s)
 	}
@@ -447,6 +453,10 @@ func (s *stage) record(createdBy string) {
 
 // commit snapshots the stage's root and adds the changes as a layer.
 func (b *builder) commit(s *stage, createdBy string) error {
+	if s.noLayers {
+		s.record(createdBy)
+		return nil
+	}
 	start := time.Now()
 	cur, err := snapshot.Scan(s.root, b.skip)
 	if err != nil {

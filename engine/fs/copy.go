@@ -283,6 +283,23 @@ func copyOne(src, dst string, fi fs.FileInfo, links map[[2]uint64]string, opt Co
 	return nil
 }
 
+// CloneMetadata gives the directory dst the owner, mode, extended
+// attributes and times that fi (src's Lstat) records: last, once dst's
+// children are in place.
+func CloneMetadata(src, dst string, fi fs.FileInfo) error {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if err := os.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+	}
+	mode := fi.Mode()
+	if err := os.Chmod(dst, mode.Perm()|mode&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky)); err != nil {
+		return err
+	}
+	copyXattrs(src, dst)
+	return os.Chtimes(dst, fi.ModTime(), fi.ModTime())
+}
+
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {

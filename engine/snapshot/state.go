@@ -27,6 +27,39 @@ type Entry struct {
 	Link  string // symlink target
 }
 
+// ModeOf is the st_mode of a Go file mode: type, permission and the
+// setuid, setgid and sticky bits.
+func ModeOf(m os.FileMode) uint32 {
+	var t uint32
+	switch {
+	case m.IsDir():
+		t = syscall.S_IFDIR
+	case m&os.ModeSymlink != 0:
+		t = syscall.S_IFLNK
+	case m&os.ModeNamedPipe != 0:
+		t = syscall.S_IFIFO
+	case m&os.ModeCharDevice != 0:
+		t = syscall.S_IFCHR
+	case m&os.ModeDevice != 0:
+		t = syscall.S_IFBLK
+	case m&os.ModeSocket != 0:
+		t = syscall.S_IFSOCK
+	default:
+		t = syscall.S_IFREG
+	}
+	t |= uint32(m.Perm())
+	if m&os.ModeSetuid != 0 {
+		t |= syscall.S_ISUID
+	}
+	if m&os.ModeSetgid != 0 {
+		t |= syscall.S_ISGID
+	}
+	if m&os.ModeSticky != 0 {
+		t |= syscall.S_ISVTX
+	}
+	return t
+}
+
 // IsDir reports whether the entry is a directory.
 func (e Entry) IsDir() bool { return e.Mode&syscall.S_IFMT == syscall.S_IFDIR }
 
@@ -57,7 +90,7 @@ func Scan(root string, skip func(p string) bool) (State, error) {
 			}
 			return nil
 		}
-		e, err := stat(host)
+		e, err := Stat(host)
 		if err != nil {
 			return err
 		}
@@ -70,7 +103,8 @@ func Scan(root string, skip func(p string) bool) (State, error) {
 	return st, nil
 }
 
-func stat(host string) (Entry, error) {
+// Stat is the entry of one host path, not following a symlink.
+func Stat(host string) (Entry, error) {
 	var s syscall.Stat_t
 	if err := syscall.Lstat(host, &s); err != nil {
 		return Entry{}, err

@@ -103,7 +103,7 @@ func WriteTar(w io.Writer, root string, cur State, changes []Change, opt TarOpti
 		if !ok {
 			continue
 		}
-		if err := writeEntry(tw, root, p, e, links, opt); err != nil {
+		if err := writeEntry(tw, filepath.Join(root, filepath.FromSlash(p)), p, e, links, opt); err != nil {
 			return err
 		}
 		if it.opaque {
@@ -162,7 +162,7 @@ func Header(p string, e Entry, host string) (*tar.Header, error) {
 	default:
 		return nil, nil // sockets are not part of images
 	}
-	if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeDir {
+	if (hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeDir) && host != "" {
 		if err := addXattrs(hdr, host); err != nil {
 			return nil, err
 		}
@@ -170,8 +170,34 @@ func Header(p string, e Entry, host string) (*tar.Header, error) {
 	return hdr, nil
 }
 
-func writeEntry(tw *tar.Writer, root, p string, e Entry, links map[inode]string, opt TarOptions) error {
-	host := filepath.Join(root, filepath.FromSlash(p))
+// Item is one entry of a layer that WriteItems writes: its metadata, and
+// the host file its content and xattrs come from ("" for none).
+type Item struct {
+	Path  string
+	Entry Entry
+	Host  string
+}
+
+// WriteItems writes items as a layer tar, in path order, hard links (equal
+// Dev and Ino, Nlink above 1) as links to the first: for a layer whose
+// entries are known without a scan.
+func WriteItems(w io.Writer, items []Item, opt TarOptions) error {
+	items = append([]Item(nil), items...)
+	sort.Slice(items, func(i, j int) bool { return items[i].Path < items[j].Path })
+	tw := tar.NewWriter(w)
+	links := map[inode]string{}
+	for _, it := range items {
+		if err := writeEntry(tw, it.Host, it.Path, it.Entry, links, opt); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("closing layer tar: %w", err)
+	}
+	return nil
+}
+
+func writeEntry(tw *tar.Writer, host, p string, e Entry, links map[inode]string, opt TarOptions) error {
 	hdr, err := Header(p, e, host)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", p, err)

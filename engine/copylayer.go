@@ -1,0 +1,150 @@
+package engine
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+
+	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/image"
+	"github.com/kaniko-build/kaniko-build/engine/snapshot"
+)
+
+// A COPY whose files nothing later in the build reads (one of the last
+// steps of the target stage that touch files, into a path that does not
+// exist yet) needs only its layer: the layer is written straight from the
+// sources and the files never land in the stage's root. For a large COPY
+// that saves writing every file once more, and in a container, flushing
+// those writes when it ends.
+
+// layerOnlyCopy reports whether c may be such a COPY: later steps of the
+// stage only set metadata and no other stage reads this one.
+func (b *builder) layerOnlyCopy(s *stage, c copyCmd) bool {
+	if b.copyAlways || c.add || len(c.SourceContents) > 0 || !b.final[s.index] || b.uses[s.index] > 0 {
+		return false
+	}
+	for _, rc := range s.rest {
+		if !metadataOnly(rc) {
+			return false
+		}
+	}
+	return true
+}
+
+func metadataOnly(c instructions.Command) bool {
+	switch c.(type) {
+	case *instructions.EnvCommand, *instructions.ArgCommand, *instructions.LabelCommand,
+		*instructions.MaintainerCommand, *instructions.ExposeCommand, *instructions.UserCommand,
+		*instructions.VolumeCommand, *instructions.ShellCommand, *instructions.StopSignalCommand,
+		*instructions.HealthCheckCommand, *instructions.OnbuildCommand, *instructions.CmdCommand,
+		*instructions.EntrypointCommand:
+		return true
+	}
+	return false
+}
+
+// copyLayerOnly makes the layer of copying src to target in s, when target
+// does not exist and no symlink leads to it; done is false when the copy
+// must be made for real.
+func (b *builder) copyLayerOnly(s *stage, src, srcRel, target string, opt fs.CopyOptions, createdBy string) (done bool, _ error) {
+	start := time.Now()
+	target = fs.Clean(target)
+	host := filepath.Join(s.root, filepath.FromSlash(target))
+	if resolved, err := fs.Resolve(s.root, target, false); err != nil || resolved != host {
+		return false, nil
+	}
+	if _, err := os.Lstat(host); !errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	// The parents MkdirAll would make, and the nearest that exists.
+	var made []string
+	anc := path.Dir(target)
+	for anc != "/" {
+		fi, err := os.Lstat(filepath.Join(s.root, filepath.FromSlash(anc)))
+		if err == nil {
+			if !fi.IsDir() {
+				return false, nil
+			}
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		made = append(made, anc)
+		anc = path.Dir(anc)
+	}
+	planned, ok, err := fs.PlanNew(src, srcRel, target, opt)
+	if err != nil || !ok {
+		return false, err
+	}
+	for _, p := range append(made, target) {
+		if b.skip(p) {
+			return false, nil
+		}
+	}
+
+	now := time.Now().UnixNano()
+	var items []snapshot.Item
+	for a := anc; a != "/"; a = path.Dir(a) {
+		h := filepath.Join(s.root, filepath.FromSlash(a))
+		e, err := snapshot.Stat(h)
+		if err != nil {
+			return false, err
+		}
+		if a == anc {
+			e.Mtime, e.Ctime = now, now // it gains a child
+		}
+		items = append(items, snapshot.Item{Path: a, Entry: e, Host: h})
+	}
+	owner := fs.Owner{}
+	if opt.DirOwner != nil {
+		owner = *opt.DirOwner
+	}
+	for _, d := range made {
+		items = append(items, snapshot.Item{Path: d, Entry: snapshot.Entry{
+			Mode: syscall.S_IFDIR | 0o755, UID: uint32(owner.UID), GID: uint32(owner.GID), Mtime: now,
+		}})
+	}
+	links := map[[2]uint64]uint64{}
+	for _, p := range planned {
+		if p.Mode.IsRegular() && p.Ino != 0 {
+			links[[2]uint64{p.Dev, p.Ino}]++
+		}
+	}
+	for _, p := range planned {
+		e := snapshot.Entry{
+			Mode: snapshot.ModeOf(p.Mode), UID: uint32(p.UID), GID: uint32(p.GID),
+			Size: p.Size, Mtime: p.Mtime, Link: p.Link, Nlink: 1,
+		}
+		if e.Mtime == 0 {
+			e.Mtime = now
+		}
+		if n := links[[2]uint64{p.Dev, p.Ino}]; p.Mode.IsRegular() && n > 1 {
+			e.Dev, e.Ino, e.Nlink = p.Dev, p.Ino, n
+		}
+		items = append(items, snapshot.Item{Path: p.Path, Entry: e, Host: p.Src})
+	}
+
+	comp := image.Compression(b.opt.Compression)
+	if comp == "" {
+		comp = image.Gzip
+	}
+	l, err := image.WriteLayer(b.tmp, comp, b.opt.CompressionLevel, image.LayerMediaType(s.format, comp), func(w io.Writer) error {
+		return snapshot.WriteItems(w, items, snapshot.TarOptions{Epoch: s.epoch})
+	})
+	if err != nil {
+		return false, err
+	}
+	size, _ := l.Size()
+	b.printf("  layer of %d paths written from the sources (nothing later reads the files): %.1f MB (%s) in %s",
+		len(items), float64(size)/1e6, comp, time.Since(start).Round(time.Millisecond))
+	b.addLayer(s, l, createdBy)
+	s.lastLayer = l
+	return true, nil
+}
