@@ -30,6 +30,9 @@ const (
 
 func main() {
 	run.Init()
+	// As docker and BuildKit: files the build makes (directories COPY
+	// creates, files RUN writes) get 0022, whatever the caller's umask.
+	syscall.Umask(0o022)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := Main(ctx, os.Args[1:], os.Stderr)
 	stop()
