@@ -84,10 +84,29 @@ func isURL(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 }
 
+// copyDest is where c copies to, and whether that names a directory.
+func copyDest(s *stage, c copyCmd) (string, bool) {
+	dest := c.DestPath
+	wd := s.cfg.Config.WorkingDir
+	if wd == "" {
+		wd = "/"
+	}
+	destIsDir := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
+	if !path.IsAbs(dest) {
+		dest = path.Join(wd, dest)
+	}
+	return path.Clean(dest), destIsDir
+}
+
 func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 	name := "COPY"
 	if c.add {
 		name = "ADD"
+	}
+	if dest, _ := copyDest(s, c); len(s.pending) > 0 {
+		if err := b.landIfTouched(s, c, dest); err != nil {
+			return fmt.Errorf("%s failed: %w", name, err)
+		}
 	}
 	src, err := b.copySource(ctx, c.from)
 	if err != nil {
@@ -120,16 +139,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 		}
 	}
 
-	dest := c.DestPath
-	wd := s.cfg.Config.WorkingDir
-	if wd == "" {
-		wd = "/"
-	}
-	destIsDir := strings.HasSuffix(dest, "/") || dest == "." || strings.HasSuffix(dest, "/.")
-	if !path.IsAbs(dest) {
-		dest = path.Join(wd, dest)
-	}
-	dest = path.Clean(dest)
+	dest, destIsDir := copyDest(s, c)
 
 	// Expand sources: each is a host path plus its path in the source.
 	type match struct{ host, rel, pivot string }
@@ -181,6 +191,11 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 	}
 	if len(matches)+len(c.SourceContents) > 1 && !destIsDir {
 		return fmt.Errorf("when using %s with more than one source file, the destination must be a directory and end with a /", name)
+	}
+	if len(matches) != 1 && len(s.pending) > 0 {
+		if err := b.land(s); err != nil { // it copies for real
+			return fmt.Errorf("%s failed: %w", name, err)
+		}
 	}
 
 	// .dockerignore matches paths in the context; --exclude matches paths
@@ -247,6 +262,11 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 			}
 			if done {
 				return nil
+			}
+			if len(s.pending) > 0 {
+				if err := b.land(s); err != nil {
+					return fmt.Errorf("%s failed: %w", name, err)
+				}
 			}
 		}
 		if err := fs.Copy(m.host, m.rel, s.root, target, o); err != nil {

@@ -2,10 +2,12 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,25 +18,77 @@ import (
 	"github.com/kaniko-build/kaniko-build/engine/snapshot"
 )
 
-// A COPY whose files nothing later in the build reads (one of the last
-// steps of the target stage that touch files, into a path that does not
-// exist yet) needs only its layer: the layer is written straight from the
-// sources and the files never land in the stage's root. For a large COPY
-// that saves writing every file once more, and in a container, flushing
-// those writes when it ends.
+// A COPY whose files nothing later in the build reads (among the last
+// steps of the target stage, which only copy or set metadata, into a path
+// that does not exist yet) needs only its layer: the layer is written
+// straight from the sources and the files never land in the stage's root.
+// For a large COPY that saves writing every file once more, and in a
+// container, flushing those writes when it ends. A later COPY that would
+// look at such files (into or over them, or --chown while /etc has some)
+// first has them copied for real ("landed").
+
+// virtualCopy is a layer-only COPY not landed yet.
+type virtualCopy struct {
+	src, srcRel, target string
+	opt                 fs.CopyOptions
+}
 
 // layerOnlyCopy reports whether c may be such a COPY: later steps of the
-// stage only set metadata and no other stage reads this one.
+// stage only copy or set metadata, and no other stage reads this one.
 func (b *builder) layerOnlyCopy(s *stage, c copyCmd) bool {
 	if b.copyAlways || c.add || len(c.SourceContents) > 0 || !b.final[s.index] || b.uses[s.index] > 0 {
 		return false
 	}
 	for _, rc := range s.rest {
-		if !metadataOnly(rc) {
+		if _, ok := rc.(*instructions.CopyCommand); !ok && !metadataOnly(rc) {
 			return false
 		}
 	}
 	return true
+}
+
+// landIfTouched copies the pending layer-only COPYs for real when the COPY
+// about to run into dest could see their files: dest is one of them or
+// lies below a file of theirs, or it is below them and --chown reads /etc.
+// A directory of theirs above dest is fine: copyLayerOnly knows it.
+func (b *builder) landIfTouched(s *stage, c copyCmd, dest string) error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	if !b.layerOnlyCopy(s, c) {
+		return b.land(s) // it will copy for real, maybe under them
+	}
+	chown := c.chown != ""
+	touched := false
+	for p, e := range s.virtual {
+		switch {
+		case p == dest, strings.HasPrefix(p, dest+"/"), dest == "/":
+			touched = true
+		case strings.HasPrefix(dest, p+"/") && !e.IsDir():
+			touched = true
+		case chown && (p == "/etc" || strings.HasPrefix(p, "/etc/")):
+			touched = true
+		}
+		if touched {
+			break
+		}
+	}
+	if !touched {
+		return nil
+	}
+	return b.land(s)
+}
+
+// land copies the pending layer-only COPYs into the root, whose layers are
+// already made, and rescans it.
+func (b *builder) land(s *stage) error {
+	for _, v := range s.pending {
+		if err := fs.Copy(v.src, v.srcRel, s.root, v.target, v.opt); err != nil {
+			return fmt.Errorf("copying %s: %w", v.target, err)
+		}
+	}
+	s.pending, s.virtual = nil, nil
+	return b.rescan(s)
 }
 
 func metadataOnly(c instructions.Command) bool {
@@ -62,10 +116,20 @@ func (b *builder) copyLayerOnly(s *stage, src, srcRel, target string, opt fs.Cop
 	if _, err := os.Lstat(host); !errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
-	// The parents MkdirAll would make, and the nearest that exists.
+	if _, ok := s.virtual[target]; ok {
+		return false, nil
+	}
+	// The parents MkdirAll would make, and the nearest that exists (on
+	// disk, or made by an earlier layer-only COPY).
 	var made []string
 	anc := path.Dir(target)
 	for anc != "/" {
+		if e, ok := s.virtual[anc]; ok {
+			if !e.IsDir() {
+				return false, nil
+			}
+			break
+		}
 		fi, err := os.Lstat(filepath.Join(s.root, filepath.FromSlash(anc)))
 		if err == nil {
 			if !fi.IsDir() {
@@ -93,8 +157,10 @@ func (b *builder) copyLayerOnly(s *stage, src, srcRel, target string, opt fs.Cop
 	var items []snapshot.Item
 	for a := anc; a != "/"; a = path.Dir(a) {
 		h := filepath.Join(s.root, filepath.FromSlash(a))
-		e, err := snapshot.Stat(h)
-		if err != nil {
+		e, virtual := s.virtual[a]
+		if virtual {
+			h = ""
+		} else if e, err = snapshot.Stat(h); err != nil {
 			return false, err
 		}
 		if a == anc {
@@ -146,5 +212,14 @@ func (b *builder) copyLayerOnly(s *stage, src, srcRel, target string, opt fs.Cop
 		len(items), float64(size)/1e6, comp, time.Since(start).Round(time.Millisecond))
 	b.addLayer(s, l, createdBy)
 	s.lastLayer = l
+	if s.virtual == nil {
+		s.virtual = map[string]snapshot.Entry{}
+	}
+	for _, it := range items {
+		if len(it.Path) > len(anc) { // below the nearest ancestor that was there
+			s.virtual[it.Path] = it.Entry
+		}
+	}
+	s.pending = append(s.pending, virtualCopy{src, srcRel, target, opt})
 	return true, nil
 }

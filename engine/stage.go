@@ -48,12 +48,16 @@ type stage struct {
 	materialized bool // root holds the stage's files
 	// noLayers: no image and no cache takes this stage's layers (a
 	// builder stage that others only COPY from), so none are made.
-	noLayers  bool
-	rest      []instructions.Command // the stage's steps after the one running
-	aside     bool                   // root is a directory of ours, not the container's "/"
-	mat       sync.Mutex             // held while materializing
-	lastLayer v1.Layer               // the layer the last commit made, nil for none
-	keyParts  map[string]string      // inputs of the step being keyed
+	noLayers bool
+	rest     []instructions.Command // the stage's steps after the one running
+	// virtual holds what layer-only COPYs made but did not write (in-image
+	// path to entry), pending how to write it if a later COPY must look.
+	virtual   map[string]snapshot.Entry
+	pending   []virtualCopy
+	aside     bool              // root is a directory of ours, not the container's "/"
+	mat       sync.Mutex        // held while materializing
+	lastLayer v1.Layer          // the layer the last commit made, nil for none
+	keyParts  map[string]string // inputs of the step being keyed
 	// startInterval is HEALTHCHECK --start-interval, which ggcr's config
 	// type lacks; 0 when unset.
 	startInterval time.Duration
