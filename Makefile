@@ -8,6 +8,7 @@ export CGO_ENABLED ?= 0
 
 include catalog/catalog.mk
 include e2e/bench/bench.mk
+include e2e/cluster/cluster.mk
 
 all: build
 
