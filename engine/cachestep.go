@@ -403,8 +403,9 @@ func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exc
 	return nil
 }
 
-// hashWorkers is how many files hashTree reads at once.
-const hashWorkers = 4
+// hashWorkers is how many files hashTree reads at once: more than the
+// cores, so that files not in the page cache keep the disk busy.
+const hashWorkers = 8
 
 // hashFile hashes a file's content. It reads with plain system calls: an
 // os.File would also register with the poller and allocate a buffer per

@@ -87,6 +87,14 @@ func WriteTar(w io.Writer, root string, cur State, changes []Change, opt TarOpti
 	}
 	sort.Strings(paths)
 
+	var hosts []string
+	for _, p := range paths {
+		if e, ok := cur[p]; ok && !items[p].whiteout && readsContent(e) {
+			hosts = append(hosts, filepath.Join(root, filepath.FromSlash(p)))
+		}
+	}
+	pf := prefetch(hosts)
+	defer pf.stop()
 	tw := tar.NewWriter(w)
 	links := map[inode]string{}
 	for _, p := range paths {
@@ -105,6 +113,9 @@ func WriteTar(w io.Writer, root string, cur State, changes []Change, opt TarOpti
 		}
 		if err := writeEntry(tw, filepath.Join(root, filepath.FromSlash(p)), p, e, links, opt); err != nil {
 			return err
+		}
+		if readsContent(e) {
+			pf.consumed()
 		}
 		if it.opaque {
 			hdr := &tar.Header{Name: p[1:] + "/.wh..wh..opq", Typeflag: tar.TypeReg, Format: tar.FormatPAX, ModTime: stamp(time.Unix(0, 0), opt)}
@@ -184,11 +195,22 @@ type Item struct {
 func WriteItems(w io.Writer, items []Item, opt TarOptions) error {
 	items = append([]Item(nil), items...)
 	sort.Slice(items, func(i, j int) bool { return items[i].Path < items[j].Path })
+	var hosts []string
+	for _, it := range items {
+		if it.Host != "" && readsContent(it.Entry) {
+			hosts = append(hosts, it.Host)
+		}
+	}
+	pf := prefetch(hosts)
+	defer pf.stop()
 	tw := tar.NewWriter(w)
 	links := map[inode]string{}
 	for _, it := range items {
 		if err := writeEntry(tw, it.Host, it.Path, it.Entry, links, opt); err != nil {
 			return err
+		}
+		if it.Host != "" && readsContent(it.Entry) {
+			pf.consumed()
 		}
 	}
 	if err := tw.Close(); err != nil {
