@@ -262,9 +262,30 @@ EOF
 	touch "$stamp"
 }
 
+# packages installs what the cluster takes from Debian, only what is
+# missing (a fresh machine has none of it), after e2e/setup.sh's own.
+packages() {
+	bash "$REPO/e2e/setup.sh"
+	local -A want=(
+		[etcd-server]=/usr/bin/etcd [containerd]=/usr/bin/containerd [runc]=/usr/sbin/runc
+		[containernetworking-plugins]=/usr/lib/cni/bridge [iptables]=/usr/sbin/iptables
+		[conntrack]=/usr/sbin/conntrack [iproute2]=/usr/bin/ss [git]=/usr/bin/git
+	)
+	local missing=() pkg
+	for pkg in "${!want[@]}"; do
+		[ -e "${want[$pkg]}" ] || missing+=("$pkg")
+	done
+	[ "${#missing[@]}" = 0 ] && return 0
+	log "installing: ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+		die "apt-get install ${missing[*]} failed"
+}
+
 do_build() {
 	[ "$(id -u)" = 0 ] || die "run as root"
 	local t
+	t=$(now); packages; timing "packages" "$t"
 	t=$(now); wait_quiet; build_k8s; timing "build kubernetes" "$t"
 	t=$(now); wait_quiet; build_tkn; timing "build tkn" "$t"
 	t=$(now); wait_quiet; build_ko; build_tools; timing "build ko and tools" "$t"
