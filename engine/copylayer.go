@@ -14,7 +14,6 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 
 	"github.com/kaniko-build/kaniko-build/engine/fs"
-	"github.com/kaniko-build/kaniko-build/engine/image"
 	"github.com/kaniko-build/kaniko-build/engine/snapshot"
 )
 
@@ -197,11 +196,7 @@ func (b *builder) copyLayerOnly(s *stage, src, srcRel, target string, opt fs.Cop
 		items = append(items, snapshot.Item{Path: p.Path, Entry: e, Host: p.Src})
 	}
 
-	comp := image.Compression(b.opt.Compression)
-	if comp == "" {
-		comp = image.Gzip
-	}
-	l, err := image.WriteLayer(b.tmp, comp, b.opt.CompressionLevel, image.LayerMediaType(s.format, comp), func(w io.Writer) error {
+	l, comp, err := b.writeLayer(s, func(w io.Writer) error {
 		return snapshot.WriteItems(w, items, snapshot.TarOptions{Epoch: s.epoch})
 	})
 	if err != nil {

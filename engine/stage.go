@@ -474,11 +474,7 @@ func (b *builder) commit(s *stage, createdBy string) error {
 		s.record(createdBy)
 		return nil
 	}
-	comp := image.Compression(b.opt.Compression)
-	if comp == "" {
-		comp = image.Gzip
-	}
-	l, err := image.WriteLayer(b.tmp, comp, b.opt.CompressionLevel, image.LayerMediaType(s.format, comp), func(w io.Writer) error {
+	l, comp, err := b.writeLayer(s, func(w io.Writer) error {
 		return snapshot.WriteTar(w, s.root, cur, changes, snapshot.TarOptions{Epoch: s.epoch})
 	})
 	if err != nil {
@@ -491,6 +487,17 @@ func (b *builder) commit(s *stage, createdBy string) error {
 	b.addLayer(s, l, createdBy)
 	s.lastLayer = l
 	return nil
+}
+
+// writeLayer compresses the tar that write makes into a layer file, with
+// the build's compression and the stage's media type.
+func (b *builder) writeLayer(s *stage, write func(io.Writer) error) (*image.FileLayer, image.Compression, error) {
+	comp := image.Compression(b.opt.Compression)
+	if comp == "" {
+		comp = image.Gzip
+	}
+	l, err := image.WriteLayer(b.tmp, comp, b.opt.CompressionLevel, image.LayerMediaType(s.format, comp), write)
+	return l, comp, err
 }
 
 // addLayer appends a layer made or found for the stage.
