@@ -8,6 +8,7 @@ package cluster
 
 import (
 	"bytes"
+	"errors"
 
 	"encoding/json"
 	"fmt"
@@ -169,27 +170,12 @@ func digestOf(t *testing.T, ref string) string {
 	d, err := remote.Head(r, regOpts()...)
 	if err != nil {
 		var te *transport.Error
-		if asTransport(err, &te) && te.StatusCode == http.StatusNotFound {
+		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
 			return ""
 		}
 		t.Fatalf("HEAD %s: %v", ref, err)
 	}
 	return d.Digest.String()
-}
-
-func asTransport(err error, te **transport.Error) bool {
-	for err != nil {
-		if e, ok := err.(*transport.Error); ok {
-			*te = e
-			return true
-		}
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		err = u.Unwrap()
-	}
-	return false
 }
 
 // layers returns the layer digests of the image ref.
@@ -228,7 +214,7 @@ func repoExists(t *testing.T, repo string) bool {
 	tags, err := remote.List(r, regOpts()...)
 	if err != nil {
 		var te *transport.Error
-		if asTransport(err, &te) && te.StatusCode == http.StatusNotFound {
+		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
 			return false
 		}
 		t.Fatalf("listing %s: %v", repo, err)
