@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -58,6 +60,7 @@ type builder struct {
 	ignoreVarRun bool
 	upload       *remote.Uploader // early uploads of the final image's layers
 	store        cache.Store      // the layer cache; nil without --cache
+	sums         *cache.Sums      // context file keys kept in --cache-dir; nil for none
 	cacheRun     cacheRun
 	// buildCtx lives as long as the build, outputs included: pulled
 	// images keep it, since their layers are read again when written out.
@@ -98,6 +101,9 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	b.cacheRun.puts.Wait()
 	if err != nil {
 		return nil, err
+	}
+	if err := b.sums.Save(b.sumsPath()); err != nil {
+		b.log.Warn("keeping the context's file keys failed", "err", err)
 	}
 	res, err := b.output(ctx, img)
 	if err != nil {
@@ -230,6 +236,22 @@ func newBuilder(opt Options) (_ *builder, err error) {
 		b.runner = run.Chroot{TempDir: tmp}
 	}
 	return b, nil
+}
+
+// sumsPath is where --cache-dir keeps the content keys of a directory
+// context's files, or "" when there is nowhere to keep them or the context
+// is made anew for each build (tar, git, URL).
+func (b *builder) sumsPath() string {
+	c := b.opt.Context
+	if b.opt.CacheDir == "" || strings.Contains(c, "://") && !strings.HasPrefix(c, "dir://") {
+		return ""
+	}
+	dir, err := filepath.Abs(b.ctx.Dir)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return filepath.Join(b.opt.CacheDir, "context-sums", hex.EncodeToString(sum[:16]))
 }
 
 // trashPrefix names the scratch directories of finished in-container
@@ -370,6 +392,9 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 		b.cacheRun.ctx = ctx
 		if b.store, err = b.openCache(ctx); err != nil {
 			return nil, err
+		}
+		if p := b.sumsPath(); p != "" {
+			b.sums = cache.LoadSums(p, time.Now())
 		}
 	}
 	for _, i := range needed {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -95,4 +96,57 @@ RUN cat /a.txt /run.txt > /both.txt
 	if !strings.Contains(log4, "MISS COPY b.txt") {
 		t.Fatalf("a renamed source should miss:\n%s", log4)
 	}
+}
+
+// With --cache-dir, the context's file keys are kept between builds, so an
+// unchanged rebuild reads no file; a write that keeps size and mtime must
+// still miss.
+func TestCacheDirKeptSumsSeeSameSizeWrites(t *testing.T) {
+	e := newEnv(t)
+	dir, cacheDir := t.TempDir(), t.TempDir()
+	write := func(p, s string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(strings.ReplaceAll(s, "BASE", e.base)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("Dockerfile", "FROM BASE\nCOPY a.txt /a.txt\n")
+	write("a.txt", "one")
+	// Files changed less than a second before a build are not kept.
+	time.Sleep(1100 * time.Millisecond)
+	build := func(dest string) (v1.Image, string) {
+		t.Helper()
+		var log bytes.Buffer
+		img, err := e.buildDir(t, dir, dest, func(o *engine.Options) {
+			o.Cache, o.CacheRunLayers, o.CacheCopyLayers = true, true, true
+			o.CacheRepo = e.host + "/cache/sums"
+			o.CacheDir = cacheDir
+			o.Progress = &log
+		})
+		if err != nil {
+			t.Fatalf("build: %v\n%s", err, log.String())
+		}
+		return img, log.String()
+	}
+	build("sums:1")
+	kept, _ := filepath.Glob(filepath.Join(cacheDir, "context-sums", "*"))
+	if len(kept) != 1 {
+		t.Fatalf("context sums kept: %v", kept)
+	}
+	if _, log := build("sums:2"); !strings.Contains(log, "HIT COPY a.txt") {
+		t.Fatalf("unchanged rebuild:\n%s", log)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "a.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("a.txt", "two")
+	if err := os.Chtimes(filepath.Join(dir, "a.txt"), fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	img, log := build("sums:3")
+	if !strings.Contains(log, "MISS COPY a.txt /a.txt (changed: files)") {
+		t.Fatalf("a same-size write with its mtime put back should miss:\n%s", log)
+	}
+	wantContent(t, flatten(t, img), "/a.txt", "two")
 }

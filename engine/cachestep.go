@@ -302,7 +302,7 @@ func (b *builder) sourceKey(ctx context.Context, from string, paths, urls []stri
 				ok, _ := exclude.MatchesOrParentMatches(strings.TrimPrefix(strings.TrimPrefix(r, dir), "/"))
 				return ok
 			}
-			if err := hashTree(h, host, m, excluded, b.ctx.HasExceptions() || (exclude != nil && exclude.Exclusions())); err != nil {
+			if err := hashTree(h, host, m, excluded, b.ctx.HasExceptions() || (exclude != nil && exclude.Exclusions()), b.sums); err != nil {
 				return cache.Key{}, err
 			}
 		}
@@ -314,11 +314,13 @@ func (b *builder) sourceKey(ctx context.Context, from string, paths, urls []stri
 // content (link target for symlinks). With exceptions ("!" lines in the
 // ignore file) it enters excluded directories, as COPY does, since a file
 // below one may be brought back. The walk is in order; file contents are
-// hashed by several workers, and added in walk order.
-func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exceptions bool) error {
+// hashed by several workers, and added in walk order; sums, when not nil,
+// spares reading the files it knows unchanged.
+func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exceptions bool, sums *cache.Sums) error {
 	type item struct {
 		parts []string // added before the content
 		file  string   // a regular file whose content follows, or ""
+		st    cache.FileStat
 		key   cache.Key
 	}
 	var items []*item
@@ -336,7 +338,9 @@ func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exc
 				if first != nil {
 					continue
 				}
-				it.key, first = hashFile(it.file, buf)
+				if it.key, first = hashFile(it.file, buf); first == nil {
+					sums.Record(it.file, it.st, it.key)
+				}
 			}
 			errs <- first
 		}()
@@ -354,8 +358,11 @@ func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exc
 			return nil
 		}
 		uid, gid := uint32(0), uint32(0)
+		var fst cache.FileStat
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			uid, gid = st.Uid, st.Gid
+			fst = cache.FileStat{Dev: st.Dev, Ino: st.Ino, Size: uint64(st.Size),
+				Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano()}
 			if st.Nlink > 1 && fi.Mode().IsRegular() {
 				key := [2]uint64{st.Dev, st.Ino}
 				if first, ok := links[key]; ok {
@@ -374,8 +381,12 @@ func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exc
 			}
 			it.parts = append(it.parts, t)
 		case fi.Mode().IsRegular():
-			it.file = p
-			work <- it
+			it.file, it.st = p, fst
+			if k, ok := sums.Lookup(p, fst); ok {
+				it.key = k
+			} else {
+				work <- it
+			}
 		}
 		items = append(items, it)
 		return nil

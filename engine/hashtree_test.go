@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -14,7 +16,7 @@ import (
 func treeKey(t *testing.T, dir string) cache.Key {
 	t.Helper()
 	h := cache.NewHasher(cache.Key{})
-	if err := hashTree(h, dir, "src", func(string) bool { return false }, false); err != nil {
+	if err := hashTree(h, dir, "src", func(string) bool { return false }, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	return h.Sum()
@@ -82,10 +84,10 @@ func TestHashTreeReportsUnreadableFiles(t *testing.T) {
 		t.Skip(err)
 	}
 	h := cache.NewHasher(cache.Key{})
-	if err := hashTree(h, filepath.Join(dir, "missing"), "src", func(string) bool { return false }, false); err == nil {
+	if err := hashTree(h, filepath.Join(dir, "missing"), "src", func(string) bool { return false }, false, nil); err == nil {
 		t.Error("hashing a missing tree succeeded")
 	}
-	if err := hashTree(h, dir, "src", func(string) bool { return false }, false); err != nil {
+	if err := hashTree(h, dir, "src", func(string) bool { return false }, false, nil); err != nil {
 		t.Errorf("a FIFO in the tree: %v", err)
 	}
 }
@@ -113,8 +115,109 @@ func BenchmarkHashTree20k(b *testing.B) {
 	b.SetBytes(20000 * 10 << 10)
 	for b.Loop() {
 		h := cache.NewHasher(cache.Key{})
-		if err := hashTree(h, dir, "files", func(string) bool { return false }, false); err != nil {
+		if err := hashTree(h, dir, "files", func(string) bool { return false }, false, nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// sumsKey hashes dir with sums loaded from file and saves them back. now
+// is what LoadSums takes for the present: a second ahead makes the fresh
+// test files old enough to keep.
+func sumsKey(t *testing.T, dir, file string) cache.Key {
+	t.Helper()
+	sums := cache.LoadSums(file, time.Now().Add(2*time.Second))
+	h := cache.NewHasher(cache.Key{})
+	if err := hashTree(h, dir, "src", func(string) bool { return false }, false, sums); err != nil {
+		t.Fatal(err)
+	}
+	if err := sums.Save(file); err != nil {
+		t.Fatal(err)
+	}
+	return h.Sum()
+}
+
+func TestHashTreeSumsSeeEveryChange(t *testing.T) {
+	dir := makeTree(t)
+	file := filepath.Join(t.TempDir(), "sums")
+	want := treeKey(t, dir)
+	if got := sumsKey(t, dir, file); got != want {
+		t.Fatalf("first keying with sums: %s, without: %s", got, want)
+	}
+	if got := sumsKey(t, dir, file); got != want {
+		t.Fatalf("keying from kept sums: %s, from contents: %s", got, want)
+	}
+	// The kept sums are used: an entry made wrong on purpose shows up.
+	poisoned := filepath.Join(t.TempDir(), "poisoned")
+	p := filepath.Join(dir, "d1", "f001")
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	s := cache.LoadSums(poisoned, time.Now().Add(2*time.Second))
+	s.Record(p, cache.FileStat{Dev: st.Dev, Ino: st.Ino, Size: uint64(st.Size), Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano()}, cache.Of("wrong"))
+	if err := s.Save(poisoned); err != nil {
+		t.Fatal(err)
+	}
+	if got := sumsKey(t, dir, poisoned); got == want {
+		t.Fatal("a kept sum was not used")
+	}
+
+	// Same size, mtime put back: only the ctime tells.
+	orig, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := append([]byte(nil), orig...)
+	changed[0] ^= 1
+	if err := os.WriteFile(p, changed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	want2 := treeKey(t, dir)
+	if want2 == want {
+		t.Fatal("the content change did not change the key")
+	}
+	if got := sumsKey(t, dir, file); got != want2 {
+		t.Fatalf("after a same-size write: %s, from contents: %s", got, want2)
+	}
+	// A file replaced by another with the same content: same key.
+	q := filepath.Join(dir, "d2", "f002")
+	dt, err := os.ReadFile(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(q+".new", dt, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(q+".new", q); err != nil {
+		t.Fatal(err)
+	}
+	if got := sumsKey(t, dir, file); got != want2 {
+		t.Fatalf("after replacing a file by its copy: %s, want %s", got, want2)
+	}
+}
+
+func TestSumsKeepNoRecentFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "sums")
+	// now as it is: the file was written less than a second ago.
+	s := cache.LoadSums(file, time.Now())
+	h := cache.NewHasher(cache.Key{})
+	if err := hashTree(h, dir, "src", func(string) bool { return false }, false, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(file); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Fatalf("sums saved for a file changed just now (err %v)", err)
 	}
 }

@@ -49,6 +49,7 @@ type run struct {
 	bkAddr    string
 	root      string
 	ids       []string
+	volumes   []string // host:container, mounted by dockerRun and primeContainer
 }
 
 // builder is one way to build and push an image. Only build is timed.
@@ -212,7 +213,11 @@ func dockerRun(ctx context.Context, e *env, r *run, image string, args ...string
 	r.container = "kb-bench-" + r.id
 	exec.Command("docker", "rm", "-f", r.container).Run()
 	a := []string{"run", "--name", r.container, "--network=host",
-		"--cgroup-parent=" + r.cg.rel, "-v", r.dir + ":/workspace", image}
+		"--cgroup-parent=" + r.cg.rel, "-v", r.dir + ":/workspace"}
+	for _, v := range r.volumes {
+		a = append(a, "-v", v)
+	}
+	a = append(a, image)
 	return command(ctx, r, nil, "docker", append(a, args...)...).Run()
 }
 

@@ -28,24 +28,39 @@ func primeRef(r *run) string { return strings.TrimSuffix(r.ref, ":latest") + ":p
 // Kaniko): new for each run, so each run primes its own.
 func cacheRepo(e *env, r *run) string { return e.registry + "/cache/" + r.id }
 
+// cacheVolume is the host directory of a run's --cache-dir (ours): the
+// volume a Tekton workspace or an Argo volume would be, kept from the
+// priming build to the timed one.
+func cacheVolume(e *env, r *run) string { return filepath.Join(e.work, "cache-dir", r.id) }
+
 func addCachedBuilders(m map[string]*builder) {
 	execArgs := func(e *env, r *run, dest string) []string {
 		return []string{"--context=/workspace", "--destination=" + dest, "--cache=true", "--cache-repo=" + cacheRepo(e, r)}
+	}
+	removeVolume := func(ctx context.Context, e *env, r *run) { os.RemoveAll(cacheVolume(e, r)) }
+	// Ours keeps --cache-dir on a volume, as the catalog's Task does on
+	// its cache workspace: base images and the context's file keys.
+	oursArgs := func(e *env, r *run, dest string) []string {
+		return append(execArgs(e, r, dest), "--cache-dir=/cache")
 	}
 	m["ours-cached"] = &builder{
 		name:  "ours-cached",
 		check: m["ours"].check,
 		prepare: func(ctx context.Context, e *env, r *run) error {
-			return primeContainer(ctx, e, r, e.image, execArgs(e, r, primeRef(r)))
+			r.volumes = []string{cacheVolume(e, r) + ":/cache"}
+			return primeContainer(ctx, e, r, e.image, oursArgs(e, r, primeRef(r)))
 		},
 		build: func(ctx context.Context, e *env, r *run) error {
-			return dockerRun(ctx, e, r, e.image, execArgs(e, r, r.ref)...)
+			return dockerRun(ctx, e, r, e.image, oursArgs(e, r, r.ref)...)
 		},
-		cleanup: removeContainer,
+		cleanup: func(ctx context.Context, e *env, r *run) {
+			removeContainer(ctx, e, r)
+			removeVolume(ctx, e, r)
+		},
 	}
 	hostArgs := func(e *env, r *run, dest string) []string {
 		return []string{"--context=" + r.dir, "--dockerfile=" + filepath.Join(r.dir, "Dockerfile"),
-			"--destination=" + dest, "--cache=true", "--cache-repo=" + cacheRepo(e, r)}
+			"--destination=" + dest, "--cache=true", "--cache-repo=" + cacheRepo(e, r), "--cache-dir=" + cacheVolume(e, r)}
 	}
 	m["ours-host-cached"] = &builder{
 		name:  "ours-host-cached",
@@ -56,6 +71,7 @@ func addCachedBuilders(m map[string]*builder) {
 		build: func(ctx context.Context, e *env, r *run) error {
 			return command(ctx, r, r.cg, e.executor, hostArgs(e, r, r.ref)...).Run()
 		},
+		cleanup: removeVolume,
 	}
 	// Kaniko caches COPY layers only with --cache-copy-layers: it is on,
 	// Kaniko's best case.
@@ -133,7 +149,11 @@ func primeContainer(ctx context.Context, e *env, r *run, image string, args []st
 	name := "kb-bench-" + r.id + "-prime"
 	exec.Command("docker", "rm", "-f", name).Run()
 	defer exec.Command("docker", "rm", "-f", name).Run()
-	a := []string{"run", "--name", name, "--network=host", "-v", r.dir + ":/workspace", image}
+	a := []string{"run", "--name", name, "--network=host", "-v", r.dir + ":/workspace"}
+	for _, v := range r.volumes {
+		a = append(a, "-v", v)
+	}
+	a = append(a, image)
 	if err := command(ctx, r, nil, "docker", append(a, args...)...).Run(); err != nil {
 		return fmt.Errorf("priming build: %w", err)
 	}
