@@ -310,22 +310,16 @@ func (b *builder) sourceKey(ctx context.Context, from string, paths, urls []stri
 	return h.Sum(), nil
 }
 
-// hashTree adds every file under host: name, type, mode, owner, size and
-// content (link target for symlinks). With exceptions ("!" lines in the
-// ignore file) it enters excluded directories, as COPY does, since a file
-// below one may be brought back. The walk is in order; file contents are
-// hashed by several workers, and added in walk order; sums, when not nil,
-// spares reading the files it knows unchanged.
+// hashTree adds every file under host: name, type, mode, owner, xattrs,
+// size and content (link target for symlinks). With exceptions ("!"
+// lines in the ignore file) it enters excluded directories, as COPY does,
+// since a file below one may be brought back. The walk only reads
+// directories, in order; workers stat, read and hash each entry (sums,
+// when not nil, spares reading the files it knows unchanged), and the
+// entries are added in walk order.
 func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exceptions bool, sums *cache.Sums) error {
-	type item struct {
-		parts []string // added before the content
-		file  string   // a regular file whose content follows, or ""
-		st    cache.FileStat
-		key   cache.Key
-	}
-	var items []*item
-	// Workers hash contents while the walk goes on.
-	work := make(chan *item, 256)
+	var items []*hashItem
+	work := make(chan *hashItem, 256)
 	errs := make(chan error, hashWorkers)
 	var wg sync.WaitGroup
 	for range hashWorkers {
@@ -335,62 +329,49 @@ func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exc
 			var first error
 			buf := make([]byte, 128<<10)
 			for it := range work {
-				if first != nil {
-					continue
-				}
-				if it.key, first = hashFile(it.file, buf); first == nil {
-					sums.Record(it.file, it.st, it.key)
+				if first == nil {
+					first = it.fill(buf, sums)
 				}
 			}
 			errs <- first
 		}()
 	}
-	links := map[[2]uint64]string{} // hard links: which earlier file each shares
-	err := filepath.Walk(host, func(p string, fi os.FileInfo, err error) error {
+	add := func(path, r string) {
+		it := &hashItem{path: path, rel: r}
+		items = append(items, it)
+		work <- it
+	}
+	var walk func(dir, r string) error
+	walk = func(dir, r string) error {
+		ents, err := os.ReadDir(dir)
 		if err != nil {
 			return err
 		}
-		r := filepath.ToSlash(filepath.Join(rel, strings.TrimPrefix(p, host)))
-		if p != host && excluded(r) {
-			if fi.IsDir() && !exceptions {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		uid, gid := uint32(0), uint32(0)
-		var fst cache.FileStat
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			uid, gid = st.Uid, st.Gid
-			fst = cache.FileStat{Dev: st.Dev, Ino: st.Ino, Size: uint64(st.Size),
-				Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano()}
-			if st.Nlink > 1 && fi.Mode().IsRegular() {
-				key := [2]uint64{st.Dev, st.Ino}
-				if first, ok := links[key]; ok {
-					items = append(items, &item{parts: []string{r, "hardlink", first}})
-					return nil
+		for _, e := range ents {
+			p, cr := filepath.Join(dir, e.Name()), r+"/"+e.Name()
+			if excluded(cr) {
+				if !e.IsDir() || !exceptions {
+					continue
 				}
-				links[key] = r
-			}
-		}
-		it := &item{parts: append([]string{r, fmt.Sprintf("%o %d:%d %d", fi.Mode(), uid, gid, fi.Size())}, fs.Xattrs(p)...)}
-		switch {
-		case fi.Mode()&os.ModeSymlink != 0:
-			t, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			it.parts = append(it.parts, t)
-		case fi.Mode().IsRegular():
-			it.file, it.st = p, fst
-			if k, ok := sums.Lookup(p, fst); ok {
-				it.key = k
 			} else {
-				work <- it
+				add(p, cr)
+			}
+			if e.IsDir() {
+				if err := walk(p, cr); err != nil {
+					return err
+				}
 			}
 		}
-		items = append(items, it)
 		return nil
-	})
+	}
+	fi, err := os.Lstat(host)
+	if err == nil {
+		r := filepath.ToSlash(rel)
+		add(host, r)
+		if fi.IsDir() {
+			err = walk(host, strings.TrimSuffix(r, "/"))
+		}
+	}
 	close(work)
 	wg.Wait()
 	close(errs)
@@ -402,14 +383,75 @@ func hashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exc
 			return err
 		}
 	}
+	links := map[[2]uint64]string{} // hard links: which earlier file each shares
 	for _, it := range items {
+		if it.nlink > 1 && it.file {
+			id := [2]uint64{it.st.Dev, it.st.Ino}
+			if first, ok := links[id]; ok {
+				h.Add(it.rel, "hardlink", first)
+				continue
+			}
+			links[id] = it.rel
+		}
 		// Each part on its own, as the hasher length-prefixes them.
 		for _, part := range it.parts {
 			h.Add(part)
 		}
-		if it.file != "" {
+		if it.file {
 			h.AddKey(it.key)
 		}
+	}
+	return nil
+}
+
+// hashItem is one entry of a tree being keyed.
+type hashItem struct {
+	path, rel string
+	parts     []string // added before the content
+	file      bool     // a regular file: its content key follows
+	st        cache.FileStat
+	nlink     uint64
+	key       cache.Key
+}
+
+// fill stats the entry and, for a regular file, finds its content key.
+func (it *hashItem) fill(buf []byte, sums *cache.Sums) error {
+	fi, err := os.Lstat(it.path)
+	if err != nil {
+		return err
+	}
+	uid, gid := uint32(0), uint32(0)
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		uid, gid, it.nlink = st.Uid, st.Gid, uint64(st.Nlink)
+		it.st = cache.FileStat{Dev: st.Dev, Ino: st.Ino, Size: uint64(st.Size), Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano()}
+	}
+	it.parts = []string{it.rel, fmt.Sprintf("%o %d:%d %d", fi.Mode(), uid, gid, fi.Size())}
+	if fi.Mode().IsRegular() {
+		it.file = true
+		k, plain, ok := sums.Lookup(it.path, it.st)
+		if ok && plain {
+			it.key = k
+			return nil
+		}
+		xattrs := fs.Xattrs(it.path)
+		it.parts = append(it.parts, xattrs...)
+		if ok {
+			it.key = k
+			return nil
+		}
+		if it.key, err = hashFile(it.path, buf); err != nil {
+			return err
+		}
+		sums.Record(it.path, it.st, it.key, len(xattrs) == 0)
+		return nil
+	}
+	it.parts = append(it.parts, fs.Xattrs(it.path)...)
+	if fi.Mode()&os.ModeSymlink != 0 {
+		t, err := os.Readlink(it.path)
+		if err != nil {
+			return err
+		}
+		it.parts = append(it.parts, t)
 	}
 	return nil
 }

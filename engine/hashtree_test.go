@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kaniko-build/kaniko-build/engine/cache"
+	"github.com/kaniko-build/kaniko-build/engine/fs"
 )
 
 func treeKey(t *testing.T, dir string) cache.Key {
@@ -113,12 +116,32 @@ func BenchmarkHashTree20k(b *testing.B) {
 		}
 	}
 	b.SetBytes(20000 * 10 << 10)
-	for b.Loop() {
-		h := cache.NewHasher(cache.Key{})
-		if err := hashTree(h, dir, "files", func(string) bool { return false }, false, nil); err != nil {
-			b.Fatal(err)
+	b.Run("read", func(b *testing.B) {
+		for b.Loop() {
+			h := cache.NewHasher(cache.Key{})
+			if err := hashTree(h, dir, "files", func(string) bool { return false }, false, nil); err != nil {
+				b.Fatal(err)
+			}
 		}
+	})
+	// With the sums --cache-dir keeps: a rebuild of an unchanged context.
+	file := filepath.Join(b.TempDir(), "sums")
+	sums := cache.LoadSums(file, time.Now().Add(2*time.Second))
+	if err := hashTree(cache.NewHasher(cache.Key{}), dir, "files", func(string) bool { return false }, false, sums); err != nil {
+		b.Fatal(err)
 	}
+	if err := sums.Save(file); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("kept-sums", func(b *testing.B) {
+		for b.Loop() {
+			sums := cache.LoadSums(file, time.Now())
+			h := cache.NewHasher(cache.Key{})
+			if err := hashTree(h, dir, "files", func(string) bool { return false }, false, sums); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // sumsKey hashes dir with sums loaded from file and saves them back. now
@@ -156,7 +179,7 @@ func TestHashTreeSumsSeeEveryChange(t *testing.T) {
 	}
 	st := fi.Sys().(*syscall.Stat_t)
 	s := cache.LoadSums(poisoned, time.Now().Add(2*time.Second))
-	s.Record(p, cache.FileStat{Dev: st.Dev, Ino: st.Ino, Size: uint64(st.Size), Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano()}, cache.Of("wrong"))
+	s.Record(p, cache.FileStat{Dev: st.Dev, Ino: st.Ino, Size: uint64(st.Size), Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano()}, cache.Of("wrong"), true)
 	if err := s.Save(poisoned); err != nil {
 		t.Fatal(err)
 	}
@@ -219,5 +242,145 @@ func TestSumsKeepNoRecentFile(t *testing.T) {
 	}
 	if _, err := os.Stat(file); !os.IsNotExist(err) {
 		t.Fatalf("sums saved for a file changed just now (err %v)", err)
+	}
+}
+
+// hashTreeSerial is the walk hashTree replaced, kept as its reference: it adds every file under host: name, type, mode, owner, size and
+// content (link target for symlinks). With exceptions ("!" lines in the
+// ignore file) it enters excluded directories, as COPY does, since a file
+// below one may be brought back. The walk is in order; file contents are
+// hashed by several workers, and added in walk order; sums, when not nil,
+// spares reading the files it knows unchanged.
+func hashTreeSerial(h *cache.Hasher, host, rel string, excluded func(string) bool, exceptions bool) error {
+	type item struct {
+		parts []string // added before the content
+		file  string   // a regular file whose content follows, or ""
+		st    cache.FileStat
+		key   cache.Key
+	}
+	var items []*item
+	// Workers hash contents while the walk goes on.
+	work := make(chan *item, 256)
+	errs := make(chan error, hashWorkers)
+	var wg sync.WaitGroup
+	for range hashWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var first error
+			buf := make([]byte, 128<<10)
+			for it := range work {
+				if first != nil {
+					continue
+				}
+				if it.key, first = hashFile(it.file, buf); first == nil {
+
+				}
+			}
+			errs <- first
+		}()
+	}
+	links := map[[2]uint64]string{} // hard links: which earlier file each shares
+	err := filepath.Walk(host, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		r := filepath.ToSlash(filepath.Join(rel, strings.TrimPrefix(p, host)))
+		if p != host && excluded(r) {
+			if fi.IsDir() && !exceptions {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		uid, gid := uint32(0), uint32(0)
+		var fst cache.FileStat
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid, gid = st.Uid, st.Gid
+			fst = cache.FileStat{Dev: st.Dev, Ino: st.Ino, Size: uint64(st.Size),
+				Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano()}
+			if st.Nlink > 1 && fi.Mode().IsRegular() {
+				key := [2]uint64{st.Dev, st.Ino}
+				if first, ok := links[key]; ok {
+					items = append(items, &item{parts: []string{r, "hardlink", first}})
+					return nil
+				}
+				links[key] = r
+			}
+		}
+		it := &item{parts: append([]string{r, fmt.Sprintf("%o %d:%d %d", fi.Mode(), uid, gid, fi.Size())}, fs.Xattrs(p)...)}
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			t, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			it.parts = append(it.parts, t)
+		case fi.Mode().IsRegular():
+			it.file, it.st = p, fst
+			work <- it
+		}
+		items = append(items, it)
+		return nil
+	})
+	close(work)
+	wg.Wait()
+	close(errs)
+	if err != nil {
+		return err
+	}
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	for _, it := range items {
+		// Each part on its own, as the hasher length-prefixes them.
+		for _, part := range it.parts {
+			h.Add(part)
+		}
+		if it.file != "" {
+			h.AddKey(it.key)
+		}
+	}
+	return nil
+}
+
+// The concurrent walk keys every tree as the serial one did.
+func TestHashTreeMatchesSerialWalk(t *testing.T) {
+	dir := makeTree(t)
+	if err := os.Link(filepath.Join(dir, "d3/f010"), filepath.Join(dir, "d4/hard")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "skip/keep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"skip/a", "skip/keep/b"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(f), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	skip := func(r string) bool { return strings.Contains(r, "skip/") && !strings.HasSuffix(r, "keep/b") }
+	for _, c := range []struct {
+		host, rel  string
+		excluded   func(string) bool
+		exceptions bool
+	}{
+		{dir, "src", func(string) bool { return false }, false},
+		{dir, "", func(string) bool { return false }, false},
+		{dir, "src", skip, false},
+		{dir, "src", skip, true},
+		{filepath.Join(dir, "d3/f010"), "d3/f010", func(string) bool { return false }, false},
+		{filepath.Join(dir, "link"), "link", func(string) bool { return false }, false},
+	} {
+		want, got := cache.NewHasher(cache.Key{}), cache.NewHasher(cache.Key{})
+		if err := hashTreeSerial(want, c.host, c.rel, c.excluded, c.exceptions); err != nil {
+			t.Fatal(err)
+		}
+		if err := hashTree(got, c.host, c.rel, c.excluded, c.exceptions, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got.Sum() != want.Sum() {
+			t.Errorf("%s as %q (exceptions %v): concurrent walk %s, serial %s", c.host, c.rel, c.exceptions, got.Sum(), want.Sum())
+		}
 	}
 }

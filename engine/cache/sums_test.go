@@ -12,13 +12,13 @@ func TestSumsRoundTrip(t *testing.T) {
 	later := time.Now().Add(time.Hour)
 	st := FileStat{Dev: 1, Ino: 2, Size: 3, Mtime: 4, Ctime: 5}
 	s := LoadSums(file, later)
-	s.Record("/ctx/a", st, Of("a"))
-	s.Record("/ctx/b", FileStat{Dev: 1, Ino: 3, Size: 3, Mtime: 4, Ctime: 5}, Of("b"))
+	s.Record("/ctx/a", st, Of("a"), true)
+	s.Record("/ctx/b", FileStat{Dev: 1, Ino: 3, Size: 3, Mtime: 4, Ctime: 5}, Of("b"), true)
 	if err := s.Save(file); err != nil {
 		t.Fatal(err)
 	}
 	s = LoadSums(file, later)
-	if k, ok := s.Lookup("/ctx/a", st); !ok || k != Of("a") {
+	if k, _, ok := s.Lookup("/ctx/a", st); !ok || k != Of("a") {
 		t.Fatalf("Lookup = %s, %v", k, ok)
 	}
 	for _, other := range []FileStat{
@@ -28,7 +28,7 @@ func TestSumsRoundTrip(t *testing.T) {
 		{Dev: 1, Ino: 9, Size: 3, Mtime: 4, Ctime: 5},
 		{Dev: 2, Ino: 2, Size: 3, Mtime: 4, Ctime: 5},
 	} {
-		if _, ok := s.Lookup("/ctx/a", other); ok {
+		if _, _, ok := s.Lookup("/ctx/a", other); ok {
 			t.Errorf("Lookup with stat %+v hit", other)
 		}
 	}
@@ -37,10 +37,10 @@ func TestSumsRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = LoadSums(file, later)
-	if _, ok := s.Lookup("/ctx/b", FileStat{Dev: 1, Ino: 3, Size: 3, Mtime: 4, Ctime: 5}); ok {
+	if _, _, ok := s.Lookup("/ctx/b", FileStat{Dev: 1, Ino: 3, Size: 3, Mtime: 4, Ctime: 5}); ok {
 		t.Error("an entry not used by the last build was kept")
 	}
-	if _, ok := s.Lookup("/ctx/a", st); !ok {
+	if _, _, ok := s.Lookup("/ctx/a", st); !ok {
 		t.Error("the entry used by the last build was lost")
 	}
 }
@@ -49,7 +49,7 @@ func TestSumsDamagedFile(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "sums")
 	st := FileStat{Dev: 1, Ino: 2, Size: 3, Mtime: 4, Ctime: 5}
 	s := LoadSums(file, time.Now())
-	s.Record("/ctx/a", st, Of("a"))
+	s.Record("/ctx/a", st, Of("a"), true)
 	if err := s.Save(file); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestSumsDamagedFile(t *testing.T) {
 		if err := os.WriteFile(file, bad, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := LoadSums(file, time.Now()).Lookup("/ctx/a", st); ok {
+		if _, _, ok := LoadSums(file, time.Now()).Lookup("/ctx/a", st); ok {
 			t.Errorf("%s file: Lookup hit", name)
 		}
 	}
@@ -74,16 +74,16 @@ func TestSumsDamagedFile(t *testing.T) {
 func TestSumsZeroStatNeverKept(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "sums")
 	s := LoadSums(file, time.Now().Add(time.Hour))
-	s.Record("/ctx/a", FileStat{}, Of("a"))
-	s.Record("/ctx/b", FileStat{Ino: 1}, Of("b"))
+	s.Record("/ctx/a", FileStat{}, Of("a"), true)
+	s.Record("/ctx/b", FileStat{Ino: 1}, Of("b"), true)
 	if err := s.Save(file); err != nil {
 		t.Fatal(err)
 	}
 	s = LoadSums(file, time.Now())
-	if _, ok := s.Lookup("/ctx/b", FileStat{Ino: 1}); !ok {
+	if _, _, ok := s.Lookup("/ctx/b", FileStat{Ino: 1}); !ok {
 		t.Fatal("the entry with a stat was not kept")
 	}
-	if _, ok := s.Lookup("/ctx/a", FileStat{}); ok {
+	if _, _, ok := s.Lookup("/ctx/a", FileStat{}); ok {
 		t.Fatal("a file without stat was kept")
 	}
 }
