@@ -14,6 +14,7 @@ all: build
 
 build:
 	$(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/executor ./cmd/executor
+	$(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/warmer ./cmd/warmer
 
 # Builds examples/hello (a static binary on scratch) with the executor into
 # an OCI layout and an in-process registry, and prints the digest.

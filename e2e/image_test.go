@@ -537,3 +537,57 @@ func writeTree(t *testing.T, dir string, files map[string]string) {
 		}
 	}
 }
+
+// TestDebugImageAsJenkinsAgent runs the debug image as the Jenkins
+// Kubernetes plugin does: one long-lived container (/busybox/cat on a
+// tty) into which each build step is exec'd. Two builds run in it, one
+// after the other: the busybox shell must survive both (Kaniko's debug
+// image makes /busybox a volume for this), and the second image must hold
+// nothing of the first.
+func TestDebugImageAsJenkinsAgent(t *testing.T) {
+	h := suite
+	needImage(t)
+	debug := strings.TrimSuffix(h.image, ":latest") + ":debug"
+	ctx := context.Background()
+	work := t.TempDir()
+	vars := h.vars("jenkins")
+	df1, err := expand("FROM {{busybox}}\nRUN echo one > /one.txt\n", vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	df2, err := expand("FROM {{busybox}}\nCOPY hello.txt /hello.txt\nRUN test ! -e /one.txt && echo two > /two.txt\n", vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeTree(t, work, map[string]string{"first/Dockerfile": df1, "second/Dockerfile": df2, "second/hello.txt": "hello\n"})
+	name := fmt.Sprintf("kaniko-build-e2e-%d-%d", os.Getpid(), containerSeq.Add(1))
+	t.Cleanup(func() { removeContainer(name) })
+	if out, err := exec.CommandContext(ctx, "docker", "run", "--detach", "--tty", "--name", name, "--network", "host",
+		"--volume", work+":/home/jenkins/agent", "--workdir", "/home/jenkins/agent", // as the plugin's pod
+		"--entrypoint", "/busybox/cat", debug).CombinedOutput(); err != nil {
+		t.Fatalf("docker run %s: %v\n%s", debug, err, out)
+	}
+	dockerExec := func(args ...string) string {
+		t.Helper()
+		out, err := exec.CommandContext(ctx, "docker", append([]string{"exec", name}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker exec %s: %v\n%s", strings.Join(args, " "), err, tail(string(out), 4000))
+		}
+		return string(out)
+	}
+	for i, dir := range []string{"first", "second"} {
+		ref := fmt.Sprintf("%s/jenkins/%s:latest", h.reg.Host, dir)
+		dockerExec("/busybox/sh", "-c", "cd /home/jenkins/agent/"+dir+" && /kaniko/executor --context=dir://$PWD --dockerfile=Dockerfile --destination="+ref)
+		if got := dockerExec("/busybox/sh", "-c", "echo alive; ls /busybox/ls"); got != "alive\n/busybox/ls\n" {
+			t.Fatalf("after build %d the agent's shell answered %q", i+1, got)
+		}
+	}
+	checkFiles(t, h.reg.Host+"/jenkins/first:latest", map[string]string{"/one.txt": "one\n"})
+	b := checkFiles(t, h.reg.Host+"/jenkins/second:latest", map[string]string{"/hello.txt": "hello\n", "/two.txt": "two\n"})
+	exp := &imagecmp.Expect{AbsentFromLayers: []string{"/one.txt", "/kaniko", "/home/jenkins", "/busybox/ls"}}
+	problems, err := exp.Check(b.img, b.fs, imagecmp.Ignore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report(t, "the second image", problems)
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -123,8 +124,27 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	return fs
 }
 
+// version is the release, stamped with -ldflags "-X main.version=v1.2.3";
+// without it, the module version Go recorded.
+var version = ""
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
 // Main runs the executor with args and returns the exit code.
 func Main(ctx context.Context, args []string, stderr io.Writer) int {
+	// Kaniko's `executor version` subcommand, and the usual flag.
+	if len(args) == 1 && (args[0] == "version" || args[0] == "--version") {
+		fmt.Fprintf(os.Stdout, "kaniko-build version: %s\n", versionString())
+		return 0
+	}
 	var f flags
 	fs := newFlagSet(&f)
 	fs.SetOutput(stderr)

@@ -67,3 +67,15 @@ func TestBadInputExitCodes(t *testing.T) {
 		}
 	}
 }
+
+func TestVersionSubcommand(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		var stderr bytes.Buffer
+		if code := Main(context.Background(), args, &stderr); code != 0 {
+			t.Errorf("%v: exit %d: %s", args, code, stderr.String())
+		}
+	}
+	if versionString() == "" {
+		t.Error("empty version")
+	}
+}

@@ -6,9 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 out=_out/image
 executor=${EXECUTOR:-bin/executor}
+warmer=${WARMER:-bin/warmer}
 tag=${IMAGE:-kaniko-build/executor}
-rm -rf "$out/ctx" && mkdir -p "$out/ctx/workspace" "$out/ctx/busybox"
+warmer_tag=${WARMER_IMAGE:-kaniko-build/warmer}
+rm -rf "$out/ctx" && mkdir -p "$out/ctx/workspace" "$out/ctx/busybox" "$out/ctx/bin"
 cp "$executor" "$out/ctx/executor"
+cp "$warmer" "$out/ctx/warmer"
+ln -s /busybox/sh "$out/ctx/bin/sh"
 cp /etc/ssl/certs/ca-certificates.crt "$out/ctx/"
 echo '{}' > "$out/ctx/docker-config.json"
 bb=/bin/busybox
@@ -26,9 +30,10 @@ cp "$bb" "$out/ctx/busybox/busybox"
 for applet in $("$bb" --list); do
   [ "$applet" = busybox ] || ln -s busybox "$out/ctx/busybox/$applet"
 done
-for variant in release debug; do
+for variant in release debug warmer; do
   name="$tag:latest"
   [ "$variant" = debug ] && name="$tag:debug"
+  [ "$variant" = warmer ] && name="$warmer_tag:latest"
   "$executor" --context "$out/ctx" --dockerfile cmd/executor/image/Dockerfile \
     --target "$variant" --no-push --reproducible \
     --destination "$name" --tar-path "$out/executor-$variant.tar"
