@@ -102,7 +102,7 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	fs.IntVar(&f.level, "compression-level", -1, "compression level; 0 or less is the fastest (gzip 1, zstd's fastest), as Kaniko's default")
 	fs.StringVar(&f.format, "image-format", "", "manifest format: docker or oci (default: the base image's)")
 	fs.StringArrayVar(&o.Secrets, "secret", nil, "id=ID,src=FILE (or env=VAR) secret for RUN --mount=type=secret (repeatable)")
-	fs.StringVar(&o.CacheDir, "cache-dir", "", "directory keeping RUN --mount=type=cache contents between builds")
+	fs.StringVar(&o.CacheDir, "cache-dir", "", "directory kept between builds: base images from the warmer, RUN --mount=type=cache contents, the context files' content keys")
 	fs.BoolVar(&o.Force, "force", false, "build in / even outside a container (it rewrites the root filesystem)")
 	fs.StringArrayVar(&o.IgnorePaths, "ignore-path", nil, "path the in-container build leaves alone and keeps out of layers (repeatable)")
 	fs.StringVar(&o.KanikoDir, "kaniko-dir", "/kaniko", "the executor's own directory, never part of the image")
