@@ -61,6 +61,7 @@ type builder struct {
 	upload       *remote.Uploader // early uploads of the final image's layers
 	store        cache.Store      // the layer cache; nil without --cache
 	sums         *cache.Sums      // context file keys kept in --cache-dir; nil for none
+	sumsFile     string           // where sums are kept
 	cacheRun     cacheRun
 	// buildCtx lives as long as the build, outputs included: pulled
 	// images keep it, since their layers are read again when written out.
@@ -102,7 +103,7 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := b.sums.Save(b.sumsPath()); err != nil {
+	if err := b.sums.Save(b.sumsFile); err != nil {
 		b.log.Warn("keeping the context's file keys failed", "err", err)
 	}
 	res, err := b.output(ctx, img)
@@ -393,8 +394,8 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 		if b.store, err = b.openCache(ctx); err != nil {
 			return nil, err
 		}
-		if p := b.sumsPath(); p != "" {
-			b.sums = cache.LoadSums(p, time.Now())
+		if b.sumsFile = b.sumsPath(); b.sumsFile != "" {
+			b.sums = cache.LoadSums(b.sumsFile, time.Now())
 		}
 	}
 	for _, i := range needed {
