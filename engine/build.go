@@ -88,18 +88,32 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 		}
 	}()
 	start := time.Now()
+	var checked chan error
 	if !opt.NoPush {
 		if len(opt.Destinations) == 0 {
 			return nil, errors.New("no --destination given: set one or use --no-push")
 		}
 		if !opt.SkipPushPermissionCheck {
-			if err := b.remote.CheckPush(ctx, opt.Destinations); err != nil {
-				return nil, err
-			}
+			// Alongside the build's first steps, which it stops when it
+			// fails: a round trip or three saved, the failure as early.
+			checked = make(chan error, 1)
+			go func() {
+				err := b.remote.CheckPush(ctx, opt.Destinations)
+				if err != nil {
+					cancel()
+				}
+				checked <- err
+			}()
 		}
 	}
 	img, err := b.build(ctx)
 	b.cacheRun.puts.Wait()
+	// A build that failed on its own does not wait for the check.
+	if checked != nil && (err == nil || ctx.Err() != nil) {
+		if cerr := <-checked; cerr != nil {
+			return nil, cerr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +189,7 @@ func newBuilder(opt Options) (_ *builder, err error) {
 		Mirrors: opt.RegistryMirrors, RegistryMap: opt.RegistryMap, MirrorsOnly: opt.SkipDefaultRegistryFallback,
 		Retries: opt.PushRetry, Platform: platform,
 		Logf: func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) },
-	}
+	}.Shared()
 	if opt.CacheDir != "" {
 		b.remote.Images = &remote.ImageCache{Path: filepath.Join(opt.CacheDir, "images")}
 	}

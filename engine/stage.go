@@ -177,6 +177,17 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 			cfg.Config.Env = []string{"PATH=" + run.DefaultPath}
 		}
 		s.base, s.baseLayers, s.cfg = img, img, cfg
+		if b.upload != nil && b.final[s.index] {
+			// The image's base layers: mounted or uploaded while the
+			// build goes on, not at the final push.
+			ls, err := img.Layers()
+			if err != nil {
+				return fmt.Errorf("reading layers of %s: %w", base, err)
+			}
+			for _, l := range ls {
+				b.upload.Add(l)
+			}
+		}
 	}
 	if f := image.Format(b.opt.ImageFormat); f != "" {
 		s.format = f

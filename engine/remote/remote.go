@@ -40,6 +40,54 @@ type Options struct {
 	Images *ImageCache
 	// Logf reports fallbacks (a mirror that failed); nil is silent.
 	Logf func(format string, args ...any)
+
+	// shared, set by Shared, is what the calls of one build reuse.
+	shared *shared
+}
+
+// shared holds, per direction (pull or push), one transport and one
+// puller, and the pusher: kept connections and registry tokens, and the
+// blobs already pushed, which a later push then neither uploads nor checks.
+type shared struct {
+	mu     sync.Mutex
+	tr     [2]http.RoundTripper
+	puller [2]*remote.Puller
+	pusher *remote.Pusher
+}
+
+// Shared returns o, and copies of it made later, sharing connections,
+// registry tokens and the record of pushed blobs between all their calls.
+// Without it each call starts afresh: new connections, a new /v2/ ping and
+// token, a HEAD for every blob.
+func (o Options) Shared() Options {
+	o.shared = &shared{}
+	return o
+}
+
+func dir(pull bool) int {
+	if pull {
+		return 1
+	}
+	return 0
+}
+
+// transport is the TLS transport for pulls or pushes.
+func (o Options) transport(pull bool) (http.RoundTripper, error) {
+	s := o.shared
+	if s == nil {
+		return o.TLS.transport(pull)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tr := s.tr[dir(pull)]; tr != nil {
+		return tr, nil
+	}
+	tr, err := o.TLS.transport(pull)
+	if err != nil {
+		return nil, err
+	}
+	s.tr[dir(pull)] = tr
+	return tr, nil
 }
 
 func (o Options) keychain() authn.Keychain {
@@ -114,11 +162,11 @@ func transient(err error) bool {
 }
 
 func (o Options) options(ctx context.Context, pull bool) ([]remote.Option, error) {
-	tr, err := o.TLS.transport(pull)
+	tr, err := o.transport(pull)
 	if err != nil {
 		return nil, err
 	}
-	return []remote.Option{
+	opts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(o.keychain()),
 		remote.WithTransport(tr),
@@ -126,7 +174,31 @@ func (o Options) options(ctx context.Context, pull bool) ([]remote.Option, error
 		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: o.retries() + 1}),
 		remote.WithRetryStatusCodes(http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
 			http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout),
-	}, nil
+	}
+	s := o.shared
+	if s == nil {
+		return opts, nil
+	}
+	// The puller and pusher keep the options they are made with, but for
+	// the context and platform, which each call passes.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := dir(pull)
+	if s.puller[d] == nil {
+		if s.puller[d], err = remote.NewPuller(opts...); err != nil {
+			return nil, err
+		}
+	}
+	if !pull && s.pusher == nil {
+		if s.pusher, err = remote.NewPusher(opts...); err != nil {
+			return nil, err
+		}
+	}
+	opts = append(opts, remote.Reuse(s.puller[d]))
+	if !pull {
+		opts = append(opts, remote.Reuse(s.pusher))
+	}
+	return opts, nil
 }
 
 // candidates lists where to pull ref from: its mirrors, then itself.
@@ -196,7 +268,7 @@ func (o Options) Pull(ctx context.Context, ref string) (v1.Image, error) {
 // CheckPush fails fast when a destination cannot be pushed to: before the
 // build, not after it. Transient failures are retried.
 func (o Options) CheckPush(ctx context.Context, refs []string) error {
-	tr, err := o.TLS.transport(false)
+	tr, err := o.transport(false)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,61 @@
+package engine_test
+
+import (
+	"context"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/kaniko-build/kaniko-build/e2e/baseimage"
+	"github.com/kaniko-build/kaniko-build/engine"
+)
+
+// The push access check runs alongside the build's first steps; when it
+// fails, it stops the build and is the error, and nothing is pushed.
+func TestPushCheckStopsTheBuild(t *testing.T) {
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v2/denied/") && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"errors":[{"code":"DENIED","message":"no pushes here"}]}`)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img, err := baseimage.Busybox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := name.ParseReference(host + "/base/busybox:latest")
+	if err := remote.Write(base, img); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// Without the check, this would fail on its RUN, naming Dockerfile:2.
+	df := "FROM " + base.String() + "\nRUN sleep 30 && false\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dest := host + "/denied/app:1"
+	_, err = engine.Build(context.Background(), engine.Options{Context: dir, Dockerfile: "Dockerfile",
+		Destinations: []string{dest}, TempDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "checking push access to "+dest) || !strings.Contains(err.Error(), "DENIED") {
+		t.Fatalf("err = %v, want the failed push access check", err)
+	}
+	ref, _ := name.ParseReference(dest)
+	if _, err := remote.Head(ref); err == nil {
+		t.Fatal("the tag exists")
+	}
+}
