@@ -41,6 +41,11 @@ func Extract(root string, r io.Reader, opt ExtractOptions) error {
 		t    time.Time
 	}
 	var dirs []dirTime
+	// parents maps in-image directories this layer has seen on disk to
+	// their host paths, which saves resolving (an lstat per path element)
+	// and creating the parents of every entry. Whatever removes a path
+	// (a whiteout, an entry replacing another) empties it.
+	parents := map[string]string{}
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -58,6 +63,7 @@ func Extract(root string, r io.Reader, opt ExtractOptions) error {
 		}
 		dir, base := path.Dir(p), path.Base(p)
 		if base == OpaqueWhiteout {
+			clear(parents)
 			if err := clearDir(root, dir, written, opt.Ignore); err != nil {
 				return err
 			}
@@ -68,6 +74,7 @@ func Extract(root string, r io.Reader, opt ExtractOptions) error {
 			if opt.Ignore != nil && opt.Ignore(victim) {
 				continue
 			}
+			clear(parents)
 			host, err := ResolveParent(root, victim)
 			if err != nil {
 				return err
@@ -77,15 +84,24 @@ func Extract(root string, r io.Reader, opt ExtractOptions) error {
 			}
 			continue
 		}
-		host, err := ResolveParent(root, p)
-		if err != nil {
+		parent, known := parents[dir]
+		var host string
+		if known {
+			host = filepath.Join(parent, base)
+		} else if host, err = ResolveParent(root, p); err != nil {
 			return err
 		}
-		if err := writeEntry(root, host, hdr, tr, opt); err != nil {
+		replaced, err := writeEntry(root, host, hdr, tr, opt, known)
+		if err != nil {
 			return fmt.Errorf("extracting %s: %w", p, err)
 		}
+		if replaced {
+			clear(parents)
+		}
+		parents[dir] = filepath.Dir(host)
 		written[p] = true
 		if hdr.Typeflag == tar.TypeDir {
+			parents[p] = host
 			dirs = append(dirs, dirTime{host, hdr.ModTime})
 		}
 	}
@@ -122,50 +138,73 @@ func clearDir(root, dir string, written map[string]bool, skip func(string) bool)
 	return nil
 }
 
-func writeEntry(root, host string, hdr *tar.Header, r io.Reader, opt ExtractOptions) error {
-	if err := os.MkdirAll(filepath.Dir(host), 0o755); err != nil {
-		return err
+// writeEntry creates the entry at host, replacing what is there unless
+// both are directories; replaced tells whether a directory or a symlink
+// was removed (paths resolved through it may have changed). parentKnown
+// says host's directory exists. New paths are created with O_EXCL and the
+// like, so that the common case needs no lstat first.
+func writeEntry(root, host string, hdr *tar.Header, r io.Reader, opt ExtractOptions, parentKnown bool) (replaced bool, _ error) {
+	if !parentKnown {
+		if err := os.MkdirAll(filepath.Dir(host), 0o755); err != nil {
+			return false, err
+		}
 	}
-	fi, err := os.Lstat(host)
-	exists := err == nil
-	if exists && !(fi.IsDir() && hdr.Typeflag == tar.TypeDir) {
+	// create runs mk, and once more after removing what stood at host.
+	create := func(mk func() error) error {
+		err := mk()
+		if !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		if fi, err := os.Lstat(host); err == nil && (fi.IsDir() || fi.Mode()&os.ModeSymlink != 0) {
+			replaced = true
+		}
 		if err := os.RemoveAll(host); err != nil {
 			return err
 		}
+		return mk()
 	}
 	mode := os.FileMode(hdr.Mode).Perm()
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		if !exists || !fi.IsDir() {
-			if err := os.Mkdir(host, mode); err != nil {
-				return err
+		if err := os.Mkdir(host, mode); err != nil {
+			fi, lerr := os.Lstat(host)
+			if lerr != nil || !errors.Is(err, os.ErrExist) {
+				return replaced, err
+			}
+			if !fi.IsDir() {
+				if err := create(func() error { return os.Mkdir(host, mode) }); err != nil {
+					return replaced, err
+				}
 			}
 		}
 	case tar.TypeReg, tar.TypeRegA:
-		f, err := os.OpenFile(host, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+		var f *os.File
+		if err := create(func() (err error) {
+			f, err = os.OpenFile(host, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, mode)
+			return err
+		}); err != nil {
+			return replaced, err
+		}
+		err := writeFile(f, r, hdr, opt)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
-			return err
+			return replaced, err
 		}
-		if _, err := io.Copy(f, r); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
-			return err
-		}
+		setTimes(host, hdr)
+		return replaced, nil
 	case tar.TypeSymlink:
-		if err := os.Symlink(hdr.Linkname, host); err != nil {
-			return err
+		if err := create(func() error { return os.Symlink(hdr.Linkname, host) }); err != nil {
+			return replaced, err
 		}
 	case tar.TypeLink:
 		target, err := ResolveParent(root, Clean(hdr.Linkname))
 		if err != nil {
-			return err
+			return replaced, err
 		}
-		if err := os.Link(target, host); err != nil {
-			return err
-		}
-		return nil // a hard link shares the target's metadata
+		// a hard link shares the target's metadata
+		return replaced, create(func() error { return os.Link(target, host) })
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 		m := uint32(mode)
 		switch hdr.Typeflag {
@@ -176,17 +215,57 @@ func writeEntry(root, host string, hdr *tar.Header, r io.Reader, opt ExtractOpti
 		default:
 			m |= unix.S_IFIFO
 		}
-		if err := unix.Mknod(host, m, int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))); err != nil {
-			return err
+		dev := int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
+		if err := create(func() error {
+			if err := unix.Mknod(host, m, dev); err != nil {
+				return &os.PathError{Op: "mknod", Path: host, Err: err}
+			}
+			return nil
+		}); err != nil {
+			return replaced, err
 		}
 	default:
-		return nil // sockets and unknown types are not part of images
+		return replaced, nil // sockets and unknown types are not part of images
 	}
 	if !opt.NoChown {
 		if err := os.Lchown(host, hdr.Uid, hdr.Gid); err != nil {
+			return replaced, err
+		}
+	}
+	if err := setXattrs(host, hdr); err != nil {
+		return replaced, err
+	}
+	if hdr.Typeflag != tar.TypeSymlink {
+		// chmod after chown: chown clears the setuid and setgid bits.
+		if err := os.Chmod(host, TarMode(hdr.Mode)); err != nil {
+			return replaced, err
+		}
+	}
+	if hdr.Typeflag != tar.TypeDir {
+		setTimes(host, hdr)
+	}
+	return replaced, nil
+}
+
+// writeFile fills a new regular file and sets its owner, xattrs and mode
+// through its descriptor.
+func writeFile(f *os.File, r io.Reader, hdr *tar.Header, opt ExtractOptions) error {
+	if _, err := io.Copy(f, r); err != nil {
+		return err
+	}
+	if !opt.NoChown {
+		if err := f.Chown(hdr.Uid, hdr.Gid); err != nil {
 			return err
 		}
 	}
+	if err := setXattrs(f.Name(), hdr); err != nil {
+		return err
+	}
+	// chmod after chown: chown clears the setuid and setgid bits.
+	return f.Chmod(TarMode(hdr.Mode))
+}
+
+func setXattrs(host string, hdr *tar.Header) error {
 	for k, v := range hdr.PAXRecords {
 		if name, ok := strings.CutPrefix(k, xattrPAXPrefix); ok {
 			if err := unix.Lsetxattr(host, name, []byte(v), 0); err != nil && !errors.Is(err, unix.ENOTSUP) && !errors.Is(err, unix.EPERM) {
@@ -194,17 +273,12 @@ func writeEntry(root, host string, hdr *tar.Header, r io.Reader, opt ExtractOpti
 			}
 		}
 	}
-	if hdr.Typeflag != tar.TypeSymlink {
-		// chmod after chown: chown clears the setuid and setgid bits.
-		if err := os.Chmod(host, TarMode(hdr.Mode)); err != nil {
-			return err
-		}
-	}
-	if hdr.Typeflag != tar.TypeDir {
-		ts := []unix.Timespec{unix.NsecToTimespec(hdr.ModTime.UnixNano()), unix.NsecToTimespec(hdr.ModTime.UnixNano())}
-		_ = unix.UtimesNanoAt(unix.AT_FDCWD, host, ts, unix.AT_SYMLINK_NOFOLLOW)
-	}
 	return nil
+}
+
+func setTimes(host string, hdr *tar.Header) {
+	ts := []unix.Timespec{unix.NsecToTimespec(hdr.ModTime.UnixNano()), unix.NsecToTimespec(hdr.ModTime.UnixNano())}
+	_ = unix.UtimesNanoAt(unix.AT_FDCWD, host, ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 
 // TarMode turns a tar header mode into an os.FileMode keeping the

@@ -194,3 +194,70 @@ func TestDecompressTellsFormatsApart(t *testing.T) {
 		}
 	}
 }
+
+// Entries that replace a directory or a symlink change where later
+// entries of the same layer go: nothing resolved before may be reused.
+func TestExtractFollowsWhatTheLayerReplaced(t *testing.T) {
+	root := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(Extract(root, layer(t,
+		ent{name: "d/", typ: tar.TypeDir, mode: 0o755},
+		ent{name: "d/f", typ: tar.TypeReg, body: "f"},
+		ent{name: "real/", typ: tar.TypeDir, mode: 0o755},
+		ent{name: "x", typ: tar.TypeReg, body: "x"},
+		ent{name: "s", typ: tar.TypeSymlink, link: "real"},
+	), ExtractOptions{}))
+	must(Extract(root, layer(t,
+		ent{name: "d/g", typ: tar.TypeReg, body: "g"},
+		ent{name: "d", typ: tar.TypeSymlink, link: "/real"},
+		ent{name: "d/h", typ: tar.TypeReg, body: "h"},
+		ent{name: "x/", typ: tar.TypeDir, mode: 0o750},
+		ent{name: "x/y", typ: tar.TypeReg, body: "y"},
+		ent{name: "s", typ: tar.TypeReg, body: "now a file"},
+		ent{name: "s2", typ: tar.TypeSymlink, link: "/real"},
+		ent{name: "s2/z", typ: tar.TypeReg, body: "z"},
+		ent{name: "hl", typ: tar.TypeLink, link: "d/h"},
+		ent{name: "real/h", typ: tar.TypeReg, body: "h2"},
+	), ExtractOptions{}))
+	read := func(p string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(root, p))
+		if err != nil {
+			t.Fatalf("reading %s: %v", p, err)
+		}
+		return string(b)
+	}
+	if l, err := os.Readlink(filepath.Join(root, "d")); err != nil || l != "/real" {
+		t.Errorf("d = %q, %v; want a symlink to /real", l, err)
+	}
+	if got := read("real/z"); got != "z" {
+		t.Errorf("s2/z did not go through the symlink s2 to real/z: %q", got)
+	}
+	if got := read("real/h"); got != "h2" {
+		t.Errorf("real/h = %q, want the layer's last write h2", got)
+	}
+	if got := read("hl"); got != "h" {
+		t.Errorf("hl = %q, want the content real/h had when it was linked (h)", got)
+	}
+	fi, err := os.Lstat(filepath.Join(root, "x"))
+	must(err)
+	if !fi.IsDir() || fi.Mode().Perm() != 0o750 {
+		t.Errorf("x = %v, want a 0750 directory", fi.Mode())
+	}
+	if got := read("x/y"); got != "y" {
+		t.Errorf("x/y = %q", got)
+	}
+	fi, err = os.Lstat(filepath.Join(root, "s"))
+	must(err)
+	if !fi.Mode().IsRegular() || read("s") != "now a file" {
+		t.Errorf("s = %v, want the regular file", fi.Mode())
+	}
+	if _, err := os.Stat(filepath.Join(root, "real")); err != nil {
+		t.Errorf("replacing the symlink s removed its target: %v", err)
+	}
+}
