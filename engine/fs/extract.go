@@ -2,6 +2,7 @@ package fs
 
 import (
 	"archive/tar"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,11 +30,29 @@ type ExtractOptions struct {
 	Ignore func(p string) bool
 	// NoChown leaves ownership to the calling user (tests as non-root).
 	NoChown bool
+
+	// serial makes every entry in the reading goroutine (tests).
+	serial bool
 }
+
+const (
+	// extractWorkers create new small files and symlinks while the layer
+	// is read on: creating a file costs several system calls, each slow
+	// on overlayfs and ext4, and they overlap well.
+	extractWorkers = 4
+	// smallFile is the largest file a worker takes, its content in memory;
+	// larger ones are written as they are read.
+	smallFile = 64 << 10
+)
 
 // Extract applies one uncompressed layer tar to root: whiteouts and opaque
 // directories remove lower content, everything else is created with its
 // mode, owner, times and xattrs. No entry can write outside root.
+//
+// Entries are read in order. A new small file or symlink whose directory
+// is known goes to a worker; everything else is made here, after the
+// workers are done when it could depend on their work: a whiteout, a hard
+// link, an entry replacing something, or one below a path in the works.
 func Extract(root string, r io.Reader, opt ExtractOptions) error {
 	tr := tar.NewReader(r)
 	written := map[string]bool{}
@@ -43,10 +63,23 @@ func Extract(root string, r io.Reader, opt ExtractOptions) error {
 	var dirs []dirTime
 	// parents maps in-image directories this layer has seen on disk to
 	// their host paths, which saves resolving (an lstat per path element)
-	// and creating the parents of every entry. Whatever removes a path
-	// (a whiteout, an entry replacing another) empties it.
+	// and creating the parents of every entry. A whiteout, or an entry
+	// replacing a directory or a symlink, empties it.
 	parents := map[string]string{}
+	w := newWorkers(root, opt)
+	defer w.stop()
+	// settle waits for the workers; what they replaced empties parents.
+	settle := func() error {
+		replaced, err := w.wait()
+		if replaced {
+			clear(parents)
+		}
+		return err
+	}
 	for {
+		if err := w.failed(); err != nil {
+			return err
+		}
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
@@ -63,6 +96,9 @@ func Extract(root string, r io.Reader, opt ExtractOptions) error {
 		}
 		dir, base := path.Dir(p), path.Base(p)
 		if base == OpaqueWhiteout {
+			if err := settle(); err != nil {
+				return err
+			}
 			clear(parents)
 			if err := clearDir(root, dir, written, opt.Ignore); err != nil {
 				return err
@@ -73,6 +109,9 @@ func Extract(root string, r io.Reader, opt ExtractOptions) error {
 			victim := path.Join(dir, strings.TrimPrefix(base, WhiteoutPrefix))
 			if opt.Ignore != nil && opt.Ignore(victim) {
 				continue
+			}
+			if err := settle(); err != nil {
+				return err
 			}
 			clear(parents)
 			host, err := ResolveParent(root, victim)
@@ -85,31 +124,170 @@ func Extract(root string, r io.Reader, opt ExtractOptions) error {
 			continue
 		}
 		parent, known := parents[dir]
+		if !known || w.busyAt(p) || hdr.Typeflag == tar.TypeLink {
+			// Resolving reads what the workers may be making; so does
+			// a hard link, of its target.
+			if err := settle(); err != nil {
+				return err
+			}
+			parent, known = parents[dir]
+		}
 		var host string
 		if known {
 			host = filepath.Join(parent, base)
 		} else if host, err = ResolveParent(root, p); err != nil {
 			return err
 		}
-		replaced, err := writeEntry(root, host, hdr, tr, opt, known)
-		if err != nil {
+		replaced := false
+		if known && w.takes(hdr) && isNew(host) {
+			if err := w.add(p, host, hdr, tr); err != nil {
+				return fmt.Errorf("extracting %s: %w", p, err)
+			}
+		} else if replaced, err = writeEntry(root, host, hdr, tr, opt, known, settle); err != nil {
 			return fmt.Errorf("extracting %s: %w", p, err)
 		}
-		if replaced {
-			clear(parents)
-		}
-		parents[dir] = filepath.Dir(host)
 		written[p] = true
 		if hdr.Typeflag == tar.TypeDir {
-			parents[p] = host
 			dirs = append(dirs, dirTime{host, hdr.ModTime})
 		}
+		if replaced {
+			// What it replaced may be how p was reached ("a/b/x"
+			// through a symlink a/b to "/", replacing the directory a).
+			clear(parents)
+			continue
+		}
+		parents[dir] = filepath.Dir(host)
+		if hdr.Typeflag == tar.TypeDir {
+			parents[p] = host
+		}
+	}
+	if err := settle(); err != nil {
+		return err
 	}
 	// Directory times last: creating children changed them.
 	for i := len(dirs) - 1; i >= 0; i-- {
 		_ = os.Chtimes(dirs[i].host, dirs[i].t, dirs[i].t)
 	}
 	return nil
+}
+
+// isNew reports whether nothing is at host yet.
+func isNew(host string) bool {
+	_, err := os.Lstat(host)
+	return errors.Is(err, os.ErrNotExist)
+}
+
+// workers make new entries for Extract.
+type workers struct {
+	root string
+	opt  ExtractOptions
+	jobs chan extractJob
+	wg   sync.WaitGroup // jobs handed out and not done
+	busy map[string]bool
+
+	mu       sync.Mutex
+	err      error
+	replaced bool
+}
+
+type extractJob struct {
+	p, host string
+	hdr     *tar.Header
+	data    []byte
+}
+
+func newWorkers(root string, opt ExtractOptions) *workers {
+	w := &workers{root: root, opt: opt, busy: map[string]bool{}}
+	if opt.serial {
+		return w
+	}
+	w.jobs = make(chan extractJob, 64)
+	for range extractWorkers {
+		go func() {
+			for j := range w.jobs {
+				replaced, err := writeEntry(w.root, j.host, j.hdr, bytes.NewReader(j.data), w.opt, true, nil)
+				w.mu.Lock()
+				if err != nil && w.err == nil {
+					w.err = fmt.Errorf("extracting %s: %w", j.p, err)
+				}
+				w.replaced = w.replaced || replaced
+				w.mu.Unlock()
+				w.wg.Done()
+			}
+		}()
+	}
+	return w
+}
+
+// takes reports whether a worker can make the entry.
+func (w *workers) takes(hdr *tar.Header) bool {
+	if w.jobs == nil {
+		return false
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeRegA:
+		return hdr.Size <= smallFile
+	case tar.TypeSymlink:
+		return true
+	}
+	return false
+}
+
+// add hands the entry, its content read from r, to a worker.
+func (w *workers) add(p, host string, hdr *tar.Header, r io.Reader) error {
+	var data []byte
+	if hdr.Typeflag != tar.TypeSymlink && hdr.Size > 0 {
+		data = make([]byte, hdr.Size)
+		if _, err := io.ReadFull(r, data); err != nil {
+			return err
+		}
+	}
+	w.busy[p] = true
+	w.wg.Add(1)
+	w.jobs <- extractJob{p: p, host: host, hdr: hdr, data: data}
+	return nil
+}
+
+// busyAt reports whether p or a path above it is handed out.
+func (w *workers) busyAt(p string) bool {
+	if len(w.busy) == 0 {
+		return false
+	}
+	for ; p != "/"; p = path.Dir(p) {
+		if w.busy[p] {
+			return true
+		}
+	}
+	return false
+}
+
+// failed returns a worker's error, if one failed.
+func (w *workers) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// wait waits until every handed-out entry is made; replaced tells whether
+// one of them replaced a directory or a symlink.
+func (w *workers) wait() (replaced bool, _ error) {
+	if len(w.busy) == 0 {
+		return false, w.failed()
+	}
+	w.wg.Wait()
+	clear(w.busy)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	replaced, w.replaced = w.replaced, false
+	return replaced, w.err
+}
+
+// stop ends the workers once they are done.
+func (w *workers) stop() {
+	if w.jobs != nil {
+		w.wg.Wait()
+		close(w.jobs)
+	}
 }
 
 // clearDir empties an opaque directory of everything the current layer
@@ -141,9 +319,10 @@ func clearDir(root, dir string, written map[string]bool, skip func(string) bool)
 // writeEntry creates the entry at host, replacing what is there unless
 // both are directories; replaced tells whether a directory or a symlink
 // was removed (paths resolved through it may have changed). parentKnown
-// says host's directory exists. New paths are created with O_EXCL and the
+// says host's directory exists; beforeReplace, when set, runs before
+// anything is removed. New paths are created with O_EXCL and the
 // like, so that the common case needs no lstat first.
-func writeEntry(root, host string, hdr *tar.Header, r io.Reader, opt ExtractOptions, parentKnown bool) (replaced bool, _ error) {
+func writeEntry(root, host string, hdr *tar.Header, r io.Reader, opt ExtractOptions, parentKnown bool, beforeReplace func() error) (replaced bool, _ error) {
 	if !parentKnown {
 		if err := os.MkdirAll(filepath.Dir(host), 0o755); err != nil {
 			return false, err
@@ -154,6 +333,12 @@ func writeEntry(root, host string, hdr *tar.Header, r io.Reader, opt ExtractOpti
 		err := mk()
 		if !errors.Is(err, os.ErrExist) {
 			return err
+		}
+		if beforeReplace != nil {
+			// Work under way may go through what is replaced.
+			if err := beforeReplace(); err != nil {
+				return err
+			}
 		}
 		if fi, err := os.Lstat(host); err == nil && (fi.IsDir() || fi.Mode()&os.ModeSymlink != 0) {
 			replaced = true
@@ -199,12 +384,15 @@ func writeEntry(root, host string, hdr *tar.Header, r io.Reader, opt ExtractOpti
 			return replaced, err
 		}
 	case tar.TypeLink:
-		target, err := ResolveParent(root, Clean(hdr.Linkname))
-		if err != nil {
-			return replaced, err
-		}
-		// a hard link shares the target's metadata
-		return replaced, create(func() error { return os.Link(target, host) })
+		// Resolved after what stood at host is gone, which can change it.
+		err := create(func() error {
+			target, err := ResolveParent(root, Clean(hdr.Linkname))
+			if err != nil {
+				return err
+			}
+			return os.Link(target, host)
+		})
+		return replaced, err // a hard link shares the target's metadata
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 		m := uint32(mode)
 		switch hdr.Typeflag {
