@@ -76,7 +76,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	o := remote.Options{InsecurePull: *insecurePull, InsecureRegistries: *insecure,
-		TLS: remote.TLSOptions{SkipVerifyPull: *skipTLS}, Retries: *retry, Platform: p}
+		TLS: remote.TLSOptions{SkipVerifyPull: *skipTLS}, Retries: *retry, Platform: p}.Shared()
 	store := &remote.ImageCache{Path: filepath.Join(*cacheDir, "images")}
 	for _, ref := range refs {
 		img, err := o.Pull(ctx, ref)
