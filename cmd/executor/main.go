@@ -109,7 +109,7 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	// Kaniko flags kept so that pipelines run unchanged; what they tuned
 	// in Kaniko is what this builder always does, or does not apply.
 	fs.BoolVar(&o.IgnoreVarRun, "ignore-var-run", true, "leave /var/run alone and out of layers (in the image)")
-	fs.BoolVar(&o.SkipPushPermissionCheck, "skip-push-permission-check", false, "do not check push access before building")
+	fs.BoolVar(&o.SkipPushPermissionCheck, "skip-push-permission-check", false, "do not check push access at the start (the check runs alongside the first steps and stops the build when it fails)")
 	fs.BoolVar(&o.SkipDefaultRegistryFallback, "skip-default-registry-fallback", false, "with mirrors, never fall back to Docker Hub")
 	fs.IntVar(&f.downloadRetry, "image-download-retry", 0, "times to retry pulling a base image (default: as --push-retry)")
 	for _, name := range []string{"cleanup", "compressed-caching", "force-build-metadata", "log-timestamp",
