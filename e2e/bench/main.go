@@ -208,6 +208,9 @@ func bench(ctx context.Context, c config) error {
 			settleWhy = "set by -settle"
 		}
 		fmt.Fprintf(os.Stderr, "bench: each timed run starts %s after the last large deletion: %s\n", e.settle, settleWhy)
+		// What ran before the bench (make image, the test suites) may
+		// have just deleted many files: the first run waits too.
+		e.deleted()
 	}
 	for _, b := range c.builders {
 		if err := all[b].check(e); err != nil {
@@ -234,7 +237,7 @@ func bench(ctx context.Context, c config) error {
 
 	runNotes := slices.Clone(notes)
 	if e.settle > 0 {
-		runNotes = append(runNotes, fmt.Sprintf("settle: each timed run started %s after the last run or cleanup that freed %d inodes or more, and after a sync, because %s", e.settle, manyInodes, settleWhy))
+		runNotes = append(runNotes, fmt.Sprintf("settle: each timed run started %s after the bench's start and after the last run or cleanup that freed %d inodes or more, and after a sync, because %s", e.settle, manyInodes, settleWhy))
 	}
 	rep := &report{
 		Date: time.Now().UTC(), RunsEach: c.runs, Notes: runNotes,
