@@ -44,6 +44,13 @@ func layer(t *testing.T, ents ...ent) *bytes.Buffer {
 	return &buf
 }
 
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestResolveStaysInRoot(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
@@ -100,13 +107,7 @@ func TestExtractCannotEscape(t *testing.T) {
 
 func TestExtractWhiteouts(t *testing.T) {
 	root := t.TempDir()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(Extract(root, layer(t,
+	must(t, Extract(root, layer(t,
 		ent{name: "a/", typ: tar.TypeDir, mode: 0o755},
 		ent{name: "a/old", typ: tar.TypeReg, body: "old"},
 		ent{name: "b/", typ: tar.TypeDir, mode: 0o755},
@@ -114,7 +115,7 @@ func TestExtractWhiteouts(t *testing.T) {
 		ent{name: "b/kept", typ: tar.TypeReg, body: "k"},
 		ent{name: "suid", typ: tar.TypeReg, body: "s", mode: 0o4755},
 	), ExtractOptions{}))
-	must(Extract(root, layer(t,
+	must(t, Extract(root, layer(t,
 		ent{name: "a/", typ: tar.TypeDir, mode: 0o755},
 		ent{name: "a/.wh..wh..opq", typ: tar.TypeReg},
 		ent{name: "a/new", typ: tar.TypeReg, body: "new"},
@@ -133,7 +134,7 @@ func TestExtractWhiteouts(t *testing.T) {
 		t.Error("whiteout removed b/kept too")
 	}
 	fi, err := os.Stat(filepath.Join(root, "suid"))
-	must(err)
+	must(t, err)
 	if fi.Mode()&os.ModeSetuid == 0 {
 		t.Errorf("setuid bit lost: %v", fi.Mode())
 	}
@@ -199,20 +200,14 @@ func TestDecompressTellsFormatsApart(t *testing.T) {
 // entries of the same layer go: nothing resolved before may be reused.
 func TestExtractFollowsWhatTheLayerReplaced(t *testing.T) {
 	root := t.TempDir()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(Extract(root, layer(t,
+	must(t, Extract(root, layer(t,
 		ent{name: "d/", typ: tar.TypeDir, mode: 0o755},
 		ent{name: "d/f", typ: tar.TypeReg, body: "f"},
 		ent{name: "real/", typ: tar.TypeDir, mode: 0o755},
 		ent{name: "x", typ: tar.TypeReg, body: "x"},
 		ent{name: "s", typ: tar.TypeSymlink, link: "real"},
 	), ExtractOptions{}))
-	must(Extract(root, layer(t,
+	must(t, Extract(root, layer(t,
 		ent{name: "d/g", typ: tar.TypeReg, body: "g"},
 		ent{name: "d", typ: tar.TypeSymlink, link: "/real"},
 		ent{name: "d/h", typ: tar.TypeReg, body: "h"},
@@ -245,7 +240,7 @@ func TestExtractFollowsWhatTheLayerReplaced(t *testing.T) {
 		t.Errorf("hl = %q, want the content real/h had when it was linked (h)", got)
 	}
 	fi, err := os.Lstat(filepath.Join(root, "x"))
-	must(err)
+	must(t, err)
 	if !fi.IsDir() || fi.Mode().Perm() != 0o750 {
 		t.Errorf("x = %v, want a 0750 directory", fi.Mode())
 	}
@@ -253,7 +248,7 @@ func TestExtractFollowsWhatTheLayerReplaced(t *testing.T) {
 		t.Errorf("x/y = %q", got)
 	}
 	fi, err = os.Lstat(filepath.Join(root, "s"))
-	must(err)
+	must(t, err)
 	if !fi.Mode().IsRegular() || read("s") != "now a file" {
 		t.Errorf("s = %v, want the regular file", fi.Mode())
 	}
