@@ -265,8 +265,8 @@ func (o Options) Pull(ctx context.Context, ref string) (v1.Image, error) {
 	return nil, fmt.Errorf("pulling %s: %w", ref, errors.Join(errs...))
 }
 
-// CheckPush fails fast when a destination cannot be pushed to: before the
-// build, not after it. Transient failures are retried.
+// CheckPush fails fast when a destination cannot be pushed to: at the
+// build's start, not after it. Transient failures are retried.
 func (o Options) CheckPush(ctx context.Context, refs []string) error {
 	tr, err := o.transport(false)
 	if err != nil {
