@@ -19,7 +19,8 @@ import (
 // its group. A build that creates 20,000 files right after the previous
 // run deleted 20,000 runs two to three times slower, whichever builder it
 // is. So on such a filesystem a timed run starts only after that window
-// has passed since the last run or cleanup that deleted many inodes. With
+// has passed since the bench started (what ran before it may have deleted
+// files) and since the last run or cleanup that deleted many inodes. With
 // a journal (the usual case) ext4 skips the check and the settle time is
 // zero.
 
