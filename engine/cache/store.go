@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -112,7 +113,7 @@ type Registry struct {
 
 // Get implements Store.
 func (r *Registry) Get(ctx context.Context, tag string) (Entry, bool, error) {
-	img, err := remote.Image(r.Repo.Tag(tag), append(r.Options, remote.WithContext(ctx))...)
+	img, err := remote.Image(r.Repo.Tag(tag), append(slices.Clip(r.Options), remote.WithContext(ctx))...)
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
 		return Entry{}, false, nil
@@ -129,7 +130,7 @@ func (r *Registry) Put(ctx context.Context, tag string, e Entry) error {
 	if err != nil {
 		return err
 	}
-	if err := remote.Write(r.Repo.Tag(tag), img, append(r.Options, remote.WithContext(ctx))...); err != nil {
+	if err := remote.Write(r.Repo.Tag(tag), img, append(slices.Clip(r.Options), remote.WithContext(ctx))...); err != nil {
 		return fmt.Errorf("writing cache %s:%s: %w", r.Repo, tag, err)
 	}
 	return nil

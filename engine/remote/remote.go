@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -198,7 +199,9 @@ func (o Options) options(ctx context.Context, pull bool) ([]remote.Option, error
 	if !pull {
 		opts = append(opts, remote.Reuse(s.pusher))
 	}
-	return opts, nil
+	// Callers append per-call options, some at once from goroutines:
+	// no spare capacity for them to share.
+	return slices.Clip(opts), nil
 }
 
 // candidates lists where to pull ref from: its mirrors, then itself.
