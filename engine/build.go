@@ -40,7 +40,6 @@ type builder struct {
 	log      *slog.Logger
 	progress io.Writer
 	file     *dockerfile.File
-	lex      *shell.Lex
 	ctx      *buildctx.Context
 	remote   remote.Options
 	runner   run.Runner
@@ -230,7 +229,6 @@ func newBuilder(opt Options) (_ *builder, err error) {
 	if b.file, err = dockerfile.Parse(filepath.Base(dfPath), src); err != nil {
 		return nil, err
 	}
-	b.lex = b.file.Lexer()
 	if b.ctx, err = buildctx.Open(ctxDir, dfPath); err != nil {
 		return nil, err
 	}
@@ -356,6 +354,7 @@ func parseBuildArgs(in []string) (map[string]string, error) {
 // build runs the needed stages and returns the target's image.
 func (b *builder) build(ctx context.Context) (v1.Image, error) {
 	f := b.file
+	lex := f.Lexer()
 	b.globalArgs = b.defaultArgs()
 	env := shell.EnvsFromSlice(b.globalArgs)
 	for _, cmd := range f.MetaArgs {
@@ -363,7 +362,7 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 			if v, ok := b.buildArgs[kv.Key]; ok {
 				b.globalArgs = setEnv(b.globalArgs, kv.Key, v)
 			} else if kv.Value != nil {
-				v, _, err := b.lex.ProcessWord(*kv.Value, env)
+				v, _, err := lex.ProcessWord(*kv.Value, env)
 				if err != nil {
 					return nil, dockerfile.At(f.Name, cmd.Location(), err)
 				}
@@ -374,7 +373,7 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 	}
 	b.baseNames = make([]string, len(f.Stages))
 	for i, st := range f.Stages {
-		name, _, err := b.lex.ProcessWord(st.BaseName, env)
+		name, _, err := lex.ProcessWord(st.BaseName, env)
 		if err != nil {
 			return nil, dockerfile.At(f.Name, st.Location, err)
 		}

@@ -207,7 +207,7 @@ func (b *builder) stagePlatform(i int) (v1.Platform, error) {
 	if p == "" {
 		return b.platform, nil
 	}
-	v, _, err := b.lex.ProcessWord(p, shell.EnvsFromSlice(b.globalArgs))
+	v, _, err := b.file.Lexer().ProcessWord(p, shell.EnvsFromSlice(b.globalArgs))
 	if err != nil {
 		return v1.Platform{}, err
 	}
@@ -221,8 +221,9 @@ func (b *builder) stagePlatform(i int) (v1.Platform, error) {
 // expander returns the word expander for the stage's current environment.
 func (b *builder) expander(s *stage) instructions.SingleWordExpander {
 	env := shell.EnvsFromSlice(s.runEnv)
+	lex := b.file.Lexer() // a Lex is not safe for concurrent stages
 	return func(word string) (string, error) {
-		v, _, err := b.lex.ProcessWord(word, env)
+		v, _, err := lex.ProcessWord(word, env)
 		return v, err
 	}
 }
@@ -378,7 +379,7 @@ func (b *builder) dispatchExpose(s *stage, c *instructions.ExposeCommand) error 
 	env := shell.EnvsFromSlice(s.runEnv)
 	var all []string
 	for _, p := range c.Ports {
-		words, err := b.lex.ProcessWords(p, env)
+		words, err := b.file.Lexer().ProcessWords(p, env)
 		if err != nil {
 			return err
 		}
