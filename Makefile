@@ -29,8 +29,13 @@ test: setup unit e2e
 setup:
 	bash e2e/setup.sh
 
+# The engine builds stages and extracts layers concurrently: its packages
+# run once more under the race detector (cgo: setup installs gcc).
 unit:
 	$(GO) test -count=1 ./...
+	@if command -v gcc >/dev/null 2>&1; then \
+		echo "CGO_ENABLED=1 $(GO) test -race -count=1 ./engine/..."; CGO_ENABLED=1 $(GO) test -race -count=1 ./engine/...; \
+	else echo "unit: no gcc here (make setup installs it): no -race run"; fi
 
 # image first: the Tekton and Argo tests run the catalog's steps in the
 # executor image (kaniko-build/executor:latest).

@@ -30,6 +30,9 @@ declare -A want=(
 	[buildah]=/usr/bin/buildah
 	[pigz]=/usr/bin/pigz
 	[apache2-utils]=/usr/bin/htpasswd
+	# go test -race (make unit) needs cgo: a C compiler and libc's headers.
+	[gcc]=/usr/bin/gcc
+	[libc6-dev]=/usr/include/stdio.h
 )
 missing=()
 for pkg in "${!want[@]}"; do
