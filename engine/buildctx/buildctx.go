@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
@@ -18,6 +19,8 @@ import (
 type Context struct {
 	Dir     string
 	matcher *patternmatcher.PatternMatcher
+	// mu serialises matching: a pattern compiles itself on first use.
+	mu sync.Mutex
 }
 
 // Open opens dir (a path or dir://path) as a context. Its ignore file is
@@ -74,7 +77,9 @@ func (c *Context) Excluded(rel string) bool {
 	if rel == "" {
 		return false
 	}
+	c.mu.Lock()
 	ok, err := c.matcher.MatchesOrParentMatches(rel)
+	c.mu.Unlock()
 	return err == nil && ok
 }
 
