@@ -52,6 +52,7 @@ var imageCases = []string{
 	"healthcheck-none",
 	"mount-bind",
 	"multistage-named",
+	"stages-beside-root",
 	"platform-args-global",
 	"stage-chain-config",
 	"target-stage",

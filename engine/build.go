@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,11 @@ type builder struct {
 	// that compare them with real copies.
 	copyAlways bool
 	uses       map[int]int // stage -> how many later stages read it
+	// done closes per needed stage when it is built or has failed.
+	done map[int]chan struct{}
+	// rootToken is held by the stage whose files are in opt.RootDir (the
+	// stages that RUN, in in-container mode); nil without a RootDir.
+	rootToken chan struct{}
 }
 
 // Build builds the Dockerfile as opt says and writes or pushes the image.
@@ -277,6 +283,15 @@ const trashPrefix = "trash-"
 // the same container deletes it while it runs (emptyTrash).
 func (b *builder) removeTemp() {
 	if b.ignored != nil {
+		// Its files (layers, downloads) go now: few, and deleting them
+		// spares writing them out, which the container's end would wait for.
+		if ents, err := os.ReadDir(b.tmp); err == nil {
+			for _, e := range ents {
+				if e.Type().IsRegular() {
+					os.Remove(filepath.Join(b.tmp, e.Name()))
+				}
+			}
+		}
 		trash := filepath.Join(filepath.Dir(b.tmp), trashPrefix+filepath.Base(b.tmp))
 		if os.Rename(b.tmp, trash) == nil {
 			return
@@ -415,24 +430,14 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 		for _, d := range f.Deps(i, b.baseNames) {
 			b.uses[d]++
 		}
+		// A stage that both starts FROM another and reads it must not
+		// take the other's directory over: one use more, never counted down.
+		if j, ok := f.StageIndex(b.baseNames[i]); ok && j < i && slices.Contains(f.Reads(i), j) {
+			b.uses[j]++
+		}
 	}
 	b.stages = make([]*stage, len(f.Stages))
-	if b.ignored != nil {
-		// One root for all: stages run one after the other.
-		for n, i := range needed {
-			st, err := b.runStage(ctx, i, n+1, len(needed))
-			if err != nil {
-				return nil, err
-			}
-			b.stages[i] = st
-			if b.uses[i] > 0 {
-				// "/" is about to be the next stage's: keep this one aside.
-				if err := b.setAside(st); err != nil {
-					return nil, err
-				}
-			}
-		}
-	} else if err := b.runConcurrently(ctx, needed); err != nil {
+	if err := b.runConcurrently(ctx, needed); err != nil {
 		return nil, err
 	}
 	final := b.stages[target]

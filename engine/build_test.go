@@ -229,6 +229,23 @@ COPY --from=1 /out /copied
 	wantContent(t, fs, "/copied/artifact", "built\n")
 }
 
+// A stage that starts FROM another and also copies from it reads the
+// other as it was built, not its own changes to the files it started with.
+func TestStageReadsTheStageItStartsFrom(t *testing.T) {
+	e := newEnv(t)
+	_, fs := mustBuild(t, e, map[string]string{"Dockerfile": `FROM BASE AS runner
+RUN mkdir /out && echo ran > /out/ran
+FROM runner AS editor
+RUN rm /out/ran && echo edited > /out/edited
+COPY --from=runner /out/ran /out/ran-again
+`}, nil)
+	wantContent(t, fs, "/out/ran-again", "ran\n")
+	wantContent(t, fs, "/out/edited", "edited\n")
+	if _, ok := fs["/out/ran"]; ok {
+		t.Error("/out/ran is in the image; editor deleted it")
+	}
+}
+
 func TestHeredocs(t *testing.T) {
 	e := newEnv(t)
 	_, fs := mustBuild(t, e, map[string]string{"Dockerfile": `FROM BASE

@@ -186,7 +186,7 @@ func (b *builder) runKey(ctx context.Context, s *stage, c *instructions.RunComma
 		if m.Type != instructions.MountTypeBind {
 			continue // cache, tmpfs and secret contents are not inputs of the layer
 		}
-		k, err := b.sourceKey(ctx, m.From, []string{m.Source}, nil, nil)
+		k, err := b.sourceKey(ctx, s, m.From, []string{m.Source}, nil, nil)
 		if err != nil {
 			return cache.Key{}, err
 		}
@@ -221,7 +221,7 @@ func (b *builder) copyKey(ctx context.Context, s *stage, c copyCmd) (cache.Key, 
 			return cache.Key{}, fmt.Errorf("--exclude: %w", err)
 		}
 	}
-	files, err := b.sourceKey(ctx, c.from, paths, urls, exclude)
+	files, err := b.sourceKey(ctx, s, c.from, paths, urls, exclude)
 	if err != nil {
 		return cache.Key{}, err
 	}
@@ -236,7 +236,7 @@ func (b *builder) copyKey(ctx context.Context, s *stage, c copyCmd) (cache.Key, 
 // sourceKey keys what a COPY or bind mount reads: a stage by its own key,
 // an image by its digest, the context by the names, modes, owners and
 // contents of the files (after .dockerignore), URLs by their content.
-func (b *builder) sourceKey(ctx context.Context, from string, paths, urls []string, exclude *patternmatcher.PatternMatcher) (cache.Key, error) {
+func (b *builder) sourceKey(ctx context.Context, s *stage, from string, paths, urls []string, exclude *patternmatcher.PatternMatcher) (cache.Key, error) {
 	h := cache.NewHasher(cache.Key{})
 	for _, u := range urls {
 		p, err := b.download(ctx, u, "")
@@ -251,9 +251,9 @@ func (b *builder) sourceKey(ctx context.Context, from string, paths, urls []stri
 	}
 	if from != "" {
 		if j, ok := b.file.StageIndex(from); ok {
-			st := b.stages[j]
-			if st == nil {
-				return cache.Key{}, fmt.Errorf("stage %q is not built before it is used", from)
+			st, err := b.builtStage(ctx, s.index, j)
+			if err != nil {
+				return cache.Key{}, err
 			}
 			return h.Add("stage", strings.Join(paths, "\x00")).AddKey(st.key).Sum(), nil
 		}

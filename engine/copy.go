@@ -44,14 +44,14 @@ type source struct {
 	isContext bool
 }
 
-func (b *builder) copySource(ctx context.Context, from string) (source, error) {
+func (b *builder) copySource(ctx context.Context, s *stage, from string) (source, error) {
 	if from == "" {
 		return source{root: b.ctx.Dir, isContext: true}, nil
 	}
 	if j, ok := b.file.StageIndex(from); ok {
-		st := b.stages[j]
-		if st == nil {
-			return source{}, fmt.Errorf("stage %q is not built before it is used", from)
+		st, err := b.builtStage(ctx, s.index, j)
+		if err != nil {
+			return source{}, err
 		}
 		if err := b.materialize(ctx, st); err != nil {
 			return source{}, err
@@ -108,7 +108,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 			return fmt.Errorf("%s failed: %w", name, err)
 		}
 	}
-	src, err := b.copySource(ctx, c.from)
+	src, err := b.copySource(ctx, s, c.from)
 	if err != nil {
 		return err
 	}

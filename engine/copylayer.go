@@ -146,9 +146,11 @@ func (b *builder) copyLayerOnly(s *stage, src, srcRel, target string, opt fs.Cop
 	if err != nil || !ok {
 		return false, err
 	}
-	for _, p := range append(made, target) {
-		if b.skip(p) {
-			return false, nil
+	if skip := b.stageSkip(s); skip != nil {
+		for _, p := range append(made, target) {
+			if skip(p) {
+				return false, nil
+			}
 		}
 	}
 

@@ -43,7 +43,10 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 			if err := wipeRoot(root, ignored); err != nil {
 				return err
 			}
-			if err := fs.Copy(parent.root, "", root, "/", fs.CopyOptions{}); err != nil {
+			// A parent built beside the root may hold paths that are the
+			// container's here (its base's /proc, say): they stay the container's.
+			opt := fs.CopyOptions{Exclude: func(rel string) bool { return ignored.covers("/" + rel) }}
+			if err := fs.Copy(parent.root, "", root, "/", opt); err != nil {
 				return fmt.Errorf("restoring stage %d: %w", parent.index, err)
 			}
 		case last:

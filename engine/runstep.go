@@ -178,7 +178,7 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 	for _, m := range instructions.GetMounts(c) {
 		switch m.Type {
 		case instructions.MountTypeBind:
-			src, err := b.copySource(ctx, m.From)
+			src, err := b.copySource(ctx, s, m.From)
 			if err != nil {
 				return nil, nil, release, err
 			}

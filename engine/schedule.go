@@ -2,19 +2,26 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 )
 
-// runConcurrently runs the needed stages, each as soon as the stages it
-// reads from are done: independent stages build at the same time, each in
-// its own root directory. The first failure cancels the rest.
+// runConcurrently runs the needed stages, each as soon as its base stage
+// is built: independent stages build at the same time, each in its own
+// directory. A step that reads another stage waits for that one only
+// (builtStage). With a RootDir (in-container mode), the stages that RUN
+// take turns in it, each after all it reads is built; the others build
+// beside them in directories of ours. The first failure cancels the rest.
 func (b *builder) runConcurrently(ctx context.Context, needed []int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := map[int]chan struct{}{}
+	b.done = map[int]chan struct{}{}
 	for _, i := range needed {
-		done[i] = make(chan struct{})
+		b.done[i] = make(chan struct{})
+	}
+	if b.opt.RootDir != "" {
+		b.rootToken = make(chan struct{}, 1)
 	}
 	var (
 		wg       sync.WaitGroup
@@ -25,18 +32,18 @@ func (b *builder) runConcurrently(ctx context.Context, needed []int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer close(done[i])
-			for _, d := range b.file.Deps(i, b.baseNames) {
-				select {
-				case <-done[d]:
-				case <-ctx.Done():
-					return
-				}
-				if b.stages[d] == nil {
-					return // it failed; its error is already kept
-				}
-			}
+			defer close(b.done[i])
 			st, err := b.runStage(ctx, i, n+1, len(needed))
+			if err == nil && st.holdsRoot {
+				b.mu.Lock()
+				used := b.uses[i] > 0
+				b.mu.Unlock()
+				if used {
+					// The root is about to be the next stage's: keep this one aside.
+					err = b.setAside(st)
+				}
+				b.releaseRoot(st)
+			}
 			if err != nil {
 				mu.Lock()
 				if firstErr == nil {
@@ -51,6 +58,51 @@ func (b *builder) runConcurrently(ctx context.Context, needed []int) error {
 	}
 	wg.Wait()
 	return firstErr
+}
+
+// builtStage waits until stage j, which stage i reads, is built.
+func (b *builder) builtStage(ctx context.Context, i, j int) (*stage, error) {
+	name := b.file.Stages[j].Name
+	if name == "" {
+		name = fmt.Sprint(j)
+	}
+	done := b.done[j]
+	if j >= i || done == nil {
+		return nil, fmt.Errorf("stage %q is not built before it is used", name)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if st := b.stages[j]; st != nil {
+		return st, nil
+	}
+	return nil, fmt.Errorf("stage %q failed", name)
+}
+
+// takeRoot waits for stage s's turn in opt.RootDir: after every stage it
+// reads is built (so it never holds the root while it waits on another).
+func (b *builder) takeRoot(ctx context.Context, s *stage) error {
+	for _, j := range b.file.Deps(s.index, b.baseNames) {
+		if _, err := b.builtStage(ctx, s.index, j); err != nil {
+			return err
+		}
+	}
+	select {
+	case b.rootToken <- struct{}{}:
+		s.holdsRoot = true
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *builder) releaseRoot(s *stage) {
+	if s.holdsRoot {
+		s.holdsRoot = false
+		<-b.rootToken
+	}
 }
 
 // syncWriter serialises writes of concurrent stages to one writer.

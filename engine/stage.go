@@ -55,6 +55,7 @@ type stage struct {
 	virtual   map[string]snapshot.Entry
 	pending   []virtualCopy
 	aside     bool              // root is a directory of ours, not the container's "/"
+	holdsRoot bool              // root is opt.RootDir, this stage's until it is done
 	mat       sync.Mutex        // held while materializing
 	lastLayer v1.Layer          // the layer the last commit made, nil for none
 	keyParts  map[string]string // inputs of the step being keyed
@@ -63,10 +64,15 @@ type stage struct {
 	startInterval time.Duration
 }
 
-func (b *builder) runStage(ctx context.Context, i, n, total int) (*stage, error) {
+func (b *builder) runStage(ctx context.Context, i, n, total int) (_ *stage, err error) {
 	f := b.file
 	st := f.Stages[i]
 	s := &stage{index: i, args: map[string]bool{}, created: time.Now().UTC()}
+	defer func() {
+		if err != nil {
+			b.releaseRoot(s)
+		}
+	}()
 	if b.opt.Reproducible {
 		t := time.Unix(0, 0).UTC()
 		s.epoch, s.created = &t, t
@@ -106,6 +112,20 @@ func (b *builder) runStage(ctx context.Context, i, n, total int) (*stage, error)
 	return s, nil
 }
 
+// runsCommands reports whether stage s has a RUN step, its own or an
+// ONBUILD trigger of its base (any trigger counts: they are not parsed yet).
+func (b *builder) runsCommands(s *stage) bool {
+	if len(s.cfg.Config.OnBuild) > 0 {
+		return true
+	}
+	for _, c := range b.file.Stages[s.index].Commands {
+		if _, ok := c.(*instructions.RunCommand); ok {
+			return true
+		}
+	}
+	return false
+}
+
 func oneLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i] + " ..."
@@ -121,13 +141,10 @@ func oneLine(s string) string {
 // step has to run.
 func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 	s.root = filepath.Join(b.tmp, fmt.Sprintf("stage-%d", s.index))
-	if b.opt.RootDir != "" {
-		s.root = b.opt.RootDir
-	}
 	if j, ok := b.file.StageIndex(base); ok && j < s.index {
-		parent := b.stages[j]
-		if parent == nil {
-			return fmt.Errorf("stage %q was not built", base)
+		parent, err := b.builtStage(ctx, s.index, j)
+		if err != nil {
+			return err
 		}
 		s.parent = parent
 		s.base, s.baseLayers, s.format = parent.base, parent.baseLayers, parent.format
@@ -194,6 +211,16 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 	}
 	s.runEnv = append([]string{}, s.cfg.Config.Env...)
 	s.noLayers = b.store == nil && !b.final[s.index]
+	if b.opt.RootDir != "" {
+		if b.runsCommands(s) {
+			if err := b.takeRoot(ctx, s); err != nil {
+				return err
+			}
+			s.root = b.opt.RootDir
+		} else {
+			s.aside = true // its steps need no root of their own: beside it
+		}
+	}
 	if b.store == nil {
 		return b.materialize(ctx, s)
 	}
@@ -474,7 +501,7 @@ func (b *builder) commit(s *stage, createdBy string) error {
 		return nil
 	}
 	start := time.Now()
-	cur, err := snapshot.Scan(s.root, b.skip)
+	cur, err := snapshot.Scan(s.root, b.stageSkip(s))
 	if err != nil {
 		return err
 	}

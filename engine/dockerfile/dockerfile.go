@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -118,15 +119,27 @@ func (f *File) Target(name string) (int, error) {
 // (when the base names a stage) and COPY --from / RUN --mount from=.
 // baseNames are the stages' base names after ARG expansion.
 func (f *File) Deps(i int, baseNames []string) []int {
-	seen := map[int]bool{}
 	var out []int
-	add := func(ref string) {
-		if j, ok := f.StageIndex(ref); ok && j < i && !seen[j] {
-			seen[j] = true
+	if j, ok := f.StageIndex(baseNames[i]); ok && j < i {
+		out = append(out, j)
+	}
+	for _, j := range f.Reads(i) {
+		if !slices.Contains(out, j) {
 			out = append(out, j)
 		}
 	}
-	add(baseNames[i])
+	return out
+}
+
+// Reads returns the earlier stages whose files stage i reads in its steps
+// (COPY --from, RUN --mount from=), each once.
+func (f *File) Reads(i int) []int {
+	var out []int
+	add := func(ref string) {
+		if j, ok := f.StageIndex(ref); ok && j < i && !slices.Contains(out, j) {
+			out = append(out, j)
+		}
+	}
 	for _, c := range f.Stages[i].Commands {
 		switch c := c.(type) {
 		case *instructions.CopyCommand:
