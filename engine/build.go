@@ -73,9 +73,12 @@ type builder struct {
 	uses       map[int]int // stage -> how many later stages read it
 	// done closes per needed stage when it is built or has failed.
 	done map[int]chan struct{}
-	// rootToken is held by the stage whose files are in opt.RootDir (the
-	// stages that RUN, in in-container mode); nil without a RootDir.
-	rootToken chan struct{}
+	// turns has a channel per needed stage, in build order, closed when
+	// that stage is done with opt.RootDir or will not use it: the stages
+	// that RUN take the root one after the other, in build order.
+	needed   []int // the stages to build, in build order
+	turns    map[int]chan struct{}
+	turnOnce map[int]*sync.Once
 }
 
 // Build builds the Dockerfile as opt says and writes or pushes the image.

@@ -208,3 +208,56 @@ func moveAside(root, dst string, ignored ignoreList, skip func(string) bool) err
 	}
 	return move("/")
 }
+
+// moveIn moves what src holds into root, the inverse of moveAside: root
+// holds only ignored paths and their ancestors (wipeRoot's result) and src
+// none of those paths. What root lacks is renamed in; a directory both
+// hold (an ignored path's ancestor) takes src's metadata, and its children
+// are moved one by one. Across filesystems it copies.
+func moveIn(src, root string, ignored ignoreList) error {
+	var move func(dir string) error
+	move = func(dir string) error {
+		ents, err := os.ReadDir(filepath.Join(src, dir))
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			p := path.Join(dir, e.Name())
+			if ignored.covers(p) {
+				continue
+			}
+			from, to := filepath.Join(src, p), filepath.Join(root, p)
+			have, err := os.Lstat(to)
+			switch {
+			case err == nil && have.IsDir() && e.IsDir():
+				fi, err := os.Lstat(from)
+				if err != nil {
+					return err
+				}
+				if err := move(p); err != nil {
+					return err
+				}
+				if err := fs.CloneMetadata(from, to, fi); err != nil {
+					return fmt.Errorf("moving %s in: %w", p, err)
+				}
+			case err == nil:
+				return fmt.Errorf("moving %s in: the container keeps a directory there", p)
+			default:
+				err := os.Rename(from, to)
+				if err == nil {
+					continue
+				}
+				if !errors.Is(err, syscall.EXDEV) {
+					return fmt.Errorf("moving %s in: %w", p, err)
+				}
+				name := e.Name()
+				only := func(rel string) bool { return rel != name && !strings.HasPrefix(rel, name+"/") }
+				if err := fs.Copy(filepath.Join(src, dir), "", root, dir, fs.CopyOptions{Exclude: only}); err != nil {
+					return fmt.Errorf("copying %s in: %w", p, err)
+				}
+			}
+		}
+		return nil
+	}
+	return move("/")
+}

@@ -8,10 +8,11 @@ import (
 	"time"
 )
 
-// TestMoveAside sets a stage's files aside the way in-container mode does
-// between stages: everything moves but the ignored paths, which stay, and
-// a directory holding an ignored path is remade with its metadata.
-func TestMoveAside(t *testing.T) {
+// TestMoveAsideAndBackIn sets a stage's files aside the way in-container
+// mode does between stages: everything moves but the ignored paths, which
+// stay, and a directory holding an ignored path is remade with its
+// metadata. moveIn brings them back.
+func TestMoveAsideAndBackIn(t *testing.T) {
 	root, dst := t.TempDir(), filepath.Join(t.TempDir(), "stage-0")
 	write := func(p, data string, mode os.FileMode) {
 		t.Helper()
@@ -77,5 +78,34 @@ func TestMoveAside(t *testing.T) {
 	b, _ := os.Stat(filepath.Join(dst, "etc/tool-link"))
 	if !os.SameFile(a, b) {
 		t.Error("the hard link was broken")
+	}
+
+	// And back in, as a base extracted beside the root is: into a root
+	// whose etc is the container's own.
+	if err := os.Chmod(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := moveIn(dst, root, ignored); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"usr/bin/tool", "etc/passwd", "etc/tool-link", "bin", "etc/hosts", "kaniko/tmp/keep"} {
+		if _, err := os.Lstat(filepath.Join(root, p)); err != nil {
+			t.Errorf("%s is not in the root: %v", p, err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "etc/hosts")); string(b) != "mounted" {
+		t.Errorf("etc/hosts = %q, want the container's", b)
+	}
+	fi, err = os.Lstat(filepath.Join(root, "etc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode() != os.ModeDir|os.ModeSetgid|0o750 || !fi.ModTime().Equal(mtime) {
+		t.Errorf("etc moved in is %v %v, want %v %v", fi.Mode(), fi.ModTime(), os.ModeDir|os.ModeSetgid|0o750, mtime)
+	}
+	a, _ = os.Stat(filepath.Join(root, "usr/bin/tool"))
+	b, _ = os.Stat(filepath.Join(root, "etc/tool-link"))
+	if !os.SameFile(a, b) {
+		t.Error("the hard link was broken moving in")
 	}
 }

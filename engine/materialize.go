@@ -76,7 +76,16 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 				return err
 			}
 		}
-		if err := b.extract(ctx, s.baseLayers, root, skip); err != nil {
+		if pf := s.prefetch; pf != nil {
+			s.prefetch = nil
+			if err := <-pf.done; err != nil {
+				return fmt.Errorf("extracting base image: %w", err)
+			}
+			if err := moveIn(pf.dir, root, ignored); err != nil {
+				return err
+			}
+			os.RemoveAll(pf.dir) // the directories moveIn went into
+		} else if err := b.extract(ctx, s.baseLayers, root, skip); err != nil {
 			return fmt.Errorf("extracting base image: %w", err)
 		}
 	}
@@ -124,4 +133,23 @@ func (b *builder) setAside(s *stage) error {
 	}
 	s.root, s.aside = dst, true
 	return nil
+}
+
+// prefetched is a stage's base extracted beside the root (in-container
+// mode) while the stage waits for its turn in it.
+type prefetched struct {
+	dir  string
+	done chan error
+}
+
+func (b *builder) prefetch(ctx context.Context, s *stage) *prefetched {
+	pf := &prefetched{dir: filepath.Join(b.tmp, fmt.Sprintf("base-%d", s.index)), done: make(chan error, 1)}
+	go func() {
+		if err := os.Mkdir(pf.dir, 0o755); err != nil {
+			pf.done <- err
+			return
+		}
+		pf.done <- b.extract(ctx, s.baseLayers, pf.dir, b.ignored.covers)
+	}()
+	return pf
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 )
 
 // runConcurrently runs the needed stages, each as soon as its base stage
@@ -16,12 +17,14 @@ import (
 func (b *builder) runConcurrently(ctx context.Context, needed []int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	b.needed = needed
 	b.done = map[int]chan struct{}{}
 	for _, i := range needed {
 		b.done[i] = make(chan struct{})
 	}
-	if b.opt.RootDir != "" {
-		b.rootToken = make(chan struct{}, 1)
+	b.turns, b.turnOnce = map[int]chan struct{}{}, map[int]*sync.Once{}
+	for _, i := range needed {
+		b.turns[i], b.turnOnce[i] = make(chan struct{}), &sync.Once{}
 	}
 	var (
 		wg       sync.WaitGroup
@@ -33,6 +36,7 @@ func (b *builder) runConcurrently(ctx context.Context, needed []int) error {
 		go func() {
 			defer wg.Done()
 			defer close(b.done[i])
+			defer b.endTurn(i)
 			st, err := b.runStage(ctx, i, n+1, len(needed))
 			if err == nil && st.holdsRoot {
 				b.mu.Lock()
@@ -42,7 +46,8 @@ func (b *builder) runConcurrently(ctx context.Context, needed []int) error {
 					// The root is about to be the next stage's: keep this one aside.
 					err = b.setAside(st)
 				}
-				b.releaseRoot(st)
+				b.endTurn(i)
+				st.holdsRoot = false
 			}
 			if err != nil {
 				mu.Lock()
@@ -82,26 +87,34 @@ func (b *builder) builtStage(ctx context.Context, i, j int) (*stage, error) {
 }
 
 // takeRoot waits for stage s's turn in opt.RootDir: after every stage it
-// reads is built (so it never holds the root while it waits on another).
+// reads is built (so it never holds the root while it waits on another)
+// and every stage before it in build order is done with the root.
 func (b *builder) takeRoot(ctx context.Context, s *stage) error {
+	start := time.Now()
+	defer func() { s.waited = time.Since(start) }()
 	for _, j := range b.file.Deps(s.index, b.baseNames) {
 		if _, err := b.builtStage(ctx, s.index, j); err != nil {
 			return err
 		}
 	}
-	select {
-	case b.rootToken <- struct{}{}:
-		s.holdsRoot = true
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	for _, j := range b.needed {
+		if j == s.index {
+			break
+		}
+		select {
+		case <-b.turns[j]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+	s.holdsRoot = true
+	return nil
 }
 
-func (b *builder) releaseRoot(s *stage) {
-	if s.holdsRoot {
-		s.holdsRoot = false
-		<-b.rootToken
+// endTurn says stage i is done with opt.RootDir, or will not use it.
+func (b *builder) endTurn(i int) {
+	if once := b.turnOnce[i]; once != nil {
+		once.Do(func() { close(b.turns[i]) })
 	}
 }
 

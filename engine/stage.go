@@ -56,6 +56,8 @@ type stage struct {
 	pending   []virtualCopy
 	aside     bool              // root is a directory of ours, not the container's "/"
 	holdsRoot bool              // root is opt.RootDir, this stage's until it is done
+	waited    time.Duration     // for its stages and its turn in opt.RootDir
+	prefetch  *prefetched       // its base, extracted beside the root; nil for none
 	mat       sync.Mutex        // held while materializing
 	lastLayer v1.Layer          // the layer the last commit made, nil for none
 	keyParts  map[string]string // inputs of the step being keyed
@@ -68,11 +70,6 @@ func (b *builder) runStage(ctx context.Context, i, n, total int) (_ *stage, err 
 	f := b.file
 	st := f.Stages[i]
 	s := &stage{index: i, args: map[string]bool{}, created: time.Now().UTC()}
-	defer func() {
-		if err != nil {
-			b.releaseRoot(s)
-		}
-	}()
 	if b.opt.Reproducible {
 		t := time.Unix(0, 0).UTC()
 		s.epoch, s.created = &t, t
@@ -85,7 +82,11 @@ func (b *builder) runStage(ctx context.Context, i, n, total int) (_ *stage, err 
 	if err := b.initStage(ctx, s, b.baseNames[i]); err != nil {
 		return nil, dockerfile.At(f.Name, st.Location, err)
 	}
-	b.printf("[%s %d/%d] FROM %s (%s)", name, n, total, b.baseNames[i], time.Since(start).Round(time.Millisecond))
+	took := fmt.Sprint(time.Since(start).Round(time.Millisecond))
+	if s.waited > time.Millisecond {
+		took = fmt.Sprintf("%s, %s of it waiting for its turn in %s", took, s.waited.Round(time.Millisecond), b.opt.RootDir)
+	}
+	b.printf("[%s %d/%d] FROM %s (%s)", name, n, total, b.baseNames[i], took)
 
 	cmds := st.Commands
 	// ONBUILD triggers of the base run first, and are not inherited.
@@ -213,12 +214,17 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 	s.noLayers = b.store == nil && !b.final[s.index]
 	if b.opt.RootDir != "" {
 		if b.runsCommands(s) {
+			if b.store == nil && s.parent == nil && base != "scratch" {
+				// Its base, extracted while it waits for its turn.
+				s.prefetch = b.prefetch(ctx, s)
+			}
 			if err := b.takeRoot(ctx, s); err != nil {
 				return err
 			}
 			s.root = b.opt.RootDir
 		} else {
 			s.aside = true // its steps need no root of their own: beside it
+			b.endTurn(s.index)
 		}
 	}
 	if b.store == nil {
