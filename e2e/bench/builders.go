@@ -183,6 +183,7 @@ func builders() map[string]*builder {
 		},
 	}
 	addCachedBuilders(m)
+	addExecBuilders(m)
 	return m
 }
 

@@ -146,7 +146,7 @@ type report struct {
 
 var notes = []string{
 	"cold builds: no build cache, base images already in the local registry, never on the builder's machine-local storage; every builder pushes to the same local Distribution registry on 127.0.0.1",
-	"time: wall clock of the build and push (ours, kaniko: docker run of the executor image; docker: docker build + docker push; buildah: bud + push; buildkit: buildctl build with push=true, daemon already started)",
+	"time: wall clock of the build and push (ours, kaniko: docker run of the executor image; docker: docker build + docker push; buildah: bud + push; buildkit: buildctl build with push=true, daemon already started; -exec rows, when asked for: docker exec of /kaniko/executor in a container started beforehand, as a Tekton step or a Jenkins agent runs it)",
 	"peak mem: cgroup v1 memory.max_usage_in_bytes of a fresh cgroup holding every process of the run; cgroup v1 counts page cache in it (files written or read), so it tracks I/O volume as much as memory",
 	"peak rss: the largest total_rss (anonymous memory) of that cgroup, sampled every 100 ms",
 	"floor: tar -cf - | pigz (default level, all cores) > /dev/null of our image's flattened filesystem (floor) and of the layers it adds to its base (floor-added)",
@@ -165,7 +165,7 @@ func bench(ctx context.Context, c config) error {
 	all := builders()
 	for _, b := range c.builders {
 		if all[b] == nil || strings.HasSuffix(b, cachedSuffix) {
-			return fmt.Errorf("unknown builder %q (have %s; -cached variants run on the -cached contexts)", b, strings.Join(allBuilders, ", "))
+			return fmt.Errorf("unknown builder %q (have %s; -cached variants run on the -cached contexts)", b, strings.Join(append(slices.Clone(allBuilders), execBuilders...), ", "))
 		}
 	}
 	for _, ctxName := range c.cached {
@@ -304,14 +304,10 @@ func bench(ctx context.Context, c config) error {
 			res := byBuilder[name]
 			summarize(res)
 			rep.Results = append(rep.Results, res)
-			if name == "ours" || name == "ours"+cachedSuffix {
+			if name == "ours" || name == "ours"+cachedSuffix || name == "ours-exec" || name == "ours-exec"+cachedSuffix {
 				if s, ok := medianRun(res); ok {
 					log, _ := os.ReadFile(s.log)
-					key := ctxName
-					if name != "ours" {
-						key += cachedSuffix
-					}
-					rep.OursSteps[key] = stepLines(string(log))
+					rep.OursSteps[ctxName+strings.TrimPrefix(name, "ours")] = stepLines(string(log))
 				}
 			}
 		}
@@ -616,12 +612,10 @@ func printTable(w io.Writer, rep *report) {
 		fmt.Fprintln(w, line)
 	}
 	for _, c := range allContexts {
-		for _, key := range []string{c, c + cachedSuffix} {
+		for _, key := range []string{c, c + cachedSuffix, c + "-exec", c + "-exec" + cachedSuffix} {
 			if lines := rep.OursSteps[key]; len(lines) > 0 {
-				what := "cold"
-				if key != c {
-					what = "cached rebuild"
-				}
+				what := map[string]string{c: "cold", c + cachedSuffix: "cached rebuild",
+					c + "-exec": "exec, cold", c + "-exec" + cachedSuffix: "exec, cached rebuild"}[key]
 				fmt.Fprintf(w, "\nours, %s, %s (median run):\n", c, what)
 				for _, l := range lines {
 					fmt.Fprintf(w, "  %s\n", l)
@@ -637,7 +631,7 @@ func summaryLines(rep *report) []string {
 	var out []string
 	for _, c := range allContexts {
 		for _, cached := range []bool{false, true} {
-			var ours, oursHost, oursCold, best *result
+			var ours, oursHost, oursExec, oursCold, best *result
 			for _, r := range rep.Results {
 				if r.Context != c || r.MedianSeconds == 0 {
 					continue
@@ -654,6 +648,8 @@ func summaryLines(rep *report) []string {
 					ours = r
 				case base == "ours-host":
 					oursHost = r
+				case base == "ours-exec":
+					oursExec = r
 				case strings.HasPrefix(base, "floor"):
 				case best == nil || r.MedianSeconds < best.MedianSeconds:
 					best = r
@@ -675,6 +671,18 @@ func summaryLines(rep *report) []string {
 			if oursHost != nil {
 				out = append(out, fmt.Sprintf("%-10s %s %.2fs (no container start, as buildah, BuildKit's daemon, docker): / fastest = %.2f",
 					"", oursHost.Builder, oursHost.MedianSeconds, oursHost.MedianSeconds/best.MedianSeconds))
+			}
+			if oursExec != nil {
+				line := fmt.Sprintf("%-10s %s %.2fs (exec in a started container, as a Tekton step or Jenkins agent): / fastest = %.2f",
+					"", oursExec.Builder, oursExec.MedianSeconds, oursExec.MedianSeconds/best.MedianSeconds)
+				if cached {
+					for _, r := range rep.Results {
+						if r.Context == c && r.Builder == "ours-exec" && r.MedianSeconds > 0 {
+							line += fmt.Sprintf("; / ours-exec cold = %.3f", oursExec.MedianSeconds/r.MedianSeconds)
+						}
+					}
+				}
+				out = append(out, line)
 			}
 		}
 	}

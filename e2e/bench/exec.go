@@ -1,0 +1,122 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+)
+
+// The -exec builders run an executor image the way a Tekton step or a
+// Jenkins Kubernetes agent does: the container is already running (a
+// pod's step containers start with the pod and wait for their turn; an
+// agent's container('kaniko') { sh ... } execs into a running one), and
+// the build is a docker exec of /kaniko/executor in it. The container
+// starts untimed in prepare, its process a host busybox sleep mounted at
+// /.bench/sleep (neither image has one). They run only when named in
+// BENCH_BUILDERS, the cached variants with them.
+var execBuilders = []string{"ours-exec", "kaniko-exec"}
+
+// hostBusybox is a static busybox, the container's idle process.
+const hostBusybox = "/bin/busybox"
+
+func addExecBuilders(m map[string]*builder) {
+	checkBusybox := func(e *env) error {
+		if _, err := os.Stat(hostBusybox); err != nil {
+			return fmt.Errorf("%w (apt-get install busybox-static)", err)
+		}
+		return nil
+	}
+	for _, b := range []struct {
+		name, ours, cached string
+		image              func(e *env) string
+		args               func(e *env, r *run, dest string) []string
+		cachedArgs         func(e *env, r *run, dest string) []string
+		volume             bool // the cached variant keeps a --cache-dir volume
+	}{
+		{
+			name: "ours-exec", ours: "ours",
+			image: func(e *env) string { return e.image },
+			args: func(e *env, r *run, dest string) []string {
+				return []string{"--context=/workspace", "--destination=" + dest}
+			},
+			cachedArgs: func(e *env, r *run, dest string) []string {
+				return []string{"--context=/workspace", "--destination=" + dest, "--cache=true",
+					"--cache-repo=" + cacheRepo(e, r), "--cache-dir=/cache"}
+			},
+			volume: true,
+		},
+		{
+			name: "kaniko-exec", ours: "kaniko",
+			image: func(e *env) string { return e.kanikoImage },
+			args: func(e *env, r *run, dest string) []string {
+				return []string{"--context=/workspace", "--destination=" + dest}
+			},
+			cachedArgs: func(e *env, r *run, dest string) []string {
+				return []string{"--context=/workspace", "--destination=" + dest, "--cache=true",
+					"--cache-repo=" + cacheRepo(e, r), "--cache-copy-layers=true"}
+			},
+		},
+	} {
+		check := func(e *env) error {
+			return errors.Join(m[b.ours].check(e), checkBusybox(e))
+		}
+		m[b.name] = &builder{
+			name:  b.name,
+			check: check,
+			prepare: func(ctx context.Context, e *env, r *run) error {
+				return startContainer(ctx, e, r, b.image(e))
+			},
+			build: func(ctx context.Context, e *env, r *run) error {
+				return execExecutor(ctx, r, b.args(e, r, r.ref))
+			},
+			cleanup: removeContainer,
+		}
+		m[b.name+cachedSuffix] = &builder{
+			name:  b.name + cachedSuffix,
+			check: check,
+			prepare: func(ctx context.Context, e *env, r *run) error {
+				if b.volume {
+					r.volumes = []string{cacheVolume(e, r) + ":/cache"}
+				}
+				if err := primeContainer(ctx, e, r, b.image(e), b.cachedArgs(e, r, primeRef(r))); err != nil {
+					return err
+				}
+				return startContainer(ctx, e, r, b.image(e))
+			},
+			build: func(ctx context.Context, e *env, r *run) error {
+				return execExecutor(ctx, r, b.cachedArgs(e, r, r.ref))
+			},
+			cleanup: func(ctx context.Context, e *env, r *run) {
+				removeContainer(ctx, e, r)
+				os.RemoveAll(cacheVolume(e, r))
+			},
+		}
+	}
+}
+
+// startContainer starts an image's container idle, in the run's cgroup,
+// with the mounts dockerRun gives it.
+func startContainer(ctx context.Context, e *env, r *run, image string) error {
+	r.container = "kb-bench-" + r.id
+	exec.Command("docker", "rm", "-f", r.container).Run()
+	a := []string{"run", "--detach", "--name", r.container, "--network=host",
+		"--cgroup-parent=" + r.cg.rel, "-v", r.dir + ":/workspace",
+		"-v", hostBusybox + ":/.bench/sleep:ro", "--entrypoint", "/.bench/sleep"}
+	for _, v := range r.volumes {
+		a = append(a, "-v", v)
+	}
+	a = append(a, image, "86400")
+	if err := command(ctx, r, nil, "docker", a...).Run(); err != nil {
+		return fmt.Errorf("starting the container: %w", err)
+	}
+	return nil
+}
+
+// execExecutor runs /kaniko/executor in the run's started container.
+func execExecutor(ctx context.Context, r *run, args []string) error {
+	return command(ctx, r, nil, "docker", append([]string{"exec", r.container, "/kaniko/executor"}, args...)...).Run()
+}
