@@ -18,6 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -116,26 +118,39 @@ func (s cacheStep) String() string {
 }
 
 var (
-	cacheLine     = regexp.MustCompile(`(?m)^\s+(HIT|MISS) (.*)$`)
+	cacheLine     = regexp.MustCompile(`(?m)^\s+\[\S+ (\d+)/\d+\] (HIT|MISS) (.*)$`)
 	missReason    = regexp.MustCompile(`^(.*) \((not in the cache|changed: [a-z, ]+)\)$`)
 	stageMadeLine = regexp.MustCompile(`(?m)^\s+files of stage \d+ made from its base and \d+ cached layers`)
 )
 
+// parseCacheSteps returns the HIT and MISS lines stage by stage, in build
+// order: stages built at the same time print theirs interleaved.
 func parseCacheSteps(out string) ([]cacheStep, error) {
 	var steps []cacheStep
+	var stages []int
 	for _, m := range cacheLine.FindAllStringSubmatch(out, -1) {
-		line := strings.TrimRight(m[2], "\r")
-		if m[1] == "HIT" {
-			steps = append(steps, cacheStep{hit: true, text: line})
+		n, _ := strconv.Atoi(m[1])
+		line := strings.TrimRight(m[3], "\r")
+		if m[2] == "HIT" {
+			steps, stages = append(steps, cacheStep{hit: true, text: line}), append(stages, n)
 			continue
 		}
 		r := missReason.FindStringSubmatch(line)
 		if r == nil {
 			return nil, fmt.Errorf("a MISS line without a reason: %q", m[0])
 		}
-		steps = append(steps, cacheStep{text: r[1], reason: r[2]})
+		steps, stages = append(steps, cacheStep{text: r[1], reason: r[2]}), append(stages, n)
 	}
-	return steps, nil
+	order := make([]int, len(steps))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return stages[order[a]] < stages[order[b]] })
+	sorted := make([]cacheStep, len(steps))
+	for i, j := range order {
+		sorted[i] = steps[j]
+	}
+	return sorted, nil
 }
 
 // build runs the executor with --cache on the context's Dockerfile and

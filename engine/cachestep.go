@@ -70,10 +70,10 @@ func (b *builder) step(ctx context.Context, s *stage, text string, key func() (c
 			s.record(text)
 		}
 		s.key = k
-		b.printf("  HIT %s", oneLine(text))
+		b.printf("  %s HIT %s", s.tag, oneLine(text))
 		return nil
 	}
-	b.printf("  MISS %s (%s)", oneLine(text), b.missReason(ctx, stepTag, parts))
+	b.printf("  %s MISS %s (%s)", s.tag, oneLine(text), b.missReason(ctx, stepTag, parts))
 	if err := b.materialize(ctx, s); err != nil {
 		return err
 	}

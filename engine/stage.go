@@ -58,6 +58,7 @@ type stage struct {
 	holdsRoot bool              // root is opt.RootDir, this stage's until it is done
 	waited    time.Duration     // for its stages and its turn in opt.RootDir
 	prefetch  *prefetched       // its base, extracted beside the root; nil for none
+	tag       string            // "[name n/total]", its log lines' prefix
 	mat       sync.Mutex        // held while materializing
 	lastLayer v1.Layer          // the layer the last commit made, nil for none
 	keyParts  map[string]string // inputs of the step being keyed
@@ -78,6 +79,7 @@ func (b *builder) runStage(ctx context.Context, i, n, total int) (_ *stage, err 
 	if name == "" {
 		name = fmt.Sprint(i)
 	}
+	s.tag = fmt.Sprintf("[%s %d/%d]", name, n, total)
 	start := time.Now()
 	if err := b.initStage(ctx, s, b.baseNames[i]); err != nil {
 		return nil, dockerfile.At(f.Name, st.Location, err)
@@ -86,7 +88,7 @@ func (b *builder) runStage(ctx context.Context, i, n, total int) (_ *stage, err 
 	if s.waited > time.Millisecond {
 		took = fmt.Sprintf("%s, %s of it waiting for its turn in %s", took, s.waited.Round(time.Millisecond), b.opt.RootDir)
 	}
-	b.printf("[%s %d/%d] FROM %s (%s)", name, n, total, b.baseNames[i], took)
+	b.printf("%s FROM %s (%s)", s.tag, b.baseNames[i], took)
 
 	cmds := st.Commands
 	// ONBUILD triggers of the base run first, and are not inherited.
@@ -108,7 +110,7 @@ func (b *builder) runStage(ctx context.Context, i, n, total int) (_ *stage, err 
 		if err := b.dispatch(ctx, s, c); err != nil {
 			return nil, dockerfile.At(f.Name, c.Location(), err)
 		}
-		b.printf("[%s %d/%d] STEP %d/%d: %s (%s)", name, n, total, k+1, len(cmds), oneLine(stepName(c)), time.Since(start).Round(time.Millisecond))
+		b.printf("%s STEP %d/%d: %s (%s)", s.tag, k+1, len(cmds), oneLine(stepName(c)), time.Since(start).Round(time.Millisecond))
 	}
 	return s, nil
 }
