@@ -190,17 +190,8 @@ func moveAside(root, dst string, ignored ignoreList, skip func(string) bool) err
 					return fmt.Errorf("moving %s: %w", p, err)
 				}
 			default:
-				err := os.Rename(from, to)
-				if err == nil {
-					continue
-				}
-				if !errors.Is(err, syscall.EXDEV) {
-					return fmt.Errorf("moving %s: %w", p, err)
-				}
-				name := e.Name()
-				only := func(rel string) bool { return rel != name && !strings.HasPrefix(rel, name+"/") }
-				if err := fs.Copy(filepath.Join(root, dir), "", dst, dir, fs.CopyOptions{Exclude: only}); err != nil {
-					return fmt.Errorf("copying %s: %w", p, err)
+				if err := moveEntry(root, dst, dir, e.Name()); err != nil {
+					return err
 				}
 			}
 		}
@@ -243,21 +234,30 @@ func moveIn(src, root string, ignored ignoreList) error {
 			case err == nil:
 				return fmt.Errorf("moving %s in: the container keeps a directory there", p)
 			default:
-				err := os.Rename(from, to)
-				if err == nil {
-					continue
-				}
-				if !errors.Is(err, syscall.EXDEV) {
-					return fmt.Errorf("moving %s in: %w", p, err)
-				}
-				name := e.Name()
-				only := func(rel string) bool { return rel != name && !strings.HasPrefix(rel, name+"/") }
-				if err := fs.Copy(filepath.Join(src, dir), "", root, dir, fs.CopyOptions{Exclude: only}); err != nil {
-					return fmt.Errorf("copying %s in: %w", p, err)
+				if err := moveEntry(src, root, dir, e.Name()); err != nil {
+					return err
 				}
 			}
 		}
 		return nil
 	}
 	return move("/")
+}
+
+// moveEntry moves dir/name from one tree to the same place in another: by
+// rename, or by copy across filesystems.
+func moveEntry(fromRoot, toRoot, dir, name string) error {
+	p := path.Join(dir, name)
+	err := os.Rename(filepath.Join(fromRoot, p), filepath.Join(toRoot, p))
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, syscall.EXDEV) {
+		return fmt.Errorf("moving %s: %w", p, err)
+	}
+	only := func(rel string) bool { return rel != name && !strings.HasPrefix(rel, name+"/") }
+	if err := fs.Copy(filepath.Join(fromRoot, dir), "", toRoot, dir, fs.CopyOptions{Exclude: only}); err != nil {
+		return fmt.Errorf("copying %s: %w", p, err)
+	}
+	return nil
 }
