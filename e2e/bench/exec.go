@@ -33,16 +33,12 @@ func addExecBuilders(m map[string]*builder) {
 	for _, b := range []struct {
 		name, ours, cached string
 		image              func(e *env) string
-		args               func(e *env, r *run, dest string) []string
 		cachedArgs         func(e *env, r *run, dest string) []string
 		volume             bool // the cached variant keeps a --cache-dir volume
 	}{
 		{
 			name: "ours-exec", ours: "ours",
 			image: func(e *env) string { return e.image },
-			args: func(e *env, r *run, dest string) []string {
-				return []string{"--context=/workspace", "--destination=" + dest}
-			},
 			cachedArgs: func(e *env, r *run, dest string) []string {
 				return []string{"--context=/workspace", "--destination=" + dest, "--cache=true",
 					"--cache-repo=" + cacheRepo(e, r), "--cache-dir=/cache"}
@@ -52,9 +48,6 @@ func addExecBuilders(m map[string]*builder) {
 		{
 			name: "kaniko-exec", ours: "kaniko",
 			image: func(e *env) string { return e.kanikoImage },
-			args: func(e *env, r *run, dest string) []string {
-				return []string{"--context=/workspace", "--destination=" + dest}
-			},
 			cachedArgs: func(e *env, r *run, dest string) []string {
 				return []string{"--context=/workspace", "--destination=" + dest, "--cache=true",
 					"--cache-repo=" + cacheRepo(e, r), "--cache-copy-layers=true"}
@@ -71,7 +64,7 @@ func addExecBuilders(m map[string]*builder) {
 				return startContainer(ctx, e, r, b.image(e))
 			},
 			build: func(ctx context.Context, e *env, r *run) error {
-				return execExecutor(ctx, r, b.args(e, r, r.ref))
+				return execExecutor(ctx, r, []string{"--context=/workspace", "--destination=" + r.ref})
 			},
 			cleanup: removeContainer,
 		}
