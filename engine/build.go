@@ -71,14 +71,19 @@ type builder struct {
 	// that compare them with real copies.
 	copyAlways bool
 	uses       map[int]int // stage -> how many later stages read it
+	needed     []int       // the stages to build, in build order
 	// done closes per needed stage when it is built or has failed.
 	done map[int]chan struct{}
-	// turns has a channel per needed stage, in build order, closed when
-	// that stage is done with opt.RootDir or will not use it: the stages
-	// that RUN take the root one after the other, in build order.
-	needed   []int // the stages to build, in build order
-	turns    map[int]chan struct{}
-	turnOnce map[int]*sync.Once
+	// turns closes per needed stage when it is done with opt.RootDir or
+	// will not use it: the stages that RUN take the root one after the
+	// other, in build order.
+	turns map[int]*turn
+}
+
+// turn is a stage's turn in opt.RootDir; endTurn closes over once.
+type turn struct {
+	over chan struct{}
+	once sync.Once
 }
 
 // Build builds the Dockerfile as opt says and writes or pushes the image.

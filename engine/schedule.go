@@ -18,13 +18,9 @@ func (b *builder) runConcurrently(ctx context.Context, needed []int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	b.needed = needed
-	b.done = map[int]chan struct{}{}
+	b.done, b.turns = map[int]chan struct{}{}, map[int]*turn{}
 	for _, i := range needed {
-		b.done[i] = make(chan struct{})
-	}
-	b.turns, b.turnOnce = map[int]chan struct{}{}, map[int]*sync.Once{}
-	for _, i := range needed {
-		b.turns[i], b.turnOnce[i] = make(chan struct{}), &sync.Once{}
+		b.done[i], b.turns[i] = make(chan struct{}), &turn{over: make(chan struct{})}
 	}
 	var (
 		wg       sync.WaitGroup
@@ -38,7 +34,7 @@ func (b *builder) runConcurrently(ctx context.Context, needed []int) error {
 			defer close(b.done[i])
 			defer b.endTurn(i)
 			st, err := b.runStage(ctx, i, n+1, len(needed))
-			if err == nil && st.holdsRoot {
+			if err == nil && b.opt.RootDir != "" && !st.aside {
 				b.mu.Lock()
 				used := b.uses[i] > 0
 				b.mu.Unlock()
@@ -47,7 +43,6 @@ func (b *builder) runConcurrently(ctx context.Context, needed []int) error {
 					err = b.setAside(st)
 				}
 				b.endTurn(i)
-				st.holdsRoot = false
 			}
 			if err != nil {
 				mu.Lock()
@@ -102,19 +97,18 @@ func (b *builder) takeRoot(ctx context.Context, s *stage) error {
 			break
 		}
 		select {
-		case <-b.turns[j]:
+		case <-b.turns[j].over:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	s.holdsRoot = true
 	return nil
 }
 
 // endTurn says stage i is done with opt.RootDir, or will not use it.
 func (b *builder) endTurn(i int) {
-	if once := b.turnOnce[i]; once != nil {
-		once.Do(func() { close(b.turns[i]) })
+	if t := b.turns[i]; t != nil {
+		t.once.Do(func() { close(t.over) })
 	}
 }
 

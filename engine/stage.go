@@ -55,7 +55,6 @@ type stage struct {
 	virtual   map[string]snapshot.Entry
 	pending   []virtualCopy
 	aside     bool              // root is a directory of ours, not the container's "/"
-	holdsRoot bool              // root is opt.RootDir, this stage's until it is done
 	waited    time.Duration     // for its stages and its turn in opt.RootDir
 	prefetch  *prefetched       // its base, extracted beside the root; nil for none
 	tag       string            // "[name n/total]", its log lines' prefix
