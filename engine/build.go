@@ -78,6 +78,8 @@ type builder struct {
 	// will not use it: the stages that RUN take the root one after the
 	// other, in build order.
 	turns map[int]*turn
+	// fetches counts layer downloads under way, which write into tmp.
+	fetches sync.WaitGroup
 }
 
 // turn is a stage's turn in opt.RootDir; endTurn closes over once.
@@ -96,6 +98,7 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
+		b.fetches.Wait()
 		if b.upload != nil {
 			b.upload.Wait() // before the layer files go
 		}

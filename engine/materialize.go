@@ -85,7 +85,7 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 				return err
 			}
 			os.RemoveAll(pf.dir) // the directories moveIn went into
-		} else if err := b.extract(ctx, s.baseLayers, root, skip); err != nil {
+		} else if err := b.extractBase(ctx, s, root, skip); err != nil {
 			return fmt.Errorf("extracting base image: %w", err)
 		}
 	}
@@ -114,12 +114,21 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 
 // applyLayer extracts one layer (a cached one) into root.
 func (b *builder) applyLayer(ctx context.Context, l v1.Layer, root string, skip func(string) bool) error {
-	p, err := b.downloadLayer(ctx, l)
-	if err != nil {
-		return err
+	return b.fetchLayers(ctx, []v1.Layer{l}).extract(root, skip)
+}
+
+// extractBase applies the stage's base image to root, from the download
+// initStage started, if it did.
+func (b *builder) extractBase(ctx context.Context, s *stage, root string, skip func(string) bool) error {
+	lf := s.fetch
+	s.fetch = nil
+	if lf == nil {
+		var err error
+		if lf, err = b.fetchImage(ctx, s.baseLayers); err != nil {
+			return err
+		}
 	}
-	defer os.Remove(p)
-	return extractFile(p, root, skip)
+	return lf.extract(root, skip)
 }
 
 // setAside moves a finished stage that later stages read out of "/" (in
@@ -149,7 +158,7 @@ func (b *builder) prefetch(ctx context.Context, s *stage) *prefetched {
 			pf.done <- err
 			return
 		}
-		pf.done <- b.extract(ctx, s.baseLayers, pf.dir, b.ignored.covers)
+		pf.done <- b.extractBase(ctx, s, pf.dir, b.ignored.covers)
 	}()
 	return pf
 }

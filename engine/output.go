@@ -46,9 +46,9 @@ func (b *builder) output(ctx context.Context, img v1.Image) (*Result, error) {
 		}
 	}
 	if !b.opt.NoPush {
-		if b.upload != nil {
-			b.upload.Wait()
-		}
+		// Layers still uploading are not sent twice: the push shares the
+		// uploader's pusher, which waits for them, and sends the config
+		// meanwhile.
 		if err := b.remote.Push(ctx, img, b.opt.Destinations); err != nil {
 			return nil, err
 		}

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -14,64 +16,104 @@ import (
 // pullJobs is how many layers download at once.
 const pullJobs = 3
 
+// layerFetch downloads an image's layers into files, pullJobs at a time.
+// Each file can be read while it is being written, so that a layer is
+// extracted as it arrives.
+type layerFetch struct {
+	cancel context.CancelFunc
+	layers []*download
+}
+
+// fetchImage starts downloading img's layers. It needs only the image's
+// manifest: a base's layers come while its config is fetched.
+func (b *builder) fetchImage(ctx context.Context, img v1.Image) (*layerFetch, error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, err
+	}
+	return b.fetchLayers(ctx, layers), nil
+}
+
+// fetchLayers starts downloading layers.
+func (b *builder) fetchLayers(ctx context.Context, layers []v1.Layer) *layerFetch {
+	ctx, cancel := context.WithCancel(ctx)
+	lf := &layerFetch{cancel: cancel}
+	sem := make(chan struct{}, pullJobs)
+	for _, l := range layers {
+		d := &download{}
+		d.cond.L = &d.mu
+		lf.layers = append(lf.layers, d)
+		b.fetches.Add(1)
+		go func() {
+			defer b.fetches.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				d.finish("", ctx.Err())
+				return
+			}
+			defer func() { <-sem }()
+			b.downloadLayer(ctx, l, d)
+		}()
+	}
+	return lf
+}
+
 // extract applies img's layers to root in order. Layers download in
 // parallel (each retried as a whole when the connection drops) while
 // earlier ones are being extracted.
 func (b *builder) extract(ctx context.Context, img v1.Image, root string, skip func(string) bool) error {
-	layers, err := img.Layers()
+	lf, err := b.fetchImage(ctx, img)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type result struct {
-		path string
-		err  error
-	}
-	results := make([]chan result, len(layers))
-	sem := make(chan struct{}, pullJobs)
-	for i, l := range layers {
-		results[i] = make(chan result, 1)
-		go func() {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				results[i] <- result{err: ctx.Err()}
-				return
-			}
-			defer func() { <-sem }()
-			p, err := b.downloadLayer(ctx, l)
-			results[i] <- result{p, err}
-		}()
-	}
+	return lf.extract(root, skip)
+}
+
+// extract applies the fetched layers to root in order, each as it
+// downloads, and removes their files. The first error stops the fetch.
+func (lf *layerFetch) extract(root string, skip func(string) bool) error {
+	defer lf.cancel()
 	var firstErr error
-	for i := range layers {
-		r := <-results[i]
+	for _, d := range lf.layers {
 		if firstErr == nil {
-			firstErr = r.err
-			if firstErr == nil {
-				firstErr = extractFile(r.path, root, skip)
-			}
+			firstErr = d.extract(root, skip)
 			if firstErr != nil {
-				cancel()
+				lf.cancel()
 			}
 		}
-		if r.path != "" {
-			os.Remove(r.path)
+		if p, _ := d.wait(); p != "" {
+			os.Remove(p)
 		}
 	}
 	return firstErr
 }
 
+// download is one layer's compressed blob being written to a file.
+type download struct {
+	mu   sync.Mutex
+	cond sync.Cond // on mu: the file grew, or the download ended
+	path string    // the file, once made
+	size int64     // bytes in the file; a retry starts again from 0
+	done bool
+	err  error
+}
+
 // downloadLayer copies a layer's compressed blob into a file; the registry
 // reader checks the digest at the end.
-func (b *builder) downloadLayer(ctx context.Context, l v1.Layer) (string, error) {
+func (b *builder) downloadLayer(ctx context.Context, l v1.Layer, d *download) {
 	f, err := os.CreateTemp(b.tmp, "pull-")
 	if err != nil {
-		return "", err
+		d.finish("", err)
+		return
 	}
 	defer f.Close()
+	d.mu.Lock()
+	d.path = f.Name()
+	d.mu.Unlock()
 	err = b.remote.Retry(ctx, func() error {
+		// A retry writes the same bytes again: readers wait for them.
+		d.grow(-1)
 		if err := f.Truncate(0); err != nil {
 			return err
 		}
@@ -83,28 +125,129 @@ func (b *builder) downloadLayer(ctx context.Context, l v1.Layer) (string, error)
 			return err
 		}
 		defer rc.Close()
-		_, err = io.Copy(f, rc)
+		_, err = io.Copy(growingFile{f, d}, rc)
 		return err
 	})
 	if err != nil {
-		os.Remove(f.Name())
-		d, _ := l.Digest()
-		return "", fmt.Errorf("downloading layer %s: %w", d, err)
+		dg, _ := l.Digest()
+		err = fmt.Errorf("downloading layer %s: %w", dg, err)
 	}
-	return f.Name(), nil
+	d.finish(f.Name(), err)
 }
 
-// extractFile applies a layer file, compressed or plain tar.
-func extractFile(p, root string, skip func(string) bool) error {
+// grow records n more bytes in the file; n < 0 empties it.
+func (d *download) grow(n int64) {
+	d.mu.Lock()
+	if n < 0 {
+		d.size = 0
+	} else {
+		d.size += n
+	}
+	d.mu.Unlock()
+	d.cond.Broadcast()
+}
+
+func (d *download) finish(path string, err error) {
+	d.mu.Lock()
+	if path != "" {
+		d.path = path
+	}
+	d.done, d.err = true, err
+	d.mu.Unlock()
+	d.cond.Broadcast()
+}
+
+// wait waits for the download to end: its file and error.
+func (d *download) wait() (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for !d.done {
+		d.cond.Wait()
+	}
+	return d.path, d.err
+}
+
+// extract applies the layer to root as it downloads. When the extraction
+// fails, a failed download is the error to report: what was read was not
+// the layer.
+func (d *download) extract(root string, skip func(string) bool) error {
+	d.mu.Lock()
+	for d.path == "" && !d.done {
+		d.cond.Wait()
+	}
+	p, err := d.path, d.err
+	d.mu.Unlock()
+	if p == "" {
+		return err
+	}
 	f, err := os.Open(p)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	r, err := fs.Decompress(f)
+	err = extractFrom(&followReader{d: d, f: f}, root, skip)
+	if _, derr := d.wait(); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// growingFile is the file a download writes, telling readers it grew.
+type growingFile struct {
+	f *os.File
+	d *download
+}
+
+func (g growingFile) Write(p []byte) (int, error) {
+	n, err := g.f.Write(p)
+	g.d.grow(int64(n))
+	return n, err
+}
+
+// followReader reads a download's file as it is written, up to the end
+// of a download that succeeded.
+type followReader struct {
+	d   *download
+	f   *os.File
+	off int64
+}
+
+func (r *followReader) Read(p []byte) (int, error) {
+	for {
+		r.d.mu.Lock()
+		for r.off >= r.d.size && !r.d.done {
+			r.d.cond.Wait()
+		}
+		size, done, err := r.d.size, r.d.done, r.d.err
+		r.d.mu.Unlock()
+		if r.off >= size {
+			if err != nil {
+				return 0, err
+			}
+			return 0, io.EOF
+		}
+		n, rerr := r.f.ReadAt(p[:min(int64(len(p)), size-r.off)], r.off)
+		r.off += int64(n)
+		if n > 0 {
+			return n, nil
+		}
+		if rerr != nil && !errors.Is(rerr, io.EOF) {
+			return 0, rerr
+		}
+		if done {
+			// The file is as long as size says when the download ended.
+			return 0, io.ErrUnexpectedEOF
+		}
+		// A retry emptied the file after size was read: wait for it.
+	}
+}
+
+// extractFrom applies a layer, compressed or plain tar, read from r.
+func extractFrom(r io.Reader, root string, skip func(string) bool) error {
+	dr, err := fs.Decompress(r)
 	if err != nil {
 		return fmt.Errorf("reading layer: %w", err)
 	}
-	defer r.Close()
-	return fs.Extract(root, r, fs.ExtractOptions{Ignore: skip})
+	defer dr.Close()
+	return fs.Extract(root, dr, fs.ExtractOptions{Ignore: skip})
 }

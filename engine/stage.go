@@ -57,6 +57,7 @@ type stage struct {
 	aside     bool              // root is a directory of ours, not the container's "/"
 	waited    time.Duration     // for its stages and its turn in opt.RootDir
 	prefetch  *prefetched       // its base, extracted beside the root; nil for none
+	fetch     *layerFetch       // its base's layers, downloading; nil for none
 	tag       string            // "[name n/total]", its log lines' prefix
 	mat       sync.Mutex        // held while materializing
 	lastLayer v1.Layer          // the layer the last commit made, nil for none
@@ -169,6 +170,13 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 			pull.Platform = p
 			if img, err = pull.Pull(b.buildCtx, base); err != nil {
 				return err
+			}
+			if b.store == nil {
+				// Without a cache the base is extracted: its layers
+				// download while its config is fetched.
+				if s.fetch, err = b.fetchImage(ctx, img); err != nil {
+					return fmt.Errorf("reading layers of %s: %w", base, err)
+				}
 			}
 			mt, err := img.MediaType()
 			if err != nil {

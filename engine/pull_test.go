@@ -1,0 +1,132 @@
+package engine
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+)
+
+// testLayer is a gzip layer of n files of 64 KiB each, whose contents
+// do not compress away, so that the blob spans many reads.
+func testLayer(t *testing.T, n int) (v1.Layer, map[string][]byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	files := map[string][]byte{}
+	for i := range n {
+		body := make([]byte, 64<<10)
+		x := uint32(i + 1)
+		for j := range body {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			body[j] = byte(x)
+		}
+		name := fmt.Sprintf("d/f%03d", i)
+		files[name] = body
+		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(body)
+	}
+	tw.Close()
+	data := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Layer(l); err != nil {
+		t.Fatal(err)
+	}
+	return l, files
+}
+
+// flakyLayer's first cut blobs end after cut bytes with an error, as a
+// dropped connection does.
+type flakyLayer struct {
+	v1.Layer
+	cut   int64
+	fails atomic.Int32
+}
+
+var errDropped = errors.New("connection dropped")
+
+func (l *flakyLayer) Compressed() (io.ReadCloser, error) {
+	rc, err := l.Layer.Compressed()
+	if err != nil || l.fails.Add(-1) < 0 {
+		return rc, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(io.LimitReader(rc, l.cut), &failReader{errDropped}), rc}, nil
+}
+
+type failReader struct{ err error }
+
+func (r *failReader) Read([]byte) (int, error) { return 0, r.err }
+
+// A layer is extracted while it downloads; a download that drops half way
+// starts again and the extraction reads on from the same bytes.
+func TestExtractWhileDownloadingRetried(t *testing.T) {
+	l, files := testLayer(t, 40)
+	size, err := l.Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		fails int32
+		err   bool
+	}{
+		{name: "whole"},
+		{name: "dropped once", fails: 1},
+		{name: "dropped every time", fails: 100, err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			b, err := newBuilder(Options{Context: dir, Dockerfile: filepath.Join(dir, "Dockerfile"), NoPush: true, TempDir: t.TempDir(), PushRetry: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.removeTemp()
+			fl := &flakyLayer{Layer: l, cut: size / 2}
+			fl.fails.Store(tc.fails)
+			root := t.TempDir()
+			err = b.fetchLayers(context.Background(), []v1.Layer{fl}).extract(root, nil)
+			if tc.err {
+				if !errors.Is(err, errDropped) {
+					t.Fatalf("extract: %v, want the download's error", err)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				for name, want := range files {
+					got, err := os.ReadFile(filepath.Join(root, name))
+					if err != nil || !bytes.Equal(got, want) {
+						t.Fatalf("%s: %d bytes, %v; want %d bytes", name, len(got), err, len(want))
+					}
+				}
+			}
+			b.fetches.Wait()
+			if left, _ := filepath.Glob(filepath.Join(b.tmp, "pull-*")); len(left) > 0 {
+				t.Errorf("download files left behind: %v", left)
+			}
+		})
+	}
+}
