@@ -46,10 +46,10 @@ func (b *builder) output(ctx context.Context, img v1.Image) (*Result, error) {
 		}
 	}
 	if !b.opt.NoPush {
-		// Layers still uploading are not sent twice: the push shares the
-		// uploader's pusher, which waits for them, and sends the config
-		// meanwhile.
-		if err := b.remote.Push(ctx, img, b.opt.Destinations); err != nil {
+		// The uploader sent the layers while the build went on: the
+		// config and the manifest are all that is left, but for
+		// destinations elsewhere or an early upload that failed.
+		if err := b.remote.PushAfter(ctx, b.upload, img, b.opt.Destinations); err != nil {
 			return nil, err
 		}
 		for _, d := range b.opt.Destinations {

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
 
@@ -54,7 +56,7 @@ func (c *counter) reset() map[string]int {
 
 // pushWithEarlyUploads pushes an image of three layers the way a build
 // does: each layer uploaded as soon as it is made, then the image.
-func pushWithEarlyUploads(t *testing.T, o Options, ref string) {
+func pushWithEarlyUploads(t *testing.T, o Options, refs ...string) {
 	t.Helper()
 	ctx := context.Background()
 	img, err := random.Image(512, 3)
@@ -65,7 +67,7 @@ func pushWithEarlyUploads(t *testing.T, o Options, ref string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := o.NewUploader(ctx, ref)
+	u, err := o.NewUploader(ctx, refs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,8 +78,7 @@ func pushWithEarlyUploads(t *testing.T, o Options, ref string) {
 	for _, l := range layers {
 		u.Add(l)
 	}
-	u.Wait()
-	if err := o.Push(ctx, img, []string{ref}); err != nil {
+	if err := o.PushAfter(ctx, u, img, refs); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -97,32 +98,81 @@ func pullBack(t *testing.T, ref string) {
 	}
 }
 
-func TestSharedPushSkipsWhatItUploaded(t *testing.T) {
+func TestEarlyUploadsLeaveOnlyTheManifest(t *testing.T) {
 	c := &counter{n: map[string]int{}, h: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
 	srv := httptest.NewServer(c)
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
-	o := Options{Insecure: true, Keychain: authn.NewMultiKeychain()}
+	o := Options{Insecure: true, Keychain: authn.NewMultiKeychain()}.Shared()
 
-	pushWithEarlyUploads(t, o, host+"/fresh/img:1")
-	fresh := c.reset()
-	pushWithEarlyUploads(t, o.Shared(), host+"/shared/img:1")
-	shared := c.reset()
-	pullBack(t, host+"/fresh/img:1")
-	pullBack(t, host+"/shared/img:1")
-	t.Logf("without Shared: %v", fresh)
-	t.Logf("with Shared:    %v", shared)
+	pushWithEarlyUploads(t, o, host+"/early/img:1", host+"/early/img:2")
+	n := c.reset()
+	pullBack(t, host+"/early/img:1")
+	pullBack(t, host+"/early/img:2")
+	t.Logf("requests: %v", n)
+	// One ping; each blob (three layers, the config) one POST and one
+	// PUT with its content; one manifest PUT per tag; nothing else.
+	want := map[string]int{"GET ping": 1, "POST upload": 4, "PUT upload": 4, "PUT manifest": 2}
+	if fmt.Sprint(n) != fmt.Sprint(want) {
+		t.Errorf("requests: %v, want %v", n, want)
+	}
+}
 
-	// Each call on its own pings the registry: three uploads, one push.
-	if fresh["GET ping"] < 4 {
-		t.Errorf("without Shared: %d pings, want one per call (4): %v", fresh["GET ping"], fresh)
+// A blob above checkAbove is looked for first, and not uploaded again.
+func TestEarlyUploadLooksForBigBlobs(t *testing.T) {
+	c := &counter{n: map[string]int{}, h: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	o := Options{Insecure: true, Keychain: authn.NewMultiKeychain()}.Shared()
+	l, err := random.Layer(2*checkAbove, types.DockerLayer)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Shared: one ping for the whole push, and the final push does not
-	// check again the layers it uploaded early.
-	if shared["GET ping"] != 1 {
-		t.Errorf("with Shared: %d pings, want 1: %v", shared["GET ping"], shared)
+	for i, want := range []map[string]int{
+		{"GET ping": 1, "HEAD blob": 1, "POST upload": 1, "PUT upload": 1},
+		{"GET ping": 1, "HEAD blob": 1}, // a new uploader: its own ping
+	} {
+		u, err := o.NewUploader(context.Background(), host+"/big/img:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Add(l)
+		u.Wait()
+		if n := c.reset(); fmt.Sprint(n) != fmt.Sprint(want) {
+			t.Errorf("upload %d: %v, want %v", i+1, n, want)
+		}
 	}
-	if shared["HEAD blob"] != fresh["HEAD blob"]-3 {
-		t.Errorf("with Shared: %d blob HEADs, want the %d of a fresh push less the 3 uploaded layers: %v", shared["HEAD blob"], fresh["HEAD blob"], shared)
+}
+
+// noMonolithic rejects blob uploads in one PUT with the content, as a
+// registry may: the uploader then goes through ggcr.
+type noMonolithic struct{ h http.Handler }
+
+func (m noMonolithic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads") && r.ContentLength > 0 {
+		http.Error(w, `{"errors":[{"code":"UNSUPPORTED"}]}`, http.StatusBadRequest)
+		return
 	}
+	m.h.ServeHTTP(w, r)
+}
+
+func TestEarlyUploadsFallBack(t *testing.T) {
+	c := &counter{n: map[string]int{}, h: noMonolithic{registry.New(registry.Logger(log.New(io.Discard, "", 0)))}}
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	o := Options{Insecure: true, Keychain: authn.NewMultiKeychain()}.Shared()
+
+	// Refused monolithic uploads: ggcr's chunked ones instead.
+	pushWithEarlyUploads(t, o, host+"/chunked/img:1")
+	if n := c.reset(); n["PATCH upload"] != 4 {
+		t.Errorf("%d PATCH uploads, want one per blob (4): %v", n["PATCH upload"], n)
+	}
+	pullBack(t, host+"/chunked/img:1")
+
+	// A second repository: the whole image is pushed there.
+	pushWithEarlyUploads(t, o, host+"/one/img:1", host+"/other/img:1")
+	pullBack(t, host+"/one/img:1")
+	pullBack(t, host+"/other/img:1")
 }
