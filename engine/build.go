@@ -100,7 +100,7 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 		cancel()
 		b.fetches.Wait()
 		if b.upload != nil {
-			b.upload.Wait() // before the layer files go
+			b.upload.Close() // before the layer files go
 		}
 	}()
 	start := time.Now()
@@ -109,12 +109,15 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 		if len(opt.Destinations) == 0 {
 			return nil, errors.New("no --destination given: set one or use --no-push")
 		}
+		if b.upload, err = b.remote.NewUploader(ctx, opt.Destinations[0]); err != nil {
+			return nil, err
+		}
 		if !opt.SkipPushPermissionCheck {
 			// Alongside the build's first steps, which it stops when it
 			// fails: a round trip or three saved, the failure as early.
 			checked = make(chan error, 1)
 			go func() {
-				err := b.remote.CheckPush(ctx, opt.Destinations)
+				err := b.checkPush(ctx)
 				if err != nil {
 					cancel()
 				}
@@ -142,6 +145,19 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	}
 	b.printf("built %s in %s", res.Digest, time.Since(start).Round(time.Millisecond))
 	return res, nil
+}
+
+// checkPush checks that the destinations take pushes. In the uploader's
+// repository the check is an upload that the first blob then uses.
+func (b *builder) checkPush(ctx context.Context) error {
+	dests := b.opt.Destinations
+	if !b.upload.For(dests) {
+		return b.remote.CheckPush(ctx, dests)
+	}
+	if err := b.upload.Check(); err != nil {
+		return fmt.Errorf("checking push access to %s: %w", dests[0], err)
+	}
+	return nil
 }
 
 func newBuilder(opt Options) (_ *builder, err error) {
@@ -421,11 +437,6 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 		}
 		b.final[j] = true
 		t = j
-	}
-	if !b.opt.NoPush && len(b.opt.Destinations) > 0 {
-		if b.upload, err = b.remote.NewUploader(ctx, b.opt.Destinations[0]); err != nil {
-			return nil, err
-		}
 	}
 	b.buildCtx = ctx
 	if b.opt.Cache {

@@ -71,6 +71,10 @@ func pushWithEarlyUploads(t *testing.T, o Options, refs ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer u.Close()
+	if err := u.Check(); err != nil {
+		t.Fatal(err)
+	}
 	layers, err := img.Layers()
 	if err != nil {
 		t.Fatal(err)
@@ -110,10 +114,31 @@ func TestEarlyUploadsLeaveOnlyTheManifest(t *testing.T) {
 	pullBack(t, host+"/early/img:1")
 	pullBack(t, host+"/early/img:2")
 	t.Logf("requests: %v", n)
-	// One ping; each blob (three layers, the config) one POST and one
-	// PUT with its content; one manifest PUT per tag; nothing else.
+	// One ping; each blob (three layers, the config) one POST (the push
+	// check's for the first) and one PUT with its content; one manifest
+	// PUT per tag; nothing else.
 	want := map[string]int{"GET ping": 1, "POST upload": 4, "PUT upload": 4, "PUT manifest": 2}
 	if fmt.Sprint(n) != fmt.Sprint(want) {
+		t.Errorf("requests: %v, want %v", n, want)
+	}
+}
+
+// The push check's upload, unused, is cancelled at the end.
+func TestCheckUploadCancelled(t *testing.T) {
+	c := &counter{n: map[string]int{}, h: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	u, err := Options{Insecure: true, Keychain: authn.NewMultiKeychain()}.NewUploader(context.Background(), host+"/checked/img:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Check(); err != nil {
+		t.Fatal(err)
+	}
+	u.Close()
+	want := map[string]int{"GET ping": 1, "POST upload": 1, "DELETE upload": 1}
+	if n := c.reset(); fmt.Sprint(n) != fmt.Sprint(want) {
 		t.Errorf("requests: %v, want %v", n, want)
 	}
 }

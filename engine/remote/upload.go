@@ -3,11 +3,14 @@ package remote
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -36,8 +39,12 @@ type Uploader struct {
 	// client is authenticated to push to repo: made once, on first use.
 	client func() (*http.Client, error)
 
-	mu   sync.Mutex
-	have map[v1.Hash]bool // blobs in repo, uploaded or found there
+	mu    sync.Mutex
+	have  map[v1.Hash]bool // blobs in repo, uploaded or found there
+	spare *url.URL         // an upload started by Check, for the next blob
+	// chunked is set once an upload in one PUT failed: the rest go
+	// through ggcr, in case the registry does not take them.
+	chunked atomic.Bool
 }
 
 // checkAbove is the size above which a blob is looked for before it is
@@ -86,7 +93,7 @@ func (u *Uploader) Add(l v1.Layer) {
 		if err != nil {
 			return
 		}
-		if _, other := l.(*remote.MountableLayer); !other {
+		if _, other := l.(*remote.MountableLayer); !other && !u.chunked.Load() {
 			size, err := l.Size()
 			if err == nil && u.put(d, size, l.Compressed) == nil {
 				return
@@ -108,6 +115,12 @@ func (u *Uploader) Add(l v1.Layer) {
 // Wait waits for the uploads under way.
 func (u *Uploader) Wait() { u.wg.Wait() }
 
+// url is the address of path in the repository's API.
+func (u *Uploader) url(path string) url.URL {
+	return url.URL{Scheme: u.repo.Scheme(), Host: u.repo.RegistryStr(), Path: fmt.Sprintf("/v2/%s/%s", u.repo.RepositoryStr(), path)}
+}
+
+// record notes that the repository has blob d.
 func (u *Uploader) record(d v1.Hash) {
 	u.mu.Lock()
 	u.have[d] = true
@@ -120,46 +133,136 @@ func (u *Uploader) put(d v1.Hash, size int64, open func() (io.ReadCloser, error)
 	if err != nil {
 		return err
 	}
-	blobs := url.URL{Scheme: u.repo.Scheme(), Host: u.repo.RegistryStr(), Path: fmt.Sprintf("/v2/%s/blobs/", u.repo.RepositoryStr())}
+	blobs := u.url("blobs/")
+	u.mu.Lock()
+	loc := u.spare
+	u.spare = nil
+	u.mu.Unlock()
+	if loc != nil {
+		// The upload Check started: a failure there (it may have
+		// expired) is followed by fresh tries.
+		found, err := u.send(c, blobs, loc, d, size, open)
+		if err == nil && found {
+			u.keep(loc)
+		}
+		if err == nil {
+			u.record(d)
+			return nil
+		}
+	}
 	err = u.o.retry(u.ctx, func() error {
-		if size > checkAbove {
-			resp, err := u.do(c, http.MethodHead, blobs.JoinPath(d.String()).String(), nil, 0, "", http.StatusOK, http.StatusNotFound)
-			if err != nil {
-				return err
-			}
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		resp, err := u.do(c, http.MethodPost, blobs.JoinPath("uploads").String()+"/", nil, 0, "", http.StatusAccepted)
-		if err != nil {
-			return err
-		}
-		loc, err := resp.Location()
-		if err != nil {
-			return fmt.Errorf("starting an upload: %w", err)
-		}
-		q := loc.Query()
-		q.Set("digest", d.String())
-		loc.RawQuery = q.Encode()
-		rc, err := open()
-		if err != nil {
-			return err
-		}
-		_, err = u.do(c, http.MethodPut, loc.String(), rc, size, "application/octet-stream", http.StatusCreated)
+		_, err := u.send(c, blobs, nil, d, size, open)
 		return err
 	})
 	if err != nil {
+		u.chunked.Store(true)
 		return fmt.Errorf("uploading %s to %s: %w", d, u.repo, err)
 	}
 	u.record(d)
 	return nil
 }
 
+// send uploads a blob to the upload at loc, or to a new one when loc is
+// nil; found tells that a HEAD found it there first (loc is then unused).
+func (u *Uploader) send(c *http.Client, blobs url.URL, loc *url.URL, d v1.Hash, size int64, open func() (io.ReadCloser, error)) (found bool, _ error) {
+	if size > checkAbove {
+		resp, err := u.do(u.ctx, c, http.MethodHead, blobs.JoinPath(d.String()).String(), nil, 0, "", http.StatusOK, http.StatusNotFound)
+		if err != nil {
+			return false, err
+		}
+		if resp.StatusCode == http.StatusOK {
+			return true, nil
+		}
+	}
+	if loc == nil {
+		var err error
+		if loc, err = u.start(c, blobs); err != nil {
+			return false, err
+		}
+	}
+	q := loc.Query()
+	q.Set("digest", d.String())
+	put := *loc
+	put.RawQuery = q.Encode()
+	rc, err := open()
+	if err != nil {
+		return false, err
+	}
+	_, err = u.do(u.ctx, c, http.MethodPut, put.String(), rc, size, "application/octet-stream", http.StatusCreated)
+	return false, err
+}
+
+// start starts an upload and returns where it goes.
+func (u *Uploader) start(c *http.Client, blobs url.URL) (*url.URL, error) {
+	resp, err := u.do(u.ctx, c, http.MethodPost, blobs.JoinPath("uploads").String()+"/", nil, 0, "", http.StatusAccepted)
+	if err != nil {
+		return nil, err
+	}
+	loc, err := resp.Location()
+	if err != nil {
+		return nil, fmt.Errorf("starting an upload: %w", err)
+	}
+	return loc, nil
+}
+
+// keep keeps an unused upload for the next blob.
+func (u *Uploader) keep(loc *url.URL) {
+	u.mu.Lock()
+	if u.spare == nil {
+		u.spare, loc = loc, nil
+	}
+	u.mu.Unlock()
+	if loc != nil {
+		u.cancel(loc)
+	}
+}
+
+// cancel ends an unused upload, as far as the registry lets it.
+func (u *Uploader) cancel(loc *url.URL) {
+	// Also at the build's end, when its context is done.
+	ctx, done := context.WithTimeout(context.WithoutCancel(u.ctx), 10*time.Second)
+	defer done()
+	if c, err := u.client(); err == nil {
+		u.do(ctx, c, http.MethodDelete, loc.String(), nil, 0, "", http.StatusNoContent, http.StatusAccepted, http.StatusOK)
+	}
+}
+
+// Check checks that the repository takes pushes, as ggcr's
+// CheckPushPermission does, by starting an upload. The upload is kept
+// for the first blob rather than cancelled: Close cancels it if it is
+// still unused.
+func (u *Uploader) Check() error {
+	c, err := u.client()
+	if err != nil {
+		return err
+	}
+	blobs := u.url("blobs/")
+	return u.o.retry(u.ctx, func() error {
+		loc, err := u.start(c, blobs)
+		if err == nil {
+			u.keep(loc)
+		}
+		return err
+	})
+}
+
+// Close waits for the uploads under way and cancels the one Check
+// started, if no blob used it.
+func (u *Uploader) Close() {
+	u.Wait()
+	u.mu.Lock()
+	loc := u.spare
+	u.spare = nil
+	u.mu.Unlock()
+	if loc != nil {
+		u.cancel(loc)
+	}
+}
+
 // do sends one request and checks that its status is one of codes;
 // body, when not nil, is closed, and so is the response's.
-func (u *Uploader) do(c *http.Client, method, target string, body io.ReadCloser, size int64, contentType string, codes ...int) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(u.ctx, method, target, body)
+func (u *Uploader) do(ctx context.Context, c *http.Client, method, target string, body io.ReadCloser, size int64, contentType string, codes ...int) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
 		if body != nil {
 			body.Close()
@@ -218,6 +321,9 @@ func (u *Uploader) Push(img v1.Image, refs []string) bool {
 }
 
 func (u *Uploader) push(img v1.Image, refs []string) error {
+	if u.chunked.Load() {
+		return errors.New("the registry did not take a blob in one request")
+	}
 	raw, err := img.RawConfigFile()
 	if err != nil {
 		return err
@@ -272,9 +378,9 @@ func (u *Uploader) push(img v1.Image, refs []string) error {
 }
 
 func (u *Uploader) putManifest(c *http.Client, r name.Reference, manifest []byte, mt types.MediaType) error {
-	target := url.URL{Scheme: u.repo.Scheme(), Host: u.repo.RegistryStr(), Path: fmt.Sprintf("/v2/%s/manifests/%s", u.repo.RepositoryStr(), r.Identifier())}
+	target := u.url("manifests/" + r.Identifier())
 	return u.o.retry(u.ctx, func() error {
-		_, err := u.do(c, http.MethodPut, target.String(), io.NopCloser(bytes.NewReader(manifest)), int64(len(manifest)), string(mt), http.StatusCreated)
+		_, err := u.do(u.ctx, c, http.MethodPut, target.String(), io.NopCloser(bytes.NewReader(manifest)), int64(len(manifest)), string(mt), http.StatusCreated)
 		return err
 	})
 }
