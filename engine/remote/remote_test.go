@@ -46,6 +46,20 @@ func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.h.ServeHTTP(w, r)
 }
 
+// countedRegistry serves ggcr's registry, through wrap when not nil,
+// counting its requests; host is its address.
+func countedRegistry(t *testing.T, wrap func(http.Handler) http.Handler) (c *counter, host string) {
+	t.Helper()
+	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	if wrap != nil {
+		h = wrap(h)
+	}
+	c = &counter{n: map[string]int{}, h: h}
+	srv := httptest.NewServer(c)
+	t.Cleanup(srv.Close)
+	return c, strings.TrimPrefix(srv.URL, "http://")
+}
+
 func (c *counter) reset() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -103,10 +117,7 @@ func pullBack(t *testing.T, ref string) {
 }
 
 func TestEarlyUploadsLeaveOnlyTheManifest(t *testing.T) {
-	c := &counter{n: map[string]int{}, h: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
-	srv := httptest.NewServer(c)
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
+	c, host := countedRegistry(t, nil)
 	o := Options{Insecure: true, Keychain: authn.NewMultiKeychain()}.Shared()
 
 	pushWithEarlyUploads(t, o, host+"/early/img:1", host+"/early/img:2")
@@ -125,10 +136,7 @@ func TestEarlyUploadsLeaveOnlyTheManifest(t *testing.T) {
 
 // The push check's upload, unused, is cancelled at the end.
 func TestCheckUploadCancelled(t *testing.T) {
-	c := &counter{n: map[string]int{}, h: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
-	srv := httptest.NewServer(c)
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
+	c, host := countedRegistry(t, nil)
 	u, err := Options{Insecure: true, Keychain: authn.NewMultiKeychain()}.NewUploader(context.Background(), host+"/checked/img:1")
 	if err != nil {
 		t.Fatal(err)
@@ -145,10 +153,7 @@ func TestCheckUploadCancelled(t *testing.T) {
 
 // A blob above checkAbove is looked for first, and not uploaded again.
 func TestEarlyUploadLooksForBigBlobs(t *testing.T) {
-	c := &counter{n: map[string]int{}, h: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
-	srv := httptest.NewServer(c)
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
+	c, host := countedRegistry(t, nil)
 	o := Options{Insecure: true, Keychain: authn.NewMultiKeychain()}.Shared()
 	l, err := random.Layer(2*checkAbove, types.DockerLayer)
 	if err != nil {
@@ -183,10 +188,7 @@ func (m noMonolithic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestEarlyUploadsFallBack(t *testing.T) {
-	c := &counter{n: map[string]int{}, h: noMonolithic{registry.New(registry.Logger(log.New(io.Discard, "", 0)))}}
-	srv := httptest.NewServer(c)
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
+	c, host := countedRegistry(t, func(h http.Handler) http.Handler { return noMonolithic{h} })
 	o := Options{Insecure: true, Keychain: authn.NewMultiKeychain()}.Shared()
 
 	// Refused monolithic uploads: ggcr's chunked ones instead.
