@@ -49,7 +49,7 @@ func (b *builder) fetchLayers(ctx context.Context, layers []v1.Layer) *layerFetc
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
-				d.finish("", ctx.Err())
+				d.finish(ctx.Err())
 				return
 			}
 			defer func() { <-sem }()
@@ -104,7 +104,7 @@ type download struct {
 func (b *builder) downloadLayer(ctx context.Context, l v1.Layer, d *download) {
 	f, err := os.CreateTemp(b.tmp, "pull-")
 	if err != nil {
-		d.finish("", err)
+		d.finish(err)
 		return
 	}
 	defer f.Close()
@@ -132,7 +132,7 @@ func (b *builder) downloadLayer(ctx context.Context, l v1.Layer, d *download) {
 		dg, _ := l.Digest()
 		err = fmt.Errorf("downloading layer %s: %w", dg, err)
 	}
-	d.finish(f.Name(), err)
+	d.finish(err)
 }
 
 // grow records n more bytes in the file; n < 0 empties it.
@@ -147,11 +147,9 @@ func (d *download) grow(n int64) {
 	d.cond.Broadcast()
 }
 
-func (d *download) finish(path string, err error) {
+// finish ends the download with err, nil for success.
+func (d *download) finish(err error) {
 	d.mu.Lock()
-	if path != "" {
-		d.path = path
-	}
 	d.done, d.err = true, err
 	d.mu.Unlock()
 	d.cond.Broadcast()
