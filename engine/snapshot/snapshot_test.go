@@ -122,3 +122,22 @@ func TestWriteTarIsDeterministic(t *testing.T) {
 		t.Errorf("hard link not kept: a=%q hard=%q", got["a"], got["hard"])
 	}
 }
+
+// A hard link to a symlink of an earlier layer (GNU ln does not follow
+// symlinks) brings the symlink into the layer, and one is a link to the
+// other, as docker writes it.
+func TestHardLinkedSymlink(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "usr/lib/os-release"), "ID=x")
+	if err := os.Symlink("../usr/lib/os-release", filepath.Join(root, "os-release")); err != nil {
+		t.Fatal(err)
+	}
+	old := scan(t, root)
+	if err := os.Link(filepath.Join(root, "os-release"), filepath.Join(root, "hl")); err != nil {
+		t.Fatal(err)
+	}
+	got := entries(t, root, old, scan(t, root))
+	if got["hl"] != tar.TypeSymlink || got["os-release"] != tar.TypeLink {
+		t.Errorf("hl=%q os-release=%q, want a symlink and a hard link to it", got["hl"], got["os-release"])
+	}
+}

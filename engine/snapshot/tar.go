@@ -190,8 +190,8 @@ type Item struct {
 }
 
 // WriteItems writes items as a layer tar, in path order, hard links (equal
-// Dev and Ino, Nlink above 1) as links to the first: for a layer whose
-// entries are known without a scan.
+// Dev and Ino, Nlink above 1, not directories) as links to the first: for
+// a layer whose entries are known without a scan.
 func WriteItems(w io.Writer, items []Item, opt TarOptions) error {
 	items = append([]Item(nil), items...)
 	sort.Slice(items, func(i, j int) bool { return items[i].Path < items[j].Path })
@@ -228,7 +228,9 @@ func writeEntry(tw *tar.Writer, host, p string, e Entry, links map[inode]string,
 		return nil
 	}
 	hdr.ModTime = stamp(hdr.ModTime, opt)
-	if hdr.Typeflag == tar.TypeReg && e.Nlink > 1 {
+	// Any non-directory can have hard links (GNU ln links a symlink
+	// itself); docker and containerd write them all as links.
+	if hdr.Typeflag != tar.TypeDir && e.Nlink > 1 {
 		key := inode{e.Dev, e.Ino}
 		if first, ok := links[key]; ok {
 			hdr.Typeflag = tar.TypeLink
