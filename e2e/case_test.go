@@ -19,6 +19,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/kaniko-build/kaniko-build/e2e/baseimage"
 	"github.com/kaniko-build/kaniko-build/e2e/imagecmp"
 )
 
@@ -258,7 +261,23 @@ func makeContext(src, dst string, c *Case, vars map[string]string) error {
 			return fmt.Errorf("prepare step %d (%s %s): %w", i, op.Op, op.Path, err)
 		}
 	}
-	return nil
+	return pinTimes(dst)
+}
+
+// pinTimes sets every path under dir to baseimage.Epoch: a case's copies
+// (one per test) then give the same bytes where a build records a source's
+// mtime, as Python's .pyc files do.
+func pinTimes(dir string) error {
+	t := unix.NsecToTimespec(baseimage.Epoch().UnixNano())
+	return filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, []unix.Timespec{t, t}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("setting the times of %s: %w", p, err)
+		}
+		return nil
+	})
 }
 
 func parseMode(s string, def os.FileMode) (os.FileMode, error) {

@@ -169,6 +169,11 @@ func setup() (h *harness, cleanup func(), err error) {
 	if err != nil {
 		return nil, cleanup, fmt.Errorf("making base images (busybox-static comes with e2e/setup.sh): %w", err)
 	}
+	// The one base not made from busybox: a real distribution, for cases
+	// that install packages and add users as most Dockerfiles do.
+	if images["debian"], err = baseimage.Debian(baseimage.DebianTarball()); err != nil {
+		return nil, cleanup, err
+	}
 	h.bases = map[string]string{}
 	for n, img := range images {
 		ref := fmt.Sprintf("%s/base/%s:latest", h.reg.Host, n)

@@ -58,8 +58,11 @@ var imageCases = []string{
 	"target-stage",
 	"unused-stage-skipped",
 	"xattr-capability",
-	// several RUNs, or RUNs that delete, replace and re-own what is below
+	// several RUNs, or RUNs that delete, replace and re-own what is below;
+	// the Debian cases: packages and users, as most Dockerfiles do
 	"base-whiteouts",
+	"debian-apt-python",
+	"debian-system-edits",
 	"delete-base-files",
 	"dir-symlink-swap",
 	"fifo",

@@ -2,12 +2,16 @@
 # Installs and starts what the end-to-end tests need: a docker engine (for
 # the reference builds with the legacy builder), the Distribution registry,
 # a static busybox (the base images are made from it), skopeo, buildah,
-# pigz and htpasswd. Safe to run again: it installs only what is missing
+# pigz and htpasswd, and the Debian base's root filesystem (debootstrap,
+# e2e/debian-base.sh). Safe to run again: it installs only what is missing
 # and starts dockerd only when `docker info` fails.
 #
 # Environment:
 #   E2E_STATE           directory for dockerd's log and pid (default /tmp/kaniko-build-e2e)
 #   E2E_DOCKER_TIMEOUT  seconds to wait for dockerd to answer (default 60)
+#   E2E_DEBIAN_BASE     the Debian root filesystem's tarball (default
+#                       ~/.cache/kaniko-build-bench/debian-bookworm-minbase.tar.gz,
+#                       which make bench shares)
 set -euo pipefail
 
 state="${E2E_STATE:-/tmp/kaniko-build-e2e}"
@@ -30,6 +34,8 @@ declare -A want=(
 	[buildah]=/usr/bin/buildah
 	[pigz]=/usr/bin/pigz
 	[apache2-utils]=/usr/bin/htpasswd
+	# the Debian base (debian-base.sh)
+	[debootstrap]=/usr/sbin/debootstrap
 	# go test -race (make unit) needs cgo: a C compiler and libc's headers.
 	[gcc]=/usr/bin/gcc
 	[libc6-dev]=/usr/include/stdio.h
@@ -80,5 +86,9 @@ if ! docker info >/dev/null 2>&1; then
 	done
 	log "dockerd is ready"
 fi
+
+# The {{debian}} base of the conformance suite; the bench's apt context
+# uses the same file.
+bash "$(dirname "$0")/debian-base.sh" "${E2E_DEBIAN_BASE:-$HOME/.cache/kaniko-build-bench/debian-bookworm-minbase.tar.gz}"
 
 log "ready: $(docker version --format 'docker engine {{.Server.Version}}' 2>/dev/null), $(/usr/bin/docker-registry --version 2>/dev/null | head -n1)"

@@ -5,15 +5,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"runtime"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/kaniko-build/kaniko-build/e2e/baseimage"
 )
@@ -37,7 +31,7 @@ func pushBases(ctx context.Context, host, cache string, needDebian bool) (bases,
 	b["busybox"] = ref
 	if needDebian {
 		ref := host + "/base/debian:bookworm"
-		img, err := debianImage(cache + "/debian-bookworm-minbase.tar.gz")
+		img, err := baseimage.Debian(cache + "/debian-bookworm-minbase.tar.gz")
 		if err != nil {
 			return nil, err
 		}
@@ -51,36 +45,4 @@ func pushBases(ctx context.Context, host, cache string, needDebian bool) (bases,
 		b["debian"] = ref
 	}
 	return b, nil
-}
-
-// debianImage is the debootstrapped root filesystem as a one-layer image
-// with the official image's config (PATH, CMD bash).
-func debianImage(tgz string) (v1.Image, error) {
-	if _, err := os.Stat(tgz); err != nil {
-		return nil, fmt.Errorf("no Debian base (run e2e/bench/peers.sh): %w", err)
-	}
-	layer, err := tarball.LayerFromFile(tgz)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", tgz, err)
-	}
-	img, err := mutate.Append(empty.Image, mutate.Addendum{
-		Layer: layer,
-		History: v1.History{
-			Created:   v1.Time{Time: baseimage.Epoch()},
-			CreatedBy: "debootstrap --variant=minbase bookworm",
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cfg = cfg.DeepCopy()
-	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
-	cfg.Created = v1.Time{Time: baseimage.Epoch()}
-	cfg.Config.Env = []string{"PATH=" + baseimage.DefaultPath}
-	cfg.Config.Cmd = []string{"bash"}
-	return mutate.ConfigFile(img, cfg)
 }

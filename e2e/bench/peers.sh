@@ -160,31 +160,7 @@ EOF
 fi
 
 # --- Debian base ------------------------------------------------------------
-# The first Debian archive URI (not -security) of the apt sources, in
-# one-line or deb822 format.
-debian_mirror() {
-	local f
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-		if [ -r "$f" ]; then cat "$f"; fi
-	done | awk '/^[[:space:]]*(URIs:|deb[[:space:]])/ {
-		for (i = 1; i <= NF; i++) if ($i ~ /^https?:\/\/.*\/debian\/?$/) { print $i; exit }
-	}' || true
-}
-
 deb="$cache/debian-bookworm-minbase.tar.gz"
-if [ ! -s "$deb" ]; then
-	mirror=${BENCH_DEBIAN_MIRROR:-$(debian_mirror)}
-	[ -n "$mirror" ] || die "no Debian mirror in the apt sources; set BENCH_DEBIAN_MIRROR"
-	log "debootstrap --variant=minbase bookworm from $mirror (takes minutes)"
-	work=$(mktemp -d "$cache/debootstrap.XXXXXX")
-	trap 'rm -rf "$work"' EXIT
-	debootstrap --variant=minbase bookworm "$work/rootfs" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
-		{ tail -n 30 "$cache/debootstrap.log" >&2; die "debootstrap failed (log: $cache/debootstrap.log)"; }
-	# As the official image: no package lists or caches, an empty /dev.
-	rm -rf "$work"/rootfs/var/lib/apt/lists/* "$work"/rootfs/var/cache/apt/*.bin \
-		"$work"/rootfs/var/cache/apt/archives/*.deb "$work"/rootfs/dev/*
-	tar --numeric-owner --xattrs -C "$work/rootfs" -cf - . | pigz >"$deb.tmp"
-	mv "$deb.tmp" "$deb"
-fi
+DEBIAN_MIRROR=${BENCH_DEBIAN_MIRROR:-${DEBIAN_MIRROR:-}} bash "$repo/e2e/debian-base.sh" "$deb"
 
 log "ready: $("$kdir/executor" version 2>/dev/null | tr -s ' '), buildkit $("$bdir/buildctl" --version | awk '{print $3}'), $(buildah --version), Debian base $(du -h "$deb" | cut -f1)"
