@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/kaniko-build/kaniko-build/engine/fs"
 )
@@ -36,21 +38,114 @@ func (d Direct) Run(ctx context.Context, s Spec) error {
 	if err != nil {
 		return err
 	}
+	out, err := startOutput(s.Stdout, s.Stderr)
+	if err != nil {
+		return err
+	}
+	defer out.finish()
 	cmd := exec.CommandContext(ctx, bin)
 	cmd.Args = s.Args
 	cmd.Env = s.Env
 	cmd.Dir = s.Dir
-	cmd.Stdout, cmd.Stderr = s.Stdout, s.Stderr
+	cmd.Stdout, cmd.Stderr = out.stdout, out.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Credential: &syscall.Credential{Uid: s.UID, Gid: s.GID, Groups: s.Groups},
 		Setpgid:    true,
 	}
-	err = cmd.Run()
+	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
+	err = cmd.Start()
+	out.started()
+	if err != nil {
+		return fmt.Errorf("starting %s: %w", s.Args[0], err)
+	}
+	err = cmd.Wait()
+	// As when a container's first process ends: what it left running in
+	// the background goes too, rather than writing into later steps or
+	// holding the output open.
+	killGroup(cmd.Process.Pid)
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return &ExitError{Code: ee.ExitCode()}
 	}
 	return err
+}
+
+func killGroup(pgid int) error {
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return err
+	}
+	return nil
+}
+
+// output is a command's stdout and stderr as pipes whose copying into the
+// writers does not hold up the command's end, as exec's own copying would
+// while a background process keeps a pipe open.
+type output struct {
+	stdout, stderr *os.File
+	ends           []*os.File // the read ends
+	copied         chan struct{}
+}
+
+// outputGrace is how long finish waits for the pipes to drain once the
+// command's group is gone: a process that left the group (setsid) may
+// still hold them.
+const outputGrace = 2 * time.Second
+
+func startOutput(stdout, stderr io.Writer) (*output, error) {
+	o := &output{copied: make(chan struct{}, 2)}
+	pipe := func(w io.Writer) (*os.File, error) {
+		if w == nil {
+			w = io.Discard
+		}
+		r, pw, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("making the output pipe: %w", err)
+		}
+		o.ends = append(o.ends, r)
+		go func() {
+			io.Copy(w, r)
+			o.copied <- struct{}{}
+		}()
+		return pw, nil
+	}
+	var err error
+	if o.stdout, err = pipe(stdout); err != nil {
+		o.finish()
+		return nil, err
+	}
+	o.stderr = o.stdout
+	if stderr != stdout {
+		if o.stderr, err = pipe(stderr); err != nil {
+			o.started()
+			o.finish()
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// started closes the parent's copies of the write ends.
+func (o *output) started() {
+	o.stdout.Close()
+	o.stderr.Close()
+}
+
+// finish waits for the copies to reach the end of their pipes, at most
+// outputGrace, then closes the read ends.
+func (o *output) finish() {
+	timeout := time.After(outputGrace)
+	for range o.ends {
+		select {
+		case <-o.copied:
+		case <-timeout:
+		}
+	}
+	for _, r := range o.ends {
+		r.Close()
+	}
 }
 
 func (d Direct) placeMounts(mounts []Mount) (func(), error) {
