@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -55,6 +56,15 @@ type flags struct {
 	registryMap   []string
 	registryCerts []string
 	clientCerts   []string
+	bucket        string
+}
+
+// renamedFlags are Kaniko's deprecated spellings, still accepted there.
+var renamedFlags = map[string]string{
+	"tarPath":           "tar-path",
+	"customPlatform":    "custom-platform",
+	"snapshotMode":      "snapshot-mode",
+	"whitelist-var-run": "ignore-var-run",
 }
 
 func newFlagSet(f *flags) *pflag.FlagSet {
@@ -65,7 +75,7 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	fs.StringVar(&o.Git, "git", "", "git context options: branch=NAME,single-branch=BOOL,recurse-submodules=BOOL,insecure-skip-tls=BOOL")
 	fs.StringVarP(&o.Dockerfile, "dockerfile", "f", "Dockerfile", "path to the Dockerfile, relative paths tried as given, then in the context")
 	fs.StringArrayVarP(&o.Destinations, "destination", "d", nil, "image reference to push to (repeatable)")
-	fs.BoolVar(&o.NoPush, "no-push", false, "build without pushing")
+	fs.BoolVar(&o.NoPush, "no-push", false, "build without pushing (also $KANIKO_NO_PUSH=true)")
 	fs.StringVar(&o.TarPath, "tar-path", "", "write the image as a tarball (docker load format) to this path")
 	fs.StringVar(&o.OCILayoutPath, "oci-layout-path", "", "write the image into an OCI image layout directory")
 	fs.StringVar(&o.DigestFile, "digest-file", "", "write the image digest (sha256:...) to this file")
@@ -94,8 +104,8 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	fs.IntVar(&o.PushRetry, "push-retry", 0, "times to retry a failed registry request (default 5)")
 	fs.IntVar(&f.extractRetry, "image-fs-extract-retry", 0, "times to retry pulling a base image layer (default: as --push-retry)")
 	fs.StringArrayVar(&o.SkipTLSVerifyRegistries, "skip-tls-verify-registry", nil, "registry whose TLS certificate is not verified (repeatable)")
-	fs.StringArrayVar(&o.RegistryMirrors, "registry-mirror", nil, "mirror tried before Docker Hub (repeatable)")
-	fs.StringArrayVar(&f.registryMap, "registry-map", nil, "REGISTRY=MIRROR[;MIRROR...]: mirrors tried before REGISTRY (repeatable)")
+	fs.StringArrayVar(&o.RegistryMirrors, "registry-mirror", nil, "mirror tried before Docker Hub (repeatable; also $KANIKO_REGISTRY_MIRROR)")
+	fs.StringArrayVar(&f.registryMap, "registry-map", nil, "REGISTRY=MIRROR[;REGISTRY=MIRROR...]: mirrors tried before REGISTRY, in order (repeatable; also $KANIKO_REGISTRY_MAP)")
 	fs.StringArrayVar(&f.registryCerts, "registry-certificate", nil, "REGISTRY=CA-FILE: trust this CA bundle for REGISTRY (repeatable)")
 	fs.StringArrayVar(&f.clientCerts, "registry-client-cert", nil, "REGISTRY=CERT-FILE,KEY-FILE: client certificate for REGISTRY (repeatable)")
 	fs.StringVar(&f.compression, "compression", "gzip", "layer compression: gzip or zstd")
@@ -105,7 +115,7 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	fs.StringVar(&o.CacheDir, "cache-dir", "", "directory kept between builds: base images from the warmer, RUN --mount=type=cache contents, the context files' content keys")
 	fs.BoolVar(&o.Force, "force", false, "build in / even outside a container (it rewrites the root filesystem)")
 	fs.StringArrayVar(&o.IgnorePaths, "ignore-path", nil, "path the in-container build leaves alone and keeps out of layers (repeatable)")
-	fs.StringVar(&o.KanikoDir, "kaniko-dir", "/kaniko", "the executor's own directory, never part of the image")
+	fs.StringVar(&o.KanikoDir, "kaniko-dir", envOr("KANIKO_DIR", "/kaniko"), "the executor's own directory, never part of the image ($KANIKO_DIR)")
 	// Kaniko flags kept so that pipelines run unchanged; what they tuned
 	// in Kaniko is what this builder always does, or does not apply.
 	fs.BoolVar(&o.IgnoreVarRun, "ignore-var-run", true, "leave /var/run alone and out of layers (in the image)")
@@ -117,8 +127,14 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 		fs.Bool(name, false, "accepted for Kaniko compatibility; this builder needs no such switch")
 	}
 	fs.String("snapshot-mode", "full", "accepted for Kaniko compatibility; snapshots always compare file metadata")
-	fs.String("snapshotMode", "full", "deprecated spelling of --snapshot-mode")
-	_ = fs.MarkHidden("snapshotMode")
+	fs.StringVarP(&f.bucket, "bucket", "b", "", "Kaniko's Google Cloud Storage context: not supported, use --context")
+	_ = fs.MarkHidden("bucket")
+	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if n, ok := renamedFlags[name]; ok {
+			return pflag.NormalizedName(n)
+		}
+		return pflag.NormalizedName(name)
+	})
 	fs.StringVarP(&f.verbosity, "verbosity", "v", "info", "log level: panic, fatal, error, warn, info, debug or trace")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text, color or json")
 	return fs
@@ -171,6 +187,10 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	log, err := newLogger(stderr, f.verbosity, f.logFormat)
 	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return exitUsage
+	}
+	if err := f.fromEnv(); err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return exitUsage
 	}
@@ -274,13 +294,11 @@ func (f *flags) finish() error {
 	if f.opt.RegistryClientCerts, err = keyValues("--registry-client-cert", f.clientCerts); err != nil {
 		return err
 	}
-	maps, err := keyValues("--registry-map", f.registryMap)
-	if err != nil {
+	if f.opt.RegistryMap, err = registryMaps(f.registryMap); err != nil {
 		return err
 	}
-	f.opt.RegistryMap = map[string][]string{}
-	for reg, v := range maps {
-		f.opt.RegistryMap[reg] = strings.Split(v, ";")
+	if f.bucket != "" {
+		return fmt.Errorf("--bucket=%s: Google Cloud Storage contexts are not supported; give the context with --context (a directory, tar://, git:// or an https:// tarball)", f.bucket)
 	}
 	for _, r := range []int{f.extractRetry, f.downloadRetry} {
 		if r > f.opt.PushRetry {
@@ -291,6 +309,59 @@ func (f *flags) finish() error {
 		return errors.New("--destination is required unless --no-push is given")
 	}
 	return nil
+}
+
+// fromEnv applies Kaniko's environment variables, which come on top of
+// the flags as in Kaniko.
+func (f *flags) fromEnv() error {
+	if v, ok := os.LookupEnv("KANIKO_NO_PUSH"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("KANIKO_NO_PUSH=%s: want true or false", v)
+		}
+		f.opt.NoPush = b
+	}
+	if v := os.Getenv("KANIKO_REGISTRY_MIRROR"); v != "" {
+		f.opt.RegistryMirrors = append(f.opt.RegistryMirrors, v)
+	}
+	if v := os.Getenv("KANIKO_REGISTRY_MAP"); v != "" {
+		f.registryMap = append(f.registryMap, v)
+	}
+	return nil
+}
+
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// registryMaps parses --registry-map values as Kaniko does: pairs
+// REGISTRY=MIRROR separated by ";", repeated flags adding mirrors in
+// order. A piece without "=" is one more mirror for the registry before
+// it (REGISTRY=M1;M2).
+func registryMaps(in []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, v := range in {
+		reg := ""
+		for _, piece := range strings.Split(v, ";") {
+			if piece == "" {
+				continue
+			}
+			k, m, ok := strings.Cut(piece, "=")
+			if ok {
+				reg = k
+			} else {
+				m = piece
+			}
+			if reg == "" || m == "" {
+				return nil, fmt.Errorf("--registry-map %q: want REGISTRY=MIRROR[;REGISTRY=MIRROR...]", v)
+			}
+			out[reg] = append(out[reg], m)
+		}
+	}
+	return out, nil
 }
 
 // keyValues parses repeated KEY=VALUE flags.

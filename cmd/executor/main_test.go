@@ -59,6 +59,8 @@ func TestBadInputExitCodes(t *testing.T) {
 		{[]string{"--context", "/x"}, exitUsage, "--destination is required"},
 		{[]string{"--no-push", "stray"}, exitUsage, "unexpected arguments"},
 		{[]string{"--no-push", "--context", t.TempDir()}, exitBuild, "--dockerfile"},
+		{[]string{"--no-push", "--bucket", "b"}, exitUsage, "--bucket=b: Google Cloud Storage"},
+		{[]string{"--no-push", "--registry-map", "=m"}, exitUsage, "--registry-map"},
 	} {
 		var stderr bytes.Buffer
 		code := Main(context.Background(), tc.args, &stderr)
@@ -77,5 +79,43 @@ func TestVersionSubcommand(t *testing.T) {
 	}
 	if versionString() == "" {
 		t.Error("empty version")
+	}
+}
+
+// Kaniko's spellings of its flags and its environment variables keep
+// working: pipelines switch images without other changes.
+func TestKanikoCompatibility(t *testing.T) {
+	t.Setenv("KANIKO_NO_PUSH", "true")
+	t.Setenv("KANIKO_REGISTRY_MIRROR", "env-mirror")
+	t.Setenv("KANIKO_REGISTRY_MAP", "quay.io=q1")
+	t.Setenv("KANIKO_DIR", "/kaniko-elsewhere")
+	var f flags
+	fs := newFlagSet(&f)
+	args := []string{"--tarPath=/out.tar", "--customPlatform=linux/arm64", "--snapshotMode=redo",
+		"--whitelist-var-run=false", "--registry-mirror=m0",
+		"--registry-map=index.docker.io=m1;gcr.io=g1", "--registry-map=index.docker.io=m2"}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.fromEnv(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.finish(); err != nil {
+		t.Fatal(err)
+	}
+	o := f.opt
+	if o.TarPath != "/out.tar" || o.Platform != "linux/arm64" || o.IgnoreVarRun || !o.NoPush || o.KanikoDir != "/kaniko-elsewhere" {
+		t.Errorf("tar %q platform %q ignore-var-run %v no-push %v kaniko-dir %q", o.TarPath, o.Platform, o.IgnoreVarRun, o.NoPush, o.KanikoDir)
+	}
+	if want := []string{"m0", "env-mirror"}; !reflect.DeepEqual(o.RegistryMirrors, want) {
+		t.Errorf("mirrors %q, want %q", o.RegistryMirrors, want)
+	}
+	want := map[string][]string{"index.docker.io": {"m1", "m2"}, "gcr.io": {"g1"}, "quay.io": {"q1"}}
+	if !reflect.DeepEqual(o.RegistryMap, want) {
+		t.Errorf("registry map %v, want %v", o.RegistryMap, want)
+	}
+	t.Setenv("KANIKO_NO_PUSH", "maybe")
+	if err := f.fromEnv(); err == nil || !strings.Contains(err.Error(), "KANIKO_NO_PUSH") {
+		t.Errorf("a bad KANIKO_NO_PUSH: %v", err)
 	}
 }
