@@ -4,10 +4,16 @@ import (
 	"archive/tar"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func write(t *testing.T, p, s string) {
@@ -64,6 +70,14 @@ func TestDiffFindsChangesFromMetadata(t *testing.T) {
 	write(t, filepath.Join(root, "mod/file"), "after!")
 	os.Remove(filepath.Join(root, "del/file"))
 	os.RemoveAll(filepath.Join(root, "gone"))
+	// Held open, the removed directory keeps its inode number, which the
+	// new one would otherwise be free to reuse (then the layer whites
+	// out redo/old alone, as valid but not what this test looks for).
+	held, err := os.Open(filepath.Join(root, "redo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
 	os.RemoveAll(filepath.Join(root, "redo"))
 	write(t, filepath.Join(root, "redo/new"), "n")
 	os.Remove(filepath.Join(root, "todir"))
@@ -139,5 +153,80 @@ func TestHardLinkedSymlink(t *testing.T) {
 	got := entries(t, root, old, scan(t, root))
 	if got["hl"] != tar.TypeSymlink || got["os-release"] != tar.TypeLink {
 		t.Errorf("hl=%q os-release=%q, want a symlink and a hard link to it", got["hl"], got["os-release"])
+	}
+}
+
+// Scan's concurrent walk records what a plain serial walk does: every
+// path but the skipped ones (a skipped directory not entered), with the
+// same metadata and link targets (a long one included).
+func TestScanMatchesASerialWalk(t *testing.T) {
+	root := t.TempDir()
+	long := strings.Repeat("t", 300)
+	for i := 0; i < 40; i++ {
+		write(t, filepath.Join(root, fmt.Sprintf("d%d/sub%d/f", i%7, i)), "x")
+	}
+	write(t, filepath.Join(root, "skipped/inside"), "x")
+	write(t, filepath.Join(root, "top"), "x")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Symlink(long, filepath.Join(root, "d1/long-link")))
+	must(os.Symlink("../top", filepath.Join(root, "d2/rel-link")))
+	must(unix.Mkfifo(filepath.Join(root, "d3/fifo"), 0o600))
+	must(os.Link(filepath.Join(root, "top"), filepath.Join(root, "d4/hard")))
+	skip := func(p string) bool { return p == "/skipped" || p == "/d5/sub5" }
+
+	want := State{}
+	err := filepath.WalkDir(root, func(host string, d iofs.DirEntry, err error) error {
+		if err != nil || host == root {
+			return err
+		}
+		p := filepath.ToSlash(host[len(root):])
+		if skip(p) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		var s unix.Stat_t
+		if err := unix.Lstat(host, &s); err != nil {
+			return err
+		}
+		e := Entry{Mode: s.Mode, UID: s.Uid, GID: s.Gid, Size: s.Size, Mtime: s.Mtim.Nano(), Ctime: s.Ctim.Nano(),
+			Ino: s.Ino, Dev: uint64(s.Dev), Nlink: uint64(s.Nlink)}
+		if d.Type()&iofs.ModeSymlink != 0 {
+			if e.Link, err = os.Readlink(host); err != nil {
+				return err
+			}
+		}
+		if d.IsDir() {
+			e.Size = 0
+		}
+		want[p] = e
+		return nil
+	})
+	must(err)
+	got, err := Scan(root, skip)
+	must(err)
+	if !reflect.DeepEqual(got, want) {
+		for p, e := range want {
+			if got[p] != e {
+				t.Errorf("%s: got %+v, want %+v", p, got[p], e)
+			}
+		}
+		for p := range got {
+			if _, ok := want[p]; !ok {
+				t.Errorf("%s: scanned, but a walk does not find it", p)
+			}
+		}
+	}
+	if got["/d1/long-link"].Link != long {
+		t.Errorf("long link target %q", got["/d1/long-link"].Link)
+	}
+	if _, err := Scan(filepath.Join(root, "missing"), nil); err == nil {
+		t.Error("scanning a missing root: no error")
 	}
 }

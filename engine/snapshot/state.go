@@ -4,12 +4,14 @@ package snapshot
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
+	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Entry is the metadata of one path that decides whether it changed.
@@ -68,56 +70,162 @@ func (e Entry) typ() uint32 { return e.Mode & syscall.S_IFMT }
 // State maps clean in-image paths ("/etc/passwd") to their metadata.
 type State map[string]Entry
 
+// scanWorkers read directories at once: the walk is mostly system calls,
+// which overlap across cores and with the disk.
+const scanWorkers = 4
+
 // Scan walks root and records every path but those skip reports; a
-// skipped directory is not entered.
+// skipped directory is not entered. Workers read directories at once,
+// each entry stat'ed relative to its directory's descriptor.
 func Scan(root string, skip func(p string) bool) (State, error) {
 	root = filepath.Clean(root)
-	st := State{}
-	err := filepath.WalkDir(root, func(host string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if host == root {
-			return nil
-		}
-		p := filepath.ToSlash(host)
-		if root != "/" {
-			p = filepath.ToSlash(host[len(root):])
-		}
-		if skip != nil && skip(p) {
-			if d.IsDir() {
-				return filepath.SkipDir
+	prefix := root
+	if root == "/" {
+		prefix = ""
+	}
+	w := &walk{prefix: prefix, skip: skip, queue: []string{"/"}}
+	w.cond = sync.NewCond(&w.mu)
+	found := make([][]found, scanWorkers)
+	var wg sync.WaitGroup
+	for i := range found {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				dir, ok := w.next()
+				if !ok {
+					return
+				}
+				var subdirs []string
+				var err error
+				found[i], subdirs, err = w.readDir(dir, found[i])
+				w.done(subdirs, err)
 			}
-			return nil
+		}()
+	}
+	wg.Wait()
+	if w.err != nil {
+		return nil, fmt.Errorf("scanning %s: %w", root, w.err)
+	}
+	n := 0
+	for _, f := range found {
+		n += len(f)
+	}
+	st := make(State, n)
+	for _, f := range found {
+		for _, e := range f {
+			st[e.path] = e.entry
 		}
-		e, err := Stat(host)
-		if err != nil {
-			return err
-		}
-		st[p] = e
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("scanning %s: %w", root, err)
 	}
 	return st, nil
 }
 
+type found struct {
+	path  string
+	entry Entry
+}
+
+// walk is the shared queue of directories still to read.
+type walk struct {
+	prefix string
+	skip   func(string) bool
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	queue  []string
+	active int // directories being read
+	err    error
+}
+
+// next is a directory to read, or false when there are none left (or an
+// error stopped the walk).
+func (w *walk) next() (string, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for len(w.queue) == 0 && w.active > 0 && w.err == nil {
+		w.cond.Wait()
+	}
+	if len(w.queue) == 0 || w.err != nil {
+		return "", false
+	}
+	d := w.queue[len(w.queue)-1]
+	w.queue = w.queue[:len(w.queue)-1]
+	w.active++
+	return d, true
+}
+
+func (w *walk) done(subdirs []string, err error) {
+	w.mu.Lock()
+	w.active--
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	w.queue = append(w.queue, subdirs...)
+	w.mu.Unlock()
+	w.cond.Broadcast()
+}
+
+// readDir appends the entries of the in-image directory dir to out and
+// returns its subdirectories to walk.
+func (w *walk) readDir(dir string, out []found) ([]found, []string, error) {
+	// Never follow a symlink or block on a FIFO that replaced a
+	// directory since it was stat'ed.
+	flags := os.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
+	if dir != "/" {
+		flags |= unix.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(w.prefix+dir, flags, 0)
+	if err != nil {
+		return out, nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return out, nil, err
+	}
+	fd := int(f.Fd())
+	base := dir
+	if dir != "/" {
+		base += "/"
+	}
+	var subdirs []string
+	for _, name := range names {
+		p := base + name
+		if w.skip != nil && w.skip(p) {
+			continue
+		}
+		e, err := statAt(fd, name)
+		if err != nil {
+			return out, nil, fmt.Errorf("%s: %w", w.prefix+p, err)
+		}
+		out = append(out, found{p, e})
+		if e.IsDir() {
+			subdirs = append(subdirs, p)
+		}
+	}
+	return out, subdirs, nil
+}
+
 // Stat is the entry of one host path, not following a symlink.
 func Stat(host string) (Entry, error) {
-	var s syscall.Stat_t
-	if err := syscall.Lstat(host, &s); err != nil {
-		return Entry{}, err
+	return statAt(unix.AT_FDCWD, host)
+}
+
+// statAt is the entry of name in the directory open as dirfd.
+func statAt(dirfd int, name string) (Entry, error) {
+	var s unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &s, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return Entry{}, &os.PathError{Op: "lstat", Path: name, Err: err}
 	}
 	e := Entry{
 		Mode: s.Mode, UID: s.Uid, GID: s.Gid, Size: s.Size,
 		Mtime: s.Mtim.Nano(), Ctime: s.Ctim.Nano(),
-		Ino: s.Ino, Dev: s.Dev, Nlink: uint64(s.Nlink),
+		Ino: s.Ino, Dev: uint64(s.Dev), Nlink: uint64(s.Nlink),
 	}
 	if e.typ() == syscall.S_IFLNK {
-		l, err := os.Readlink(host)
+		l, err := readlinkAt(dirfd, name, int(s.Size))
 		if err != nil {
-			return Entry{}, err
+			return Entry{}, &os.PathError{Op: "readlink", Path: name, Err: err}
 		}
 		e.Link = l
 	}
@@ -125,6 +233,19 @@ func Stat(host string) (Entry, error) {
 		e.Size = 0
 	}
 	return e, nil
+}
+
+func readlinkAt(dirfd int, name string, size int) (string, error) {
+	for n := max(size+1, 128); ; n *= 2 {
+		buf := make([]byte, n)
+		m, err := unix.Readlinkat(dirfd, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if m < n {
+			return string(buf[:m]), nil
+		}
+	}
 }
 
 // Kind says how a path changed.
