@@ -1,6 +1,7 @@
 package run
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,8 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kaniko-build/kaniko-build/engine/fs"
 )
@@ -53,6 +58,10 @@ func (d Direct) Run(ctx context.Context, s Spec) error {
 		Setpgid:    true,
 	}
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
+	// What the command leaves behind after leaving its group (a daemon
+	// that forks and calls setsid) is then reparented to us, not to the
+	// container's first process, and ended below with the rest.
+	subreaper := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == nil
 	err = cmd.Start()
 	out.started()
 	if err != nil {
@@ -63,6 +72,9 @@ func (d Direct) Run(ctx context.Context, s Spec) error {
 	// the background goes too, rather than writing into later steps or
 	// holding the output open.
 	killGroup(cmd.Process.Pid)
+	if subreaper {
+		endOrphans()
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ctx.Err() != nil {
@@ -78,6 +90,57 @@ func killGroup(pgid int) error {
 		return err
 	}
 	return nil
+}
+
+// endOrphans kills and reaps our children: in the container, while a
+// RUN's command runs, it is the only process we start, so any child left
+// when it is done is something it left running.
+func endOrphans() {
+	self := os.Getpid()
+	// A child killed here may have children of its own, reparented to
+	// us as it dies: look again until none are left (bounded).
+	for range 10 {
+		kids := childrenOf(self)
+		if len(kids) == 0 {
+			return
+		}
+		for _, pid := range kids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		for _, pid := range kids {
+			var ws unix.WaitStatus
+			unix.Wait4(pid, &ws, 0, nil)
+		}
+	}
+}
+
+// childrenOf lists the processes whose parent is pid, from /proc.
+func childrenOf(pid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var kids []int
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			kids = append(kids, child)
+		}
+	}
+	return kids
 }
 
 // output is a command's stdout and stderr as pipes whose copying into the

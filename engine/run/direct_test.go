@@ -47,8 +47,14 @@ func TestDirectKillsWhatTheCommandLeftRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// SIGKILL was sent: the process ends (gone, or a zombie until init
-	// reaps it) once the kernel delivers it. A live sleep would stay.
+	waitGone(t, pid)
+}
+
+// waitGone waits for pid to end (gone, or a zombie until its parent reaps
+// it) once SIGKILL was sent; the kernel delivers it promptly, a live
+// process would stay.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -57,10 +63,33 @@ func TestDirectKillsWhatTheCommandLeftRunning(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("the background sleep is still running: %s", stat)
+			t.Fatalf("process %d is still running: %s", pid, stat)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// A daemon that leaves the command's process group and session (as
+// `service x start` does) ends with the command too, as in a container.
+func TestDirectEndsDaemonsThatLeftTheGroup(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	var out bytes.Buffer
+	// setsid may fork: the daemon writes its own pid, and the command
+	// waits for it.
+	s := directSpec(t, "setsid sh -c 'echo $$ > "+pidFile+".new && mv "+pidFile+".new "+pidFile+" && exec sleep 600' </dev/null >/dev/null 2>&1 & "+
+		"while [ ! -e "+pidFile+" ]; do sleep 0.01; done", &out)
+	if err := (Direct{TempDir: t.TempDir()}).Run(context.Background(), s); err != nil {
+		t.Fatalf("Run: %v (%s)", err, out.String())
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, pid)
 }
 
 func TestDirectExitCode(t *testing.T) {
