@@ -153,8 +153,8 @@ type output struct {
 }
 
 // outputGrace is how long finish waits for the pipes to drain once the
-// command's group is gone: a process that left the group (setsid) may
-// still hold them.
+// command and what it left are gone: a fallback for when we could not
+// become the subreaper, and a daemon that left the group holds them.
 const outputGrace = 2 * time.Second
 
 func startOutput(stdout, stderr io.Writer) (*output, error) {
