@@ -39,6 +39,14 @@ func TestDirectKillsWhatTheCommandLeftRunning(t *testing.T) {
 	if got := out.String(); got != "out\nerr\n" {
 		t.Errorf("output %q, want stdout and stderr in order", got)
 	}
+	waitGone(t, pidFile)
+}
+
+// waitGone waits for the process whose pid is in pidFile to end (gone, or
+// a zombie until its parent reaps it) once SIGKILL was sent; the kernel
+// delivers it promptly, a live process would stay.
+func waitGone(t *testing.T, pidFile string) {
+	t.Helper()
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
 		t.Fatal(err)
@@ -47,14 +55,6 @@ func TestDirectKillsWhatTheCommandLeftRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitGone(t, pid)
-}
-
-// waitGone waits for pid to end (gone, or a zombie until its parent reaps
-// it) once SIGKILL was sent; the kernel delivers it promptly, a live
-// process would stay.
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -81,15 +81,7 @@ func TestDirectEndsDaemonsThatLeftTheGroup(t *testing.T) {
 	if err := (Direct{TempDir: t.TempDir()}).Run(context.Background(), s); err != nil {
 		t.Fatalf("Run: %v (%s)", err, out.String())
 	}
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitGone(t, pid)
+	waitGone(t, pidFile)
 }
 
 func TestDirectExitCode(t *testing.T) {
