@@ -33,7 +33,8 @@ type groupEntry struct {
 
 // Resolve turns "user", "uid", "user:group" or "uid:gid" into ids, looking
 // names up in root's /etc/passwd and /etc/group. An empty spec is root.
-// Supplementary groups are only looked up when withGroups is true.
+// Supplementary groups are the primary group, then (for a user named
+// without a group) the groups that list the user as a member.
 func Resolve(root, spec string) (Identity, error) {
 	if spec == "" {
 		spec = "0"
@@ -80,9 +81,12 @@ func Resolve(root, spec string) (Identity, error) {
 			return Identity{}, err
 		}
 		id.GID = gid
-		return id, nil
 	}
-	if name != "" {
+	// As docker (since 20.10.18) and BuildKit: the primary group is a
+	// supplementary group too; a user named without a group also gets
+	// the groups that list it as a member.
+	id.Groups = []uint32{id.GID}
+	if name != "" && !hasGroup {
 		for _, e := range groups {
 			for _, m := range e.members {
 				if m == name && e.gid != id.GID {

@@ -1,0 +1,45 @@
+package user
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+func TestResolveGroups(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	passwd := "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
+	group := "root:x:0:\nstaff:x:50:app\napp:x:1000:\nwheel:x:10:root,app\n"
+	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte(passwd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/group"), []byte(group), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		spec     string
+		uid, gid uint32
+		groups   []uint32
+	}{
+		// The primary group always, as docker and BuildKit; a user
+		// named alone also gets the groups listing it.
+		{"app", 1000, 1000, []uint32{1000, 50, 10}},
+		{"1000", 1000, 1000, []uint32{1000, 50, 10}},
+		{"app:staff", 1000, 50, []uint32{50}},
+		{"1000:50", 1000, 50, []uint32{50}},
+		{"4242", 4242, 0, []uint32{0}},
+		{"", 0, 0, []uint32{0, 10}},
+	} {
+		id, err := Resolve(root, tc.spec)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.spec, err)
+		}
+		if id.UID != tc.uid || id.GID != tc.gid || !reflect.DeepEqual(id.Groups, tc.groups) {
+			t.Errorf("%q: uid %d gid %d groups %v, want %d %d %v", tc.spec, id.UID, id.GID, id.Groups, tc.uid, tc.gid, tc.groups)
+		}
+	}
+}
