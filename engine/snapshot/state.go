@@ -85,9 +85,9 @@ func Scan(root string, skip func(p string) bool) (State, error) {
 	}
 	w := &walk{prefix: prefix, skip: skip, queue: []string{"/"}}
 	w.cond = sync.NewCond(&w.mu)
-	found := make([][]found, scanWorkers)
+	perWorker := make([][]found, scanWorkers)
 	var wg sync.WaitGroup
-	for i := range found {
+	for i := range perWorker {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -98,7 +98,7 @@ func Scan(root string, skip func(p string) bool) (State, error) {
 				}
 				var subdirs []string
 				var err error
-				found[i], subdirs, err = w.readDir(dir, found[i])
+				perWorker[i], subdirs, err = w.readDir(dir, perWorker[i])
 				w.done(subdirs, err)
 			}
 		}()
@@ -108,11 +108,11 @@ func Scan(root string, skip func(p string) bool) (State, error) {
 		return nil, fmt.Errorf("scanning %s: %w", root, w.err)
 	}
 	n := 0
-	for _, f := range found {
+	for _, f := range perWorker {
 		n += len(f)
 	}
 	st := make(State, n)
-	for _, f := range found {
+	for _, f := range perWorker {
 		for _, e := range f {
 			st[e.path] = e.entry
 		}
