@@ -331,7 +331,7 @@ func (f *flags) fromEnv() error {
 }
 
 func envOr(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok && v != "" {
+	if v := os.Getenv(key); v != "" {
 		return v
 	}
 	return def
