@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -29,6 +30,21 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 		ignored = nil // a directory of ours: nothing to leave alone
 	}
 	skip := ignored.covers
+	// The stage in the root goes first (rootFirst): the build waits on it.
+	// Not before its parent is made or b.mu taken: copySource holds b.mu
+	// while it extracts, and both would wait on the other.
+	began := false
+	first := func() {
+		if ignored != nil {
+			b.first.begin()
+			began = true
+		}
+	}
+	defer func() {
+		if began {
+			b.first.end()
+		}
+	}()
 	var have int // layers of s.layers already in root
 	if parent := s.parent; parent != nil {
 		if err := b.materialize(ctx, parent); err != nil {
@@ -38,6 +54,7 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 		b.uses[parent.index]--
 		last := b.uses[parent.index] == 0
 		b.mu.Unlock()
+		first()
 		switch {
 		case ignored != nil:
 			if err := wipeRoot(root, ignored); err != nil {
@@ -68,6 +85,7 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 		}
 		have = len(parent.layers)
 	} else {
+		first()
 		if err := os.MkdirAll(root, 0o755); err != nil {
 			return fmt.Errorf("creating root: %w", err)
 		}
@@ -78,6 +96,8 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 		}
 		if pf := s.prefetch; pf != nil {
 			s.prefetch = nil
+			pf.urgent.Store(true)
+			b.first.wake()
 			if err := <-pf.done; err != nil {
 				return fmt.Errorf("extracting base image: %w", err)
 			}
@@ -85,7 +105,7 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 				return err
 			}
 			os.RemoveAll(pf.dir) // the directories moveIn went into
-		} else if err := b.extractBase(ctx, s, root, skip); err != nil {
+		} else if err := b.extractBase(ctx, s, root, skip, nil); err != nil {
 			return fmt.Errorf("extracting base image: %w", err)
 		}
 	}
@@ -114,12 +134,23 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 
 // applyLayer extracts one layer (a cached one) into root.
 func (b *builder) applyLayer(ctx context.Context, l v1.Layer, root string, skip func(string) bool) error {
-	return b.fetchLayers(ctx, []v1.Layer{l}).extract(root, skip)
+	lf := b.fetchLayers(ctx, []v1.Layer{l})
+	b.yieldToRoot(lf, root, nil)
+	return lf.extract(root, skip)
+}
+
+// yieldToRoot makes an extraction beside the root (in-container mode)
+// pause while the stage in the root materializes (rootFirst), until
+// urgent (nil for never) is set.
+func (b *builder) yieldToRoot(lf *layerFetch, root string, urgent *atomic.Bool) {
+	if b.ignored != nil && root != b.opt.RootDir {
+		lf.pause = func() { b.first.wait(urgent) }
+	}
 }
 
 // extractBase applies the stage's base image to root, from the download
 // initStage started, if it did.
-func (b *builder) extractBase(ctx context.Context, s *stage, root string, skip func(string) bool) error {
+func (b *builder) extractBase(ctx context.Context, s *stage, root string, skip func(string) bool, urgent *atomic.Bool) error {
 	lf := s.fetch
 	s.fetch = nil
 	if lf == nil {
@@ -128,6 +159,7 @@ func (b *builder) extractBase(ctx context.Context, s *stage, root string, skip f
 			return err
 		}
 	}
+	b.yieldToRoot(lf, root, urgent)
 	return lf.extract(root, skip)
 }
 
@@ -147,8 +179,9 @@ func (b *builder) setAside(s *stage) error {
 // prefetched is a stage's base extracted beside the root (in-container
 // mode) while the stage waits for its turn in it.
 type prefetched struct {
-	dir  string
-	done chan error
+	dir    string
+	done   chan error
+	urgent atomic.Bool // the stage has its turn and waits for it
 }
 
 func (b *builder) prefetch(ctx context.Context, s *stage) *prefetched {
@@ -158,7 +191,7 @@ func (b *builder) prefetch(ctx context.Context, s *stage) *prefetched {
 			pf.done <- err
 			return
 		}
-		pf.done <- b.extractBase(ctx, s, pf.dir, b.ignored.covers)
+		pf.done <- b.extractBase(ctx, s, pf.dir, b.ignored.covers, &pf.urgent)
 	}()
 	return pf
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -22,6 +23,9 @@ const pullJobs = 3
 type layerFetch struct {
 	cancel context.CancelFunc
 	layers []*download
+	// pause, when set, is called before each read of a layer: it holds
+	// an extraction back while one that matters more is under way.
+	pause func()
 }
 
 // fetchImage starts downloading img's layers. It needs only the image's
@@ -67,6 +71,7 @@ func (b *builder) extract(ctx context.Context, img v1.Image, root string, skip f
 	if err != nil {
 		return err
 	}
+	b.yieldToRoot(lf, root, nil)
 	return lf.extract(root, skip)
 }
 
@@ -77,7 +82,7 @@ func (lf *layerFetch) extract(root string, skip func(string) bool) error {
 	var firstErr error
 	for _, d := range lf.layers {
 		if firstErr == nil {
-			firstErr = d.extract(root, skip)
+			firstErr = d.extract(root, skip, lf.pause)
 			if firstErr != nil {
 				lf.cancel()
 			}
@@ -168,7 +173,7 @@ func (d *download) wait() (string, error) {
 // extract applies the layer to root as it downloads. When the extraction
 // fails, a failed download is the error to report: what was read was not
 // the layer.
-func (d *download) extract(root string, skip func(string) bool) error {
+func (d *download) extract(root string, skip func(string) bool, pause func()) error {
 	d.mu.Lock()
 	for d.path == "" && !d.done {
 		d.cond.Wait()
@@ -183,7 +188,11 @@ func (d *download) extract(root string, skip func(string) bool) error {
 		return err
 	}
 	defer f.Close()
-	err = extractFrom(&followReader{d: d, f: f}, root, skip)
+	var r io.Reader = &followReader{d: d, f: f}
+	if pause != nil {
+		r = pausingReader{r, pause}
+	}
+	err = extractFrom(r, root, skip)
 	if _, derr := d.wait(); derr != nil {
 		return derr
 	}
@@ -238,6 +247,63 @@ func (r *followReader) Read(p []byte) (int, error) {
 		}
 		// A retry emptied the file after size was read: wait for it.
 	}
+}
+
+// pausingReader calls pause before every read.
+type pausingReader struct {
+	r     io.Reader
+	pause func()
+}
+
+func (p pausingReader) Read(b []byte) (int, error) {
+	p.pause()
+	return p.r.Read(b)
+}
+
+// rootFirst lets extractions into the root (in-container mode) go first:
+// the stage there is the one the build waits on. The others (bases of
+// stages waiting for their turn, or built beside the root) pause between
+// reads while one is under way, rather than take half the CPU from it.
+type rootFirst struct {
+	mu   sync.Mutex
+	cond sync.Cond // on mu (set on first use): busy went to 0
+	busy int
+}
+
+func (p *rootFirst) lock() {
+	p.mu.Lock()
+	p.cond.L = &p.mu
+}
+
+func (p *rootFirst) begin() {
+	p.lock()
+	p.busy++
+	p.mu.Unlock()
+}
+
+// wake has waiters look again whether they may go on.
+func (p *rootFirst) wake() {
+	p.lock()
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+func (p *rootFirst) end() {
+	p.lock()
+	if p.busy--; p.busy == 0 {
+		p.cond.Broadcast()
+	}
+	p.mu.Unlock()
+}
+
+// wait returns when no extraction into the root is under way, or when
+// urgent is set: the caller is one such extraction.
+func (p *rootFirst) wait(urgent *atomic.Bool) {
+	p.lock()
+	for p.busy > 0 && (urgent == nil || !urgent.Load()) {
+		p.cond.Wait()
+	}
+	p.mu.Unlock()
 }
 
 // extractFrom applies a layer, compressed or plain tar, read from r.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -129,4 +130,35 @@ func TestExtractWhileDownloadingRetried(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An extraction beside the root waits while one into the root is under
+// way, unless it is made urgent.
+func TestRootFirstPausesOthers(t *testing.T) {
+	var p rootFirst
+	p.begin()
+	var urgent atomic.Bool
+	waited := make(chan string, 2)
+	go func() { p.wait(nil); waited <- "other" }()
+	go func() { p.wait(&urgent); waited <- "urgent" }()
+	select {
+	case w := <-waited:
+		t.Fatalf("%s extraction went on while the root's was under way", w)
+	case <-time.After(50 * time.Millisecond):
+	}
+	urgent.Store(true)
+	p.wake()
+	if w := <-waited; w != "urgent" {
+		t.Fatalf("%s went on first, want the urgent one", w)
+	}
+	select {
+	case w := <-waited:
+		t.Fatalf("%s extraction went on while the root's was under way", w)
+	case <-time.After(50 * time.Millisecond):
+	}
+	p.end()
+	if w := <-waited; w != "other" {
+		t.Fatalf("got %s, want other", w)
+	}
+	p.wait(nil) // nothing under way: no wait
 }
