@@ -552,7 +552,8 @@ func writeTree(t *testing.T, dir string, files map[string]string) {
 // tty) into which each build step is exec'd. Two builds run in it, one
 // after the other: the busybox shell must survive both (Kaniko's debug
 // image makes /busybox a volume for this), and the second image must hold
-// nothing of the first.
+// nothing of the first. The second, with --cleanup, leaves no files of
+// its image in the container.
 func TestDebugImageAsJenkinsAgent(t *testing.T) {
 	h := suite
 	needImage(t)
@@ -586,9 +587,22 @@ func TestDebugImageAsJenkinsAgent(t *testing.T) {
 	}
 	for i, dir := range []string{"first", "second"} {
 		ref := fmt.Sprintf("%s/jenkins/%s:latest", h.reg.Host, dir)
-		dockerExec("/busybox/sh", "-c", "cd /home/jenkins/agent/"+dir+" && /kaniko/executor --context=dir://$PWD --dockerfile=Dockerfile --destination="+ref)
+		cleanup := ""
+		if dir == "second" {
+			cleanup = " --cleanup"
+		}
+		dockerExec("/busybox/sh", "-c", "cd /home/jenkins/agent/"+dir+" && /kaniko/executor --context=dir://$PWD --dockerfile=Dockerfile --destination="+ref+cleanup)
 		if got := dockerExec("/busybox/sh", "-c", "echo alive; ls /busybox/ls"); got != "alive\n/busybox/ls\n" {
 			t.Fatalf("after build %d the agent's shell answered %q", i+1, got)
+		}
+		// As Kaniko: the last stage's files stay, unless --cleanup.
+		left := dockerExec("/busybox/sh", "-c", "for f in /one.txt /two.txt /hello.txt /bin/sh /kaniko/executor /home/jenkins/agent/second/hello.txt; do test -e $f && echo $f; done; true")
+		want := "/one.txt\n/bin/sh\n/kaniko/executor\n/home/jenkins/agent/second/hello.txt\n"
+		if cleanup != "" {
+			want = "/kaniko/executor\n/home/jenkins/agent/second/hello.txt\n"
+		}
+		if left != want {
+			t.Errorf("after build %d (flags%s) the container holds\n%s\nwant\n%s", i+1, cleanup, left, want)
 		}
 	}
 	checkFiles(t, h.reg.Host+"/jenkins/first:latest", map[string]string{"/one.txt": "one\n"})

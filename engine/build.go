@@ -310,6 +310,13 @@ const trashPrefix = "trash-"
 // files, a container usually ends with its build, and a later build in
 // the same container deletes it while it runs (emptyTrash).
 func (b *builder) removeTemp() {
+	if b.ignored != nil && b.opt.Cleanup {
+		os.RemoveAll(b.tmp)
+		if err := wipeRoot(b.opt.RootDir, b.ignored); err != nil {
+			b.log.Warn("cleaning up the root after the build", "err", err)
+		}
+		return
+	}
 	if b.ignored != nil {
 		// Its files (layers, downloads) go now: few, and deleting them
 		// spares writing them out, which the container's end would wait for.

@@ -96,6 +96,9 @@ type Options struct {
 	IgnorePaths []string
 	// IgnoreVarRun leaves /var/run alone in in-container mode, as Kaniko.
 	IgnoreVarRun bool
+	// Cleanup empties the root after an in-container build, as Kaniko's
+	// --cleanup: what the image's stages left there goes.
+	Cleanup bool
 	// SkipPushPermissionCheck skips the push check before the build.
 	SkipPushPermissionCheck bool
 	// SkipDefaultRegistryFallback pulls from mirrors only.

@@ -122,7 +122,8 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	fs.BoolVar(&o.SkipPushPermissionCheck, "skip-push-permission-check", false, "do not check push access at the start (the check runs alongside the first steps and stops the build when it fails)")
 	fs.BoolVar(&o.SkipDefaultRegistryFallback, "skip-default-registry-fallback", false, "with mirrors, never fall back to Docker Hub")
 	fs.IntVar(&f.downloadRetry, "image-download-retry", 0, "times to retry pulling a base image (default: as --push-retry)")
-	for _, name := range []string{"cleanup", "compressed-caching", "force-build-metadata", "log-timestamp",
+	fs.BoolVar(&o.Cleanup, "cleanup", false, "in the image: empty the root filesystem after the build, for another build in the same container")
+	for _, name := range []string{"compressed-caching", "force-build-metadata", "log-timestamp",
 		"push-ignore-immutable-tag-errors", "single-snapshot", "skip-unused-stages", "use-new-run", "preserve-context", "materialize"} {
 		fs.Bool(name, false, "accepted for Kaniko compatibility; this builder needs no such switch")
 	}
