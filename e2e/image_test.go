@@ -60,7 +60,9 @@ var imageCases = []string{
 	"xattr-capability",
 	// several RUNs, or RUNs that delete, replace and re-own what is below;
 	// the Debian cases: packages and users, as most Dockerfiles do
+	"arg-env-precedence",
 	"base-whiteouts",
+	"copy-from-chown-names",
 	"debian-apt-python",
 	"debian-merged-usr",
 	"debian-system-edits",
@@ -68,6 +70,7 @@ var imageCases = []string{
 	"dir-symlink-swap",
 	"fifo",
 	"hardlinks-across-layers",
+	"heredoc-multi",
 	"heredoc-run",
 	"large-file",
 	"long-names",
