@@ -406,7 +406,10 @@ func (b *builder) unpack(host, root, dest string, opt fs.CopyOptions) (bool, err
 	if err != nil {
 		return false, err
 	}
-	if err := fs.Extract(destHost, br2, fs.ExtractOptions{}); err != nil {
+	// --chown owns what the archive holds (as BuildKit; the legacy
+	// builder kept the archive's owners); --chmod does not apply to it.
+	// (DirOwner is --chown's owner, nil without it.)
+	if err := fs.Extract(destHost, br2, fs.ExtractOptions{Owner: opt.DirOwner}); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -30,6 +30,9 @@ type ExtractOptions struct {
 	Ignore func(p string) bool
 	// NoChown leaves ownership to the calling user (tests as non-root).
 	NoChown bool
+	// Owner, when set, owns every entry instead of the one in the tar
+	// (ADD --chown of an archive).
+	Owner *Owner
 
 	// serial makes every entry in the reading goroutine (tests).
 	serial bool
@@ -93,6 +96,9 @@ func Extract(root string, r io.Reader, opt ExtractOptions) error {
 		}
 		if opt.Ignore != nil && opt.Ignore(p) {
 			continue
+		}
+		if opt.Owner != nil {
+			hdr.Uid, hdr.Gid = opt.Owner.UID, opt.Owner.GID
 		}
 		dir, base := path.Dir(p), path.Base(p)
 		if base == OpaqueWhiteout {
