@@ -103,6 +103,11 @@ func Resolve(root, spec string) (Identity, error) {
 // is a name found in passwd, else the uid itself as gid.
 func ResolveChown(root, spec string) (uid, gid uint32, err error) {
 	u, g, hasGroup := strings.Cut(spec, ":")
+	// As BuildKit: "1000:" is "1000", ":99" is "0:99".
+	hasGroup = hasGroup && g != ""
+	if u == "" {
+		u = "0"
+	}
 	if n, err := strconv.ParseUint(u, 10, 32); err == nil && !hasGroup {
 		return uint32(n), uint32(n), nil
 	}

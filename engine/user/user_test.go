@@ -43,3 +43,46 @@ func TestResolveGroups(t *testing.T) {
 		}
 	}
 }
+
+// COPY --chown forms, as BuildKit v0.34 resolves them.
+func TestResolveChown(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	passwd := "root:x:0:0:root:/root:/bin/sh\nsvc:x:4242:4343::/home/svc:/bin/sh\n"
+	group := "root:x:0:\nsvcgrp:x:4343:\nother:x:5555:\n"
+	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte(passwd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/group"), []byte(group), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		spec     string
+		uid, gid uint32
+	}{
+		{"1234", 1234, 1234},
+		{"1234:", 1234, 1234},
+		{":99", 0, 99},
+		{"root", 0, 0},
+		{"svc", 4242, 4343},
+		{"svc:", 4242, 4343},
+		{"svc:other", 4242, 5555},
+		{"4242:other", 4242, 5555},
+	} {
+		uid, gid, err := ResolveChown(root, tc.spec)
+		if err != nil {
+			t.Errorf("%q: %v", tc.spec, err)
+			continue
+		}
+		if uid != tc.uid || gid != tc.gid {
+			t.Errorf("%q: %d:%d, want %d:%d", tc.spec, uid, gid, tc.uid, tc.gid)
+		}
+	}
+	for _, bad := range []string{"nosuch", "svc:nosuch", "1:nosuch"} {
+		if _, _, err := ResolveChown(root, bad); err == nil {
+			t.Errorf("%q resolved, want an error", bad)
+		}
+	}
+}
