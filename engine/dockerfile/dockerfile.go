@@ -84,6 +84,14 @@ func Parse(name string, src []byte) (*File, error) {
 	if len(stages) == 0 {
 		return nil, &Error{File: name, Err: errors.New("no FROM instruction: nothing to build")}
 	}
+	for _, st := range stages {
+		for _, c := range st.Commands {
+			if c, ok := c.(*instructions.CopyCommand); ok && strings.Contains(c.From, "$") {
+				// As BuildKit; a stage name cannot be computed.
+				return nil, At(name, c.Location(), fmt.Errorf("COPY --from=%s: variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround", c.From))
+			}
+		}
+	}
 	return &File{Name: name, Stages: stages, MetaArgs: metaArgs, Escape: res.EscapeToken}, nil
 }
 
