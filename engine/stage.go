@@ -271,7 +271,8 @@ func (b *builder) expander(s *stage) instructions.SingleWordExpander {
 }
 
 func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command) error {
-	if e, ok := c.(instructions.SupportsSingleWordExpansion); ok {
+	_, isArg := c.(*instructions.ArgCommand) // dispatchArg expands, one at a time
+	if e, ok := c.(instructions.SupportsSingleWordExpansion); ok && !isArg {
 		if err := e.Expand(b.expander(s)); err != nil {
 			return err
 		}
@@ -292,7 +293,9 @@ func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command
 		}
 		s.record("ENV " + strings.Join(parts, " "))
 	case *instructions.ArgCommand:
-		b.dispatchArg(s, c)
+		if err := b.dispatchArg(s, c); err != nil {
+			return err
+		}
 	case *instructions.LabelCommand:
 		if cfg.Labels == nil {
 			cfg.Labels = map[string]string{}
@@ -393,14 +396,20 @@ func (s *stage) shell() []string {
 // dispatchArg declares ARGs: a --build-arg wins over the default, a bare
 // ARG inherits the global value, and the value is visible to later steps
 // but never stored in the image config.
-func (b *builder) dispatchArg(s *stage, c *instructions.ArgCommand) {
+func (b *builder) dispatchArg(s *stage, c *instructions.ArgCommand) error {
 	var parts []string
 	for _, kv := range c.Args {
 		v, hasValue := b.buildArgs[kv.Key]
 		if !hasValue && kv.Value == nil {
 			v, hasValue = getEnv(b.globalArgs, kv.Key)
 		} else if !hasValue {
-			v, hasValue = *kv.Value, true
+			// Expanded here, as BuildKit: "ARG A=1 B=$A" sees A=1, and a
+			// default a build arg replaces is never expanded.
+			var err error
+			if v, _, err = b.file.Lexer().ProcessWord(*kv.Value, shell.EnvsFromSlice(s.runEnv)); err != nil {
+				return err
+			}
+			hasValue = true
 		}
 		s.args[kv.Key] = true
 		if hasValue {
@@ -411,6 +420,7 @@ func (b *builder) dispatchArg(s *stage, c *instructions.ArgCommand) {
 		}
 	}
 	s.record("ARG " + strings.Join(parts, " "))
+	return nil
 }
 
 func (b *builder) dispatchExpose(s *stage, c *instructions.ExposeCommand) error {
