@@ -80,7 +80,7 @@ type builder struct {
 	turns map[int]*turn
 	// fetches counts layer downloads under way, which write into tmp.
 	fetches sync.WaitGroup
-	first   rootFirst // extractions into opt.RootDir before the others
+	order   extractOrder // base extractions in the order the build needs them
 }
 
 // turn is a stage's turn in opt.RootDir; endTurn closes over once.

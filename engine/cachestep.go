@@ -58,7 +58,7 @@ func (b *builder) step(ctx context.Context, s *stage, text string, key func() (c
 	} else if ok {
 		if e.Layer != nil {
 			if s.materialized {
-				if err := b.applyLayer(ctx, e.Layer, s.root, b.stageSkip(s)); err != nil {
+				if err := b.applyLayer(ctx, e.Layer, s.root, b.stageSkip(s), b.rank(s)); err != nil {
 					return err
 				}
 				if err := b.rescan(s); err != nil {

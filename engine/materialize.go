@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -30,19 +31,18 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 		ignored = nil // a directory of ours: nothing to leave alone
 	}
 	skip := ignored.covers
-	// The stage in the root goes first (rootFirst): the build waits on it.
-	// Not before its parent is made or b.mu taken: copySource holds b.mu
-	// while it extracts, and both would wait on the other.
+	// Later extractions wait for this one (extractOrder); not before its
+	// parent is made or b.mu taken: copySource holds b.mu while it
+	// extracts, and both would wait on the other.
+	rank := b.rank(s)
 	began := false
 	first := func() {
-		if ignored != nil {
-			b.first.begin()
-			began = true
-		}
+		b.order.begin(rank)
+		began = true
 	}
 	defer func() {
 		if began {
-			b.first.end()
+			b.order.end(rank)
 		}
 	}()
 	var have int // layers of s.layers already in root
@@ -97,7 +97,7 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 		if pf := s.prefetch; pf != nil {
 			s.prefetch = nil
 			pf.urgent.Store(true)
-			b.first.wake()
+			b.order.wake()
 			if err := <-pf.done; err != nil {
 				return fmt.Errorf("extracting base image: %w", err)
 			}
@@ -105,12 +105,12 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 				return err
 			}
 			os.RemoveAll(pf.dir) // the directories moveIn went into
-		} else if err := b.extractBase(ctx, s, root, skip, nil); err != nil {
+		} else if err := b.extractBase(ctx, s, root, skip, rank, nil); err != nil {
 			return fmt.Errorf("extracting base image: %w", err)
 		}
 	}
 	for _, a := range s.layers[have:] {
-		if err := b.applyLayer(ctx, a.Layer, root, skip); err != nil {
+		if err := b.applyLayer(ctx, a.Layer, root, skip, rank); err != nil {
 			return err
 		}
 	}
@@ -133,24 +133,32 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 }
 
 // applyLayer extracts one layer (a cached one) into root.
-func (b *builder) applyLayer(ctx context.Context, l v1.Layer, root string, skip func(string) bool) error {
+func (b *builder) applyLayer(ctx context.Context, l v1.Layer, root string, skip func(string) bool, rank int) error {
 	lf := b.fetchLayers(ctx, []v1.Layer{l})
-	b.yieldToRoot(lf, root, nil)
+	b.inOrder(lf, rank, nil)
 	return lf.extract(root, skip)
 }
 
-// yieldToRoot makes an extraction beside the root (in-container mode)
-// pause while the stage in the root materializes (rootFirst), until
-// urgent (nil for never) is set.
-func (b *builder) yieldToRoot(lf *layerFetch, root string, urgent *atomic.Bool) {
-	if b.ignored != nil && root != b.opt.RootDir {
-		lf.pause = func() { b.first.wait(urgent) }
+// rank is where stage s's extractions come in extractOrder: the stage in
+// the root (in a container) first, then by build order.
+func (b *builder) rank(s *stage) int {
+	if b.ignored != nil && !s.aside && s.root == b.opt.RootDir {
+		return -1
+	}
+	return slices.Index(b.needed, s.index)
+}
+
+// inOrder has an extraction of the given rank pause while one ranked
+// before it is under way, until urgent (nil for never) is set.
+func (b *builder) inOrder(lf *layerFetch, rank int, urgent *atomic.Bool) {
+	if rank >= 0 {
+		lf.pause = func() { b.order.wait(rank, urgent) }
 	}
 }
 
 // extractBase applies the stage's base image to root, from the download
 // initStage started, if it did.
-func (b *builder) extractBase(ctx context.Context, s *stage, root string, skip func(string) bool, urgent *atomic.Bool) error {
+func (b *builder) extractBase(ctx context.Context, s *stage, root string, skip func(string) bool, rank int, urgent *atomic.Bool) error {
 	lf := s.fetch
 	s.fetch = nil
 	if lf == nil {
@@ -159,7 +167,7 @@ func (b *builder) extractBase(ctx context.Context, s *stage, root string, skip f
 			return err
 		}
 	}
-	b.yieldToRoot(lf, root, urgent)
+	b.inOrder(lf, rank, urgent)
 	return lf.extract(root, skip)
 }
 
@@ -191,7 +199,7 @@ func (b *builder) prefetch(ctx context.Context, s *stage) *prefetched {
 			pf.done <- err
 			return
 		}
-		pf.done <- b.extractBase(ctx, s, pf.dir, b.ignored.covers, &pf.urgent)
+		pf.done <- b.extractBase(ctx, s, pf.dir, b.ignored.covers, slices.Index(b.needed, s.index), &pf.urgent)
 	}()
 	return pf
 }

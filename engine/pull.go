@@ -63,15 +63,15 @@ func (b *builder) fetchLayers(ctx context.Context, layers []v1.Layer) *layerFetc
 	return lf
 }
 
-// extract applies img's layers to root in order. Layers download in
+// extract applies img's layers to root in order, ranked as extractOrder says. Layers download in
 // parallel (each retried as a whole when the connection drops) while
 // earlier ones are being extracted.
-func (b *builder) extract(ctx context.Context, img v1.Image, root string, skip func(string) bool) error {
+func (b *builder) extract(ctx context.Context, img v1.Image, root string, skip func(string) bool, rank int) error {
 	lf, err := b.fetchImage(ctx, img)
 	if err != nil {
 		return err
 	}
-	b.yieldToRoot(lf, root, nil)
+	b.inOrder(lf, rank, nil)
 	return lf.extract(root, skip)
 }
 
@@ -260,50 +260,65 @@ func (p pausingReader) Read(b []byte) (int, error) {
 	return p.r.Read(b)
 }
 
-// rootFirst lets extractions into the root (in-container mode) go first:
-// the stage there is the one the build waits on. The others (bases of
-// stages waiting for their turn, or built beside the root) pause between
-// reads while one is under way, rather than take half the CPU from it.
-type rootFirst struct {
+// extractOrder has base extractions run in the order the build needs
+// them, rather than share the CPU: an extraction pauses between reads
+// while one of a lower rank is under way. Stages rank by build order; in
+// a container the stage in the root ranks first (-1), as the build waits
+// on it. An extraction made urgent pauses for none.
+type extractOrder struct {
 	mu   sync.Mutex
-	cond sync.Cond // on mu (set on first use): busy went to 0
-	busy int
+	cond sync.Cond   // on mu (set on first use): busy changed
+	busy map[int]int // rank -> extractions under way
 }
 
-func (p *rootFirst) lock() {
-	p.mu.Lock()
-	p.cond.L = &p.mu
+func (q *extractOrder) lock() {
+	q.mu.Lock()
+	q.cond.L = &q.mu
+	if q.busy == nil {
+		q.busy = map[int]int{}
+	}
 }
 
-func (p *rootFirst) begin() {
-	p.lock()
-	p.busy++
-	p.mu.Unlock()
+func (q *extractOrder) begin(rank int) {
+	q.lock()
+	q.busy[rank]++
+	q.mu.Unlock()
+}
+
+func (q *extractOrder) end(rank int) {
+	q.lock()
+	if q.busy[rank]--; q.busy[rank] == 0 {
+		delete(q.busy, rank)
+		q.cond.Broadcast()
+	}
+	q.mu.Unlock()
 }
 
 // wake has waiters look again whether they may go on.
-func (p *rootFirst) wake() {
-	p.lock()
-	p.cond.Broadcast()
-	p.mu.Unlock()
+func (q *extractOrder) wake() {
+	q.lock()
+	q.cond.Broadcast()
+	q.mu.Unlock()
 }
 
-func (p *rootFirst) end() {
-	p.lock()
-	if p.busy--; p.busy == 0 {
-		p.cond.Broadcast()
+// wait returns when no extraction ranked before rank is under way, or
+// when urgent (nil for never) is set.
+func (q *extractOrder) wait(rank int, urgent *atomic.Bool) {
+	q.lock()
+	defer q.mu.Unlock()
+	for urgent == nil || !urgent.Load() {
+		ahead := false
+		for r := range q.busy {
+			if r < rank {
+				ahead = true
+				break
+			}
+		}
+		if !ahead {
+			return
+		}
+		q.cond.Wait()
 	}
-	p.mu.Unlock()
-}
-
-// wait returns when no extraction into the root is under way, or when
-// urgent is set: the caller is one such extraction.
-func (p *rootFirst) wait(urgent *atomic.Bool) {
-	p.lock()
-	for p.busy > 0 && (urgent == nil || !urgent.Load()) {
-		p.cond.Wait()
-	}
-	p.mu.Unlock()
 }
 
 // extractFrom applies a layer, compressed or plain tar, read from r.

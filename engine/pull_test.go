@@ -132,33 +132,36 @@ func TestExtractWhileDownloadingRetried(t *testing.T) {
 	}
 }
 
-// An extraction beside the root waits while one into the root is under
-// way, unless it is made urgent.
-func TestRootFirstPausesOthers(t *testing.T) {
-	var p rootFirst
-	p.begin()
+// An extraction waits while one ranked before it is under way, unless it
+// is made urgent; one ranked first never waits.
+func TestExtractOrder(t *testing.T) {
+	var q extractOrder
+	q.begin(0)
+	q.begin(2)
 	var urgent atomic.Bool
-	waited := make(chan string, 2)
-	go func() { p.wait(nil); waited <- "other" }()
-	go func() { p.wait(&urgent); waited <- "urgent" }()
+	waited := make(chan string, 3)
+	go func() { q.wait(1, nil); waited <- "second" }()
+	go func() { q.wait(3, &urgent); waited <- "urgent" }()
+	q.wait(0, nil) // nothing ranked before it
+	q.wait(-1, nil)
 	select {
 	case w := <-waited:
-		t.Fatalf("%s extraction went on while the root's was under way", w)
+		t.Fatalf("%s extraction went on while an earlier one was under way", w)
 	case <-time.After(50 * time.Millisecond):
 	}
 	urgent.Store(true)
-	p.wake()
+	q.wake()
 	if w := <-waited; w != "urgent" {
 		t.Fatalf("%s went on first, want the urgent one", w)
 	}
+	q.end(2) // ranked after "second": no change for it
 	select {
 	case w := <-waited:
-		t.Fatalf("%s extraction went on while the root's was under way", w)
+		t.Fatalf("%s extraction went on while an earlier one was under way", w)
 	case <-time.After(50 * time.Millisecond):
 	}
-	p.end()
-	if w := <-waited; w != "other" {
-		t.Fatalf("got %s, want other", w)
+	q.end(0)
+	if w := <-waited; w != "second" {
+		t.Fatalf("got %s, want second", w)
 	}
-	p.wait(nil) // nothing under way: no wait
 }
