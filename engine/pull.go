@@ -63,9 +63,9 @@ func (b *builder) fetchLayers(ctx context.Context, layers []v1.Layer) *layerFetc
 	return lf
 }
 
-// extract applies img's layers to root in order, ranked as extractOrder says. Layers download in
-// parallel (each retried as a whole when the connection drops) while
-// earlier ones are being extracted.
+// extract applies img's layers to root in order, at the given rank in
+// extractOrder. Layers download in parallel (each retried as a whole when
+// the connection drops) while earlier ones are being extracted.
 func (b *builder) extract(ctx context.Context, img v1.Image, root string, skip func(string) bool, rank int) error {
 	lf, err := b.fetchImage(ctx, img)
 	if err != nil {
