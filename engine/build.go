@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -252,8 +254,14 @@ func newBuilder(opt Options) (_ *builder, err error) {
 	if dfPath == "" {
 		dfPath = "Dockerfile"
 	}
-	// As Kaniko: a relative path is tried as given, then in the context.
-	if !filepath.IsAbs(dfPath) && !fileExists(dfPath) {
+	switch {
+	case strings.HasPrefix(dfPath, "https://") || strings.HasPrefix(dfPath, "http://"):
+		// As Kaniko: a Dockerfile given by URL is downloaded.
+		if dfPath, err = downloadDockerfile(dfPath, tmp); err != nil {
+			return nil, fmt.Errorf("--dockerfile: %w", err)
+		}
+	case !filepath.IsAbs(dfPath) && !fileExists(dfPath):
+		// As Kaniko: a relative path is tried as given, then in the context.
 		dfPath = filepath.Join(ctxDir, dfPath)
 	}
 	src, err := os.ReadFile(dfPath)
@@ -347,6 +355,47 @@ func emptyTrash(dir string) {
 			os.RemoveAll(p)
 		}
 	}()
+}
+
+// downloadDockerfile fetches a Dockerfile given by URL into dir, named as
+// the URL's last path element (errors name the file and line).
+func downloadDockerfile(u, dir string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("downloading %s: %s", u, resp.Status)
+	}
+	base := path.Base(req.URL.Path)
+	if base == "/" || base == "." || base == "" {
+		base = "Dockerfile"
+	}
+	sub, err := os.MkdirTemp(dir, "dockerfile-")
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(sub, base)
+	f, err := os.Create(p)
+	if err != nil {
+		return "", err
+	}
+	// 16 MiB is far more than any Dockerfile.
+	_, err = io.Copy(f, io.LimitReader(resp.Body, 16<<20))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("downloading %s: %w", u, err)
+	}
+	return p, nil
 }
 
 func fileExists(p string) bool {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -470,5 +471,34 @@ func TestTarAndLayoutOutputsWithAPulledBase(t *testing.T) {
 	}
 	if err := validate.Index(idx); err != nil {
 		t.Fatalf("the layout's index: %v", err)
+	}
+}
+
+// A Dockerfile given by URL is downloaded, as Kaniko does; a failed
+// download names the flag.
+func TestDockerfileURL(t *testing.T) {
+	e := newEnv(t)
+	df := strings.ReplaceAll("FROM BASE\nCOPY f.txt /f.txt\nRUN echo ran > /ran.txt\n", "BASE", e.base)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/app/Dockerfile.ci" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, df)
+	}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	e.writeFiles(t, dir, map[string]string{"f.txt": "from the context\n"})
+	img, err := e.buildDir(t, dir, "url:latest", func(o *engine.Options) { o.Dockerfile = srv.URL + "/app/Dockerfile.ci" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := flatten(t, img)
+	wantContent(t, fs, "/f.txt", "from the context\n")
+	wantContent(t, fs, "/ran.txt", "ran\n")
+
+	_, err = e.buildDir(t, dir, "url-missing:latest", func(o *engine.Options) { o.Dockerfile = srv.URL + "/nope/Dockerfile" })
+	if err == nil || !strings.Contains(err.Error(), "--dockerfile") || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("missing Dockerfile URL: got %v, want an error naming --dockerfile and the 404", err)
 	}
 }
