@@ -7,19 +7,25 @@ import (
 	"testing"
 )
 
-func TestResolveGroups(t *testing.T) {
+// rootWith is a root directory whose /etc holds passwd and group.
+func rootWith(t *testing.T, passwd, group string) string {
+	t.Helper()
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	passwd := "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
-	group := "root:x:0:\nstaff:x:50:app\napp:x:1000:\nwheel:x:10:root,app\n"
 	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte(passwd), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(root, "etc/group"), []byte(group), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return root
+}
+
+func TestResolveGroups(t *testing.T) {
+	root := rootWith(t, "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+		"root:x:0:\nstaff:x:50:app\napp:x:1000:\nwheel:x:10:root,app\n")
 	for _, tc := range []struct {
 		spec     string
 		uid, gid uint32
@@ -46,18 +52,8 @@ func TestResolveGroups(t *testing.T) {
 
 // COPY --chown forms, as BuildKit v0.34 resolves them.
 func TestResolveChown(t *testing.T) {
-	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	passwd := "root:x:0:0:root:/root:/bin/sh\nsvc:x:4242:4343::/home/svc:/bin/sh\n"
-	group := "root:x:0:\nsvcgrp:x:4343:\nother:x:5555:\n"
-	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte(passwd), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "etc/group"), []byte(group), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	root := rootWith(t, "root:x:0:0:root:/root:/bin/sh\nsvc:x:4242:4343::/home/svc:/bin/sh\n",
+		"root:x:0:\nsvcgrp:x:4343:\nother:x:5555:\n")
 	for _, tc := range []struct {
 		spec     string
 		uid, gid uint32
