@@ -64,11 +64,13 @@ type builder struct {
 	memoryNA string
 	// prepareDeletes: prepare removes files (docker rmi).
 	prepareDeletes bool
-	check          func(e *env) error
-	prepare        func(ctx context.Context, e *env, r *run) error
-	build          func(ctx context.Context, e *env, r *run) error
-	finish         func(ctx context.Context, e *env, r *run)
-	cleanup        func(ctx context.Context, e *env, r *run)
+	// pushesNothing: no image to find in the registry after the run.
+	pushesNothing bool
+	check         func(e *env) error
+	prepare       func(ctx context.Context, e *env, r *run) error
+	build         func(ctx context.Context, e *env, r *run) error
+	finish        func(ctx context.Context, e *env, r *run)
+	cleanup       func(ctx context.Context, e *env, r *run)
 }
 
 // allBuilders in report order; ours first, the ratio's numerator.

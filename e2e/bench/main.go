@@ -151,6 +151,7 @@ var notes = []string{
 	"peak rss: the largest total_rss (anonymous memory) of that cgroup, sampled every 100 ms",
 	"floor: tar -cf - | pigz (default level, all cores) > /dev/null of our image's flattened filesystem (floor) and of the layers it adds to its base (floor-added)",
 	"ours/this: our median time divided by this row's; above 1 we are slower",
+	"container-start-cached: docker run of our image as ours-cached runs it (mounts, host network, cgroup), the executor printing its version and no build: the container's start and stop, which ours and Kaniko pay and the other builders do not",
 }
 
 func bench(ctx context.Context, c config) error {
@@ -265,6 +266,9 @@ func bench(ctx context.Context, c config) error {
 				if all[b+cachedSuffix] != nil {
 					names = append(names, b+cachedSuffix)
 				}
+			}
+			if slices.Contains(c.builders, "ours") {
+				names = append(names, containerStart+cachedSuffix)
 			}
 		}
 		byBuilder := map[string]*result{}
@@ -443,6 +447,9 @@ func timeRun(ctx context.Context, c config, e *env, b *builder, ctxName, dir str
 		fmt.Fprintf(stamped, "bench: %v\n", err)
 		return fail(err)
 	}
+	if b.pushesNothing {
+		return s, ""
+	}
 	ref, err := name.ParseReference(r.ref)
 	if err == nil {
 		_, err = remote.Head(ref, remote.WithContext(ctx))
@@ -572,7 +579,7 @@ func printTable(w io.Writer, rep *report) {
 	fmt.Fprintf(w, "\nMedian of %d runs; %s, %s CPUs, %s RAM, kernel %s; load average %s at start, %s at end\n\n",
 		rep.RunsEach, rep.Machine["cpu"], rep.Machine["cpus"], rep.Machine["memory"], rep.Machine["kernel"],
 		rep.Machine["loadavg_start"], rep.Machine["loadavg_end"])
-	row := "%-28s %-17s %8s %9s %9s %10s %8s\n"
+	row := "%-28s %-22s %8s %9s %9s %10s %8s\n"
 	fmt.Fprintf(w, row, "context", "builder", "time", "peak mem", "peak rss", "ours/this", "runs ok")
 	prev := ""
 	for _, r := range grouped(rep.Results) {
@@ -631,7 +638,7 @@ func summaryLines(rep *report) []string {
 	var out []string
 	for _, c := range allContexts {
 		for _, cached := range []bool{false, true} {
-			var ours, oursHost, oursExec, oursCold, best *result
+			var ours, oursHost, oursExec, oursCold, start, best *result
 			for _, r := range rep.Results {
 				if r.Context != c || r.MedianSeconds == 0 {
 					continue
@@ -650,6 +657,8 @@ func summaryLines(rep *report) []string {
 					oursHost = r
 				case base == "ours-exec":
 					oursExec = r
+				case base == containerStart:
+					start = r
 				case strings.HasPrefix(base, "floor"):
 				case best == nil || r.MedianSeconds < best.MedianSeconds:
 					best = r
@@ -666,6 +675,11 @@ func summaryLines(rep *report) []string {
 				}
 			}
 			out = append(out, line)
+			if start != nil {
+				own := ours.MedianSeconds - start.MedianSeconds
+				out = append(out, fmt.Sprintf("%-10s %s %.2fs (docker run of our image, no build): ours-cached less it %.2fs, / fastest = %.2f",
+					"", start.Builder, start.MedianSeconds, own, own/best.MedianSeconds))
+			}
 			// The peers but Kaniko start no container per build: the
 			// executor as a host process is the like-for-like row.
 			if oursHost != nil {
