@@ -68,6 +68,9 @@ type Case struct {
 	// (default true; false for syntax it does not know).
 	Error       []string `json:"error,omitempty"`
 	DockerFails *bool    `json:"dockerFails,omitempty"`
+	// ExitCode, when set, is our executor's exit code (Kaniko's: a failed
+	// RUN's own code); any failure exit otherwise.
+	ExitCode int `json:"exitCode,omitempty"`
 }
 
 // PrepareOp is one step of Case.Prepare, run in the context directory.

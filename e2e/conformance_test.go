@@ -706,6 +706,8 @@ func (h *harness) failure(t *testing.T, caseName string) {
 		t.Errorf("executor succeeded, want a failure\n%s", tail(out, 3000))
 	case !errors.As(err, &ee):
 		t.Errorf("executor did not run to a failure exit: %v\n%s", err, tail(out, 3000))
+	case c.ExitCode != 0 && ee.ExitCode() != c.ExitCode:
+		t.Errorf("executor exited %d, want %d\n%s", ee.ExitCode(), c.ExitCode, tail(out, 3000))
 	}
 	for _, s := range c.Error {
 		if !strings.Contains(out, s) {

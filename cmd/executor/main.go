@@ -26,7 +26,7 @@ import (
 
 // Exit codes.
 const (
-	exitBuild = 1 // the build failed
+	exitBuild = 1 // the build failed (a failed RUN: its command's code)
 	exitUsage = 2 // bad flags
 )
 
@@ -213,9 +213,19 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	if _, err := engine.Build(ctx, f.opt); err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)
-		return exitBuild
+		return buildExitCode(err)
 	}
 	return 0
+}
+
+// buildExitCode is a failed build's exit code: as Kaniko's, a RUN's
+// command's own exit code when one failed the build, else 1.
+func buildExitCode(err error) int {
+	var ee *run.ExitError
+	if errors.As(err, &ee) && ee.Code > 0 && ee.Code < 256 {
+		return ee.Code
+	}
+	return exitBuild
 }
 
 // expandExtraArgs replaces --extra-args-json=[...] by the flags it lists,

@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/kaniko-build/kaniko-build/engine/run"
 )
 
 func TestExtraArgsJSONExpandsInPlace(t *testing.T) {
@@ -117,5 +121,20 @@ func TestKanikoCompatibility(t *testing.T) {
 	t.Setenv("KANIKO_NO_PUSH", "maybe")
 	if err := f.fromEnv(); err == nil || !strings.Contains(err.Error(), "KANIKO_NO_PUSH") {
 		t.Errorf("a bad KANIKO_NO_PUSH: %v", err)
+	}
+}
+
+func TestBuildExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code int
+	}{
+		{fmt.Errorf("Dockerfile:3: RUN exit 42: %w", &run.ExitError{Code: 42}), 42},
+		{&run.ExitError{Code: -1}, exitBuild}, // killed by a signal
+		{errors.New("pushing image: denied"), exitBuild},
+	} {
+		if got := buildExitCode(tc.err); got != tc.code {
+			t.Errorf("%v: exit %d, want %d", tc.err, got, tc.code)
+		}
 	}
 }
