@@ -22,7 +22,7 @@ import (
 const (
 	chartW   = 1100
 	margin   = 16
-	labelW   = 130 // builder names
+	labelW   = 165 // builder names
 	valueW   = 170 // the numbers after a bar
 	barH     = 14
 	barGap   = 5

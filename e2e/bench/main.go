@@ -77,7 +77,15 @@ func main() {
 	flag.BoolVar(&c.keep, "keep", os.Getenv("BENCH_KEEP") != "", "keep the work directory: contexts, logs, registry (env BENCH_KEEP)")
 	flag.DurationVar(&c.timeout, "timeout", 30*time.Minute, "limit for one build")
 	flag.StringVar(&c.settle, "settle", envOr("BENCH_SETTLE", "auto"), "pause between a deletion and a timed run: a duration, or auto (61s on ext4 without a journal, else 0; see settle.go) (env BENCH_SETTLE)")
+	redraw := flag.Bool("redraw", false, "draw results.png again from the results.json in -out, and time nothing")
 	flag.Parse()
+	if *redraw {
+		if err := redrawChart(c.out); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	c.contexts = splitList(contexts)
 	c.builders = splitList(builders)
 	if cached != "none" {
@@ -90,6 +98,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// redrawChart draws dir's results.png from its results.json.
+func redrawChart(dir string) error {
+	js, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return err
+	}
+	var rep report
+	if err := json.Unmarshal(js, &rep); err != nil {
+		return fmt.Errorf("reading results.json: %w", err)
+	}
+	return writeChart(filepath.Join(dir, "results.png"), &rep)
 }
 
 func envOr(k, def string) string {
