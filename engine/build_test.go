@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -437,6 +438,34 @@ func TestCacheMountSharing(t *testing.T) {
 	_, fs := mustBuild(t, e, map[string]string{"Dockerfile": stages.String()}, nil)
 	for _, p := range []string{"/l1", "/l2", "/p1", "/p2"} {
 		wantContent(t, fs, p, "alone\n")
+	}
+}
+
+// sharing=locked also holds between two builds on one --cache-dir, as two
+// executors on a shared cache volume.
+func TestCacheMountLockedAcrossBuilds(t *testing.T) {
+	e := newEnv(t)
+	cacheDir := t.TempDir()
+	files := map[string]string{"Dockerfile": "FROM BASE\nRUN --mount=type=cache,target=/c,sharing=locked if [ -e /c/lock ]; then echo concurrent > /r; else echo alone > /r; fi; touch /c/lock; sleep 1; rm /c/lock\n"}
+	dirs := []string{t.TempDir(), t.TempDir()}
+	for _, d := range dirs {
+		e.writeFiles(t, d, files)
+	}
+	var wg sync.WaitGroup
+	imgs, errs := make([]v1.Image, 2), make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			imgs[i], errs[i] = e.buildDir(t, dirs[i], fmt.Sprintf("locked-across:%d", i), func(o *engine.Options) { o.CacheDir = cacheDir })
+		}()
+	}
+	wg.Wait()
+	for i := range 2 {
+		if errs[i] != nil {
+			t.Fatalf("build %d: %v", i, errs[i])
+		}
+		wantContent(t, flatten(t, imgs[i]), "/r", "alone\n")
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"golang.org/x/sys/unix"
 
 	"github.com/kaniko-build/kaniko-build/engine/fs"
 	"github.com/kaniko-build/kaniko-build/engine/run"
@@ -310,7 +311,13 @@ func (b *builder) holdCacheDir(dir string, sharing instructions.ShareMode) (stri
 	switch sharing {
 	case instructions.MountSharingLocked:
 		cd.lock.Lock()
-		return dir, func() { cd.lock.Unlock(); done() }, nil
+		// Other executors on the same --cache-dir (a shared volume) wait too.
+		unlock, err := flockFile(dir + ".lock")
+		if err != nil {
+			cd.lock.Unlock()
+			return "", done, fmt.Errorf("locking cache mount: %w", err)
+		}
+		return dir, func() { unlock(); cd.lock.Unlock(); done() }, nil
 	case instructions.MountSharingPrivate:
 		if busy {
 			if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
@@ -325,6 +332,29 @@ func (b *builder) holdCacheDir(dir string, sharing instructions.ShareMode) (stri
 		}
 	}
 	return dir, done, nil
+}
+
+// flockFile takes an exclusive flock on p, made if missing, and returns
+// its release.
+func flockFile(p string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(p, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	for {
+		err = unix.Flock(fd, unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "flock", Path: p, Err: err}
+	}
+	return func() { unix.Close(fd) }, nil
 }
 
 // setMountOwner gives a mount source the mode, uid and gid of the
