@@ -17,9 +17,6 @@ import (
 // container that has only that cache, pushing a new tag.
 const cachedSuffix = "-cached"
 
-// cachedBuilders are the rebuilds, in report order.
-var cachedBuilders = []string{"ours-cached", "ours-host-cached", "kaniko-cached", "buildkit-cached", "buildah-cached", "docker-cached", containerStart + cachedSuffix}
-
 // containerStart names the row that times a docker run of our image
 // without a build, beside the cached rebuilds (see addCachedBuilders).
 const containerStart = "container-start"
