@@ -441,31 +441,35 @@ func TestCacheMountSharing(t *testing.T) {
 	}
 }
 
-// sharing=locked also holds between two builds on one --cache-dir, as two
-// executors on a shared cache volume.
-func TestCacheMountLockedAcrossBuilds(t *testing.T) {
-	e := newEnv(t)
-	cacheDir := t.TempDir()
-	files := map[string]string{"Dockerfile": "FROM BASE\nRUN --mount=type=cache,target=/c,sharing=locked if [ -e /c/lock ]; then echo concurrent > /r; else echo alone > /r; fi; touch /c/lock; sleep 1; rm /c/lock\n"}
-	dirs := []string{t.TempDir(), t.TempDir()}
-	for _, d := range dirs {
-		e.writeFiles(t, d, files)
-	}
-	var wg sync.WaitGroup
-	imgs, errs := make([]v1.Image, 2), make([]error, 2)
-	for i := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			imgs[i], errs[i] = e.buildDir(t, dirs[i], fmt.Sprintf("locked-across:%d", i), func(o *engine.Options) { o.CacheDir = cacheDir })
-		}()
-	}
-	wg.Wait()
-	for i := range 2 {
-		if errs[i] != nil {
-			t.Fatalf("build %d: %v", i, errs[i])
-		}
-		wantContent(t, flatten(t, imgs[i]), "/r", "alone\n")
+// sharing=locked and sharing=private also hold between two builds on one
+// --cache-dir, as two executors on a shared cache volume.
+func TestCacheMountSharingAcrossBuilds(t *testing.T) {
+	for _, sharing := range []string{"locked", "private"} {
+		t.Run(sharing, func(t *testing.T) {
+			e := newEnv(t)
+			cacheDir := t.TempDir()
+			files := map[string]string{"Dockerfile": "FROM BASE\nRUN --mount=type=cache,target=/c,sharing=" + sharing + " if [ -e /c/lock ]; then echo concurrent > /r; else echo alone > /r; fi; touch /c/lock; sleep 1; rm /c/lock\n"}
+			dirs := []string{t.TempDir(), t.TempDir()}
+			for _, d := range dirs {
+				e.writeFiles(t, d, files)
+			}
+			var wg sync.WaitGroup
+			imgs, errs := make([]v1.Image, 2), make([]error, 2)
+			for i := range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					imgs[i], errs[i] = e.buildDir(t, dirs[i], fmt.Sprintf("%s-across:%d", sharing, i), func(o *engine.Options) { o.CacheDir = cacheDir })
+				}()
+			}
+			wg.Wait()
+			for i := range 2 {
+				if errs[i] != nil {
+					t.Fatalf("build %d: %v", i, errs[i])
+				}
+				wantContent(t, flatten(t, imgs[i]), "/r", "alone\n")
+			}
+		})
 	}
 }
 

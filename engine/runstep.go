@@ -289,7 +289,9 @@ type cacheDir struct {
 
 // holdCacheDir takes a cache directory for a RUN as its sharing mode says:
 // shared (default) by everyone at once; locked, one RUN at a time;
-// private, a directory of its own while another RUN uses this one.
+// private, a directory of its own while another RUN uses this one. A
+// flock beside the directory carries locked and private to other
+// executors on the same --cache-dir.
 func (b *builder) holdCacheDir(dir string, sharing instructions.ShareMode) (string, func(), error) {
 	b.mu.Lock()
 	if b.cacheDirs == nil {
@@ -312,31 +314,40 @@ func (b *builder) holdCacheDir(dir string, sharing instructions.ShareMode) (stri
 	case instructions.MountSharingLocked:
 		cd.lock.Lock()
 		// Other executors on the same --cache-dir (a shared volume) wait too.
-		unlock, err := flockFile(dir + ".lock")
+		unlock, err := flockFile(dir+".lock", unix.LOCK_EX)
 		if err != nil {
 			cd.lock.Unlock()
 			return "", done, fmt.Errorf("locking cache mount: %w", err)
 		}
 		return dir, func() { unlock(); cd.lock.Unlock(); done() }, nil
 	case instructions.MountSharingPrivate:
-		if busy {
-			if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-				return "", done, err
-			}
-			// A fresh directory, given its mode and owner like a new one.
-			p, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+"-private-")
+		if !busy {
+			// Held while in use, so that another executor on the same
+			// --cache-dir sees it busy too.
+			unlock, err := flockFile(dir+".lock", unix.LOCK_EX|unix.LOCK_NB)
 			if err == nil {
-				err = os.Remove(p)
+				return dir, func() { unlock(); done() }, nil
 			}
-			return p, done, err
+			if !errors.Is(err, unix.EWOULDBLOCK) {
+				return "", done, fmt.Errorf("locking cache mount: %w", err)
+			}
 		}
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return "", done, err
+		}
+		// A fresh directory, given its mode and owner like a new one.
+		p, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+"-private-")
+		if err == nil {
+			err = os.Remove(p)
+		}
+		return p, done, err
 	}
 	return dir, done, nil
 }
 
-// flockFile takes an exclusive flock on p, made if missing, and returns
-// its release.
-func flockFile(p string) (func(), error) {
+// flockFile takes the flock how (LOCK_EX, maybe with LOCK_NB) on p, made
+// if missing, and returns its release.
+func flockFile(p string, how int) (func(), error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return nil, err
 	}
@@ -345,7 +356,7 @@ func flockFile(p string) (func(), error) {
 		return nil, &os.PathError{Op: "open", Path: p, Err: err}
 	}
 	for {
-		err = unix.Flock(fd, unix.LOCK_EX)
+		err = unix.Flock(fd, how)
 		if err != unix.EINTR {
 			break
 		}
