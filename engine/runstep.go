@@ -312,9 +312,17 @@ func (b *builder) holdCacheDir(dir string, sharing instructions.ShareMode) (stri
 	}
 	switch sharing {
 	case instructions.MountSharingLocked:
-		cd.lock.Lock()
+		// A RUN that has to wait says so: a build stalled here says why.
+		if !cd.lock.TryLock() {
+			b.log.Info("waiting for a locked cache mount", "dir", dir, "holder", "another RUN")
+			cd.lock.Lock()
+		}
 		// Other executors on the same --cache-dir (a shared volume) wait too.
-		unlock, err := flockFile(dir+".lock", unix.LOCK_EX)
+		unlock, err := flockFile(dir+".lock", unix.LOCK_EX|unix.LOCK_NB)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			b.log.Info("waiting for a locked cache mount", "dir", dir, "holder", "another executor")
+			unlock, err = flockFile(dir+".lock", unix.LOCK_EX)
+		}
 		if err != nil {
 			cd.lock.Unlock()
 			return "", done, fmt.Errorf("locking cache mount: %w", err)
