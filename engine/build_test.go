@@ -2,11 +2,13 @@ package engine_test
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"golang.org/x/sys/unix"
 
 	"github.com/kaniko-build/kaniko-build/e2e/baseimage"
 	"github.com/kaniko-build/kaniko-build/engine"
@@ -425,19 +428,31 @@ func TestFromPlatformPicksFromIndex(t *testing.T) {
 	}
 }
 
+// Two RUNs on one sharing=locked cache mount take turns: the second asks
+// for the mount while the first is in it and waits. Two on one
+// sharing=private mount are in at once, each in a directory of its own.
 func TestCacheMountSharing(t *testing.T) {
-	e := newEnv(t)
-	var stages strings.Builder
-	for _, st := range []string{"l1", "l2"} {
-		fmt.Fprintf(&stages, "FROM BASE AS %s\nRUN --mount=type=cache,target=/c,sharing=locked if [ -e /c/lock ]; then echo concurrent > /r; else echo alone > /r; fi; touch /c/lock; sleep 1; rm /c/lock\n", st)
-	}
-	for _, st := range []string{"p1", "p2"} {
-		fmt.Fprintf(&stages, "FROM BASE AS %s\nRUN --mount=type=cache,target=/p,sharing=private if [ -e /p/lock ]; then echo concurrent > /r; else echo alone > /r; fi; touch /p/lock; sleep 1; rm /p/lock\n", st)
-	}
-	stages.WriteString("FROM BASE\nCOPY --from=l1 /r /l1\nCOPY --from=l2 /r /l2\nCOPY --from=p1 /r /p1\nCOPY --from=p2 /r /p2\n")
-	_, fs := mustBuild(t, e, map[string]string{"Dockerfile": stages.String()}, nil)
-	for _, p := range []string{"/l1", "/l2", "/p1", "/p2"} {
-		wantContent(t, fs, p, "alone\n")
+	for _, sharing := range []string{"locked", "private"} {
+		t.Run(sharing, func(t *testing.T) {
+			e := newEnv(t)
+			dir := t.TempDir()
+			p := newCacheProbe()
+			p.add(t, dir, "s1", "s2")
+			e.writeFiles(t, dir, map[string]string{"Dockerfile": "FROM BASE AS s1\n" + p.run(sharing, "s1") +
+				"FROM BASE AS s2\n" + p.run(sharing, "s2") +
+				"FROM BASE\nCOPY --from=s1 /r /s1\nCOPY --from=s2 /r /s2\n"})
+			var img v1.Image
+			var err error
+			p.watch(t, sharing, func() {
+				img, err = e.buildDir(t, dir, "sharing-"+sharing+":1", p.options)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs := flatten(t, img)
+			wantContent(t, fs, "/s1", "s1\n")
+			wantContent(t, fs, "/s2", "s2\n")
+		})
 	}
 }
 
@@ -448,30 +463,176 @@ func TestCacheMountSharingAcrossBuilds(t *testing.T) {
 		t.Run(sharing, func(t *testing.T) {
 			e := newEnv(t)
 			cacheDir := t.TempDir()
-			files := map[string]string{"Dockerfile": "FROM BASE\nRUN --mount=type=cache,target=/c,sharing=" + sharing + " if [ -e /c/lock ]; then echo concurrent > /r; else echo alone > /r; fi; touch /c/lock; sleep 1; rm /c/lock\n"}
+			p := newCacheProbe()
 			dirs := []string{t.TempDir(), t.TempDir()}
-			for _, d := range dirs {
-				e.writeFiles(t, d, files)
+			for i, d := range dirs {
+				name := fmt.Sprint("b", i)
+				p.add(t, d, name)
+				e.writeFiles(t, d, map[string]string{"Dockerfile": "FROM BASE\n" + p.run(sharing, name)})
 			}
-			var wg sync.WaitGroup
 			imgs, errs := make([]v1.Image, 2), make([]error, 2)
-			for i := range 2 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					imgs[i], errs[i] = e.buildDir(t, dirs[i], fmt.Sprintf("%s-across:%d", sharing, i), func(o *engine.Options) { o.CacheDir = cacheDir })
-				}()
-			}
-			wg.Wait()
+			p.watch(t, sharing, func() {
+				var wg sync.WaitGroup
+				for i := range 2 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						imgs[i], errs[i] = e.buildDir(t, dirs[i], fmt.Sprintf("%s-across:%d", sharing, i), func(o *engine.Options) {
+							p.options(o)
+							o.CacheDir = cacheDir
+						})
+					}()
+				}
+				wg.Wait()
+			})
 			for i := range 2 {
 				if errs[i] != nil {
 					t.Fatalf("build %d: %v", i, errs[i])
 				}
-				wantContent(t, flatten(t, imgs[i]), "/r", "alone\n")
+				wantContent(t, flatten(t, imgs[i]), "/r", fmt.Sprint("b", i, "\n"))
 			}
 		})
 	}
 }
+
+// cacheProbe has RUNs on one cache mount tell the test when they are in
+// it, and stay in it until the test lets them go, so that the test knows
+// whether one got in while another was in, rather than hoping that they
+// overlapped in time. The RUNs reach the test through FIFOs in a probe
+// directory of their context, bound read-only; the engine's log says
+// when a RUN waits for a locked mount.
+type cacheProbe struct {
+	mu     sync.Mutex
+	gates  map[string]*os.File // each RUN's go-NAME FIFO, open here
+	let    map[string]bool     // the RUNs let go
+	inside chan string         // a RUN is in the cache mount
+	waits  chan struct{}       // a RUN waits for a locked cache mount
+}
+
+func newCacheProbe() *cacheProbe {
+	return &cacheProbe{
+		gates: map[string]*os.File{}, let: map[string]bool{},
+		inside: make(chan string, 8), waits: make(chan struct{}, 8),
+	}
+}
+
+// add makes the probe directory in the context dir, for the RUNs names.
+// The test holds every FIFO open for reading and writing, so that no
+// open of them on either side blocks.
+func (p *cacheProbe) add(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	probe := filepath.Join(dir, "probe")
+	if err := os.Mkdir(probe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	open := func(name string) *os.File {
+		fifo := filepath.Join(probe, name)
+		if err := unix.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(fifo, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	in := open("in")
+	go func() {
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			p.inside <- sc.Text()
+		}
+	}()
+	for _, n := range names {
+		p.gates[n] = open("go-" + n)
+	}
+}
+
+// run is a RUN, named name, that says it is in the cache mount at /c,
+// waits to be let go, then writes to /r what it sees there: its own
+// name only, unless another RUN was in the same directory.
+func (p *cacheProbe) run(sharing, name string) string {
+	return fmt.Sprintf("RUN --mount=type=bind,source=probe,target=/probe --mount=type=cache,target=/c,sharing=%s "+
+		"touch /c/%[2]s && echo %[2]s > /probe/in && read x < /probe/go-%[2]s && ls /c > /r && rm /c/%[2]s\n", sharing, name)
+}
+
+// options routes the engine's log to the probe.
+func (p *cacheProbe) options(o *engine.Options) { o.Log = slog.New(waitHandler{p.waits}) }
+
+// release lets the RUN name go; with no name, all of them.
+func (p *cacheProbe) release(t *testing.T, name string) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for n, f := range p.gates {
+		if (name == "" || n == name) && !p.let[n] {
+			p.let[n] = true
+			if _, err := f.Write([]byte("go\n")); err != nil {
+				t.Errorf("letting %s go: %v", n, err)
+			}
+		}
+	}
+}
+
+// watch runs build while it lets the RUNs go as sharing says, and fails
+// the test if one got into the cache mount when it should not have: with
+// locked, one RUN is let go only once another waits for the mount; with
+// private, only once both are in.
+func (p *cacheProbe) watch(t *testing.T, sharing string, build func()) {
+	stop, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		defer p.release(t, "") // so that the builds end whatever happened
+		next := func() (string, bool) {
+			select {
+			case n := <-p.inside:
+				return n, true
+			case <-stop: // a build failed
+				return "", false
+			}
+		}
+		first, ok := next()
+		if !ok {
+			return
+		}
+		if sharing == "private" {
+			next() // both in at once
+			return
+		}
+		select {
+		case second := <-p.inside:
+			t.Errorf("%s got into the locked cache mount while %s was in it", second, first)
+			return
+		case <-p.waits:
+		case <-stop:
+			return
+		}
+		p.release(t, first)
+		next()
+	}()
+	build()
+	close(stop)
+	<-watched
+}
+
+// waitHandler passes on the engine's "waiting for a locked cache mount".
+type waitHandler struct{ waits chan<- struct{} }
+
+func (h waitHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h waitHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "waiting for a locked cache mount" {
+		select {
+		case h.waits <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+func (h waitHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h waitHandler) WithGroup(string) slog.Handler      { return h }
 
 // Outputs read the base image's layers again after the stages are done:
 // they must not be tied to a stage's lifetime.
