@@ -269,6 +269,9 @@ type extractOrder struct {
 	mu   sync.Mutex
 	cond sync.Cond   // on mu (set on first use): busy changed
 	busy map[int]int // rank -> extractions under way
+	// waiting, if set, is called (mu held) each time a wait finds it must
+	// wait: tests see through it that a wait did not go on.
+	waiting func(rank int)
 }
 
 func (q *extractOrder) lock() {
@@ -316,6 +319,9 @@ func (q *extractOrder) wait(rank int, urgent *atomic.Bool) {
 		}
 		if !ahead {
 			return
+		}
+		if q.waiting != nil {
+			q.waiting(rank)
 		}
 		q.cond.Wait()
 	}

@@ -9,9 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -135,33 +135,49 @@ func TestExtractWhileDownloadingRetried(t *testing.T) {
 // An extraction waits while one ranked before it is under way, unless it
 // is made urgent; one ranked first never waits.
 func TestExtractOrder(t *testing.T) {
-	var q extractOrder
+	waiting := make(chan int, 8)
+	q := extractOrder{waiting: func(rank int) { waiting <- rank }}
+	waited := make(chan string, 3)
+	// looked returns once the waits of ranks want (in order) have each
+	// looked again whether they may go on, and found they may not.
+	looked := func(want ...int) {
+		t.Helper()
+		got := make([]int, len(want))
+		for i := range got {
+			select {
+			case got[i] = <-waiting:
+			case w := <-waited:
+				t.Fatalf("%s extraction went on while an earlier one was under way", w)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("waits of ranks %v found they must wait, want %v", got, want)
+		}
+	}
 	q.begin(0)
 	q.begin(2)
 	var urgent atomic.Bool
-	waited := make(chan string, 3)
 	go func() { q.wait(1, nil); waited <- "second" }()
 	go func() { q.wait(3, &urgent); waited <- "urgent" }()
 	q.wait(0, nil) // nothing ranked before it
 	q.wait(-1, nil)
-	select {
-	case w := <-waited:
-		t.Fatalf("%s extraction went on while an earlier one was under way", w)
-	case <-time.After(50 * time.Millisecond):
-	}
+	looked(1, 3)
 	urgent.Store(true)
 	q.wake()
 	if w := <-waited; w != "urgent" {
 		t.Fatalf("%s went on first, want the urgent one", w)
 	}
-	q.end(2) // ranked after "second": no change for it
-	select {
-	case w := <-waited:
-		t.Fatalf("%s extraction went on while an earlier one was under way", w)
-	case <-time.After(50 * time.Millisecond):
-	}
+	looked(1) // woken too, and still behind rank 0
+	q.end(2)  // ranked after "second": no change for it
+	looked(1)
 	q.end(0)
 	if w := <-waited; w != "second" {
 		t.Fatalf("got %s, want second", w)
+	}
+	select {
+	case r := <-waiting:
+		t.Errorf("a wait of rank %d looked again after all went on", r)
+	default: // all waits have returned: nothing more can come
 	}
 }
