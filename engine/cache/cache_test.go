@@ -2,9 +2,15 @@ package cache
 
 import (
 	"context"
+	"io"
+	"log"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
@@ -66,9 +72,39 @@ func TestLayoutStoreRoundTrip(t *testing.T) {
 	if err := validate.Image(img); err != nil {
 		t.Error(err)
 	}
-	old := &Layout{Path: l.Path, TTL: time.Nanosecond}
-	time.Sleep(time.Millisecond)
-	if _, ok, _ := old.Get(ctx, "k1"); ok {
-		t.Error("an entry older than the TTL was used")
+}
+
+// An entry is used up to TTL after it was put, and not after. The stores'
+// Now stands in for the clock.
+func TestStoreTTL(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	repo, err := name.NewRepository(strings.TrimPrefix(srv.URL, "http://") + "/cache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	clock := put
+	fakeNow := func() time.Time { return clock }
+	for kind, s := range map[string]Store{
+		"layout":   &Layout{Path: t.TempDir(), TTL: time.Hour, Now: fakeNow},
+		"registry": &Registry{Repo: repo, TTL: time.Hour, Now: fakeNow},
+	} {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			clock = put
+			if err := s.Put(ctx, "k", Entry{Labels: map[string]string{"files": "abc"}}); err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct {
+				age time.Duration
+				ok  bool
+			}{{0, true}, {time.Hour, true}, {time.Hour + time.Second, false}} {
+				clock = put.Add(tc.age)
+				if _, ok, err := s.Get(ctx, "k"); err != nil || ok != tc.ok {
+					t.Errorf("entry %s old: ok=%v err=%v, want ok=%v", tc.age, ok, err, tc.ok)
+				}
+			}
+		})
 	}
 }

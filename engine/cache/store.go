@@ -108,7 +108,7 @@ type Registry struct {
 	Repo    name.Repository
 	Options []remote.Option
 	TTL     time.Duration
-	Now     func() time.Time
+	Now     func() time.Time // dates entries and reads their age; nil means time.Now
 }
 
 // Get implements Store.
@@ -121,12 +121,12 @@ func (r *Registry) Get(ctx context.Context, tag string) (Entry, bool, error) {
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("reading cache %s:%s: %w", r.Repo, tag, err)
 	}
-	return entryFromImage(img, r.TTL, r.now())
+	return entryFromImage(img, r.TTL, now(r.Now))
 }
 
 // Put implements Store.
 func (r *Registry) Put(ctx context.Context, tag string, e Entry) error {
-	img, err := entryImage(e, r.now())
+	img, err := entryImage(e, now(r.Now))
 	if err != nil {
 		return err
 	}
@@ -136,9 +136,10 @@ func (r *Registry) Put(ctx context.Context, tag string, e Entry) error {
 	return nil
 }
 
-func (r *Registry) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
+// now is clock's time, or time.Now's for a nil clock.
+func now(clock func() time.Time) time.Time {
+	if clock != nil {
+		return clock()
 	}
 	return time.Now()
 }
@@ -148,6 +149,7 @@ func (r *Registry) now() time.Time {
 type Layout struct {
 	Path string
 	TTL  time.Duration
+	Now  func() time.Time // as Registry's
 	mu   sync.Mutex
 }
 
@@ -186,7 +188,7 @@ func (l *Layout) Get(_ context.Context, tag string) (Entry, bool, error) {
 		if err != nil {
 			return Entry{}, false, err
 		}
-		return entryFromImage(img, l.TTL, time.Now())
+		return entryFromImage(img, l.TTL, now(l.Now))
 	}
 	return Entry{}, false, nil
 }
@@ -199,7 +201,7 @@ func (l *Layout) Put(_ context.Context, tag string, e Entry) error {
 	if err != nil {
 		return err
 	}
-	img, err := entryImage(e, time.Now())
+	img, err := entryImage(e, now(l.Now))
 	if err != nil {
 		return err
 	}
