@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/kaniko-build/kaniko-build/engine/fs"
 )
 
@@ -67,8 +69,8 @@ func (c Chroot) Run(ctx context.Context, s Spec) error {
 	}
 	mounts = append(mounts, s.Mounts...)
 
-	stubs := &stubs{}
-	defer stubs.remove()
+	stubs := &stubs{root: s.Root}
+	defer stubs.remove(s.Restored)
 	for i, m := range mounts {
 		host, err := stubs.make(s.Root, m.Target, m.File)
 		if err != nil {
@@ -77,6 +79,7 @@ func (c Chroot) Run(ctx context.Context, s Spec) error {
 		mounts[i].Target = host
 	}
 	s.Mounts = mounts
+	stubs.settle()
 
 	spec, err := json.Marshal(s)
 	if err != nil {
@@ -118,8 +121,20 @@ func (c Chroot) Run(ctx context.Context, s Spec) error {
 }
 
 // stubs creates missing mount points and removes them afterwards, so they
-// never show up as content of the layer.
-type stubs struct{ created []string }
+// never show up as content of the layer: neither themselves nor as a new
+// modification time of the directory they were made in, unless the
+// command changed that directory too.
+type stubs struct {
+	root    string
+	created []string
+	dirs    map[string]*dirTimes
+}
+
+// dirTimes are a directory's times before the stubs were made in it, and
+// once they all were.
+type dirTimes struct {
+	before, settled unix.Stat_t
+}
 
 func (st *stubs) make(root, target string, file bool) (string, error) {
 	host, err := fs.Resolve(root, target, true)
@@ -136,6 +151,13 @@ func (st *stubs) make(root, target string, file bool) (string, error) {
 			break
 		}
 		missing = append(missing, d)
+	}
+	parent := filepath.Dir(host)
+	if len(missing) > 0 {
+		parent = filepath.Dir(missing[len(missing)-1])
+	}
+	if err := st.remember(parent); err != nil {
+		return "", err
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
 		if err := os.Mkdir(missing[i], 0o755); err != nil {
@@ -156,9 +178,51 @@ func (st *stubs) make(root, target string, file bool) (string, error) {
 	return host, nil
 }
 
-func (st *stubs) remove() {
+// remember keeps dir's times before the first stub is made in it.
+func (st *stubs) remember(dir string) error {
+	if _, ok := st.dirs[dir]; ok {
+		return nil
+	}
+	var t dirTimes
+	if err := unix.Lstat(dir, &t.before); err != nil {
+		return fmt.Errorf("reading the times of %s: %w", dir, err)
+	}
+	if st.dirs == nil {
+		st.dirs = map[string]*dirTimes{}
+	}
+	st.dirs[dir] = &t
+	return nil
+}
+
+// settle notes each directory's times once every stub is made.
+func (st *stubs) settle() {
+	for dir, t := range st.dirs {
+		_ = unix.Lstat(dir, &t.settled)
+	}
+}
+
+// remove removes the stubs. Each directory they were made in that the
+// command left alone (its ctime did not move: no entry, mode, owner or
+// xattr changed) gets its times back, and restored hears of it.
+func (st *stubs) remove(restored func(dir string)) {
+	untouched := map[string]bool{}
+	for dir, t := range st.dirs {
+		var now unix.Stat_t
+		untouched[dir] = unix.Lstat(dir, &now) == nil && now.Ctim == t.settled.Ctim && now.Mtim == t.settled.Mtim
+	}
 	for i := len(st.created) - 1; i >= 0; i-- {
 		// Only an untouched stub goes: a non-empty directory stays.
 		_ = os.Remove(st.created[i])
+	}
+	for dir, t := range st.dirs {
+		if !untouched[dir] {
+			continue
+		}
+		if unix.UtimesNanoAt(unix.AT_FDCWD, dir, []unix.Timespec{t.before.Atim, t.before.Mtim}, unix.AT_SYMLINK_NOFOLLOW) != nil || restored == nil {
+			continue
+		}
+		if rel, err := filepath.Rel(st.root, dir); err == nil {
+			restored(filepath.ToSlash(filepath.Join("/", rel)))
+		}
 	}
 }

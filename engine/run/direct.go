@@ -224,7 +224,7 @@ func (d Direct) placeMounts(mounts []Mount) (func(), error) {
 			return undo, err
 		}
 		st := &stubs{}
-		undos = append(undos, st.remove)
+		undos = append(undos, func() { st.remove(nil) })
 		if _, err := os.Lstat(target); err == nil {
 			aside := filepath.Join(d.TempDir, fmt.Sprintf("aside-%d", i))
 			if err := os.Rename(target, aside); err != nil {

@@ -39,6 +39,10 @@ type Spec struct {
 	NoNetwork bool
 	Stdout    io.Writer `json:"-"`
 	Stderr    io.Writer `json:"-"`
+	// Restored, when set, is told each directory (an in-image path) in
+	// which Run made and removed mount points and whose times it put back:
+	// the command did not change it, only its ctime moved.
+	Restored func(dir string) `json:"-"`
 }
 
 // Runner runs commands.
