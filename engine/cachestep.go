@@ -27,10 +27,11 @@ type cacheRun struct {
 }
 
 // step runs a step that changes files, through the cache when there is
-// one: a hit takes the cached layer and runs nothing (the stage's files
+// one. text is the step as written, for the log; history is its history
+// line. A hit takes the cached layer and runs nothing (the stage's files
 // are not even made until a step misses); a miss runs the step and stores
 // its layer.
-func (b *builder) step(ctx context.Context, s *stage, text string, key func() (cache.Key, error), run func() error) error {
+func (b *builder) step(ctx context.Context, s *stage, text, history string, key func() (cache.Key, error), run func() error) error {
 	if b.store == nil {
 		return run()
 	}
@@ -65,9 +66,9 @@ func (b *builder) step(ctx context.Context, s *stage, text string, key func() (c
 					return err
 				}
 			}
-			b.addLayer(s, e.Layer, text)
+			b.addLayer(s, e.Layer, history)
 		} else {
-			s.record(text)
+			s.record(history)
 		}
 		s.key = k
 		b.printf("  %s HIT %s", s.tag, oneLine(text))

@@ -35,7 +35,33 @@ type copyCmd struct {
 	add      bool
 	checksum string
 	unpack   bool
-	text     string
+	text     string // as written, for the log
+	history  string // as BuildKit writes it
+}
+
+// copyHistory is the history line of a COPY or ADD, as BuildKit writes
+// it: the flags that change the files, the sources (a heredoc as <<NAME)
+// and the destination, after expansion.
+func copyHistory(keyword string, sd instructions.SourcesAndDest, parents bool, chown, chmod string) string {
+	var sb strings.Builder
+	sb.WriteString(keyword)
+	if parents {
+		sb.WriteString(" --parents")
+	}
+	if chown != "" {
+		sb.WriteString(" --chown=" + chown)
+	}
+	if chmod != "" {
+		sb.WriteString(" --chmod=" + chmod)
+	}
+	for _, p := range sd.SourcePaths {
+		sb.WriteString(" " + p)
+	}
+	for _, c := range sd.SourceContents {
+		sb.WriteString(" <<" + c.Path)
+	}
+	sb.WriteString(" " + sd.DestPath)
+	return sb.String()
 }
 
 // source is where COPY reads from: the context or another root.
@@ -256,7 +282,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 			}
 		}
 		if len(matches) == 1 && b.layerOnlyCopy(s, c) {
-			done, err := b.copyLayerOnly(s, m.host, m.rel, target, o, c.text)
+			done, err := b.copyLayerOnly(s, m.host, m.rel, target, o, c.history)
 			if err != nil {
 				return fmt.Errorf("%s failed: %w", name, err)
 			}
@@ -282,7 +308,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 			return fmt.Errorf("%s failed: %w", name, err)
 		}
 	}
-	return b.commit(s, c.text)
+	return b.commit(s, c.history)
 }
 
 // pivot is the prefix of a source path that --parents drops: what comes

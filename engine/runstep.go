@@ -23,7 +23,7 @@ import (
 )
 
 func (b *builder) dispatchRun(ctx context.Context, s *stage, c *instructions.RunCommand) error {
-	args, scripts, err := s.runArgs(c, b.tmp)
+	args, sc, err := s.runArgs(c)
 	if err != nil {
 		return err
 	}
@@ -63,13 +63,21 @@ func (b *builder) dispatchRun(ctx context.Context, s *stage, c *instructions.Run
 		return err
 	}
 	env = append(env, secretEnv...)
-	mounts = append(mounts, scripts...)
+	if sc != nil {
+		m, err := sc.mount(b.tmp)
+		if err != nil {
+			return err
+		}
+		mounts = append(mounts, m)
+	}
 	if b.ignored != nil && instructions.GetNetwork(c) == instructions.NetworkNone {
 		b.log.Warn("RUN --network=none: an unprivileged container cannot make a network namespace; the command keeps the container's network", "step", oneLine(strings.Join(c.CmdLine, " ")))
 		b.printf("  warning: RUN --network=none keeps the container's network here (no namespace without privileges)")
 	}
+	var restored []string
 	spec := run.Spec{
-		Root: s.root, Args: args, Env: env, Dir: wd,
+		Restored: func(dir string) { restored = append(restored, dir) },
+		Root:     s.root, Args: args, Env: env, Dir: wd,
 		UID: id.UID, GID: id.GID, Groups: id.Groups, Mounts: mounts,
 		NoNetwork: instructions.GetNetwork(c) == instructions.NetworkNone,
 		Stdout:    b.progress, Stderr: b.progress,
@@ -81,15 +89,18 @@ func (b *builder) dispatchRun(ctx context.Context, s *stage, c *instructions.Run
 		}
 		return fmt.Errorf("RUN: %w", err)
 	}
-	return b.commit(s, s.runHistory(c, b))
+	return b.commit(s, s.runHistory(c), restored...)
 }
 
+// script is a heredoc with a shebang that a RUN runs as a file.
+type script struct{ name, data string }
+
 // runArgs turns a RUN into argv, as BuildKit does with heredocs: a single
-// heredoc with a shebang becomes a script file run directly; other heredocs
-// go to the shell.
-func (s *stage) runArgs(c *instructions.RunCommand, tmp string) ([]string, []run.Mount, error) {
+// heredoc with a shebang becomes a script file, /dev/pipes/NAME, run
+// directly; other heredocs go to the shell.
+func (s *stage) runArgs(c *instructions.RunCommand) ([]string, *script, error) {
 	args := c.CmdLine
-	var mounts []run.Mount
+	var sc *script
 	if len(c.Files) > 0 {
 		if len(args) != 1 || !c.PrependShell {
 			return nil, nil, fmt.Errorf("parsing produced an invalid run command: %v", args)
@@ -100,16 +111,8 @@ func (s *stage) runArgs(c *instructions.RunCommand, tmp string) ([]string, []run
 				data = parser.ChompHeredocContent(data)
 			}
 			if strings.HasPrefix(data, "#!") {
-				dir, err := os.MkdirTemp(tmp, "heredoc-")
-				if err != nil {
-					return nil, nil, err
-				}
-				p := filepath.Join(dir, c.Files[0].Name)
-				if err := os.WriteFile(p, []byte(data), 0o755); err != nil {
-					return nil, nil, err
-				}
-				mounts = append(mounts, run.Mount{Type: "bind", Source: dir, Target: "/dev/pipes", Readonly: true})
-				return []string{path.Join("/dev/pipes", c.Files[0].Name)}, mounts, nil
+				sc = &script{name: c.Files[0].Name, data: data}
+				return []string{path.Join("/dev/pipes", sc.name)}, sc, nil
 			}
 			args = []string{data}
 		} else {
@@ -124,14 +127,31 @@ func (s *stage) runArgs(c *instructions.RunCommand, tmp string) ([]string, []run
 		}
 	}
 	if c.PrependShell {
-		return append(s.shell(), strings.Join(args, " ")), mounts, nil
+		return append(s.shell(), strings.Join(args, " ")), nil, nil
 	}
-	return append([]string{}, args...), mounts, nil
+	return append([]string{}, args...), nil, nil
 }
 
-// runHistory is the history line of a RUN: like BuildKit's, with the
-// build args it saw (proxy args left out).
-func (s *stage) runHistory(c *instructions.RunCommand, b *builder) string {
+// mount writes the script into a directory of its own under tmp and
+// mounts that read-only at /dev/pipes.
+func (sc *script) mount(tmp string) (run.Mount, error) {
+	dir, err := os.MkdirTemp(tmp, "heredoc-")
+	if err != nil {
+		return run.Mount{}, fmt.Errorf("making heredoc directory: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, sc.name), []byte(sc.data), 0o755); err != nil {
+		return run.Mount{}, fmt.Errorf("writing heredoc script: %w", err)
+	}
+	return run.Mount{Type: "bind", Source: dir, Target: "/dev/pipes", Readonly: true}, nil
+}
+
+// runHistory is the history line of a RUN, as BuildKit writes it: the
+// argv that ran, after the build args it saw (proxy args left out).
+func (s *stage) runHistory(c *instructions.RunCommand) string {
+	args, _, err := s.runArgs(c)
+	if err != nil {
+		args = c.CmdLine
+	}
 	var used []string
 	for k := range s.args {
 		if isProxyArg(k) {
@@ -144,12 +164,9 @@ func (s *stage) runHistory(c *instructions.RunCommand, b *builder) string {
 		}
 	}
 	sort.Strings(used)
-	line := "RUN " + strings.Join(c.CmdLine, " ")
-	if c.PrependShell {
-		line = "RUN " + strings.Join(append(s.shell(), strings.Join(c.CmdLine, " ")), " ")
-	}
+	line := "RUN " + strings.Join(args, " ")
 	if len(used) > 0 {
-		line = fmt.Sprintf("RUN |%d %s %s", len(used), strings.Join(used, " "), strings.TrimPrefix(line, "RUN "))
+		line = fmt.Sprintf("RUN |%d %s %s", len(used), strings.Join(used, " "), strings.Join(args, " "))
 	}
 	return line
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 
 	"github.com/kaniko-build/kaniko-build/engine/cache"
 	"github.com/kaniko-build/kaniko-build/engine/dockerfile"
@@ -340,37 +342,43 @@ func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command
 			StartPeriod: h.StartPeriod, Retries: h.Retries,
 		}
 		s.startInterval = h.StartInterval
-		s.record("HEALTHCHECK " + fmt.Sprint(h.Test))
+		// BuildKit's spelling: the whole struct.
+		s.record(fmt.Sprintf("HEALTHCHECK %+v", dockerspec.HealthcheckConfig{
+			Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries,
+		}))
 	case *instructions.OnbuildCommand:
+		// No history entry, as in BuildKit.
 		cfg.OnBuild = append(cfg.OnBuild, c.Expression)
-		s.record("ONBUILD " + c.Expression)
 	case *instructions.CmdCommand:
 		cfg.Cmd = s.withShell(c.ShellDependantCmdLine)
 		s.cmdSet = true
-		s.record("CMD " + fmt.Sprint(cfg.Cmd))
+		s.record(fmt.Sprintf("CMD %q", cfg.Cmd))
 	case *instructions.EntrypointCommand:
 		cfg.Entrypoint = s.withShell(c.ShellDependantCmdLine)
 		if !s.cmdSet {
 			cfg.Cmd = nil
 		}
-		s.record("ENTRYPOINT " + fmt.Sprint(cfg.Entrypoint))
+		s.record(fmt.Sprintf("ENTRYPOINT %q", cfg.Entrypoint))
 	case *instructions.RunCommand:
-		return b.step(ctx, s, stepName(c), func() (cache.Key, error) { return b.runKey(ctx, s, c) },
+		return b.step(ctx, s, stepName(c), s.runHistory(c), func() (cache.Key, error) { return b.runKey(ctx, s, c) },
 			func() error { return b.dispatchRun(ctx, s, c) })
 	case *instructions.CopyCommand:
 		cc := copyCmd{
 			SourcesAndDest: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod,
 			excludes: c.ExcludePatterns, parents: c.Parents, text: c.String(),
+			history: copyHistory("COPY", c.SourcesAndDest, c.Parents, c.Chown, c.Chmod),
 		}
-		return b.step(ctx, s, c.String(), func() (cache.Key, error) { return b.copyKey(ctx, s, cc) },
+		return b.step(ctx, s, cc.text, cc.history, func() (cache.Key, error) { return b.copyKey(ctx, s, cc) },
 			func() error { return b.dispatchCopy(ctx, s, cc) })
 	case *instructions.AddCommand:
 		cc := copyCmd{
 			SourcesAndDest: c.SourcesAndDest, chown: c.Chown, chmod: c.Chmod,
 			excludes: c.ExcludePatterns, add: true, checksum: c.Checksum,
 			unpack: c.Unpack == nil || *c.Unpack, text: c.String(),
+			history: copyHistory("ADD", c.SourcesAndDest, false, c.Chown, c.Chmod),
 		}
-		return b.step(ctx, s, c.String(), func() (cache.Key, error) { return b.copyKey(ctx, s, cc) },
+		return b.step(ctx, s, cc.text, cc.history, func() (cache.Key, error) { return b.copyKey(ctx, s, cc) },
 			func() error { return b.dispatchCopy(ctx, s, cc) })
 	default:
 		return fmt.Errorf("unsupported instruction %s", c.Name())
@@ -446,7 +454,7 @@ func (b *builder) dispatchExpose(s *stage, c *instructions.ExposeCommand) error 
 			}
 		}
 	}
-	s.record("EXPOSE " + strings.Join(all, " "))
+	s.record(fmt.Sprintf("EXPOSE %v", all))
 	return nil
 }
 
@@ -491,7 +499,7 @@ func (b *builder) dispatchWorkdir(ctx context.Context, s *stage, c *instructions
 		s.record("WORKDIR " + wd)
 		return nil
 	}
-	return b.step(ctx, s, "WORKDIR "+wd, func() (cache.Key, error) { return b.workdirKey(s, wd), nil },
+	return b.step(ctx, s, "WORKDIR "+wd, "WORKDIR "+wd, func() (cache.Key, error) { return b.workdirKey(s, wd), nil },
 		func() error { return b.makeWorkdir(s, wd) })
 }
 
@@ -520,7 +528,9 @@ func (s *stage) record(createdBy string) {
 }
 
 // commit snapshots the stage's root and adds the changes as a layer.
-func (b *builder) commit(s *stage, createdBy string) error {
+// restored are directories whose times a RUN put back after making and
+// removing mount points in them: a new ctime alone is no change there.
+func (b *builder) commit(s *stage, createdBy string, restored ...string) error {
 	if s.noLayers {
 		s.record(createdBy)
 		return nil
@@ -532,6 +542,9 @@ func (b *builder) commit(s *stage, createdBy string) error {
 	}
 	scanned := time.Now()
 	changes := snapshot.Diff(s.snap, cur)
+	if len(restored) > 0 {
+		changes = withoutCtimeOnly(changes, s.snap, cur, restored)
+	}
 	s.snap = cur
 	s.lastLayer = nil
 	if len(changes) == 0 {
@@ -551,6 +564,23 @@ func (b *builder) commit(s *stage, createdBy string) error {
 	b.addLayer(s, l, createdBy)
 	s.lastLayer = l
 	return nil
+}
+
+// withoutCtimeOnly drops the changes to the paths in dirs whose entries
+// differ in their ctime alone.
+func withoutCtimeOnly(changes []snapshot.Change, old, cur snapshot.State, dirs []string) []snapshot.Change {
+	out := changes[:0]
+	for _, c := range changes {
+		if c.Kind == snapshot.Modified && slices.Contains(dirs, c.Path) {
+			o, n := old[c.Path], cur[c.Path]
+			o.Ctime = n.Ctime
+			if o == n {
+				continue
+			}
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // writeLayer compresses the tar that write makes into a layer file, with
