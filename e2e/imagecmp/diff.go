@@ -7,9 +7,11 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 )
 
-// Ignore selects paths and config keys that a comparison leaves out.
+// Ignore selects what a comparison leaves out. Each field names inherent
+// differences explicitly; nothing else is left out.
 type Ignore struct {
 	// Paths are absolute path patterns (path.Match syntax: "/etc/x",
 	// "/vol/*"); one ending in "/**" leaves out the directory before it and
@@ -17,11 +19,22 @@ type Ignore struct {
 	Paths []string
 	// Config are keys of ConfigKeys (or "Author").
 	Config []string
+	// ModTimes are path patterns, as Paths, whose modification times are
+	// not compared (everything else about them is).
+	ModTimes []string
+	// History leaves out the created_by of history entries (their number,
+	// order and empty_layer flags are still compared).
+	History bool
 }
 
 // Path reports whether p is left out.
-func (ig Ignore) Path(p string) bool {
-	for _, q := range ig.Paths {
+func (ig Ignore) Path(p string) bool { return matchAny(ig.Paths, p) }
+
+// ModTime reports whether p's modification time is left out.
+func (ig Ignore) ModTime(p string) bool { return matchAny(ig.ModTimes, p) }
+
+func matchAny(patterns []string, p string) bool {
+	for _, q := range patterns {
 		if dir, ok := strings.CutSuffix(q, "/**"); ok {
 			dir = Clean(dir)
 			if p == dir || dir == "/" || strings.HasPrefix(p, dir+"/") {
@@ -46,9 +59,32 @@ func (ig Ignore) ConfigKey(k string) bool {
 	return false
 }
 
+// Times tells how modification times compare. A time that IsBuildTime
+// (stamped while the builds ran: what a RUN or a created directory gets)
+// equals any other such time; every other time must match to the second.
+// A nil IsBuildTime compares all times exactly.
+type Times struct {
+	IsBuildTime func(time.Time) bool
+}
+
+func (tm Times) describe(t time.Time) string {
+	if tm.IsBuildTime != nil && tm.IsBuildTime(t) {
+		return "build-time"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
 // DiffFS lists the differences between two file trees as
-// "path: what aName=... bName=..." lines, sorted by path.
+// "path: what aName=... bName=..." lines, sorted by path. It leaves
+// modification times out (two builds of one step differ there); Compare
+// compares them.
 func DiffFS(aName string, a FS, bName string, b FS, ig Ignore) []string {
+	return diffFS(aName, a, bName, b, ig, nil)
+}
+
+// diffFS is DiffFS that compares modification times as tm says, unless
+// tm is nil.
+func diffFS(aName string, a FS, bName string, b FS, ig Ignore, tm *Times) []string {
 	paths := map[string]bool{}
 	for p := range a {
 		paths[p] = true
@@ -74,7 +110,13 @@ func DiffFS(aName string, a FS, bName string, b FS, ig Ignore) []string {
 			out = append(out, fmt.Sprintf("%s: %s=%s %s=<absent>", p, aName, Describe(fa), bName))
 			continue
 		}
-		for _, d := range diffFile(fa, fb) {
+		diffs := diffFile(fa, fb)
+		if tm != nil && fa.Type == fb.Type && !ig.ModTime(p) {
+			if x, y := tm.describe(fa.ModTime), tm.describe(fb.ModTime); x != y {
+				diffs = append(diffs, fieldDiff{"mtime", x, y})
+			}
+		}
+		for _, d := range diffs {
 			out = append(out, fmt.Sprintf("%s: %s %s=%s %s=%s", p, d.what, aName, d.a, bName, d.b))
 		}
 	}
@@ -168,9 +210,11 @@ func ConfigKeys() []string {
 
 // DiffConfig lists the differences between two raw image config files
 // (the config blobs) in the keys of ConfigKeys plus the image's Author, OS
-// and Architecture. A null value equals an empty list or map. Working on
-// the raw JSON keeps fields that go-containerregistry's types lack
-// (Healthcheck.StartInterval, for one).
+// and Architecture. A missing key equals null, an empty list or map and
+// the zero value; inside a value, maps keyed by data (ExposedPorts,
+// Volumes, Labels, a list's elements) compare exactly, an empty value being
+// a value. Working on the raw JSON keeps fields that go-containerregistry's
+// types lack (Healthcheck.StartInterval, for one).
 func DiffConfig(aName string, aRaw []byte, bName string, bRaw []byte, ig Ignore) ([]string, error) {
 	am, err := ConfigMap(aRaw)
 	if err != nil {
@@ -185,7 +229,7 @@ func DiffConfig(aName string, aRaw []byte, bName string, bRaw []byte, ig Ignore)
 		if ig.ConfigKey(k) {
 			continue
 		}
-		if !JSONEqual(am[k], bm[k]) {
+		if !ConfigEqual(k, am[k], bm[k]) {
 			out = append(out, fmt.Sprintf("config %s: %s=%s %s=%s", k, aName, compactJSON(am[k]), bName, compactJSON(bm[k])))
 		}
 	}
@@ -214,13 +258,19 @@ func ConfigMap(raw []byte) (map[string]any, error) {
 	return m, nil
 }
 
-// JSONEqual compares decoded JSON values, taking null, "", false, 0, []
-// and {} as equal: these are how "unset" gets written by different tools.
-func JSONEqual(a, b any) bool {
+// ConfigEqual compares two decoded values of the config key k. null, "",
+// false, 0, [] and {} are equal: that is how "unset" gets written by
+// different tools. Below that, values compare exactly (a label or port with
+// an empty value is there), except that a missing member of Healthcheck,
+// a struct, equals its zero value.
+func ConfigEqual(k string, a, b any) bool {
 	if isEmpty(a) && isEmpty(b) {
 		return true
 	}
-	return reflect.DeepEqual(normalize(a), normalize(b))
+	if k == "Healthcheck" {
+		a, b = dropZeroMembers(a), dropZeroMembers(b)
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 func isEmpty(v any) bool {
@@ -241,25 +291,19 @@ func isEmpty(v any) bool {
 	return false
 }
 
-// normalize drops empty members of maps, so {"a": null} equals {}.
-func normalize(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := map[string]any{}
-		for k, e := range x {
-			if !isEmpty(e) {
-				out[k] = normalize(e)
-			}
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = normalize(e)
-		}
-		return out
+// dropZeroMembers drops the zero members of a struct's JSON object.
+func dropZeroMembers(v any) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
 	}
-	return v
+	out := map[string]any{}
+	for k, e := range m {
+		if !isEmpty(e) {
+			out[k] = e
+		}
+	}
+	return out
 }
 
 func compactJSON(v any) string {

@@ -116,7 +116,7 @@ func (e *Expect) Check(img v1.Image, fs FS, ig Ignore) ([]string, error) {
 		if err := json.Unmarshal(e.Config[k], &want); err != nil {
 			return nil, fmt.Errorf("decoding expected config %s: %w", k, err)
 		}
-		if !JSONEqual(want, cm[k]) {
+		if !ConfigEqual(k, want, cm[k]) {
 			out = append(out, fmt.Sprintf("config %s: want %s, got %s", k, compactJSON(want), compactJSON(cm[k])))
 		}
 	}
@@ -149,7 +149,7 @@ func (e *Expect) Check(img v1.Image, fs FS, ig Ignore) ([]string, error) {
 			if err := json.Unmarshal(e.Image[k], &want); err != nil {
 				return nil, fmt.Errorf("decoding expected image field %s: %w", k, err)
 			}
-			if !JSONEqual(want, top[k]) {
+			if !ConfigEqual(k, want, top[k]) {
 				out = append(out, fmt.Sprintf("image %s: want %s, got %s", k, compactJSON(want), compactJSON(top[k])))
 			}
 		}

@@ -17,6 +17,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -37,10 +38,13 @@ const (
 const xattrPrefix = "SCHILY.xattr."
 
 // File is one path of a flattened image, with what the comparison looks
-// at. Timestamps and directory sizes are left out on purpose.
+// at. Directory sizes are left out on purpose.
 type File struct {
 	Path string
 	Type string
+	// ModTime is the entry's modification time, to the second (the legacy
+	// builder writes whole seconds).
+	ModTime time.Time
 	// Mode holds the permission bits plus setuid (04000), setgid (02000)
 	// and sticky (01000).
 	Mode     int64
@@ -95,15 +99,23 @@ const (
 // FlattenExtract reads an image that way, to find layers that tools built
 // on it would see differently.
 func Flatten(img v1.Image) (FS, error) {
+	fs, _, err := flatten(img)
+	return fs, err
+}
+
+// flatten is Flatten that also returns the sha256 of each layer's
+// uncompressed content, the diff IDs the config must list.
+func flatten(img v1.Image) (FS, []v1.Hash, error) {
 	layers, err := img.Layers()
 	if err != nil {
-		return nil, fmt.Errorf("listing layers: %w", err)
+		return nil, nil, fmt.Errorf("listing layers: %w", err)
 	}
 	fs := FS{}
 	hardlinks := map[string]string{}
+	diffIDs := make([]v1.Hash, len(layers))
 	for i, l := range layers {
-		if err := applyLayer(fs, hardlinks, l); err != nil {
-			return nil, fmt.Errorf("applying layer %d: %w", i, err)
+		if diffIDs[i], err = applyLayer(fs, hardlinks, l); err != nil {
+			return nil, nil, fmt.Errorf("applying layer %d: %w", i, err)
 		}
 	}
 	for p, target := range hardlinks {
@@ -112,29 +124,33 @@ func Flatten(img v1.Image) (FS, error) {
 		}
 	}
 	resolveHardlinks(fs, hardlinks)
-	return fs, nil
+	return fs, diffIDs, nil
 }
 
-func applyLayer(fs FS, hardlinks map[string]string, l v1.Layer) error {
+// applyLayer applies one layer to fs and returns the sha256 of its
+// uncompressed content.
+func applyLayer(fs FS, hardlinks map[string]string, l v1.Layer) (v1.Hash, error) {
 	rc, err := l.Uncompressed()
 	if err != nil {
-		return fmt.Errorf("opening layer: %w", err)
+		return v1.Hash{}, fmt.Errorf("opening layer: %w", err)
 	}
 	defer rc.Close()
+	sum := sha256.New()
+	in := io.TeeReader(rc, sum)
 	var (
 		whiteouts []string // paths hidden, with all under them
 		opaques   []string // directories whose lower contents are hidden
 		entries   []*File
 		links     = map[string]string{}
 	)
-	tr := tar.NewReader(rc)
+	tr := tar.NewReader(in)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("reading tar: %w", err)
+			return v1.Hash{}, fmt.Errorf("reading tar: %w", err)
 		}
 		p := Clean(h.Name)
 		dir, base := path.Split(p)
@@ -145,12 +161,10 @@ func applyLayer(fs FS, hardlinks map[string]string, l v1.Layer) error {
 		case strings.HasPrefix(base, whiteoutPrefix):
 			whiteouts = append(whiteouts, Clean(dir+strings.TrimPrefix(base, whiteoutPrefix)))
 			continue
-		case p == "/":
-			continue
 		}
 		f, err := fileFromTar(p, h, tr)
 		if err != nil {
-			return err
+			return v1.Hash{}, err
 		}
 		if f.Type == TypeHardlink {
 			links[p] = f.Target
@@ -174,7 +188,11 @@ func applyLayer(fs FS, hardlinks map[string]string, l v1.Layer) error {
 	for p, t := range links {
 		hardlinks[p] = t
 	}
-	return nil
+	// The tar's end-of-archive blocks and padding count for the diff ID.
+	if _, err := io.Copy(io.Discard, in); err != nil {
+		return v1.Hash{}, fmt.Errorf("reading layer: %w", err)
+	}
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum.Sum(nil))}, nil
 }
 
 // removeUnder deletes every path strictly under dir.
@@ -202,7 +220,7 @@ func FlattenExtract(img v1.Image) (FS, error) {
 }
 
 // ReadTar reads a flattened tar stream (no whiteouts) into an FS and
-// resolves its hard links. The root directory itself is left out.
+// resolves its hard links.
 func ReadTar(r io.Reader) (FS, error) {
 	fs := FS{}
 	hardlinks := map[string]string{} // path -> target path
@@ -215,18 +233,14 @@ func ReadTar(r io.Reader) (FS, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading tar: %w", err)
 		}
-		p := Clean(h.Name)
-		if p == "/" {
-			continue
-		}
-		f, err := fileFromTar(p, h, tr)
+		f, err := fileFromTar(Clean(h.Name), h, tr)
 		if err != nil {
 			return nil, err
 		}
 		if f.Type == TypeHardlink {
-			hardlinks[p] = f.Target
+			hardlinks[f.Path] = f.Target
 		}
-		fs[p] = f
+		fs[f.Path] = f
 	}
 	resolveHardlinks(fs, hardlinks)
 	return fs, nil
@@ -236,10 +250,11 @@ func ReadTar(r io.Reader) (FS, error) {
 // from r.
 func fileFromTar(p string, h *tar.Header, r io.Reader) (*File, error) {
 	f := &File{
-		Path: p,
-		Mode: h.Mode & 0o7777,
-		UID:  h.Uid,
-		GID:  h.Gid,
+		Path:    p,
+		Mode:    h.Mode & 0o7777,
+		UID:     h.Uid,
+		GID:     h.Gid,
+		ModTime: h.ModTime.UTC().Truncate(time.Second),
 	}
 	for k, v := range h.PAXRecords {
 		if name, ok := strings.CutPrefix(k, xattrPrefix); ok {
@@ -334,7 +349,7 @@ func resolveHardlinks(fs FS, hardlinks map[string]string) {
 			}
 			if f.Type == TypeHardlink {
 				f.Type, f.Target = real.Type, real.Target
-				f.Mode, f.UID, f.GID = real.Mode, real.UID, real.GID
+				f.Mode, f.UID, f.GID, f.ModTime = real.Mode, real.UID, real.GID, real.ModTime
 				f.Size, f.SHA256, f.Content = real.Size, real.SHA256, real.Content
 				f.Xattrs = real.Xattrs
 				f.Devmajor, f.Devminor = real.Devmajor, real.Devminor

@@ -68,7 +68,7 @@ func image(t *testing.T, cfg v1.Config, layers ...v1.Layer) v1.Image {
 	return img
 }
 
-func flatten(t *testing.T, img v1.Image) FS {
+func flattenT(t *testing.T, img v1.Image) FS {
 	t.Helper()
 	fs, err := Flatten(img)
 	if err != nil {
@@ -93,7 +93,7 @@ func TestFlattenAppliesWhiteouts(t *testing.T) {
 			ent{name: "d/new", typ: tar.TypeReg, mode: 0o4755, body: "new"},
 		),
 	)
-	fs := flatten(t, img)
+	fs := flattenT(t, img)
 	got := strings.Join(fs.Paths(), " ")
 	if want := "/a /a/y /d /d/new"; got != want {
 		t.Fatalf("paths = %q, want %q", got, want)
@@ -126,7 +126,7 @@ func TestFlattenFollowsTheSpecForSameLayerWhiteouts(t *testing.T) {
 			ent{name: "z", typ: tar.TypeReg, mode: 0o644, body: "file"},
 		),
 	)
-	fs := flatten(t, img)
+	fs := flattenT(t, img)
 	got := strings.Join(fs.Paths(), " ")
 	if want := "/x /y /y/new /z"; got != want {
 		t.Fatalf("paths = %q, want %q", got, want)
@@ -155,7 +155,7 @@ func TestHardlinkGroupsDoNotDependOnTarOrder(t *testing.T) {
 		ent{name: "a", typ: tar.TypeLink, link: "c"},
 		ent{name: "b", typ: tar.TypeLink, link: "c"},
 	))
-	a, b := flatten(t, one), flatten(t, two)
+	a, b := flattenT(t, one), flattenT(t, two)
 	if d := DiffFS("one", a, "two", b, Ignore{}); len(d) != 0 {
 		t.Errorf("unexpected differences:\n%s", strings.Join(d, "\n"))
 	}
@@ -167,7 +167,7 @@ func TestHardlinkGroupsDoNotDependOnTarOrder(t *testing.T) {
 		ent{name: "b", typ: tar.TypeReg, mode: 0o644, body: "same"},
 		ent{name: "c", typ: tar.TypeReg, mode: 0o644, body: "same"},
 	))
-	d := DiffFS("one", a, "copied", flatten(t, copied), Ignore{})
+	d := DiffFS("one", a, "copied", flattenT(t, copied), Ignore{})
 	if len(d) != 3 || !strings.Contains(d[0], "hardlinks") {
 		t.Errorf("want 3 hardlink differences, got:\n%s", strings.Join(d, "\n"))
 	}
@@ -175,7 +175,7 @@ func TestHardlinkGroupsDoNotDependOnTarOrder(t *testing.T) {
 
 func TestDiffFSReportsEachField(t *testing.T) {
 	capA := map[string]string{"SCHILY.xattr.security.capability": "\x01"}
-	a := flatten(t, image(t, v1.Config{}, layer(t,
+	a := flattenT(t, image(t, v1.Config{}, layer(t,
 		ent{name: "f", typ: tar.TypeReg, mode: 0o644, body: "one"},
 		ent{name: "g", typ: tar.TypeReg, mode: 0o755, uid: 1},
 		ent{name: "l", typ: tar.TypeSymlink, link: "f"},
@@ -184,7 +184,7 @@ func TestDiffFSReportsEachField(t *testing.T) {
 		ent{name: "ign/", typ: tar.TypeDir, mode: 0o755},
 		ent{name: "ign/z", typ: tar.TypeReg, mode: 0o755},
 	)))
-	b := flatten(t, image(t, v1.Config{}, layer(t,
+	b := flattenT(t, image(t, v1.Config{}, layer(t,
 		ent{name: "f", typ: tar.TypeReg, mode: 0o644, body: "two"},
 		ent{name: "g", typ: tar.TypeReg, mode: 0o2755, uid: 1, gid: 2},
 		ent{name: "l", typ: tar.TypeSymlink, link: "/f"},
@@ -273,7 +273,7 @@ func TestExpect(t *testing.T) {
 	if err := json.Unmarshal([]byte(spec), &e); err != nil {
 		t.Fatal(err)
 	}
-	problems, err := e.Check(img, flatten(t, img), Ignore{})
+	problems, err := e.Check(img, flattenT(t, img), Ignore{})
 	if err != nil {
 		t.Fatal(err)
 	}
