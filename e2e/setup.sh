@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the end-to-end tests need: a docker engine (for
-# the reference builds with the legacy builder), the Distribution registry,
+# the reference builds with the legacy builder), buildkitd and buildctl
+# built from the module proxy (e2e/buildkit.sh) with runc, the
+# Distribution registry,
 # a static busybox (the base images are made from it), skopeo, buildah,
 # pigz and htpasswd, and the Debian base's root filesystem (debootstrap,
 # e2e/debian-base.sh). Safe to run again: it installs only what is missing
@@ -36,6 +38,8 @@ declare -A want=(
 	[apache2-utils]=/usr/bin/htpasswd
 	# the Debian base (debian-base.sh)
 	[debootstrap]=/usr/sbin/debootstrap
+	# BuildKit's OCI worker, for the cases the legacy builder cannot build
+	[runc]=/usr/sbin/runc
 	# go test -race (make unit) needs cgo: a C compiler and libc's headers.
 	[gcc]=/usr/bin/gcc
 	[libc6-dev]=/usr/include/stdio.h
@@ -86,6 +90,10 @@ if ! docker info >/dev/null 2>&1; then
 	done
 	log "dockerd is ready"
 fi
+
+# BuildKit, the reference for what the legacy builder cannot build; the
+# bench shares it.
+bash "$(dirname "$0")/buildkit.sh" >/dev/null
 
 # The {{debian}} base of the conformance suite; the bench's apt context
 # uses the same file.

@@ -9,7 +9,7 @@
 #             into the image kaniko-bench/executor:$KANIKO_VERSION the way
 #             Kaniko's own deploy/Dockerfile lays it out
 #   BuildKit: buildkitd and buildctl at the version in our go.mod, into
-#             $BENCH_CACHE/buildkit-$BUILDKIT_VERSION/
+#             $BENCH_CACHE/buildkit-$BUILDKIT_VERSION/ (e2e/buildkit.sh)
 #   Debian:   debootstrap --variant=minbase bookworm from this machine's apt
 #             mirror, as $BENCH_CACHE/debian-bookworm-minbase.tar.gz
 #
@@ -136,28 +136,7 @@ EOF
 fi
 
 # --- BuildKit ---------------------------------------------------------------
-bdir="$cache/buildkit-$buildkit_version"
-if [ ! -x "$bdir/buildkitd" ] || [ ! -x "$bdir/buildctl" ]; then
-	log "building BuildKit $buildkit_version (buildkitd, buildctl; takes minutes)"
-	src="$bdir/src"
-	rm -rf "$src" && mkdir -p "$src"
-	cat >"$src/tools.go" <<'EOF'
-//go:build tools
-
-package tools
-
-import (
-	_ "github.com/moby/buildkit/cmd/buildctl"
-	_ "github.com/moby/buildkit/cmd/buildkitd"
-)
-EOF
-	(cd "$src" && go mod init buildkit-bench-build >/dev/null 2>&1 &&
-		GOFLAGS=-mod=mod go get "github.com/moby/buildkit@$buildkit_version" >"$bdir/build.log" 2>&1) ||
-		{ tail -n 30 "$bdir/build.log" >&2; die "go get buildkit failed"; }
-	gobuild "$src" "$bdir/" "-s -w -X github.com/moby/buildkit/version.Version=$buildkit_version" \
-		github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl \
-		>>"$bdir/build.log" 2>&1 || { tail -n 30 "$bdir/build.log" >&2; die "building buildkit failed"; }
-fi
+bdir=$(BUILDKIT_VERSION=$buildkit_version bash "$repo/e2e/buildkit.sh")
 
 # --- Debian base ------------------------------------------------------------
 deb="$cache/debian-bookworm-minbase.tar.gz"
