@@ -157,6 +157,11 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 		if opt.Chmod, err = fs.ParseChmod(c.chmod); err != nil {
 			return fmt.Errorf("--chmod=%s: %w", c.chmod, err)
 		}
+		// A numeric mode is also the directories' the copy makes (not a
+		// symbolic one), as in BuildKit.
+		if n, err := strconv.ParseUint(c.chmod, 8, 32); err == nil {
+			opt.DirMode = os.FileMode(n).Perm()
+		}
 	}
 	var exclude *patternmatcher.PatternMatcher
 	if len(c.excludes) > 0 {
@@ -252,6 +257,11 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 			}
 			if destIsDir || b.isDir(s.root, dest) {
 				target = path.Join(dest, base)
+			}
+			// A symlink in the last element is followed, as docker and
+			// BuildKit do: the file lands where it leads, dangling or not.
+			if target, err = fs.ResolvePath(s.root, target, true); err != nil {
+				return fmt.Errorf("%s failed: %w", name, err)
 			}
 		}
 		if exclude != nil && m.rel != "" && !fi.IsDir() {

@@ -8,7 +8,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -175,7 +174,7 @@ func (b *builder) copyLayerOnly(s *stage, src, srcRel, target string, opt fs.Cop
 	}
 	for _, d := range made {
 		items = append(items, snapshot.Item{Path: d, Entry: snapshot.Entry{
-			Mode: syscall.S_IFDIR | 0o755, UID: uint32(owner.UID), GID: uint32(owner.GID), Mtime: now,
+			Mode: snapshot.ModeOf(os.ModeDir | opt.MadeDirMode()), UID: uint32(owner.UID), GID: uint32(owner.GID), Mtime: now,
 		}})
 	}
 	links := map[[2]uint64]uint64{}

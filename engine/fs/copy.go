@@ -27,6 +27,9 @@ type CopyOptions struct {
 	Owner *Owner
 	// DirOwner owns the destination directories Copy creates; nil is root.
 	DirOwner *Owner
+	// DirMode is their mode; 0 is 0755. BuildKit gives them a numeric
+	// --chmod's permission bits.
+	DirMode os.FileMode
 	// Chmod changes the mode of everything copied (COPY --chmod).
 	Chmod Chmod
 	// Exclude reports source paths (relative to the source root, slash
@@ -74,7 +77,7 @@ func Copy(srcHost, srcRel, dstRoot, dst string, opt CopyOptions) error {
 				}
 			}
 		}
-		if err := MkdirAll(dstRoot, dst, opt.DirOwner); err != nil {
+		if err := mkdirAll(dstRoot, dst, opt.DirOwner, opt.MadeDirMode()); err != nil {
 			return err
 		}
 	} else {
@@ -82,7 +85,7 @@ func Copy(srcHost, srcRel, dstRoot, dst string, opt CopyOptions) error {
 		if opt.Refuse != nil && opt.Refuse(Clean(dst)) {
 			return &RefusedError{Clean(dst)}
 		}
-		if err := MkdirAll(dstRoot, path.Dir(dst), opt.DirOwner); err != nil {
+		if err := mkdirAll(dstRoot, path.Dir(dst), opt.DirOwner, opt.MadeDirMode()); err != nil {
 			return err
 		}
 	}
@@ -168,6 +171,14 @@ func Copy(srcHost, srcRel, dstRoot, dst string, opt CopyOptions) error {
 		_ = os.Chtimes(dirs[i].host, t, t)
 	}
 	return nil
+}
+
+// MadeDirMode is the mode of the directories a copy with opt makes.
+func (opt CopyOptions) MadeDirMode() os.FileMode {
+	if opt.DirMode == 0 {
+		return 0o755
+	}
+	return opt.DirMode
 }
 
 // walk lists a directory tree in path order, honouring Exclude.
@@ -353,25 +364,35 @@ func copyXattrs(src, dst string) {
 }
 
 // MkdirAll creates the in-image directory p under root with its missing
-// parents, mode 0755, owned by owner (root when nil).
+// parents, mode 0755, owned by owner (root when nil). A symlink on the way,
+// dangling or not, is followed: the directories are made where it leads.
 func MkdirAll(root, p string, owner *Owner) error {
-	host, err := Resolve(root, p, true)
+	return mkdirAll(root, p, owner, 0o755)
+}
+
+// mkdirAll is MkdirAll with the mode of the directories it makes.
+func mkdirAll(root, p string, owner *Owner, mode os.FileMode) error {
+	rp, err := ResolvePath(root, p, true)
 	if err != nil {
 		return err
 	}
+	host := join(filepath.Clean(root), rp)
 	if fi, err := os.Stat(host); err == nil {
 		if fi.IsDir() {
 			return nil
 		}
 		return fmt.Errorf("%s is not a directory", p)
 	}
-	parent := path.Dir(Clean(p))
-	if parent != Clean(p) {
-		if err := MkdirAll(root, parent, owner); err != nil {
+	parent := path.Dir(rp)
+	if parent != rp {
+		if err := mkdirAll(root, parent, owner, mode); err != nil {
 			return err
 		}
 	}
-	if err := os.Mkdir(host, 0o755); err != nil && !os.IsExist(err) {
+	if err := os.Mkdir(host, mode); err != nil && !os.IsExist(err) {
+		return err
+	}
+	if err := os.Chmod(host, mode); err != nil { // not the umask's
 		return err
 	}
 	uid, gid := 0, 0

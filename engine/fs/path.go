@@ -24,6 +24,16 @@ func Clean(p string) string {
 // root. The last element is followed only when followLast is set. Missing
 // elements are allowed: the rest of the path is joined as is.
 func Resolve(root, p string, followLast bool) (string, error) {
+	r, err := ResolvePath(root, p, followLast)
+	if err != nil {
+		return "", err
+	}
+	return join(filepath.Clean(root), r), nil
+}
+
+// ResolvePath is Resolve's result as an in-image path: where p leads
+// under root, symlinks followed.
+func ResolvePath(root, p string, followLast bool) (string, error) {
 	root = filepath.Clean(root)
 	rest := strings.Split(strings.TrimPrefix(Clean(p), "/"), "/")
 	cur := "/"
@@ -71,7 +81,7 @@ func Resolve(root, p string, followLast bool) (string, error) {
 		}
 		rest = append(strings.Split(target, "/"), rest...)
 	}
-	return join(root, Clean(cur)), nil
+	return Clean(cur), nil
 }
 
 // join appends a clean absolute in-image path to root.

@@ -56,12 +56,12 @@ func PlanNew(srcHost, srcRel, dst string, opt CopyOptions) (_ []Planned, ok bool
 			return nil, false, &RefusedError{target}
 		}
 		if e.rel == "" {
-			// MkdirAll's: 0755, owned by DirOwner, made now.
+			// MkdirAll's: its mode, owned by DirOwner, made now.
 			o := Owner{}
 			if opt.DirOwner != nil {
 				o = *opt.DirOwner
 			}
-			out = append(out, Planned{Path: dst, Mode: os.ModeDir | 0o755, UID: o.UID, GID: o.GID})
+			out = append(out, Planned{Path: dst, Mode: os.ModeDir | opt.MadeDirMode(), UID: o.UID, GID: o.GID})
 			continue
 		}
 		p, ok := planOne(filepath.Join(srcHost, filepath.FromSlash(e.rel)), target, e.info, opt)
