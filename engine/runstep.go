@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 
@@ -96,8 +95,8 @@ func (b *builder) dispatchRun(ctx context.Context, s *stage, c *instructions.Run
 type script struct{ name, data string }
 
 // runArgs turns a RUN into argv, as BuildKit does with heredocs: a single
-// heredoc with a shebang becomes a script file, /dev/pipes/NAME, run
-// directly; other heredocs go to the shell.
+// heredoc with a shebang becomes a script file, /dev/pipes/NAME, that the
+// shell runs; other heredocs go to the shell as text.
 func (s *stage) runArgs(c *instructions.RunCommand) ([]string, *script, error) {
 	args := c.CmdLine
 	var sc *script
@@ -112,9 +111,10 @@ func (s *stage) runArgs(c *instructions.RunCommand) ([]string, *script, error) {
 			}
 			if strings.HasPrefix(data, "#!") {
 				sc = &script{name: c.Files[0].Name, data: data}
-				return []string{path.Join("/dev/pipes", sc.name)}, sc, nil
+				args = []string{path.Join("/dev/pipes", sc.name)}
+			} else {
+				args = []string{data}
 			}
-			args = []string{data}
 		} else {
 			var sb strings.Builder
 			sb.WriteString(args[0])
@@ -127,9 +127,9 @@ func (s *stage) runArgs(c *instructions.RunCommand) ([]string, *script, error) {
 		}
 	}
 	if c.PrependShell {
-		return append(s.shell(), strings.Join(args, " ")), nil, nil
+		return append(s.shell(), strings.Join(args, " ")), sc, nil
 	}
-	return append([]string{}, args...), nil, nil
+	return append([]string{}, args...), sc, nil
 }
 
 // mount writes the script into a directory of its own under tmp and
@@ -146,29 +146,25 @@ func (sc *script) mount(tmp string) (run.Mount, error) {
 }
 
 // runHistory is the history line of a RUN, as BuildKit writes it: the
-// argv that ran, after the build args it saw (proxy args left out).
+// argv that ran, after the stage's ARGs in the order declared with the
+// values the RUN saw (proxy args left out).
 func (s *stage) runHistory(c *instructions.RunCommand) string {
 	args, _, err := s.runArgs(c)
 	if err != nil {
 		args = c.CmdLine
 	}
 	var used []string
-	for k := range s.args {
+	for _, k := range s.argOrder {
 		if isProxyArg(k) {
 			continue
 		}
-		if v, ok := getEnv(s.runEnv, k); ok {
-			if _, inCfg := getEnv(s.cfg.Config.Env, k); !inCfg {
-				used = append(used, k+"="+v)
-			}
-		}
+		v, _ := getEnv(s.runEnv, k)
+		used = append(used, k+"="+v)
 	}
-	sort.Strings(used)
-	line := "RUN " + strings.Join(args, " ")
-	if len(used) > 0 {
-		line = fmt.Sprintf("RUN |%d %s %s", len(used), strings.Join(used, " "), strings.Join(args, " "))
+	if len(used) == 0 {
+		return "RUN " + strings.Join(args, " ")
 	}
-	return line
+	return fmt.Sprintf("RUN |%d %s %s", len(used), strings.Join(used, " "), strings.Join(args, " "))
 }
 
 // runMounts prepares RUN --mount: bind, cache, tmpfs and secret.

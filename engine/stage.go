@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +42,7 @@ type stage struct {
 	history      []v1.History // everything after the base's history
 	runEnv       []string     // what RUN sees: config Env plus ARGs
 	args         map[string]bool
+	argOrder     []string // the stage's ARG names, in the order declared
 	cmdSet       bool
 	snap         snapshot.State
 	epoch        *time.Time
@@ -364,6 +368,11 @@ func (b *builder) dispatch(ctx context.Context, s *stage, c instructions.Command
 		return b.step(ctx, s, stepName(c), s.runHistory(c), func() (cache.Key, error) { return b.runKey(ctx, s, c) },
 			func() error { return b.dispatchRun(ctx, s, c) })
 	case *instructions.CopyCommand:
+		if c.Link && !numericChown(c.Chown) {
+			// As BuildKit: a linked layer is made apart from the stage's
+			// files, where no /etc/passwd says who a name is.
+			return fmt.Errorf("--chown=%s: user and group names can't be resolved when used with --link, use numeric uid[:gid] instead", c.Chown)
+		}
 		cc := copyCmd{
 			SourcesAndDest: c.SourcesAndDest, from: c.From, chown: c.Chown, chmod: c.Chmod,
 			excludes: c.ExcludePatterns, parents: c.Parents, text: c.String(),
@@ -418,6 +427,9 @@ func (b *builder) dispatchArg(s *stage, c *instructions.ArgCommand) error {
 				return err
 			}
 			hasValue = true
+		}
+		if !s.args[kv.Key] {
+			s.argOrder = append(s.argOrder, kv.Key)
 		}
 		s.args[kv.Key] = true
 		if hasValue {
@@ -543,7 +555,9 @@ func (b *builder) commit(s *stage, createdBy string, restored ...string) error {
 	scanned := time.Now()
 	changes := snapshot.Diff(s.snap, cur)
 	if len(restored) > 0 {
-		changes = withoutCtimeOnly(changes, s.snap, cur, restored)
+		if changes, err = settleRestored(s.root, changes, s.snap, cur, restored); err != nil {
+			return err
+		}
 	}
 	s.snap = cur
 	s.lastLayer = nil
@@ -566,12 +580,22 @@ func (b *builder) commit(s *stage, createdBy string, restored ...string) error {
 	return nil
 }
 
-// withoutCtimeOnly drops the changes to the paths in dirs whose entries
-// differ in their ctime alone.
-func withoutCtimeOnly(changes []snapshot.Change, old, cur snapshot.State, dirs []string) []snapshot.Change {
+// settleRestored decides the directories a RUN made mount points in and
+// put back: one where the command changed something below takes the time
+// of the build, as in docker and BuildKit (their mount points were made
+// there too); in another, a new ctime alone is no change.
+func settleRestored(root string, changes []snapshot.Change, old, cur snapshot.State, dirs []string) ([]snapshot.Change, error) {
 	out := changes[:0]
+	touched := map[string]bool{}
 	for _, c := range changes {
-		if c.Kind == snapshot.Modified && slices.Contains(dirs, c.Path) {
+		for _, d := range dirs {
+			if strings.HasPrefix(c.Path, d+"/") {
+				touched[d] = true
+			}
+		}
+	}
+	for _, c := range changes {
+		if c.Kind == snapshot.Modified && slices.Contains(dirs, c.Path) && !touched[c.Path] {
 			o, n := old[c.Path], cur[c.Path]
 			o.Ctime = n.Ctime
 			if o == n {
@@ -580,7 +604,26 @@ func withoutCtimeOnly(changes []snapshot.Change, old, cur snapshot.State, dirs [
 		}
 		out = append(out, c)
 	}
-	return out
+	for _, d := range dirs {
+		if !touched[d] {
+			continue
+		}
+		host := filepath.Join(root, filepath.FromSlash(d))
+		now := time.Now()
+		if err := os.Chtimes(host, now, now); err != nil {
+			return nil, fmt.Errorf("dating %s: %w", d, err)
+		}
+		e, err := snapshot.Stat(host)
+		if err != nil {
+			return nil, err
+		}
+		cur[d] = e
+		if !slices.ContainsFunc(out, func(c snapshot.Change) bool { return c.Path == d }) {
+			out = append(out, snapshot.Change{Path: d, Kind: snapshot.Modified})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
 }
 
 // writeLayer compresses the tar that write makes into a layer file, with
@@ -655,4 +698,15 @@ func (s *stage) image(reproducible bool, format string) (v1.Image, error) {
 		}
 	}
 	return img, nil
+}
+
+// numericChown tells a --chown of numbers only ("1000", "1000:50"), or
+// none.
+func numericChown(chown string) bool {
+	for _, part := range strings.Split(chown, ":") {
+		if _, err := strconv.ParseUint(part, 10, 32); part != "" && err != nil {
+			return false
+		}
+	}
+	return true
 }
