@@ -8,6 +8,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -43,6 +44,9 @@ type Case struct {
 	// case, so ours is compared with docker's. When false only ours is
 	// built and Expect must say what it has to look like.
 	Legacy *bool `json:"legacy,omitempty"`
+	// BuildKit, with Legacy, compares ours with BuildKit's image too: for
+	// behaviour both references share and ours must match exactly.
+	BuildKit bool `json:"buildkit,omitempty"`
 	// Secrets maps secret ids to files of the case directory (usually
 	// "_name", so they are not part of the context); passed to our
 	// executor as --secret id=ID,src=FILE.
@@ -56,6 +60,11 @@ type Case struct {
 	// are path.Match patterns; "/dir/**" is /dir and all under it.
 	IgnorePaths  []string `json:"ignorePaths,omitempty"`
 	IgnoreConfig []string `json:"ignoreConfig,omitempty"`
+	// IgnoreModTimes are path patterns, as IgnorePaths, whose modification
+	// times differ inherently; IgnoreHistory leaves out created_by, where
+	// the reference spells an instruction differently.
+	IgnoreModTimes []string `json:"ignoreModTimes,omitempty"`
+	IgnoreHistory  bool     `json:"ignoreHistory,omitempty"`
 	// Expect is checked on our image, and on docker's too (less the
 	// ignored paths and keys) when Legacy is true.
 	Expect *imagecmp.Expect `json:"expect,omitempty"`
@@ -117,7 +126,7 @@ func (c *Case) dockerfile() string {
 }
 
 func (c *Case) ignore() imagecmp.Ignore {
-	return imagecmp.Ignore{Paths: c.IgnorePaths, Config: c.IgnoreConfig}
+	return imagecmp.Ignore{Paths: c.IgnorePaths, Config: c.IgnoreConfig, ModTimes: c.IgnoreModTimes, History: c.IgnoreHistory}
 }
 
 // loadCase reads dir/case.json; a missing file is an empty case.
@@ -264,14 +273,24 @@ func makeContext(src, dst string, c *Case, vars map[string]string) error {
 			return fmt.Errorf("prepare step %d (%s %s): %w", i, op.Op, op.Path, err)
 		}
 	}
-	return pinTimes(dst)
+	return pinTimes(dst, caseEpoch(filepath.Base(src)))
 }
 
-// pinTimes sets every path under dir to baseimage.Epoch: a case's copies
-// (one per test) then give the same bytes where a build records a source's
-// mtime, as Python's .pyc files do.
-func pinTimes(dir string) error {
-	t := unix.NsecToTimespec(baseimage.Epoch().UnixNano())
+// caseEpoch is the time a case's context is pinned to: baseimage.Epoch
+// plus up to about four months, by the case's name. Each case has a time
+// of its own, so that a builder that keeps an earlier context (buildkitd)
+// and skips files of the same size and mtime cannot take another case's.
+func caseEpoch(name string) time.Time {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return baseimage.Epoch().Add(time.Duration(h.Sum32()%10_000_000) * time.Second)
+}
+
+// pinTimes sets every path under dir to t: a case's copies (one per test)
+// then give the same bytes where a build records a source's mtime, as
+// Python's .pyc files do.
+func pinTimes(dir string, at time.Time) error {
+	t := unix.NsecToTimespec(at.UnixNano())
 	return filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
 		if err != nil {
 			return err

@@ -65,13 +65,41 @@ type harness struct {
 	reg      *registry.Registry
 	httpURL  string // http://127.0.0.1:port of the file server
 	bases    map[string]string
-	docker   bool // build with docker
+	docker   bool // build the references: docker's legacy builder and BuildKit
 	ours     bool // build with our executor
+	bk       *buildkit
+	// start is when the run began: a time after it was stamped by a build.
+	start time.Time
 
-	// dockerImages are the images docker built, by case: a case that more
-	// than one test compares with docker is built by docker once.
-	dockerMu     sync.Mutex
-	dockerImages map[string]*dockerImage
+	// refImages are the reference images, by case: a case that more than
+	// one test compares is built by its reference once.
+	refMu     sync.Mutex
+	refImages map[string]*refImage
+	// compared counts the cases compared with each reference, and those
+	// built by ours alone, for the summary at the end of the run.
+	compared map[string]int
+}
+
+// count adds a compared case to the summary.
+func (h *harness) count(reference string) {
+	h.refMu.Lock()
+	defer h.refMu.Unlock()
+	if h.compared == nil {
+		h.compared = map[string]int{}
+	}
+	h.compared[reference]++
+}
+
+// summary says how many cases were compared with which reference.
+func (h *harness) summary() string {
+	h.refMu.Lock()
+	defer h.refMu.Unlock()
+	s := fmt.Sprintf("e2e: compared with a reference: %d builds with docker build, %d with BuildKit",
+		h.compared[refDocker], h.compared[refBuildKit])
+	if k := h.compared[""]; k > 0 {
+		s += fmt.Sprintf("; %d built by ours alone, NOTHING COMPARED for them (%s=ours)", k, envSides)
+	}
+	return s
 }
 
 func TestMain(m *testing.M) {
@@ -83,6 +111,7 @@ func TestMain(m *testing.M) {
 	}
 	suite = h
 	code := m.Run()
+	fmt.Fprintln(os.Stderr, h.summary())
 	cleanup()
 	os.Exit(code)
 }
@@ -95,7 +124,7 @@ func setup() (h *harness, cleanup func(), err error) {
 		}
 	}
 	ctx := context.Background()
-	h = &harness{}
+	h = &harness{start: time.Now()}
 
 	switch sides := os.Getenv(envSides); sides {
 	case "", "both":
@@ -191,6 +220,17 @@ func setup() (h *harness, cleanup func(), err error) {
 				exec.Command("docker", "rmi", ref).Run()
 			}
 		})
+	}
+
+	if h.docker {
+		dir, err := buildkitDir(ctx, h.root)
+		if err != nil {
+			return nil, cleanup, err
+		}
+		if h.bk, err = startBuildkit(ctx, dir, h.work, h.reg.Host); err != nil {
+			return nil, cleanup, err
+		}
+		cleanups = append(cleanups, h.bk.stop)
 	}
 
 	srv, url, err := startFileServer(filepath.Join(h.root, "e2e", "testdata", "conformance"))
@@ -443,6 +483,7 @@ type built struct {
 	img v1.Image
 	raw []byte // the config blob
 	fs  imagecmp.FS
+	cmp *imagecmp.Image
 }
 
 // dump writes the image's files and config to path, for a look after
@@ -515,15 +556,11 @@ func load(ctx context.Context, ref string, opts ...remote.Option) (*built, error
 	if err := validate.Image(img); err != nil {
 		return nil, fmt.Errorf("validating %s: %w", ref, err)
 	}
-	raw, err := img.RawConfigFile()
+	c, err := imagecmp.Read(img)
 	if err != nil {
-		return nil, fmt.Errorf("reading config of %s: %w", ref, err)
+		return nil, fmt.Errorf("reading %s: %w", ref, err)
 	}
-	fs, err := imagecmp.Flatten(img)
-	if err != nil {
-		return nil, fmt.Errorf("flattening %s: %w", ref, err)
-	}
-	return &built{img: img, raw: raw, fs: fs}, nil
+	return &built{img: img, raw: c.RawConfig, fs: c.FS, cmp: c}, nil
 }
 
 // maxReport bounds how many differences a failure prints.
@@ -570,66 +607,111 @@ func (h *harness) conformance(t *testing.T, caseName string) {
 	h.compareCase(t, h.prepare(t, "conformance", caseName), "ours", h.oursBuild, h.ours)
 }
 
-// dockerImage is docker's image of one case, built once per run.
-type dockerImage struct {
+// refImage is the reference image of one case, built once per run.
+type refImage struct {
 	once sync.Once
 	b    *built
 	err  error
 }
 
-// dockerBuilt builds the case with docker, pushes it to
-// <registry>/docker/<case> and loads it, or returns what an earlier call
-// for the case got.
-func (h *harness) dockerBuilt(ctx context.Context, r *caseRun) (*built, error) {
-	h.dockerMu.Lock()
-	if h.dockerImages == nil {
-		h.dockerImages = map[string]*dockerImage{}
+// Reference builders.
+const (
+	refDocker   = "docker build"
+	refBuildKit = "BuildKit"
+)
+
+// references names the builders a case is compared with: docker's legacy
+// builder, BuildKit for what the legacy builder cannot build or builds
+// differently (legacy: false), or both (buildkit: true).
+func (c *Case) references() []string {
+	switch {
+	case !c.legacy():
+		return []string{refBuildKit}
+	case c.BuildKit:
+		return []string{refDocker, refBuildKit}
 	}
-	d := h.dockerImages[r.name]
+	return []string{refDocker}
+}
+
+// format is the manifest format the case asks our executor for
+// (--image-format), "docker" by default: the bases are Docker images and
+// the legacy builder writes nothing else.
+func (c *Case) format() string {
+	for i, a := range c.ExecutorArgs {
+		if v, ok := strings.CutPrefix(a, "--image-format="); ok {
+			return v
+		}
+		if a == "--image-format" && i+1 < len(c.ExecutorArgs) {
+			return c.ExecutorArgs[i+1]
+		}
+	}
+	return "docker"
+}
+
+// referenceBuilt builds the case with the reference builder refName,
+// pushes it to <registry>/<docker|buildkit>/<case> and loads it, or
+// returns what an earlier call for the case and builder got.
+func (h *harness) referenceBuilt(ctx context.Context, r *caseRun, refName string) (*built, error) {
+	kind := "docker"
+	if refName == refBuildKit {
+		kind = "buildkit"
+	}
+	h.refMu.Lock()
+	if h.refImages == nil {
+		h.refImages = map[string]*refImage{}
+	}
+	d := h.refImages[kind+"/"+r.name]
 	if d == nil {
-		d = &dockerImage{}
-		h.dockerImages[r.name] = d
+		d = &refImage{}
+		h.refImages[kind+"/"+r.name] = d
 	}
-	h.dockerMu.Unlock()
+	h.refMu.Unlock()
 	d.once.Do(func() {
-		ref := fmt.Sprintf("%s/docker/%s:latest", h.reg.Host, r.name)
-		if out, err := h.dockerBuild(ctx, r, ref); err != nil {
-			d.err = fmt.Errorf("docker build: %v\n%s", err, tail(out, 4000))
+		ref := fmt.Sprintf("%s/%s/%s:latest", h.reg.Host, kind, r.name)
+		var out string
+		var err error
+		if kind == "docker" {
+			out, err = h.dockerBuild(ctx, r, ref)
+		} else {
+			out, err = h.bk.build(ctx, r, ref, r.c.format())
+		}
+		if err != nil {
+			d.err = fmt.Errorf("%s: %v\n%s", refName, err, tail(out, 4000))
 			return
 		}
 		if d.b, d.err = load(ctx, ref); d.err != nil {
-			d.err = fmt.Errorf("docker's image: %w", d.err)
+			d.err = fmt.Errorf("%s's image: %w", refName, d.err)
 			return
 		}
-		d.err = d.b.dump(filepath.Join(r.logs, "docker-image.txt"))
+		d.err = d.b.dump(filepath.Join(r.logs, kind+"-image.txt"))
 	})
 	return d.b, d.err
 }
 
-// compareCase builds the prepared case with docker (unless it is not a
-// legacy case or docker is off) and, when ours is set, with build,
-// pushing to <registry>/<repo>/<case>; then it checks the images as the
-// README says.
+// compareCase builds the prepared case with its reference (unless the
+// references are off) and, when ours is set, with build, pushing to
+// <registry>/<repo>/<case>; then it checks the images as the README says.
 func (h *harness) compareCase(t *testing.T, r *caseRun, repo string, build builder, ours bool) {
 	ctx := context.Background()
 	c := r.c
-	if !c.legacy() && (c.Expect == nil || c.Expect.Files == nil && c.Expect.Config == nil && c.Expect.Env == nil) {
-		t.Fatal("case.json: a case with legacy=false needs expect.files, expect.config or expect.env")
-	}
 	oursRef := fmt.Sprintf("%s/%s/%s:latest", h.reg.Host, repo, r.name)
 
-	var docker, our *built
-	var err error
-	if h.docker && c.legacy() {
-		if docker, err = h.dockerBuilt(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-		if c.Expect != nil {
-			problems, err := c.Expect.Check(docker.img, docker.fs, c.ignore())
+	refs := map[string]*built{}
+	var our *built
+	if h.docker {
+		for _, name := range c.references() {
+			ref, err := h.referenceBuilt(ctx, r, name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			report(t, "docker's image does not meet case.json's expect (is the expectation wrong?)", problems)
+			refs[name] = ref
+			if c.Expect != nil {
+				problems, err := c.Expect.Check(ref.img, ref.fs, c.ignore())
+				if err != nil {
+					t.Fatal(err)
+				}
+				report(t, name+"'s image does not meet case.json's expect (is the expectation wrong?)", problems)
+			}
 		}
 	}
 	if ours {
@@ -647,9 +729,14 @@ func (h *harness) compareCase(t *testing.T, r *caseRun, repo string, build build
 		if err != nil {
 			t.Fatal(err)
 		}
+		// mutate.Extract drops relative links that climb out of the root,
+		// on purpose: those are not ours to report.
 		report(t, "go-containerregistry's mutate.Extract (crane export and the tools built on it) flattens our layers differently "+
 			"from the OCI rules that docker and containerd follow; a whiteout and a new entry for one path in one layer does that",
-			imagecmp.DiffFS("oci", our.fs, "mutate.Extract", ext, imagecmp.Ignore{}))
+			imagecmp.DiffFS("oci", our.fs, "mutate.Extract", ext, imagecmp.Ignore{Paths: imagecmp.EscapingLinks(our.fs)}))
+		if f := imagecmp.Format(our.cmp); f != c.format() {
+			t.Errorf("our image's manifest format is %s, want %s", f, c.format())
+		}
 		if c.Expect != nil {
 			problems, err := c.Expect.Check(our.img, our.fs, imagecmp.Ignore{})
 			if err != nil {
@@ -658,14 +745,31 @@ func (h *harness) compareCase(t *testing.T, r *caseRun, repo string, build build
 			report(t, "our image does not meet case.json's expect", problems)
 		}
 	}
-	if docker != nil && our != nil {
-		diffs := imagecmp.DiffFS("docker", docker.fs, "ours", our.fs, c.ignore())
-		cdiffs, err := imagecmp.DiffConfig("docker", docker.raw, "ours", our.raw, c.ignore())
+	if our == nil {
+		return
+	}
+	if len(refs) == 0 {
+		h.count("")
+		return
+	}
+	for _, name := range c.references() {
+		diffs, err := imagecmp.Compare(name, refs[name].cmp, "ours", our.cmp, imagecmp.Options{
+			Ignore: c.ignore(),
+			Times:  imagecmp.Times{IsBuildTime: h.isBuildTime},
+			Legacy: name == refDocker,
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		report(t, "our image differs from docker's", append(cdiffs, diffs...))
+		report(t, "our image differs from "+name+"'s", diffs)
+		h.count(name)
 	}
+}
+
+// isBuildTime tells a time a build stamped: one after the run began, to
+// the second (the legacy builder writes whole seconds).
+func (h *harness) isBuildTime(t time.Time) bool {
+	return !t.Before(h.start.Truncate(time.Second))
 }
 
 func TestErrors(t *testing.T) {
@@ -689,10 +793,17 @@ func (h *harness) failure(t *testing.T, caseName string) {
 	if len(c.Error) == 0 {
 		t.Fatal("case.json: an error case needs \"error\": substrings of the expected message")
 	}
+	// The reference must fail too: docker build, or BuildKit for syntax
+	// the legacy builder cannot parse.
 	if h.docker && c.dockerFails() {
 		ref := fmt.Sprintf("%s/docker-errors/%s:latest", h.reg.Host, caseName)
 		if out, err := h.dockerBuild(ctx, r, ref); err == nil {
 			t.Errorf("docker build succeeded, want a failure (is the case wrong?)\n%s", tail(out, 2000))
+		}
+	} else if h.docker {
+		ref := fmt.Sprintf("%s/buildkit-errors/%s:latest", h.reg.Host, caseName)
+		if out, err := h.bk.build(ctx, r, ref, r.c.format()); err == nil {
+			t.Errorf("BuildKit succeeded, want a failure (is the case wrong?)\n%s", tail(out, 2000))
 		}
 	}
 	if !h.ours {

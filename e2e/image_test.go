@@ -85,6 +85,10 @@ var imageCases = []string{
 	"run-forms",
 	"shell",
 	"special-bits",
+	// COPY and WORKDIR through symlinks, resolved in the container's /
+	"symlink-dest-dangling-abs",
+	"symlink-dest-file-rel",
+	"symlink-dest-workdir",
 	"user-name",
 	"user-run-writes",
 	"user-uid-gid",

@@ -166,6 +166,7 @@ func OnbuildFrom(bin string) (v1.Image, error) {
 func All() (map[string]v1.Image, error) {
 	makers := map[string]func() (v1.Image, error){
 		"busybox": Busybox,
+		"bare":    Bare,
 		"layered": Layered,
 		"xattr":   Xattr,
 		"onbuild": Onbuild,
@@ -311,6 +312,36 @@ nogroup:x:65534:
 `
 
 func busyboxLayer(bin string) (v1.Layer, error) {
+	entries, err := busyboxEntries(bin)
+	if err != nil {
+		return nil, err
+	}
+	return newLayer(entries)
+}
+
+// Bare returns Busybox without /dev, /proc and /sys: a base where a RUN's
+// mount points are missing, for tests that it leaves none behind.
+func Bare() (v1.Image, error) {
+	entries, err := busyboxEntries(DefaultBusybox)
+	if err != nil {
+		return nil, err
+	}
+	kept := entries[:0]
+	for _, e := range entries {
+		switch e.hdr.Name {
+		case "dev/", "proc/", "sys/":
+			continue
+		}
+		kept = append(kept, e)
+	}
+	layer, err := newLayer(kept)
+	if err != nil {
+		return nil, err
+	}
+	return build(baseConfig(), []v1.Layer{layer}, []string{"busybox root filesystem, no mount points"})
+}
+
+func busyboxEntries(bin string) ([]entry, error) {
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		return nil, fmt.Errorf("reading busybox binary: %w", err)
@@ -326,7 +357,13 @@ func busyboxLayer(bin string) (v1.Layer, error) {
 	for _, a := range applets {
 		entries = append(entries, symlink("bin/"+a, "busybox"))
 	}
+	// Empty /dev, /proc and /sys, as every distribution's image has: a
+	// RUN's mount points are there already, and BuildKit, which otherwise
+	// adds them to the RUN's layer, and docker agree.
 	entries = append(entries,
+		dir("dev", 0o755, 0, 0),
+		dir("proc", 0o755, 0, 0),
+		dir("sys", 0o755, 0, 0),
 		dir("etc", 0o755, 0, 0),
 		file("etc/passwd", 0o644, 0, 0, passwd),
 		file("etc/group", 0o644, 0, 0, group),
@@ -339,7 +376,7 @@ func busyboxLayer(bin string) (v1.Layer, error) {
 		dir("usr/sbin", 0o755, 0, 0),
 		dir("var", 0o755, 0, 0),
 	)
-	return newLayer(entries)
+	return entries, nil
 }
 
 type entry struct {

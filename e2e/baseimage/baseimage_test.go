@@ -84,6 +84,7 @@ func TestBusyboxContents(t *testing.T) {
 		"/etc/group":   {tar.TypeReg, 0o644, 0, 0, ""},
 		"/usr/bin":     {tar.TypeDir, 0o755, 0, 0, ""},
 		"/var":         {tar.TypeDir, 0o755, 0, 0, ""},
+		"/proc":        {tar.TypeDir, 0o755, 0, 0, ""},
 	} {
 		h, ok := files[p]
 		if !ok {

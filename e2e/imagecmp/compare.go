@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"path"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -22,6 +20,7 @@ type Image struct {
 	// DiffIDs are the sha256 of each layer's uncompressed content, as read
 	// (not as the config claims).
 	DiffIDs []v1.Hash
+	read    []layerRead
 }
 
 // Read reads and flattens img.
@@ -38,23 +37,34 @@ func Read(img v1.Image) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decoding config: %w", err)
 	}
-	fs, diffIDs, err := flatten(img)
+	fs, read, err := flatten(img)
 	if err != nil {
 		return nil, err
 	}
-	return &Image{Img: img, Manifest: m, RawConfig: raw, Config: cf, FS: fs, DiffIDs: diffIDs}, nil
+	out := &Image{Img: img, Manifest: m, RawConfig: raw, Config: cf, FS: fs}
+	out.read = read
+	for _, r := range read {
+		out.DiffIDs = append(out.DiffIDs, r.diffID)
+	}
+	return out, nil
 }
 
 // Options steer Compare.
 type Options struct {
 	Ignore Ignore
 	Times  Times
+	// Legacy says image a is from docker's legacy builder, whose history
+	// spells some entries its own way (SameCreatedBy).
+	Legacy bool
 }
 
 // Compare lists every difference between images a and b (a is usually the
 // reference): files (with modification times and the root directory),
 // config, layer count, history, media types; and whatever makes either
-// image inconsistent in itself (Check).
+// image inconsistent in itself (Check). A layer that changes nothing
+// counts as none: BuildKit writes an empty one for a WORKDIR that exists
+// and none for a COPY of what is there already, the legacy builder the
+// other way round.
 func Compare(aName string, a *Image, bName string, b *Image, opt Options) ([]string, error) {
 	var out []string
 	for _, side := range []struct {
@@ -70,10 +80,10 @@ func Compare(aName string, a *Image, bName string, b *Image, opt Options) ([]str
 		return nil, err
 	}
 	out = append(out, cdiffs...)
-	if x, y := len(a.Manifest.Layers), len(b.Manifest.Layers); x != y {
+	if x, y := a.layers(opt.Times), b.layers(opt.Times); x != y {
 		out = append(out, fmt.Sprintf("layers: %s=%d %s=%d", aName, x, bName, y))
 	}
-	out = append(out, diffHistory(aName, a.Config.History, bName, b.Config.History, opt.Ignore.History)...)
+	out = append(out, diffHistory(aName, a.history(opt.Times), bName, b.history(opt.Times), opt)...)
 	x, y := mediaTypes(a), mediaTypes(b)
 	for i := 0; i < len(x) && i < len(y); i++ {
 		if x[i] != y[i] {
@@ -81,6 +91,49 @@ func Compare(aName string, a *Image, bName string, b *Image, opt Options) ([]str
 		}
 	}
 	return append(out, diffFS(aName, a.FS, bName, b.FS, opt.Ignore, &opt.Times)...), nil
+}
+
+// noop tells whether layer i changes nothing: no entry, or only what the
+// layers below have already, times equal as tm compares them.
+func (img *Image) noop(i int, tm Times) bool {
+	r := img.read[i]
+	if r.changed {
+		return false
+	}
+	for _, t := range r.retimed {
+		if tm.describe(t[0]) != tm.describe(t[1]) {
+			return false
+		}
+	}
+	return true
+}
+
+// layers counts the layers that change something.
+func (img *Image) layers(tm Times) int {
+	n := 0
+	for i := range img.read {
+		if !img.noop(i, tm) {
+			n++
+		}
+	}
+	return n
+}
+
+// history is the config's history with the entries of layers that change
+// nothing marked empty_layer.
+func (img *Image) history(tm Times) []v1.History {
+	out := make([]v1.History, len(img.Config.History))
+	l := 0
+	for i, h := range img.Config.History {
+		if !h.EmptyLayer {
+			if l < len(img.read) && img.noop(l, tm) {
+				h.EmptyLayer = true
+			}
+			l++
+		}
+		out[i] = h
+	}
+	return out
 }
 
 // Check lists how img disagrees with itself: the config's diff IDs against
@@ -151,17 +204,20 @@ func mediaTypeWhat(i int) string {
 }
 
 // diffHistory compares history entries pairwise: created_by (unless
-// ignored) as SameCreatedBy says, and empty_layer. ONBUILD entries are
-// left out: the legacy builder writes one per ONBUILD, BuildKit none.
-func diffHistory(aName string, a []v1.History, bName string, b []v1.History, ignoreCreatedBy bool) []string {
-	a, b = withoutOnbuild(a), withoutOnbuild(b)
+// ignored) as SameCreatedBy says, and empty_layer. Against the legacy
+// builder, ONBUILD entries are left out: it writes one per ONBUILD,
+// BuildKit none.
+func diffHistory(aName string, a []v1.History, bName string, b []v1.History, opt Options) []string {
+	if opt.Legacy {
+		a, b = withoutOnbuild(a), withoutOnbuild(b)
+	}
 	var out []string
 	if len(a) != len(b) {
 		out = append(out, fmt.Sprintf("history: %s=%d entries %s=%d", aName, len(a), bName, len(b)))
 	}
 	for i := 0; i < len(a) && i < len(b); i++ {
 		x, y := NormalizeCreatedBy(a[i].CreatedBy), NormalizeCreatedBy(b[i].CreatedBy)
-		if !ignoreCreatedBy && !SameCreatedBy(x, y) {
+		if !opt.Ignore.History && !SameCreatedBy(x, y, opt.Legacy) {
 			out = append(out, fmt.Sprintf("history[%d] created_by: %s=%q %s=%q", i, aName, x, bName, y))
 		}
 		if a[i].EmptyLayer != b[i].EmptyLayer {
@@ -184,37 +240,84 @@ func withoutOnbuild(h []v1.History) []v1.History {
 	return out
 }
 
-// SameCreatedBy compares two normalized history entries. They must be
-// equal, except where one is spelled as only the legacy builder spells
-// it: COPY and ADD naming their sources by content hash ("COPY file:3b0f…
-// in /dst"), which must then agree on the keyword and the destination's
-// last element; EXPOSE as written and HEALTHCHECK as a pointer, where
-// BuildKit lists the ports and the whole struct, which must then agree on
-// the keyword (the config comparison checks the values).
-func SameCreatedBy(x, y string) bool {
+// SameCreatedBy compares two normalized history entries: they must be
+// equal. When x is the legacy builder's (legacy), its own spellings are
+// taken for what they say:
+//   - COPY and ADD name their sources by content hash ("COPY file:3b0f…
+//     in /dst", "ADD 3b0f… in /dst" for a URL): the keyword and the
+//     destination's last element must agree;
+//   - EXPOSE as written and HEALTHCHECK as a pointer, where BuildKit lists
+//     the ports and the whole struct: the keyword must agree (the config
+//     comparison checks the values);
+//   - ARG as written, where BuildKit writes the value in force: the names
+//     must agree;
+//   - RUN's "|N K=V" lists only the build args that have a value and no
+//     ENV of the same name, sorted (BuildKit: every ARG of the stage, in
+//     order): the commands must agree.
+func SameCreatedBy(x, y string, legacy bool) bool {
 	if x == y {
 		return true
 	}
-	for _, p := range [][2]string{{x, y}, {y, x}} {
-		if m := legacyCopy.FindStringSubmatch(p[0]); m != nil {
-			dest := path.Base(strings.TrimSpace(m[2]))
-			return strings.HasPrefix(p[1], m[1]+" ") && strings.HasSuffix(strings.TrimSuffix(p[1], "/"), dest)
-		}
+	if !legacy {
+		return false
 	}
-	for _, kw := range []string{"EXPOSE ", "HEALTHCHECK "} {
-		if strings.HasPrefix(x, kw) && strings.HasPrefix(y, kw) {
-			bx, by := buildkitSpelling(x, kw), buildkitSpelling(y, kw)
-			return bx != by
+	if m := legacyCopy.FindStringSubmatch(x); m != nil {
+		return strings.HasPrefix(y, m[1]+" ") && sameDest(strings.TrimSpace(m[2]), y)
+	}
+	kx, rx, _ := strings.Cut(x, " ")
+	ky, ry, _ := strings.Cut(y, " ")
+	if kx != ky {
+		return false
+	}
+	switch kx {
+	case "EXPOSE", "HEALTHCHECK":
+		return true
+	case "ARG":
+		// x is as written: its words' names must each be in y.
+		for _, f := range strings.Fields(rx) {
+			k, _, _ := strings.Cut(f, "=")
+			if !regexp.MustCompile(`(^| )` + regexp.QuoteMeta(k) + `(=|$| )`).MatchString(ry) {
+				return false
+			}
 		}
+		return true
+	case "RUN":
+		return sameRunCommand(rx, ry)
 	}
 	return false
 }
 
-// buildkitSpelling tells BuildKit's EXPOSE [80/tcp] and HEALTHCHECK {Test:…}
-// from the legacy builder's EXPOSE 80 and HEALTHCHECK &{…}.
-func buildkitSpelling(s, kw string) bool {
-	rest := strings.TrimPrefix(s, kw)
-	return strings.HasPrefix(rest, "[") || strings.HasPrefix(rest, "{")
+// sameRunCommand tells whether two RUN entries (after "RUN ") run the
+// same command, whatever build args each lists before it: the words that
+// differ must all stand in "|N K=V ..." blocks (values may hold spaces).
+func sameRunCommand(x, y string) bool {
+	n := 0
+	for n < len(x) && n < len(y) && x[len(x)-1-n] == y[len(y)-1-n] {
+		n++
+	}
+	px, py, cmd := x[:len(x)-n], y[:len(y)-n], x[len(x)-n:]
+	// The command starts at a word: move a partial word into the prefixes.
+	for !(strings.HasSuffix(px, " ") || px == "") || !(strings.HasSuffix(py, " ") || py == "") {
+		i := strings.Index(cmd, " ")
+		if i < 0 {
+			return false
+		}
+		px, py, cmd = px+cmd[:i+1], py+cmd[:i+1], cmd[i+1:]
+	}
+	return cmd != "" && (px == "" || runArgsBlock.MatchString(px)) && (py == "" || runArgsBlock.MatchString(py))
+}
+
+// runArgsBlock is "|N " and N words K=V, a value possibly with spaces.
+var runArgsBlock = regexp.MustCompile(`^\|\d+ ([A-Za-z_][A-Za-z0-9_]*=.*)?$`)
+
+// sameDest tells whether the instruction y ends with the legacy builder's
+// destination dest: its last element, or the root.
+func sameDest(dest, y string) bool {
+	d := strings.TrimRight(dest, "/")
+	if d == "" || d == "." {
+		return strings.HasSuffix(y, " /") || strings.HasSuffix(y, " .") || strings.HasSuffix(y, " ./")
+	}
+	return strings.HasSuffix(strings.TrimRight(y, "/"), path.Base(d))
 }
 
 func historyLine(h []v1.History) string {
@@ -234,15 +337,14 @@ var instructionWord = regexp.MustCompile(`^(ADD|ARG|CMD|COPY|ENTRYPOINT|ENV|EXPO
 
 // legacyCopy is how the legacy builder names what COPY and ADD took: by
 // content hash ("file:3b0f…", "dir:…", "multi:…") before " in DEST".
-var legacyCopy = regexp.MustCompile(`^(COPY|ADD) [a-z]+:[0-9a-f]+ in (.*)$`)
+// Flags stand before it, the last one with no space after it
+// ("COPY --chown=1:2file:3b0f… in /dst").
+var legacyCopy = regexp.MustCompile(`^(COPY|ADD) .*?(?:(?:file|dir|multi):)?[0-9a-f]{64} in (.*)$`)
 
 // NormalizeCreatedBy takes away the prefixes and suffixes each builder
 // puts around an instruction: the legacy builder's "/bin/sh -c #(nop) "
 // before metadata instructions (and nothing before its RUN entries), and
-// BuildKit's " # buildkit" after RUN, COPY and ADD. A RUN's build args
-// ("RUN |2 B=1 A=2 ...") are sorted, as the legacy builder writes them
-// (BuildKit keeps their ARG order), and the legacy builder's "|0 " (no
-// build args) goes.
+// BuildKit's " # buildkit" after RUN, COPY and ADD.
 func NormalizeCreatedBy(s string) string {
 	s = strings.TrimSpace(s)
 	s = strings.TrimSpace(strings.TrimSuffix(s, "# buildkit"))
@@ -250,30 +352,7 @@ func NormalizeCreatedBy(s string) string {
 		return strings.TrimSpace(after)
 	}
 	if !instructionWord.MatchString(s) {
-		s = "RUN " + s
+		return "RUN " + s
 	}
-	return sortRunArgs(s)
-}
-
-// sortRunArgs sorts the build args of "RUN |N K=V ... cmd".
-func sortRunArgs(s string) string {
-	rest, ok := strings.CutPrefix(s, "RUN |")
-	if !ok {
-		return s
-	}
-	fields := strings.SplitN(rest, " ", 2)
-	n, err := strconv.Atoi(fields[0])
-	if err != nil || len(fields) < 2 {
-		return s
-	}
-	args := strings.SplitN(fields[1], " ", n+1)
-	if len(args) < n+1 {
-		return s
-	}
-	if n == 0 {
-		return "RUN " + fields[1]
-	}
-	kv := append([]string{}, args[:n]...)
-	sort.Strings(kv)
-	return fmt.Sprintf("RUN |%d %s %s", n, strings.Join(kv, " "), args[n])
+	return s
 }

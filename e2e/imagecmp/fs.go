@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -103,18 +104,26 @@ func Flatten(img v1.Image) (FS, error) {
 	return fs, err
 }
 
-// flatten is Flatten that also returns the sha256 of each layer's
-// uncompressed content, the diff IDs the config must list.
-func flatten(img v1.Image) (FS, []v1.Hash, error) {
+// layerRead is what flatten learns of one layer.
+type layerRead struct {
+	diffID v1.Hash // the sha256 of its uncompressed content
+	// changed tells that applying it changed the file tree in more than
+	// times; retimed are the times it changed, old and new.
+	changed bool
+	retimed [][2]time.Time
+}
+
+// flatten is Flatten that also tells what it read of each layer.
+func flatten(img v1.Image) (FS, []layerRead, error) {
 	layers, err := img.Layers()
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing layers: %w", err)
 	}
 	fs := FS{}
 	hardlinks := map[string]string{}
-	diffIDs := make([]v1.Hash, len(layers))
+	read := make([]layerRead, len(layers))
 	for i, l := range layers {
-		if diffIDs[i], err = applyLayer(fs, hardlinks, l); err != nil {
+		if read[i], err = applyLayer(fs, hardlinks, l); err != nil {
 			return nil, nil, fmt.Errorf("applying layer %d: %w", i, err)
 		}
 	}
@@ -124,15 +133,15 @@ func flatten(img v1.Image) (FS, []v1.Hash, error) {
 		}
 	}
 	resolveHardlinks(fs, hardlinks)
-	return fs, diffIDs, nil
+	return fs, read, nil
 }
 
-// applyLayer applies one layer to fs and returns the sha256 of its
-// uncompressed content.
-func applyLayer(fs FS, hardlinks map[string]string, l v1.Layer) (v1.Hash, error) {
+// applyLayer applies one layer to fs.
+func applyLayer(fs FS, hardlinks map[string]string, l v1.Layer) (layerRead, error) {
+	var read layerRead
 	rc, err := l.Uncompressed()
 	if err != nil {
-		return v1.Hash{}, fmt.Errorf("opening layer: %w", err)
+		return read, fmt.Errorf("opening layer: %w", err)
 	}
 	defer rc.Close()
 	sum := sha256.New()
@@ -150,7 +159,7 @@ func applyLayer(fs FS, hardlinks map[string]string, l v1.Layer) (v1.Hash, error)
 			break
 		}
 		if err != nil {
-			return v1.Hash{}, fmt.Errorf("reading tar: %w", err)
+			return read, fmt.Errorf("reading tar: %w", err)
 		}
 		p := Clean(h.Name)
 		dir, base := path.Split(p)
@@ -164,7 +173,7 @@ func applyLayer(fs FS, hardlinks map[string]string, l v1.Layer) (v1.Hash, error)
 		}
 		f, err := fileFromTar(p, h, tr)
 		if err != nil {
-			return v1.Hash{}, err
+			return read, err
 		}
 		if f.Type == TypeHardlink {
 			links[p] = f.Target
@@ -172,6 +181,7 @@ func applyLayer(fs FS, hardlinks map[string]string, l v1.Layer) (v1.Hash, error)
 		entries = append(entries, f)
 	}
 	// Whiteouts and opaque markers act on the lower layers only.
+	n := len(fs)
 	for _, d := range opaques {
 		removeUnder(fs, d)
 	}
@@ -179,9 +189,18 @@ func applyLayer(fs FS, hardlinks map[string]string, l v1.Layer) (v1.Hash, error)
 		delete(fs, p)
 		removeUnder(fs, p)
 	}
+	read.changed = len(fs) != n
 	for _, f := range entries {
 		if f.Type != TypeDir {
+			n := len(fs)
 			removeUnder(fs, f.Path) // a non-directory hides what was under it
+			read.changed = read.changed || len(fs) != n
+		}
+		switch old, ok := fs[f.Path]; {
+		case !ok || !sameButTime(old, f):
+			read.changed = true
+		case !old.ModTime.Equal(f.ModTime):
+			read.retimed = append(read.retimed, [2]time.Time{old.ModTime, f.ModTime})
 		}
 		fs[f.Path] = f
 	}
@@ -190,9 +209,17 @@ func applyLayer(fs FS, hardlinks map[string]string, l v1.Layer) (v1.Hash, error)
 	}
 	// The tar's end-of-archive blocks and padding count for the diff ID.
 	if _, err := io.Copy(io.Discard, in); err != nil {
-		return v1.Hash{}, fmt.Errorf("reading layer: %w", err)
+		return read, fmt.Errorf("reading layer: %w", err)
 	}
-	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum.Sum(nil))}, nil
+	read.diffID = v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum.Sum(nil))}
+	return read, nil
+}
+
+// sameButTime tells whether a and b differ in their times at most.
+func sameButTime(a, b *File) bool {
+	c := *a
+	c.ModTime = b.ModTime
+	return reflect.DeepEqual(&c, b)
 }
 
 // removeUnder deletes every path strictly under dir.
@@ -391,4 +418,21 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 		b.buf = append(b.buf, p[:room]...)
 	}
 	return len(p), nil
+}
+
+// EscapingLinks lists the relative symlinks of fs whose
+// targets, taken from the link's directory, climb out of the root: what
+// go-containerregistry's mutate.Extract leaves out.
+func EscapingLinks(fs FS) []string {
+	var out []string
+	for p, f := range fs {
+		if f.Type != TypeSymlink || path.IsAbs(f.Target) {
+			continue
+		}
+		rel := path.Clean(path.Join(strings.TrimPrefix(path.Dir(p), "/"), f.Target))
+		if rel == ".." || strings.HasPrefix(rel, "../") {
+			out = append(out, p)
+		}
+	}
+	return out
 }

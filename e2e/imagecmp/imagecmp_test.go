@@ -296,3 +296,36 @@ func TestExpect(t *testing.T) {
 		t.Errorf("got %d problems, want 8:\n%s", n, got)
 	}
 }
+
+func TestSameCreatedBy(t *testing.T) {
+	h := strings.Repeat("3b", 32)
+	for _, c := range []struct {
+		legacy, ours string
+		asLegacy     bool
+		want         bool
+	}{
+		{"/bin/sh -c #(nop)  ENV A=1", "ENV A=1", false, true},
+		{"/bin/sh -c echo hi", "RUN /bin/sh -c echo hi # buildkit", false, true},
+		{"RUN /bin/sh -c echo hi", "RUN /bin/sh -c echo ho", true, false},
+		{"/bin/sh -c #(nop) COPY file:" + h + " in /app/f.txt ", "COPY f.txt /app/f.txt", true, true},
+		{"/bin/sh -c #(nop) COPY file:" + h + " in /app/f.txt ", "COPY f.txt /app/f.txt", false, false},
+		{"/bin/sh -c #(nop) COPY file:" + h + " in /app/f.txt ", "COPY f.txt /app/g.txt", true, false},
+		{"/bin/sh -c #(nop) COPY file:" + h + " in /app/f.txt ", "ADD f.txt /app/f.txt", true, false},
+		{"/bin/sh -c #(nop) COPY --chown=1:2file:" + h + " in /tl ", "COPY --chown=1:2 f.txt /tl", true, true},
+		{"/bin/sh -c #(nop) ADD " + h + " in /d/ ", "ADD http://x/f /d/", true, true},
+		{"/bin/sh -c #(nop) COPY dir:" + h + " in / ", "COPY d /", true, true},
+		{"/bin/sh -c #(nop)  EXPOSE 80", "EXPOSE [80/tcp]", true, true},
+		{"/bin/sh -c #(nop)  EXPOSE 80", "EXPOSE [80/tcp]", false, false},
+		{"/bin/sh -c #(nop)  ARG A", "ARG A=from cli", true, true},
+		{"/bin/sh -c #(nop)  ARG A", "ARG B=1", true, false},
+		{"|2 A=x y B=1 /bin/sh -c echo $A", "RUN |3 B=1 A=x y C= /bin/sh -c echo $A", true, true},
+		{"|0 /bin/sh -c echo", "RUN /bin/sh -c echo", true, true},
+		{"|1 A=1 /bin/sh -c echo 1", "RUN |1 A=1 /bin/sh -c echo 2", true, false},
+		{"|1 A=1 /bin/sh -c echo", "RUN |1 A=2 /bin/sh -c echo", false, false},
+	} {
+		x, y := NormalizeCreatedBy(c.legacy), NormalizeCreatedBy(c.ours)
+		if got := SameCreatedBy(x, y, c.asLegacy); got != c.want {
+			t.Errorf("SameCreatedBy(%q, %q, legacy=%t) = %t, want %t", x, y, c.asLegacy, got, c.want)
+		}
+	}
+}
