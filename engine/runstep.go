@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -87,6 +88,12 @@ func (b *builder) dispatchRun(ctx context.Context, s *stage, c *instructions.Run
 			return fmt.Errorf("RUN %s: did not complete successfully: %w", oneLine(strings.Join(c.CmdLine, " ")), err)
 		}
 		return fmt.Errorf("RUN: %w", err)
+	}
+	if s.root == "/" && !slices.Contains(restored, "/etc") {
+		// In a container /etc holds its hosts, resolv.conf and hostname
+		// mounts, as a RUN's in docker and BuildKit: it is dated as a
+		// directory with mount points is.
+		restored = append(restored, "/etc")
 	}
 	return b.commit(s, s.runHistory(c), restored...)
 }

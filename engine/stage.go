@@ -655,9 +655,13 @@ func (b *builder) skip(p string) bool {
 
 // image assembles the stage's image.
 func (s *stage) image(reproducible bool, format string) (v1.Image, error) {
-	img := s.base
+	// The base's layers in the stage's format: an OCI manifest lists no
+	// Docker layer, nor the other way round.
+	img, err := image.InFormat(s.base, s.format)
+	if err != nil {
+		return nil, fmt.Errorf("assembling image: %w", err)
+	}
 	if len(s.layers) > 0 {
-		var err error
 		if img, err = mutate.Append(img, s.layers...); err != nil {
 			return nil, fmt.Errorf("assembling image: %w", err)
 		}

@@ -201,15 +201,26 @@ func (st *stubs) settle() {
 	}
 }
 
-// remove removes the stubs. Each directory they were made in that the
-// command left alone (its ctime did not move: no entry, mode, owner or
-// xattr changed) gets its times back, and restored hears of it.
+// remove removes the stubs, and puts back the times of each directory
+// they were made in that the command left alone; restored hears of it.
 func (st *stubs) remove(restored func(dir string)) {
-	untouched := map[string]bool{}
+	st.restore(st.untouched(), restored)
+}
+
+// untouched lists the directories whose ctime and mtime have not moved
+// since settle: nothing changed their entries, mode, owner or xattrs.
+func (st *stubs) untouched() map[string]bool {
+	out := map[string]bool{}
 	for dir, t := range st.dirs {
 		var now unix.Stat_t
-		untouched[dir] = unix.Lstat(dir, &now) == nil && now.Ctim == t.settled.Ctim && now.Mtim == t.settled.Mtim
+		out[dir] = unix.Lstat(dir, &now) == nil && now.Ctim == t.settled.Ctim && now.Mtim == t.settled.Mtim
 	}
+	return out
+}
+
+// restore removes the stubs and gives the untouched directories their
+// times from before the stubs.
+func (st *stubs) restore(untouched map[string]bool, restored func(dir string)) {
 	for i := len(st.created) - 1; i >= 0; i-- {
 		// Only an untouched stub goes: a non-empty directory stays.
 		_ = os.Remove(st.created[i])

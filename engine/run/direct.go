@@ -34,7 +34,7 @@ func (d Direct) Run(ctx context.Context, s Spec) error {
 	if len(s.Args) == 0 {
 		return fmt.Errorf("no command")
 	}
-	undo, err := d.placeMounts(s.Mounts)
+	undo, err := d.placeMounts(s.Mounts, s.Restored)
 	defer undo()
 	if err != nil {
 		return err
@@ -211,21 +211,29 @@ func (o *output) finish() {
 	}
 }
 
-func (d Direct) placeMounts(mounts []Mount) (func(), error) {
+// placeMounts moves each mount into place. undo moves them back out and
+// puts back the times of the directories they were placed in, where the
+// command left those alone (restored hears of each).
+func (d Direct) placeMounts(mounts []Mount, restored func(dir string)) (undo func(), _ error) {
 	var undos []func()
-	undo := func() {
+	st := &stubs{root: "/"}
+	undo = func() {
+		untouched := st.untouched()
 		for i := len(undos) - 1; i >= 0; i-- {
 			undos[i]()
 		}
+		st.restore(untouched, restored)
 	}
+	defer st.settle()
 	for i, m := range mounts {
 		target, err := fs.Resolve("/", m.Target, true)
 		if err != nil {
 			return undo, err
 		}
-		st := &stubs{}
-		undos = append(undos, func() { st.remove(nil) })
 		if _, err := os.Lstat(target); err == nil {
+			if err := st.remember(filepath.Dir(target)); err != nil {
+				return undo, err
+			}
 			aside := filepath.Join(d.TempDir, fmt.Sprintf("aside-%d", i))
 			if err := os.Rename(target, aside); err != nil {
 				return undo, fmt.Errorf("moving %s aside for a mount: %w", m.Target, err)
