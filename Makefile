@@ -40,7 +40,9 @@ unit:
 # image first: the Tekton and Argo tests run the catalog's steps in the
 # executor image (kaniko-build/executor:latest).
 e2e: image
-	$(GO) test -count=1 -tags e2e -timeout 40m ./e2e/...
+	@mkdir -p _out && rm -f _out/e2e-summary.txt
+	E2E_SUMMARY=$(CURDIR)/_out/e2e-summary.txt $(GO) test -count=1 -tags e2e -timeout 40m ./e2e/...
+	@cat _out/e2e-summary.txt
 
 clean:
 	rm -rf $(BIN) _out examples/hello/hello

@@ -44,6 +44,9 @@ const (
 	envKeep = "E2E_KEEP"
 	// envImage names the executor image instead of defaultImage.
 	envImage = "E2E_EXECUTOR_IMAGE"
+	// envSummary names a file for the line that counts the builds compared
+	// with each reference.
+	envSummary = "E2E_SUMMARY"
 )
 
 // defaultImage is the executor image the image tests run: `make image`
@@ -111,7 +114,16 @@ func TestMain(m *testing.M) {
 	}
 	suite = h
 	code := m.Run()
-	fmt.Fprintln(os.Stderr, h.summary())
+	// go test shows a passing package's output only with -v: the summary
+	// also goes to $E2E_SUMMARY, which `make e2e` prints.
+	summary := h.summary()
+	fmt.Fprintln(os.Stderr, summary)
+	if p := os.Getenv(envSummary); p != "" {
+		if err := os.WriteFile(p, []byte(summary+"\n"), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: writing %s: %v\n", p, err)
+			code = 1
+		}
+	}
 	cleanup()
 	os.Exit(code)
 }
