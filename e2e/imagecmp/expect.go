@@ -217,21 +217,8 @@ func (e *Expect) checkLayers(img v1.Image) ([]string, error) {
 }
 
 func (e *Expect) scanLayer(i int, l v1.Layer) ([]string, error) {
-	rc, err := l.Uncompressed()
-	if err != nil {
-		return nil, fmt.Errorf("opening layer %d: %w", i, err)
-	}
-	defer rc.Close()
 	var out []string
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading layer %d: %w", i, err)
-		}
+	err := eachEntry(l, func(h *tar.Header, r io.Reader) error {
 		p := Clean(h.Name)
 		dir, base := path.Split(p)
 		if b, ok := strings.CutPrefix(base, ".wh."); ok && b != ".wh..opq" {
@@ -244,15 +231,43 @@ func (e *Expect) scanLayer(i int, l v1.Layer) ([]string, error) {
 			}
 		}
 		if len(e.ContentAbsent) > 0 && h.Typeflag == tar.TypeReg {
-			data, err := io.ReadAll(tr)
+			data, err := io.ReadAll(r)
 			if err != nil {
-				return nil, fmt.Errorf("reading %s in layer %d: %w", h.Name, i, err)
+				return fmt.Errorf("reading %s: %w", h.Name, err)
 			}
 			for _, s := range e.ContentAbsent {
 				if bytes.Contains(data, []byte(s)) {
 					out = append(out, fmt.Sprintf("layer %d: %s contains %q", i, h.Name, s))
 				}
 			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("layer %d: %w", i, err)
+	}
+	return out, nil
+}
+
+// eachEntry calls fn with each entry of l's tar, in order, and a reader of
+// its content.
+func eachEntry(l v1.Layer, fn func(*tar.Header, io.Reader) error) error {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return fmt.Errorf("opening layer: %w", err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading layer: %w", err)
+		}
+		if err := fn(h, tr); err != nil {
+			return err
 		}
 	}
 }

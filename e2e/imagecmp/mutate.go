@@ -372,27 +372,16 @@ func rebuild(img v1.Image, layers []v1.Layer) (v1.Image, error) {
 }
 
 func readEntries(l v1.Layer) ([]tarEntry, error) {
-	rc, err := l.Uncompressed()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
 	var out []tarEntry
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
+	err := eachEntry(l, func(h *tar.Header, r io.Reader) error {
+		body, err := io.ReadAll(r)
 		if err != nil {
-			return nil, fmt.Errorf("reading layer: %w", err)
-		}
-		body, err := io.ReadAll(tr)
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", h.Name, err)
+			return fmt.Errorf("reading %s: %w", h.Name, err)
 		}
 		out = append(out, tarEntry{hdr: h, body: body})
-	}
+		return nil
+	})
+	return out, err
 }
 
 func tarLayer(es []tarEntry, mt types.MediaType) (v1.Layer, error) {

@@ -12,7 +12,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
@@ -40,17 +39,7 @@ func fixture(t *testing.T) v1.Image {
 		ent{name: "data/b", typ: tar.TypeLink, link: "data/a"},
 		ent{name: "data/link", typ: tar.TypeSymlink, link: "a", mode: 0o777},
 	)
-	img, err := mutate.AppendLayers(empty.Image, base, top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.Created = v1.Time{Time: when}
-	cf.Config = v1.Config{
+	img := image(t, v1.Config{
 		Env:          []string{"PATH=/bin"},
 		Cmd:          []string{"sh"},
 		WorkingDir:   "/data",
@@ -58,7 +47,13 @@ func fixture(t *testing.T) v1.Image {
 		ExposedPorts: map[string]struct{}{"80/tcp": {}},
 		Volumes:      map[string]struct{}{"/data": {}},
 		Labels:       map[string]string{"a": "1", "empty": ""},
+	}, base, top)
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
 	}
+	cf = cf.DeepCopy()
+	cf.Created = v1.Time{Time: when}
 	cf.History = []v1.History{{CreatedBy: "COPY rootfs /"}, {CreatedBy: "RUN /bin/sh -c make data"},
 		{CreatedBy: "EXPOSE [80/tcp]", EmptyLayer: true}, {CreatedBy: "LABEL a=1 empty=", EmptyLayer: true}}
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
