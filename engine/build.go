@@ -527,7 +527,7 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 		}
 		final.cfg.Config.Labels[k] = v
 	}
-	return final.image(b.opt.Reproducible, b.opt.ImageFormat)
+	return final.image()
 }
 
 // defaultArgs are the ARGs every Dockerfile may use without a value.

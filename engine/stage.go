@@ -654,7 +654,7 @@ func (b *builder) skip(p string) bool {
 }
 
 // image assembles the stage's image.
-func (s *stage) image(reproducible bool, format string) (v1.Image, error) {
+func (s *stage) image() (v1.Image, error) {
 	// The base's layers in the stage's format: an OCI manifest lists no
 	// Docker layer, nor the other way round.
 	img, err := image.InFormat(s.base, s.format)
