@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -273,10 +274,12 @@ func SameCreatedBy(x, y string, legacy bool) bool {
 	case "EXPOSE", "HEALTHCHECK":
 		return true
 	case "ARG":
-		// x is as written: its words' names must each be in y.
+		// x is as written: its words' names must each be a word of y,
+		// alone or before "=".
+		words := strings.Fields(ry)
 		for _, f := range strings.Fields(rx) {
 			k, _, _ := strings.Cut(f, "=")
-			if !regexp.MustCompile(`(^| )` + regexp.QuoteMeta(k) + `(=|$| )`).MatchString(ry) {
+			if !slices.ContainsFunc(words, func(w string) bool { return w == k || strings.HasPrefix(w, k+"=") }) {
 				return false
 			}
 		}
