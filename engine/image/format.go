@@ -30,12 +30,17 @@ func twin(f Format, mt types.MediaType) (types.MediaType, bool) {
 
 // InFormat returns img's layers as layers of format f: each one whose
 // media type belongs to the other format gets its twin (the same bytes),
-// so that a manifest of f lists no layer of the other. The image's config
+// so that a manifest of f lists no layer of the other. Layer descriptors
+// keep their URLs (a foreign layer's) and annotations. The image's config
 // and manifest media types are the caller's to set.
 func InFormat(img v1.Image, f Format) (v1.Image, error) {
 	layers, err := img.Layers()
 	if err != nil {
 		return nil, fmt.Errorf("listing layers: %w", err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, fmt.Errorf("reading manifest: %w", err)
 	}
 	changed := false
 	adds := make([]mutate.Addendum, len(layers))
@@ -48,6 +53,11 @@ func InFormat(img v1.Image, f Format) (v1.Image, error) {
 			l, changed = retyped{l, t}, true
 		}
 		adds[i] = mutate.Addendum{Layer: l}
+		if i < len(m.Layers) {
+			// Append describes a layer from its methods: what only
+			// the manifest says is carried over.
+			adds[i].URLs, adds[i].Annotations = m.Layers[i].URLs, m.Layers[i].Annotations
+		}
 	}
 	if !changed {
 		return img, nil

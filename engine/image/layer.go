@@ -61,13 +61,19 @@ var _ v1.Layer = (*FileLayer)(nil)
 // WriteLayer streams the tar that write produces through the compressor
 // into a file under dir, hashing both sides on the way: nothing is held in
 // memory and nothing is read twice. A level of 0 or less is the fastest,
-// Kaniko's default (it takes go-containerregistry's).
-func WriteLayer(dir string, c Compression, level int, mt types.MediaType, write func(io.Writer) error) (*FileLayer, error) {
+// Kaniko's default (it takes go-containerregistry's). On an error, from
+// write or its own, no file is left in dir.
+func WriteLayer(dir string, c Compression, level int, mt types.MediaType, write func(io.Writer) error) (_ *FileLayer, err error) {
 	f, err := os.CreateTemp(dir, "layer-")
 	if err != nil {
 		return nil, fmt.Errorf("creating layer file: %w", err)
 	}
-	defer f.Close()
+	defer func() {
+		f.Close()
+		if err != nil {
+			os.Remove(f.Name())
+		}
+	}()
 	compressed := &countingHash{h: sha256.New()}
 	out := io.MultiWriter(f, compressed)
 	var zw io.WriteCloser
@@ -94,6 +100,7 @@ func WriteLayer(dir string, c Compression, level int, mt types.MediaType, write 
 	}
 	uncompressed := sha256.New()
 	if err := write(io.MultiWriter(zw, uncompressed)); err != nil {
+		zw.Close() // ends the compressor's goroutines
 		return nil, err
 	}
 	if err := zw.Close(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -11,15 +12,21 @@ import (
 
 // WithConfigFields sets fields of the config's "config" object that
 // go-containerregistry's types do not have (Healthcheck.StartInterval),
-// keeping everything else byte for byte.
+// keeping every other value as it is, numbers to the last digit (the
+// keys are written sorted).
 func WithConfigFields(img v1.Image, set func(config map[string]any)) (v1.Image, error) {
 	raw, err := img.RawConfigFile()
 	if err != nil {
 		return nil, err
 	}
 	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber() // not float64: durations in ns can pass 2^53
+	if err := d.Decode(&doc); err != nil {
 		return nil, fmt.Errorf("editing config: %w", err)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, fmt.Errorf("editing config: data after the JSON object")
 	}
 	cfg, _ := doc["config"].(map[string]any)
 	if cfg == nil {
