@@ -1,10 +1,12 @@
 package remote
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	ecr "github.com/awslabs/amazon-ecr-credential-helper/ecr-login"
 	"github.com/chrismellard/docker-credential-acr-env/pkg/credhelper"
@@ -14,16 +16,57 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/google"
 )
 
-// Keychain finds credentials as Kaniko users expect: $DOCKER_CONFIG/config.json
-// (auths, credHelpers, credsStore); a kubernetes.io/dockerconfigjson Secret
-// mounted as is ($DOCKER_CONFIG/.dockerconfigjson); then the clouds' own
-// credentials, each only for its registries: Google (gcr.io, pkg.dev),
-// Amazon ECR (from the AWS environment or role) and Azure ACR (from the
-// AZURE_* service principal environment).
-func Keychain() authn.Keychain {
-	return authn.NewMultiKeychain(authn.DefaultKeychain, secretKeychain{}, google.Keychain,
+// Keychain finds credentials as Kaniko users expect: config.json in
+// dockerConfig, or when that is "" in $DOCKER_CONFIG, else ~/.docker
+// (auths, credHelpers, credsStore); a kubernetes.io/dockerconfigjson
+// Secret mounted as is (.dockerconfigjson in the same directory); then the
+// clouds' own credentials, each only for its registries: Google (gcr.io,
+// pkg.dev), Amazon ECR (from the AWS environment or role) and Azure ACR
+// (from the AZURE_* service principal environment).
+func Keychain(dockerConfig string) authn.Keychain {
+	var docker authn.Keychain = authn.DefaultKeychain
+	if dockerConfig != "" {
+		docker = configKeychain{dir: dockerConfig}
+	}
+	return authn.NewMultiKeychain(docker, secretKeychain{dir: dockerConfig}, google.Keychain,
 		hostKeychain{match: isECR, kc: authn.NewKeychainFromHelper(ecr.NewECRHelper(ecr.WithLogger(io.Discard)))},
 		hostKeychain{match: isACR, kc: authn.NewKeychainFromHelper(credhelper.NewACRCredentialsHelper())})
+}
+
+// configMu serialises config.json reads, as authn.DefaultKeychain does.
+var configMu sync.Mutex
+
+// configKeychain reads config.json in dir as authn.DefaultKeychain reads
+// $DOCKER_CONFIG's: auths, then credHelpers and credsStore.
+type configKeychain struct{ dir string }
+
+func (k configKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
+	configMu.Lock()
+	defer configMu.Unlock()
+	p := filepath.Join(k.dir, config.ConfigFileName)
+	if _, err := os.Stat(p); err != nil {
+		return authn.Anonymous, nil
+	}
+	cf, err := config.Load(k.dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	for _, key := range []string{target.String(), target.RegistryStr()} {
+		if key == name.DefaultRegistry {
+			key = authn.DefaultAuthKey
+		}
+		ac, err := cf.GetAuthConfig(key)
+		if err != nil {
+			return nil, fmt.Errorf("reading credentials for %s: %w", key, err)
+		}
+		if ac.Username != "" || ac.Password != "" || ac.Auth != "" || ac.IdentityToken != "" || ac.RegistryToken != "" {
+			return authn.FromConfig(authn.AuthConfig{
+				Username: ac.Username, Password: ac.Password, Auth: ac.Auth,
+				IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken,
+			}), nil
+		}
+	}
+	return authn.Anonymous, nil
 }
 
 // hostKeychain asks its keychain only about the registries it matches, so
@@ -48,11 +91,15 @@ func isACR(host string) bool {
 	return strings.HasSuffix(host, ".azurecr.io") || strings.HasSuffix(host, ".azurecr.cn") || strings.HasSuffix(host, ".azurecr.us")
 }
 
-// secretKeychain reads .dockerconfigjson when there is no config.json.
-type secretKeychain struct{}
+// secretKeychain reads .dockerconfigjson in dir ("" for $DOCKER_CONFIG,
+// else ~/.docker) when there is no config.json there.
+type secretKeychain struct{ dir string }
 
-func (secretKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
-	dir := config.Dir()
+func (k secretKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
+	dir := k.dir
+	if dir == "" {
+		dir = config.Dir()
+	}
 	if _, err := os.Stat(filepath.Join(dir, config.ConfigFileName)); err == nil {
 		return authn.Anonymous, nil
 	}

@@ -36,7 +36,11 @@ type Options struct {
 	// the default of 5.
 	Retries  int
 	Platform v1.Platform
+	// Keychain finds credentials; nil means Keychain(DockerConfig).
 	Keychain authn.Keychain
+	// DockerConfig is the directory holding config.json; empty means
+	// $DOCKER_CONFIG, else ~/.docker.
+	DockerConfig string
 	// Images, when set, is looked up before any registry.
 	Images *ImageCache
 	// Logf reports fallbacks (a mirror that failed); nil is silent.
@@ -95,7 +99,7 @@ func (o Options) keychain() authn.Keychain {
 	if o.Keychain != nil {
 		return o.Keychain
 	}
-	return Keychain()
+	return Keychain(o.DockerConfig)
 }
 
 func (o Options) insecure(registry string, pull bool) bool {
