@@ -76,7 +76,7 @@ type builder struct {
 	needed     []int       // the stages to build, in build order
 	// done closes per needed stage when it is built or has failed.
 	done map[int]chan struct{}
-	// turns closes per needed stage when it is done with opt.RootDir or
+	// turns closes per needed stage when it is done with opt.Root.Dir or
 	// will not use it: the stages that RUN take the root one after the
 	// other, in build order.
 	turns map[int]*turn
@@ -85,7 +85,7 @@ type builder struct {
 	order   extractOrder // base extractions in the order the build needs them
 }
 
-// turn is a stage's turn in opt.RootDir; endTurn closes over once.
+// turn is a stage's turn in opt.Root.Dir; endTurn closes over once.
 type turn struct {
 	over chan struct{}
 	once sync.Once
@@ -108,14 +108,14 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 	}()
 	start := time.Now()
 	var checked chan error
-	if !opt.NoPush {
-		if len(opt.Destinations) == 0 {
+	if !opt.Output.NoPush {
+		if len(opt.Output.Destinations) == 0 {
 			return nil, errors.New("no --destination given: set one or use --no-push")
 		}
-		if b.upload, err = b.remote.NewUploader(ctx, opt.Destinations[0]); err != nil {
+		if b.upload, err = b.remote.NewUploader(ctx, opt.Output.Destinations[0]); err != nil {
 			return nil, err
 		}
-		if !opt.SkipPushPermissionCheck {
+		if !opt.Output.SkipPushPermissionCheck {
 			// Alongside the build's first steps, which it stops when it
 			// fails: a round trip or three saved, the failure as early.
 			checked = make(chan error, 1)
@@ -153,7 +153,7 @@ func Build(ctx context.Context, opt Options) (*Result, error) {
 // checkPush checks that the destinations take pushes. In the uploader's
 // repository the check is an upload that the first blob then uses.
 func (b *builder) checkPush(ctx context.Context) error {
-	dests := b.opt.Destinations
+	dests := b.opt.Output.Destinations
 	if !b.upload.For(dests) {
 		return b.remote.CheckPush(ctx, dests)
 	}
@@ -172,27 +172,27 @@ func newBuilder(opt Options) (_ *builder, err error) {
 	if progress == nil {
 		progress = io.Discard
 	}
-	platform, err := parsePlatform(opt.Platform)
+	platform, err := remote.ParsePlatform(opt.Build.Platform)
 	if err != nil {
-		return nil, fmt.Errorf("--custom-platform: %w", err)
+		return nil, fmt.Errorf("--custom-platform=%s: %w", opt.Build.Platform, err)
 	}
-	inContainer := opt.RootDir == "/"
+	inContainer := opt.Root.Dir == "/"
 	if inContainer {
-		if !opt.Force && !InContainer() {
+		if !opt.Root.Force && !InContainer() {
 			return nil, errors.New("refusing to build in / outside a container: it would rewrite this machine's root filesystem (use --force only if you mean it)")
 		}
-		if opt.KanikoDir == "" {
-			opt.KanikoDir = "/kaniko"
+		if opt.Root.KanikoDir == "" {
+			opt.Root.KanikoDir = "/kaniko"
 		}
-		if opt.TempDir == "" {
-			opt.TempDir = filepath.Join(opt.KanikoDir, "tmp")
+		if opt.Root.TempDir == "" {
+			opt.Root.TempDir = filepath.Join(opt.Root.KanikoDir, "tmp")
 		}
-		if err := os.MkdirAll(opt.TempDir, 0o755); err != nil {
+		if err := os.MkdirAll(opt.Root.TempDir, 0o755); err != nil {
 			return nil, fmt.Errorf("creating scratch directory: %w", err)
 		}
-		emptyTrash(opt.TempDir)
+		emptyTrash(opt.Root.TempDir)
 	}
-	tmp, err := os.MkdirTemp(opt.TempDir, "kaniko-build-")
+	tmp, err := os.MkdirTemp(opt.Root.TempDir, "kaniko-build-")
 	if err != nil {
 		return nil, fmt.Errorf("creating scratch directory: %w", err)
 	}
@@ -205,52 +205,36 @@ func newBuilder(opt Options) (_ *builder, err error) {
 		opt: opt, log: log, progress: &syncWriter{w: progress}, platform: platform, tmp: tmp,
 		images: map[string]string{}, uses: map[int]int{},
 	}
-	clientCerts := map[string][2]string{}
-	for reg, v := range opt.RegistryClientCerts {
-		cert, key, ok := strings.Cut(v, ",")
-		if !ok {
-			return nil, fmt.Errorf("--registry-client-cert %s=%s: want CERT-FILE,KEY-FILE", reg, v)
-		}
-		clientCerts[reg] = [2]string{cert, key}
-	}
-	b.remote = remote.Options{
-		Insecure: opt.Insecure, InsecurePull: opt.InsecurePull,
-		InsecureRegistries: opt.InsecureRegistries,
-		TLS: remote.TLSOptions{
-			SkipVerify: opt.SkipTLSVerify, SkipVerifyPull: opt.SkipTLSVerifyPull,
-			SkipVerifyRegistries: opt.SkipTLSVerifyRegistries,
-			Certificates:         opt.RegistryCertificates, ClientCerts: clientCerts,
-		},
-		Mirrors: opt.RegistryMirrors, RegistryMap: opt.RegistryMap, MirrorsOnly: opt.SkipDefaultRegistryFallback,
-		Retries: opt.PushRetry, Platform: platform,
-		Logf: func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) },
-	}.Shared()
-	if opt.CacheDir != "" {
-		b.remote.Images = &remote.ImageCache{Path: filepath.Join(opt.CacheDir, "images")}
-	}
-	if b.buildArgs, err = parseBuildArgs(opt.BuildArgs); err != nil {
+	if b.remote, err = opt.Registry.Options(platform); err != nil {
 		return nil, err
 	}
-	if b.secrets, err = parseSecrets(opt.Secrets, tmp); err != nil {
+	b.remote.Logf = func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) }
+	if opt.Cache.Dir != "" {
+		b.remote.Images = &remote.ImageCache{Path: filepath.Join(opt.Cache.Dir, "images")}
+	}
+	if b.buildArgs, err = parseBuildArgs(opt.Build.Args); err != nil {
 		return nil, err
 	}
-	git, err := buildctx.ParseGitOptions(opt.Git)
+	if b.secrets, err = parseSecrets(opt.Build.Secrets, tmp); err != nil {
+		return nil, err
+	}
+	git, err := buildctx.ParseGitOptions(opt.Context.Git)
 	if err != nil {
 		return nil, err
 	}
-	if opt.Context == "" {
-		opt.Context = "."
+	if opt.Context.Source == "" {
+		opt.Context.Source = "."
 	}
-	ctxDir, err := buildctx.Fetch(context.Background(), opt.Context, buildctx.FetchOptions{
-		TempDir: tmp, Git: git, Stdin: opt.Stdin, GitPullMethod: opt.GitPullMethod,
+	ctxDir, err := buildctx.Fetch(context.Background(), opt.Context.Source, buildctx.FetchOptions{
+		TempDir: tmp, Git: git, Stdin: opt.Context.Stdin, GitPullMethod: opt.Context.GitPullMethod,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if ctxDir, err = buildctx.SubPath(ctxDir, opt.ContextSubPath); err != nil {
+	if ctxDir, err = buildctx.SubPath(ctxDir, opt.Context.SubPath); err != nil {
 		return nil, err
 	}
-	dfPath := opt.Dockerfile
+	dfPath := opt.Context.Dockerfile
 	if dfPath == "" {
 		dfPath = "Dockerfile"
 	}
@@ -276,15 +260,15 @@ func newBuilder(opt Options) (_ *builder, err error) {
 	}
 	if inContainer {
 		b.runner = run.Direct{TempDir: tmp}
-		extra := append([]string{b.ctx.Dir, dfPath}, opt.IgnorePaths...)
-		b.ignoreVarRun = opt.IgnoreVarRun
+		extra := append([]string{b.ctx.Dir, dfPath}, opt.Root.IgnorePaths...)
+		b.ignoreVarRun = opt.Root.IgnoreVarRun
 		// Outputs must survive the build too.
-		for _, p := range []string{opt.DigestFile, opt.ImageURLFile, opt.ImagesFile, opt.ImageNameDigestFile, opt.ImageNameTagDigestFile, opt.TarPath, opt.OCILayoutPath, opt.CacheDir} {
+		for _, p := range []string{opt.Output.DigestFile, opt.Output.ImageURLFile, opt.Output.ImagesFile, opt.Output.ImageNameDigestFile, opt.Output.ImageNameTagDigestFile, opt.Output.TarPath, opt.Output.OCILayoutPath, opt.Cache.Dir} {
 			if p != "" {
 				extra = append(extra, p)
 			}
 		}
-		if b.ignored, err = containerIgnores(opt.KanikoDir, extra); err != nil {
+		if b.ignored, err = containerIgnores(opt.Root.KanikoDir, extra); err != nil {
 			return nil, err
 		}
 	} else {
@@ -297,8 +281,8 @@ func newBuilder(opt Options) (_ *builder, err error) {
 // context's files, or "" when there is nowhere to keep them or the context
 // is made anew for each build (tar, git, URL).
 func (b *builder) sumsPath() string {
-	c := b.opt.Context
-	if b.opt.CacheDir == "" || strings.Contains(c, "://") && !strings.HasPrefix(c, "dir://") {
+	c := b.opt.Context.Source
+	if b.opt.Cache.Dir == "" || strings.Contains(c, "://") && !strings.HasPrefix(c, "dir://") {
 		return ""
 	}
 	dir, err := filepath.Abs(b.ctx.Dir)
@@ -306,7 +290,7 @@ func (b *builder) sumsPath() string {
 		return ""
 	}
 	sum := sha256.Sum256([]byte(dir))
-	return filepath.Join(b.opt.CacheDir, "context-sums", hex.EncodeToString(sum[:16]))
+	return filepath.Join(b.opt.Cache.Dir, "context-sums", hex.EncodeToString(sum[:16]))
 }
 
 // trashPrefix names the scratch directories of finished in-container
@@ -318,9 +302,9 @@ const trashPrefix = "trash-"
 // files, a container usually ends with its build, and a later build in
 // the same container deletes it while it runs (emptyTrash).
 func (b *builder) removeTemp() {
-	if b.ignored != nil && b.opt.Cleanup {
+	if b.ignored != nil && b.opt.Root.Cleanup {
 		os.RemoveAll(b.tmp)
-		if err := wipeRoot(b.opt.RootDir, b.ignored); err != nil {
+		if err := wipeRoot(b.opt.Root.Dir, b.ignored); err != nil {
 			b.log.Warn("cleaning up the root after the build", "err", err)
 		}
 		return
@@ -407,22 +391,6 @@ func (b *builder) printf(format string, args ...any) {
 	fmt.Fprintf(b.progress, format+"\n", args...)
 }
 
-func parsePlatform(s string) (v1.Platform, error) {
-	p := v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
-	if s == "" {
-		return p, nil
-	}
-	parts := strings.Split(s, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return p, fmt.Errorf("platform %q is not os/arch[/variant]", s)
-	}
-	p.OS, p.Architecture = parts[0], parts[1]
-	if len(parts) == 3 {
-		p.Variant = parts[2]
-	}
-	return p, nil
-}
-
 func formatPlatform(p v1.Platform) string {
 	s := p.OS + "/" + p.Architecture
 	if p.Variant != "" {
@@ -481,7 +449,7 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 		}
 		b.baseNames[i] = name
 	}
-	target, err := f.Target(b.opt.Target)
+	target, err := f.Target(b.opt.Build.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -496,7 +464,7 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 		t = j
 	}
 	b.buildCtx = ctx
-	if b.opt.Cache {
+	if b.opt.Cache.Enabled {
 		b.cacheRun.ctx = ctx
 		if b.store, err = b.openCache(ctx); err != nil {
 			return nil, err
@@ -520,7 +488,7 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 		return nil, err
 	}
 	final := b.stages[target]
-	for _, l := range b.opt.Labels {
+	for _, l := range b.opt.Build.Labels {
 		k, v, _ := strings.Cut(l, "=")
 		if final.cfg.Config.Labels == nil {
 			final.cfg.Config.Labels = map[string]string{}
@@ -592,19 +560,19 @@ func stepName(c instructions.Command) string {
 // openCache opens --cache-repo: an OCI layout (oci:/path) or a registry
 // repository, by default the first destination's repository + "/cache".
 func (b *builder) openCache(ctx context.Context) (cache.Store, error) {
-	ttl := b.opt.CacheTTL
+	ttl := b.opt.Cache.TTL
 	if ttl == 0 {
 		ttl = 14 * 24 * time.Hour
 	}
-	repo := b.opt.CacheRepo
+	repo := b.opt.Cache.Repo
 	if p, ok := strings.CutPrefix(repo, "oci:"); ok {
 		return &cache.Layout{Path: p, TTL: ttl}, nil
 	}
 	if repo == "" {
-		if len(b.opt.Destinations) == 0 {
+		if len(b.opt.Output.Destinations) == 0 {
 			return nil, errors.New("--cache needs --cache-repo or a --destination to keep layers in")
 		}
-		r, err := b.remote.Parse(b.opt.Destinations[0])
+		r, err := b.remote.Parse(b.opt.Output.Destinations[0])
 		if err != nil {
 			return nil, err
 		}

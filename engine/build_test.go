@@ -92,7 +92,11 @@ func (e env) writeFiles(t *testing.T, dir string, files map[string]string) {
 func (e env) buildDir(t *testing.T, dir, dest string, mod func(*engine.Options)) (v1.Image, error) {
 	t.Helper()
 	ref := e.host + "/test/" + dest
-	opt := engine.Options{Context: dir, Dockerfile: "Dockerfile", Destinations: []string{ref}, TempDir: t.TempDir()}
+	opt := engine.Options{
+		Context: engine.ContextOptions{Source: dir, Dockerfile: "Dockerfile"},
+		Output:  engine.OutputOptions{Destinations: []string{ref}},
+		Root:    engine.RootOptions{TempDir: t.TempDir()},
+	}
 	if mod != nil {
 		mod(&opt)
 	}
@@ -201,7 +205,7 @@ ENV SHADOW=env
 ARG SHADOW=arg
 RUN echo "$GLOBAL $LOCAL $FROMFLAG $TAG" > /args
 RUN echo "$SHADOW" > /shadow
-`}, func(o *engine.Options) { o.BuildArgs = []string{"FROMFLAG=flag"} })
+`}, func(o *engine.Options) { o.Build.Args = []string{"FROMFLAG=flag"} })
 	wantContent(t, fs, "/args", "g l flag \n")
 	// As BuildKit: the ARG declared after ENV wins inside RUN, the config keeps ENV.
 	wantContent(t, fs, "/shadow", "arg\n")
@@ -282,7 +286,7 @@ func TestSecretNeverInLayers(t *testing.T) {
 RUN --mount=type=secret,id=token cat /run/secrets/token | wc -c > /len
 RUN --mount=type=tmpfs,target=/scratch echo x > /scratch/y && ls /scratch > /listing
 RUN --network=none cat /proc/net/dev | grep -c : > /ifaces
-`}, func(o *engine.Options) { o.Secrets = []string{"id=token,src=" + secret} })
+`}, func(o *engine.Options) { o.Build.Secrets = []string{"id=token,src=" + secret} })
 	wantContent(t, fs, "/len", "6\n")
 	wantContent(t, fs, "/listing", "y\n")
 	wantContent(t, fs, "/ifaces", "1\n")
@@ -311,7 +315,7 @@ RUN --network=none cat /proc/net/dev | grep -c : > /ifaces
 func TestReproducible(t *testing.T) {
 	e := newEnv(t)
 	files := map[string]string{"Dockerfile": "FROM BASE\nCOPY a /a\nRUN echo x > /x\n", "a": "a"}
-	mod := func(o *engine.Options) { o.Reproducible = true }
+	mod := func(o *engine.Options) { o.Build.Reproducible = true }
 	img1, err := e.build(t, files, "repro1", mod)
 	if err != nil {
 		t.Fatal(err)
@@ -428,6 +432,33 @@ func TestFromPlatformPicksFromIndex(t *testing.T) {
 	}
 }
 
+// A bad platform, given by flag or by FROM --platform, fails the build
+// with an error that names where it came from.
+func TestPlatformErrorsNameTheFlag(t *testing.T) {
+	for _, tc := range []struct{ flag, from, want string }{
+		{"linux", "", `--custom-platform=linux: platform "linux" is not os/arch[/variant]`},
+		{"linux/arm64/v8/x", "", "--custom-platform=linux/arm64/v8/x: too many slashes"},
+		{"", "/amd64", `FROM --platform=/amd64: platform "/amd64" is not os/arch[/variant]`},
+		{"", "linux/$NOARCH", `FROM --platform=linux/$NOARCH: platform "linux/" is not os/arch[/variant]`},
+	} {
+		dir := t.TempDir()
+		df := "FROM scratch\n"
+		if tc.from != "" {
+			df = "FROM --platform=" + tc.from + " scratch\n"
+		}
+		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := engine.Build(context.Background(), engine.Options{
+			Context: engine.ContextOptions{Source: dir}, Build: engine.BuildOptions{Platform: tc.flag},
+			Output: engine.OutputOptions{NoPush: true}, Root: engine.RootOptions{TempDir: t.TempDir()},
+		})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("--custom-platform=%q, FROM --platform=%q: %v, want %q", tc.flag, tc.from, err, tc.want)
+		}
+	}
+}
+
 // Two RUNs on one sharing=locked cache mount take turns: the second asks
 // for the mount while the first is in it and waits. Two on one
 // sharing=private mount are in at once, each in a directory of its own.
@@ -479,7 +510,7 @@ func TestCacheMountSharingAcrossBuilds(t *testing.T) {
 						defer wg.Done()
 						imgs[i], errs[i] = e.buildDir(t, dirs[i], fmt.Sprintf("%s-across:%d", sharing, i), func(o *engine.Options) {
 							p.options(o)
-							o.CacheDir = cacheDir
+							o.Cache.Dir = cacheDir
 						})
 					}()
 				}
@@ -643,8 +674,9 @@ func TestTarAndLayoutOutputsWithAPulledBase(t *testing.T) {
 	out := t.TempDir()
 	tarPath, layoutPath := filepath.Join(out, "image.tar"), filepath.Join(out, "layout")
 	if _, err := engine.Build(context.Background(), engine.Options{
-		Context: dir, NoPush: true, TempDir: t.TempDir(),
-		Destinations: []string{e.host + "/test/outputs:1"}, TarPath: tarPath, OCILayoutPath: layoutPath,
+		Context: engine.ContextOptions{Source: dir}, Root: engine.RootOptions{TempDir: t.TempDir()},
+		Output: engine.OutputOptions{NoPush: true, Destinations: []string{e.host + "/test/outputs:1"},
+			TarPath: tarPath, OCILayoutPath: layoutPath},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -683,7 +715,7 @@ func TestDockerfileURL(t *testing.T) {
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	e.writeFiles(t, dir, map[string]string{"f.txt": "from the context\n"})
-	img, err := e.buildDir(t, dir, "url:latest", func(o *engine.Options) { o.Dockerfile = srv.URL + "/app/Dockerfile.ci" })
+	img, err := e.buildDir(t, dir, "url:latest", func(o *engine.Options) { o.Context.Dockerfile = srv.URL + "/app/Dockerfile.ci" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -691,7 +723,7 @@ func TestDockerfileURL(t *testing.T) {
 	wantContent(t, fs, "/f.txt", "from the context\n")
 	wantContent(t, fs, "/ran.txt", "ran\n")
 
-	_, err = e.buildDir(t, dir, "url-missing:latest", func(o *engine.Options) { o.Dockerfile = srv.URL + "/nope/Dockerfile" })
+	_, err = e.buildDir(t, dir, "url-missing:latest", func(o *engine.Options) { o.Context.Dockerfile = srv.URL + "/nope/Dockerfile" })
 	if err == nil || !strings.Contains(err.Error(), "--dockerfile") || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("missing Dockerfile URL: got %v, want an error naming --dockerfile and the 404", err)
 	}

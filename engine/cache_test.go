@@ -20,8 +20,8 @@ func cachedBuild(t *testing.T, e env, dir, dest string) (v1.Image, string) {
 	t.Helper()
 	var log bytes.Buffer
 	img, err := e.buildDir(t, dir, dest, func(o *engine.Options) {
-		o.Cache, o.CacheRunLayers, o.CacheCopyLayers = true, true, true
-		o.CacheRepo = e.host + "/cache/layers"
+		o.Cache.Enabled, o.Cache.RunLayers, o.Cache.CopyLayers = true, true, true
+		o.Cache.Repo = e.host + "/cache/layers"
 		o.Progress = &log
 		o.Log = slog.New(slog.NewTextHandler(&log, nil))
 	})
@@ -118,9 +118,9 @@ func TestCacheDirKeptSumsSeeSameSizeWrites(t *testing.T) {
 		t.Helper()
 		var log bytes.Buffer
 		img, err := e.buildDir(t, dir, dest, func(o *engine.Options) {
-			o.Cache, o.CacheRunLayers, o.CacheCopyLayers = true, true, true
-			o.CacheRepo = e.host + "/cache/sums"
-			o.CacheDir = cacheDir
+			o.Cache.Enabled, o.Cache.RunLayers, o.Cache.CopyLayers = true, true, true
+			o.Cache.Repo = e.host + "/cache/sums"
+			o.Cache.Dir = cacheDir
 			o.Progress = &log
 		})
 		if err != nil {

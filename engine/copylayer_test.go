@@ -45,8 +45,8 @@ func tryBuildLayers(t *testing.T, dir string, copyAlways bool) ([][]layerEntry, 
 	t.Helper()
 	var log bytes.Buffer
 	b, err := newBuilder(Options{
-		Context: dir, Dockerfile: filepath.Join(dir, "Dockerfile"), NoPush: true,
-		TempDir: t.TempDir(), Progress: &log,
+		Context: ContextOptions{Source: dir, Dockerfile: filepath.Join(dir, "Dockerfile")},
+		Output:  OutputOptions{NoPush: true}, Root: RootOptions{TempDir: t.TempDir()}, Progress: &log,
 	})
 	if err != nil {
 		t.Fatal(err)

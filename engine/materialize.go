@@ -142,7 +142,7 @@ func (b *builder) applyLayer(ctx context.Context, l v1.Layer, root string, skip 
 // rank is where stage s's extractions come in extractOrder: the stage in
 // the root (in a container) first, then by build order.
 func (b *builder) rank(s *stage) int {
-	if b.ignored != nil && !s.aside && s.root == b.opt.RootDir {
+	if b.ignored != nil && !s.aside && s.root == b.opt.Root.Dir {
 		return -1
 	}
 	return slices.Index(b.needed, s.index)

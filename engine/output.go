@@ -21,23 +21,23 @@ func (b *builder) output(ctx context.Context, img v1.Image) (*Result, error) {
 		return nil, fmt.Errorf("computing digest: %w", err)
 	}
 	res := &Result{Image: img, Digest: digest}
-	if b.opt.TarPath != "" {
+	if b.opt.Output.TarPath != "" {
 		ref := "image:latest"
-		if len(b.opt.Destinations) > 0 {
-			ref = b.opt.Destinations[0]
+		if len(b.opt.Output.Destinations) > 0 {
+			ref = b.opt.Output.Destinations[0]
 		}
 		tag, err := name.ParseReference(ref)
 		if err != nil {
 			return nil, fmt.Errorf("--tar-path: %w", err)
 		}
-		if err := tarball.WriteToFile(b.opt.TarPath, tag, img); err != nil {
-			return nil, fmt.Errorf("writing --tar-path %s: %w", b.opt.TarPath, err)
+		if err := tarball.WriteToFile(b.opt.Output.TarPath, tag, img); err != nil {
+			return nil, fmt.Errorf("writing --tar-path %s: %w", b.opt.Output.TarPath, err)
 		}
 	}
-	if b.opt.OCILayoutPath != "" {
-		p, err := layout.FromPath(b.opt.OCILayoutPath)
+	if b.opt.Output.OCILayoutPath != "" {
+		p, err := layout.FromPath(b.opt.Output.OCILayoutPath)
 		if err != nil {
-			if p, err = layout.Write(b.opt.OCILayoutPath, empty.Index); err != nil {
+			if p, err = layout.Write(b.opt.Output.OCILayoutPath, empty.Index); err != nil {
 				return nil, fmt.Errorf("writing --oci-layout-path: %w", err)
 			}
 		}
@@ -45,14 +45,14 @@ func (b *builder) output(ctx context.Context, img v1.Image) (*Result, error) {
 			return nil, fmt.Errorf("writing --oci-layout-path: %w", err)
 		}
 	}
-	if !b.opt.NoPush {
+	if !b.opt.Output.NoPush {
 		// The uploader sent the layers while the build went on: the
 		// config and the manifest are all that is left, but for
 		// destinations elsewhere or an early upload that failed.
-		if err := b.remote.PushAfter(ctx, b.upload, img, b.opt.Destinations); err != nil {
+		if err := b.remote.PushAfter(ctx, b.upload, img, b.opt.Output.Destinations); err != nil {
 			return nil, err
 		}
-		for _, d := range b.opt.Destinations {
+		for _, d := range b.opt.Output.Destinations {
 			r, err := b.remote.Parse(d)
 			if err != nil {
 				return nil, err
@@ -62,7 +62,7 @@ func (b *builder) output(ctx context.Context, img v1.Image) (*Result, error) {
 		}
 	}
 	var withDigest, withTag []string
-	for _, d := range b.opt.Destinations {
+	for _, d := range b.opt.Output.Destinations {
 		r, err := b.remote.Parse(d)
 		if err != nil {
 			return nil, err
@@ -71,15 +71,15 @@ func (b *builder) output(ctx context.Context, img v1.Image) (*Result, error) {
 		withTag = append(withTag, r.Name()+"@"+digest.String())
 	}
 	url := ""
-	if len(b.opt.Destinations) > 0 {
-		url = b.opt.Destinations[0]
+	if len(b.opt.Output.Destinations) > 0 {
+		url = b.opt.Output.Destinations[0]
 	}
 	files := []struct{ path, content string }{
-		{b.opt.DigestFile, digest.String()},
-		{b.opt.ImageURLFile, url},
-		{b.opt.ImagesFile, strings.Join(withTag, "\n")},
-		{b.opt.ImageNameDigestFile, strings.Join(withDigest, "\n")},
-		{b.opt.ImageNameTagDigestFile, strings.Join(withTag, "\n")},
+		{b.opt.Output.DigestFile, digest.String()},
+		{b.opt.Output.ImageURLFile, url},
+		{b.opt.Output.ImagesFile, strings.Join(withTag, "\n")},
+		{b.opt.Output.ImageNameDigestFile, strings.Join(withDigest, "\n")},
+		{b.opt.Output.ImageNameTagDigestFile, strings.Join(withTag, "\n")},
 	}
 	for _, f := range files {
 		if f.path == "" {

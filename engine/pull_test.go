@@ -16,6 +16,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/kaniko-build/kaniko-build/engine/remote"
 )
 
 // testLayer is a gzip layer of n files of 64 KiB each, whose contents
@@ -100,7 +102,11 @@ func TestExtractWhileDownloadingRetried(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			b, err := newBuilder(Options{Context: dir, Dockerfile: filepath.Join(dir, "Dockerfile"), NoPush: true, TempDir: t.TempDir(), PushRetry: 1})
+			b, err := newBuilder(Options{
+				Context: ContextOptions{Source: dir, Dockerfile: filepath.Join(dir, "Dockerfile")},
+				Output:  OutputOptions{NoPush: true}, Root: RootOptions{TempDir: t.TempDir()},
+				Registry: remote.RegistryOptions{Retries: 1},
+			})
 			if err != nil {
 				t.Fatal(err)
 			}

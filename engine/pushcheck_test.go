@@ -49,8 +49,10 @@ func TestPushCheckStopsTheBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	dest := host + "/denied/app:1"
-	_, err = engine.Build(context.Background(), engine.Options{Context: dir, Dockerfile: "Dockerfile",
-		Destinations: []string{dest}, TempDir: t.TempDir()})
+	_, err = engine.Build(context.Background(), engine.Options{
+		Context: engine.ContextOptions{Source: dir, Dockerfile: "Dockerfile"},
+		Output:  engine.OutputOptions{Destinations: []string{dest}}, Root: engine.RootOptions{TempDir: t.TempDir()},
+	})
 	if err == nil || !strings.Contains(err.Error(), "checking push access to "+dest) || !strings.Contains(err.Error(), "DENIED") {
 		t.Fatalf("err = %v, want the failed push access check", err)
 	}

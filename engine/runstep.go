@@ -416,8 +416,8 @@ func setMountOwner(p string, m *instructions.Mount, def os.FileMode) error {
 }
 
 func (b *builder) cacheRoot() string {
-	if b.opt.CacheDir != "" {
-		return filepath.Join(b.opt.CacheDir, "run-cache")
+	if b.opt.Cache.Dir != "" {
+		return filepath.Join(b.opt.Cache.Dir, "run-cache")
 	}
 	return filepath.Join(b.tmp, "run-cache")
 }

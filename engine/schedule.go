@@ -34,7 +34,7 @@ func (b *builder) runConcurrently(ctx context.Context, needed []int) error {
 			defer close(b.done[i])
 			defer b.endTurn(i)
 			st, err := b.runStage(ctx, i, n+1, len(needed))
-			if err == nil && b.opt.RootDir != "" && !st.aside {
+			if err == nil && b.opt.Root.Dir != "" && !st.aside {
 				b.mu.Lock()
 				used := b.uses[i] > 0
 				b.mu.Unlock()
@@ -81,7 +81,7 @@ func (b *builder) builtStage(ctx context.Context, i, j int) (*stage, error) {
 	return nil, fmt.Errorf("stage %q failed", name)
 }
 
-// takeRoot waits for stage s's turn in opt.RootDir: after every stage it
+// takeRoot waits for stage s's turn in opt.Root.Dir: after every stage it
 // reads is built (so it never holds the root while it waits on another)
 // and every stage before it in build order is done with the root.
 func (b *builder) takeRoot(ctx context.Context, s *stage) error {
@@ -105,7 +105,7 @@ func (b *builder) takeRoot(ctx context.Context, s *stage) error {
 	return nil
 }
 
-// endTurn says stage i is done with opt.RootDir, or will not use it.
+// endTurn says stage i is done with opt.Root.Dir, or will not use it.
 func (b *builder) endTurn(i int) {
 	if t := b.turns[i]; t != nil {
 		t.once.Do(func() { close(t.over) })

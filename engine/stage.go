@@ -26,6 +26,7 @@ import (
 	"github.com/kaniko-build/kaniko-build/engine/dockerfile"
 	"github.com/kaniko-build/kaniko-build/engine/fs"
 	"github.com/kaniko-build/kaniko-build/engine/image"
+	"github.com/kaniko-build/kaniko-build/engine/remote"
 	"github.com/kaniko-build/kaniko-build/engine/run"
 	"github.com/kaniko-build/kaniko-build/engine/snapshot"
 	"github.com/kaniko-build/kaniko-build/engine/user"
@@ -61,7 +62,7 @@ type stage struct {
 	virtual   map[string]snapshot.Entry
 	pending   []virtualCopy
 	aside     bool              // root is a directory of ours, not the container's "/"
-	waited    time.Duration     // for its stages and its turn in opt.RootDir
+	waited    time.Duration     // for its stages and its turn in opt.Root.Dir
 	prefetch  *prefetched       // its base, extracted beside the root; nil for none
 	fetch     *layerFetch       // its base's layers, downloading; nil for none
 	tag       string            // "[name n/total]", its log lines' prefix
@@ -77,7 +78,7 @@ func (b *builder) runStage(ctx context.Context, i, n, total int) (_ *stage, err 
 	f := b.file
 	st := f.Stages[i]
 	s := &stage{index: i, args: map[string]bool{}, created: time.Now().UTC()}
-	if b.opt.Reproducible {
+	if b.opt.Build.Reproducible {
 		t := time.Unix(0, 0).UTC()
 		s.epoch, s.created = &t, t
 	}
@@ -92,7 +93,7 @@ func (b *builder) runStage(ctx context.Context, i, n, total int) (_ *stage, err 
 	}
 	took := fmt.Sprint(time.Since(start).Round(time.Millisecond))
 	if s.waited > time.Millisecond {
-		took = fmt.Sprintf("%s, %s of it waiting for its turn in %s", took, s.waited.Round(time.Millisecond), b.opt.RootDir)
+		took = fmt.Sprintf("%s, %s of it waiting for its turn in %s", took, s.waited.Round(time.Millisecond), b.opt.Root.Dir)
 	}
 	b.printf("%s FROM %s (%s)", s.tag, b.baseNames[i], took)
 
@@ -222,12 +223,12 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 			}
 		}
 	}
-	if f := image.Format(b.opt.ImageFormat); f != "" {
+	if f := image.Format(b.opt.Output.ImageFormat); f != "" {
 		s.format = f
 	}
 	s.runEnv = append([]string{}, s.cfg.Config.Env...)
 	s.noLayers = b.store == nil && !b.final[s.index]
-	if b.opt.RootDir != "" {
+	if b.opt.Root.Dir != "" {
 		if b.runsCommands(s) {
 			if b.store == nil && s.parent == nil && base != "scratch" {
 				// Its base, extracted while it waits for its turn.
@@ -236,7 +237,7 @@ func (b *builder) initStage(ctx context.Context, s *stage, base string) error {
 			if err := b.takeRoot(ctx, s); err != nil {
 				return err
 			}
-			s.root = b.opt.RootDir
+			s.root = b.opt.Root.Dir
 		} else {
 			s.aside = true // its steps need no root of their own: beside it
 			b.endTurn(s.index)
@@ -259,7 +260,7 @@ func (b *builder) stagePlatform(i int) (v1.Platform, error) {
 	if err != nil {
 		return v1.Platform{}, err
 	}
-	plat, err := parsePlatform(v)
+	plat, err := remote.ParsePlatform(v)
 	if err != nil {
 		return v1.Platform{}, fmt.Errorf("FROM --platform=%s: %w", p, err)
 	}
@@ -629,11 +630,11 @@ func settleRestored(root string, changes []snapshot.Change, old, cur snapshot.St
 // writeLayer compresses the tar that write makes into a layer file, with
 // the build's compression and the stage's media type.
 func (b *builder) writeLayer(s *stage, write func(io.Writer) error) (*image.FileLayer, image.Compression, error) {
-	comp := image.Compression(b.opt.Compression)
+	comp := image.Compression(b.opt.Output.Compression)
 	if comp == "" {
 		comp = image.Gzip
 	}
-	l, err := image.WriteLayer(b.tmp, comp, b.opt.CompressionLevel, image.LayerMediaType(s.format, comp), write)
+	l, err := image.WriteLayer(b.tmp, comp, b.opt.Output.CompressionLevel, image.LayerMediaType(s.format, comp), write)
 	return l, comp, err
 }
 

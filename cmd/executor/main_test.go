@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
+
+	"github.com/kaniko-build/kaniko-build/cmd/internal/logflags"
+	"github.com/kaniko-build/kaniko-build/engine"
 	"github.com/kaniko-build/kaniko-build/engine/run"
 )
 
@@ -37,18 +41,134 @@ func TestFlagsBindIntoOptions(t *testing.T) {
 	if fs.ArgsLenAtDash() != 0 {
 		t.Fatalf("ArgsLenAtDash = %d", fs.ArgsLenAtDash())
 	}
-	f.opt.BuildArgs = append(f.opt.BuildArgs, nonEmpty(fs.Args())...)
+	f.opt.Build.Args = append(f.opt.Build.Args, nonEmpty(fs.Args())...)
 	if err := f.finish(); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"A=1", "C=3", "B=2"}; !reflect.DeepEqual(f.opt.BuildArgs, want) {
-		t.Errorf("build args %q, want %q", f.opt.BuildArgs, want)
+	if want := []string{"A=1", "C=3", "B=2"}; !reflect.DeepEqual(f.opt.Build.Args, want) {
+		t.Errorf("build args %q, want %q", f.opt.Build.Args, want)
 	}
-	if len(f.opt.InsecureRegistries) != 0 {
-		t.Errorf("an empty --insecure-registry should mean none: %q", f.opt.InsecureRegistries)
+	if len(f.opt.Registry.InsecureRegistries) != 0 {
+		t.Errorf("an empty --insecure-registry should mean none: %q", f.opt.Registry.InsecureRegistries)
 	}
-	if want := []string{"m1", "m2"}; !reflect.DeepEqual(f.opt.RegistryMap["index.docker.io"], want) {
-		t.Errorf("registry map %v", f.opt.RegistryMap)
+	if want := []string{"m1", "m2"}; !reflect.DeepEqual(f.opt.Registry.Map["index.docker.io"], want) {
+		t.Errorf("registry map %v", f.opt.Registry.Map)
+	}
+}
+
+// todaysFlags are the executor's flags as they were before the options
+// were grouped: name, shorthand, default. Kaniko's flags are our CLI
+// contract; none may go or change.
+var todaysFlags = [][3]string{
+	{"bucket", "b", ""},
+	{"build-arg", "", "[]"},
+	{"build-args-json", "", ""},
+	{"cache", "", "false"},
+	{"cache-copy-layers", "", "true"},
+	{"cache-dir", "", ""},
+	{"cache-repo", "", ""},
+	{"cache-run-layers", "", "true"},
+	{"cache-ttl", "", "336h0m0s"},
+	{"cleanup", "", "false"},
+	{"compressed-caching", "", "false"},
+	{"compression", "", "gzip"},
+	{"compression-level", "", "-1"},
+	{"context", "c", "/workspace/"},
+	{"context-sub-path", "", ""},
+	{"custom-platform", "", ""},
+	{"destination", "d", "[]"},
+	{"digest-file", "", ""},
+	{"dockerfile", "f", "Dockerfile"},
+	{"extra-args-json", "", ""},
+	{"force", "", "false"},
+	{"force-build-metadata", "", "false"},
+	{"git", "", ""},
+	{"ignore-path", "", "[]"},
+	{"ignore-var-run", "", "true"},
+	{"image-download-retry", "", "0"},
+	{"image-format", "", ""},
+	{"image-fs-extract-retry", "", "0"},
+	{"image-name-tag-with-digest-file", "", ""},
+	{"image-name-with-digest-file", "", ""},
+	{"image-url-file", "", ""},
+	{"images-file", "", ""},
+	{"insecure", "", "false"},
+	{"insecure-pull", "", "false"},
+	{"insecure-registry", "", "[]"},
+	{"kaniko-dir", "", "/kaniko"},
+	{"label", "", "[]"},
+	{"log-format", "", "text"},
+	{"log-timestamp", "", "false"},
+	{"materialize", "", "false"},
+	{"no-push", "", "false"},
+	{"no-push-cache", "", "false"},
+	{"oci-layout-path", "", ""},
+	{"preserve-context", "", "false"},
+	{"push-ignore-immutable-tag-errors", "", "false"},
+	{"push-retry", "", "0"},
+	{"registry-certificate", "", "[]"},
+	{"registry-client-cert", "", "[]"},
+	{"registry-map", "", "[]"},
+	{"registry-mirror", "", "[]"},
+	{"reproducible", "", "false"},
+	{"secret", "", "[]"},
+	{"single-snapshot", "", "false"},
+	{"skip-default-registry-fallback", "", "false"},
+	{"skip-push-permission-check", "", "false"},
+	{"skip-tls-verify", "", "false"},
+	{"skip-tls-verify-pull", "", "false"},
+	{"skip-tls-verify-registry", "", "[]"},
+	{"skip-unused-stages", "", "false"},
+	{"snapshot-mode", "", "full"},
+	{"tar-path", "", ""},
+	{"target", "", ""},
+	{"use-new-run", "", "false"},
+	{"verbosity", "v", "info"},
+}
+
+func TestEveryGroupsFlagsInTheExecutor(t *testing.T) {
+	t.Setenv("KANIKO_DIR", "")
+	var f flags
+	fs := newFlagSet(&f)
+	got := map[string]*pflag.Flag{}
+	fs.VisitAll(func(fl *pflag.Flag) { got[fl.Name] = fl })
+	for _, w := range todaysFlags {
+		fl := got[w[0]]
+		if fl == nil {
+			t.Errorf("--%s is gone", w[0])
+			continue
+		}
+		if fl.Shorthand != w[1] || fl.DefValue != w[2] {
+			t.Errorf("--%s: shorthand %q default %q, want %q %q", w[0], fl.Shorthand, fl.DefValue, w[1], w[2])
+		}
+		delete(got, w[0])
+	}
+	for name := range got {
+		t.Errorf("--%s is new: add it to todaysFlags if it is meant to be", name)
+	}
+	// Each group's flags are the executor's, as the group declares them.
+	var o engine.Options
+	var log logflags.Flags
+	groups := map[string]func(*pflag.FlagSet){
+		"Context": o.Context.AddFlags, "Build": o.Build.AddFlags, "Output": o.Output.AddFlags,
+		"Registry": o.Registry.AddFlags, "Cache": o.Cache.AddFlags, "Root": o.Root.AddFlags, "log": log.AddFlags,
+	}
+	for group, add := range groups {
+		gfs := pflag.NewFlagSet(group, pflag.ContinueOnError)
+		add(gfs)
+		if !gfs.HasFlags() {
+			t.Errorf("%s declares no flags", group)
+		}
+		gfs.VisitAll(func(g *pflag.Flag) {
+			fl := fs.Lookup(g.Name)
+			if fl == nil {
+				t.Errorf("%s's --%s is not the executor's", group, g.Name)
+				return
+			}
+			if fl.Shorthand != g.Shorthand || fl.DefValue != g.DefValue || fl.Usage != g.Usage || fl.Value.Type() != g.Value.Type() {
+				t.Errorf("%s's --%s differs from the executor's", group, g.Name)
+			}
+		})
 	}
 }
 
@@ -65,6 +185,12 @@ func TestBadInputExitCodes(t *testing.T) {
 		{[]string{"--no-push", "--context", t.TempDir()}, exitBuild, "--dockerfile"},
 		{[]string{"--no-push", "--bucket", "b"}, exitUsage, "--bucket=b: Google Cloud Storage"},
 		{[]string{"--no-push", "--registry-map", "=m"}, exitUsage, "--registry-map"},
+		{[]string{"--no-push", "--registry-certificate", "reg"}, exitUsage, "--registry-certificate"},
+		{[]string{"--no-push", "--registry-client-cert", "reg="}, exitUsage, "--registry-client-cert"},
+		{[]string{"--no-push", "--image-format=v1"}, exitUsage, "--image-format=v1"},
+		{[]string{"--no-push", "--build-args-json=A=1"}, exitUsage, "--build-args-json"},
+		{[]string{"--no-push", "--verbosity=loud"}, exitUsage, "--verbosity=loud"},
+		{[]string{"--no-push", "--context", t.TempDir(), "--custom-platform=linux"}, exitBuild, "--custom-platform=linux"},
 	} {
 		var stderr bytes.Buffer
 		code := Main(context.Background(), tc.args, &stderr)
@@ -101,25 +227,27 @@ func TestKanikoCompatibility(t *testing.T) {
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.fromEnv(); err != nil {
-		t.Fatal(err)
-	}
 	if err := f.finish(); err != nil {
 		t.Fatal(err)
 	}
 	o := f.opt
-	if o.TarPath != "/out.tar" || o.Platform != "linux/arm64" || o.IgnoreVarRun || !o.NoPush || o.KanikoDir != "/kaniko-elsewhere" {
-		t.Errorf("tar %q platform %q ignore-var-run %v no-push %v kaniko-dir %q", o.TarPath, o.Platform, o.IgnoreVarRun, o.NoPush, o.KanikoDir)
+	if o.Output.TarPath != "/out.tar" || o.Build.Platform != "linux/arm64" || o.Root.IgnoreVarRun || !o.Output.NoPush || o.Root.KanikoDir != "/kaniko-elsewhere" {
+		t.Errorf("tar %q platform %q ignore-var-run %v no-push %v kaniko-dir %q",
+			o.Output.TarPath, o.Build.Platform, o.Root.IgnoreVarRun, o.Output.NoPush, o.Root.KanikoDir)
 	}
-	if want := []string{"m0", "env-mirror"}; !reflect.DeepEqual(o.RegistryMirrors, want) {
-		t.Errorf("mirrors %q, want %q", o.RegistryMirrors, want)
+	if want := []string{"m0", "env-mirror"}; !reflect.DeepEqual(o.Registry.Mirrors, want) {
+		t.Errorf("mirrors %q, want %q", o.Registry.Mirrors, want)
 	}
 	want := map[string][]string{"index.docker.io": {"m1", "m2"}, "gcr.io": {"g1"}, "quay.io": {"q1"}}
-	if !reflect.DeepEqual(o.RegistryMap, want) {
-		t.Errorf("registry map %v, want %v", o.RegistryMap, want)
+	if !reflect.DeepEqual(o.Registry.Map, want) {
+		t.Errorf("registry map %v, want %v", o.Registry.Map, want)
 	}
 	t.Setenv("KANIKO_NO_PUSH", "maybe")
-	if err := f.fromEnv(); err == nil || !strings.Contains(err.Error(), "KANIKO_NO_PUSH") {
+	var bad flags
+	if err := newFlagSet(&bad).Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := bad.finish(); err == nil || !strings.Contains(err.Error(), "KANIKO_NO_PUSH") {
 		t.Errorf("a bad KANIKO_NO_PUSH: %v", err)
 	}
 }
