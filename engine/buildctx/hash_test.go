@@ -1,4 +1,4 @@
-package engine
+package buildctx
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ import (
 func treeKey(t *testing.T, dir string) cache.Key {
 	t.Helper()
 	h := cache.NewHasher(cache.Key{})
-	if err := hashTree(h, dir, "src", func(string) bool { return false }, false, nil); err != nil {
+	if err := HashTree(h, dir, "src", func(string) bool { return false }, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	return h.Sum()
@@ -85,10 +85,10 @@ func TestHashTreeReportsUnreadableFiles(t *testing.T) {
 		cannotHere(t, "making a FIFO: %v", err)
 	}
 	h := cache.NewHasher(cache.Key{})
-	if err := hashTree(h, filepath.Join(dir, "missing"), "src", func(string) bool { return false }, false, nil); err == nil {
+	if err := HashTree(h, filepath.Join(dir, "missing"), "src", func(string) bool { return false }, false, nil); err == nil {
 		t.Error("hashing a missing tree succeeded")
 	}
-	if err := hashTree(h, dir, "src", func(string) bool { return false }, false, nil); err != nil {
+	if err := HashTree(h, dir, "src", func(string) bool { return false }, false, nil); err != nil {
 		t.Errorf("a FIFO in the tree: %v", err)
 	}
 }
@@ -117,7 +117,7 @@ func BenchmarkHashTree20k(b *testing.B) {
 	b.Run("read", func(b *testing.B) {
 		for b.Loop() {
 			h := cache.NewHasher(cache.Key{})
-			if err := hashTree(h, dir, "files", func(string) bool { return false }, false, nil); err != nil {
+			if err := HashTree(h, dir, "files", func(string) bool { return false }, false, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -125,7 +125,7 @@ func BenchmarkHashTree20k(b *testing.B) {
 	// With the sums --cache-dir keeps: a rebuild of an unchanged context.
 	file := filepath.Join(b.TempDir(), "sums")
 	sums := cache.LoadSums(file, time.Now().Add(2*time.Second))
-	if err := hashTree(cache.NewHasher(cache.Key{}), dir, "files", func(string) bool { return false }, false, sums); err != nil {
+	if err := HashTree(cache.NewHasher(cache.Key{}), dir, "files", func(string) bool { return false }, false, sums); err != nil {
 		b.Fatal(err)
 	}
 	if err := sums.Save(file); err != nil {
@@ -135,7 +135,7 @@ func BenchmarkHashTree20k(b *testing.B) {
 		for b.Loop() {
 			sums := cache.LoadSums(file, time.Now())
 			h := cache.NewHasher(cache.Key{})
-			if err := hashTree(h, dir, "files", func(string) bool { return false }, false, sums); err != nil {
+			if err := HashTree(h, dir, "files", func(string) bool { return false }, false, sums); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -149,7 +149,7 @@ func sumsKey(t *testing.T, dir, file string) cache.Key {
 	t.Helper()
 	sums := cache.LoadSums(file, time.Now().Add(2*time.Second))
 	h := cache.NewHasher(cache.Key{})
-	if err := hashTree(h, dir, "src", func(string) bool { return false }, false, sums); err != nil {
+	if err := HashTree(h, dir, "src", func(string) bool { return false }, false, sums); err != nil {
 		t.Fatal(err)
 	}
 	if err := sums.Save(file); err != nil {
@@ -232,7 +232,7 @@ func TestSumsKeepNoRecentFile(t *testing.T) {
 	// now as it is: the file was written less than a second ago.
 	s := cache.LoadSums(file, time.Now())
 	h := cache.NewHasher(cache.Key{})
-	if err := hashTree(h, dir, "src", func(string) bool { return false }, false, s); err != nil {
+	if err := HashTree(h, dir, "src", func(string) bool { return false }, false, s); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Save(file); err != nil {
@@ -277,7 +277,7 @@ func TestHashTreeIsDeterministic(t *testing.T) {
 		var first cache.Key
 		for i := 0; i < 20; i++ {
 			h := cache.NewHasher(cache.Key{})
-			if err := hashTree(h, c.host, c.rel, c.excluded, c.exceptions, nil); err != nil {
+			if err := HashTree(h, c.host, c.rel, c.excluded, c.exceptions, nil); err != nil {
 				t.Fatal(err)
 			}
 			if i == 0 {
