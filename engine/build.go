@@ -8,23 +8,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/moby/buildkit/frontend/dockerfile/shell"
 
 	"github.com/kaniko-build/kaniko-build/engine/buildctx"
 	"github.com/kaniko-build/kaniko-build/engine/cache"
-	"github.com/kaniko-build/kaniko-build/engine/dockerfile"
+	"github.com/kaniko-build/kaniko-build/engine/plan"
 	"github.com/kaniko-build/kaniko-build/engine/remote"
 	"github.com/kaniko-build/kaniko-build/engine/run"
 )
@@ -42,22 +40,21 @@ type builder struct {
 	opt      Options
 	log      *slog.Logger
 	progress io.Writer
-	file     *dockerfile.File
+	file     *plan.File
+	plan     *plan.Plan
 	ctx      *buildctx.Context
 	remote   remote.Options
 	runner   run.Runner
 	platform v1.Platform
 	tmp      string
 
-	buildArgs  map[string]string
-	globalArgs []string   // KEY=VALUE, after build args
-	baseNames  []string   // per stage, expanded
-	stages     []*stage   // per stage, nil when not built
-	mu         sync.Mutex // guards images, uses and cacheDirs across stages
-	cacheDirs  map[string]*cacheDir
-	images     map[string]string // image ref -> extracted root, for COPY --from
-	secrets    map[string]string // id -> host file
-	ignored    ignoreList        // in-container mode: paths never touched
+	buildArgs map[string]string
+	stages    []*stage   // per stage, nil when not built
+	mu        sync.Mutex // guards images, uses and cacheDirs across stages
+	cacheDirs map[string]*cacheDir
+	images    map[string]string // image ref -> extracted root, for COPY --from
+	secrets   map[string]string // id -> host file
+	ignored   ignoreList        // in-container mode: paths never touched
 	// ignoreVarRun keeps /var/run out of snapshots (in-container mode).
 	ignoreVarRun bool
 	upload       *remote.Uploader // early uploads of the final image's layers
@@ -68,12 +65,10 @@ type builder struct {
 	// buildCtx lives as long as the build, outputs included: pulled
 	// images keep it, since their layers are read again when written out.
 	buildCtx context.Context
-	final    map[int]bool // stages whose layers end up in the image
 	// copyAlways turns off layer-only COPYs (copylayer.go), for tests
 	// that compare them with real copies.
 	copyAlways bool
-	uses       map[int]int // stage -> how many later stages read it
-	needed     []int       // the stages to build, in build order
+	uses       map[int]int // stage -> how many later stages read it, counted down
 	// done closes per needed stage when it is built or has failed.
 	done map[int]chan struct{}
 	// turns closes per needed stage when it is done with opt.Root.Dir or
@@ -93,7 +88,7 @@ type turn struct {
 
 // Build builds the Dockerfile as opt says and writes or pushes the image.
 func Build(ctx context.Context, opt Options) (*Result, error) {
-	b, err := newBuilder(opt)
+	b, err := newBuilder(ctx, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +158,7 @@ func (b *builder) checkPush(ctx context.Context) error {
 	return nil
 }
 
-func newBuilder(opt Options) (_ *builder, err error) {
+func newBuilder(ctx context.Context, opt Options) (_ *builder, err error) {
 	log := opt.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -176,21 +171,10 @@ func newBuilder(opt Options) (_ *builder, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("--custom-platform=%s: %w", opt.Build.Platform, err)
 	}
-	inContainer := opt.Root.Dir == "/"
-	if inContainer {
-		if !opt.Root.Force && !InContainer() {
-			return nil, errors.New("refusing to build in / outside a container: it would rewrite this machine's root filesystem (use --force only if you mean it)")
+	if opt.Root.Dir == "/" {
+		if opt.Root, err = containerRoot(opt.Root); err != nil {
+			return nil, err
 		}
-		if opt.Root.KanikoDir == "" {
-			opt.Root.KanikoDir = "/kaniko"
-		}
-		if opt.Root.TempDir == "" {
-			opt.Root.TempDir = filepath.Join(opt.Root.KanikoDir, "tmp")
-		}
-		if err := os.MkdirAll(opt.Root.TempDir, 0o755); err != nil {
-			return nil, fmt.Errorf("creating scratch directory: %w", err)
-		}
-		emptyTrash(opt.Root.TempDir)
 	}
 	tmp, err := os.MkdirTemp(opt.Root.TempDir, "kaniko-build-")
 	if err != nil {
@@ -218,63 +202,98 @@ func newBuilder(opt Options) (_ *builder, err error) {
 	if b.secrets, err = parseSecrets(opt.Build.Secrets, tmp); err != nil {
 		return nil, err
 	}
-	git, err := buildctx.ParseGitOptions(opt.Context.Git)
+	dfPath, err := b.readInputs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if opt.Context.Source == "" {
-		opt.Context.Source = "."
+	return b, b.chooseRunner(dfPath)
+}
+
+// readInputs fetches the context and reads and parses the Dockerfile,
+// returning the Dockerfile's path.
+func (b *builder) readInputs(ctx context.Context) (string, error) {
+	git, err := buildctx.ParseGitOptions(b.opt.Context.Git)
+	if err != nil {
+		return "", err
 	}
-	ctxDir, err := buildctx.Fetch(context.Background(), opt.Context.Source, buildctx.FetchOptions{
-		TempDir: tmp, Git: git, Stdin: opt.Context.Stdin, GitPullMethod: opt.Context.GitPullMethod,
+	src := b.opt.Context.Source
+	if src == "" {
+		src = "."
+	}
+	ctxDir, err := buildctx.Fetch(ctx, src, buildctx.FetchOptions{
+		TempDir: b.tmp, Git: git, Stdin: b.opt.Context.Stdin, GitPullMethod: b.opt.Context.GitPullMethod,
 	})
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	if ctxDir, err = buildctx.SubPath(ctxDir, opt.Context.SubPath); err != nil {
-		return nil, err
+	if ctxDir, err = buildctx.SubPath(ctxDir, b.opt.Context.SubPath); err != nil {
+		return "", err
 	}
-	dfPath := opt.Context.Dockerfile
+	dfPath := b.opt.Context.Dockerfile
 	if dfPath == "" {
 		dfPath = "Dockerfile"
 	}
 	switch {
 	case strings.HasPrefix(dfPath, "https://") || strings.HasPrefix(dfPath, "http://"):
 		// As Kaniko: a Dockerfile given by URL is downloaded.
-		if dfPath, err = downloadDockerfile(dfPath, tmp); err != nil {
-			return nil, fmt.Errorf("--dockerfile: %w", err)
+		if dfPath, err = downloadDockerfile(dfPath, b.tmp); err != nil {
+			return "", fmt.Errorf("--dockerfile: %w", err)
 		}
 	case !filepath.IsAbs(dfPath) && !fileExists(dfPath):
 		// As Kaniko: a relative path is tried as given, then in the context.
 		dfPath = filepath.Join(ctxDir, dfPath)
 	}
-	src, err := os.ReadFile(dfPath)
+	text, err := os.ReadFile(dfPath)
 	if err != nil {
-		return nil, fmt.Errorf("--dockerfile: %w", err)
+		return "", fmt.Errorf("--dockerfile: %w", err)
 	}
-	if b.file, err = dockerfile.Parse(filepath.Base(dfPath), src); err != nil {
-		return nil, err
+	if b.file, err = plan.Parse(filepath.Base(dfPath), text); err != nil {
+		return "", err
 	}
 	if b.ctx, err = buildctx.Open(ctxDir, dfPath); err != nil {
-		return nil, err
+		return "", err
 	}
-	if inContainer {
-		b.runner = run.Direct{TempDir: tmp}
-		extra := append([]string{b.ctx.Dir, dfPath}, opt.Root.IgnorePaths...)
-		b.ignoreVarRun = opt.Root.IgnoreVarRun
+	return dfPath, nil
+}
+
+// chooseRunner picks how RUN runs: in a directory of ours, isolated, or
+// in the container's own root, leaving alone what is not the image's.
+func (b *builder) chooseRunner(dfPath string) (err error) {
+	if b.opt.Root.Dir == "/" {
+		b.runner = run.Direct{TempDir: b.tmp}
+		extra := append([]string{b.ctx.Dir, dfPath}, b.opt.Root.IgnorePaths...)
+		b.ignoreVarRun = b.opt.Root.IgnoreVarRun
 		// Outputs must survive the build too.
-		for _, p := range []string{opt.Output.DigestFile, opt.Output.ImageURLFile, opt.Output.ImagesFile, opt.Output.ImageNameDigestFile, opt.Output.ImageNameTagDigestFile, opt.Output.TarPath, opt.Output.OCILayoutPath, opt.Cache.Dir} {
+		for _, p := range []string{b.opt.Output.DigestFile, b.opt.Output.ImageURLFile, b.opt.Output.ImagesFile, b.opt.Output.ImageNameDigestFile, b.opt.Output.ImageNameTagDigestFile, b.opt.Output.TarPath, b.opt.Output.OCILayoutPath, b.opt.Cache.Dir} {
 			if p != "" {
 				extra = append(extra, p)
 			}
 		}
-		if b.ignored, err = containerIgnores(opt.Root.KanikoDir, extra); err != nil {
-			return nil, err
+		if b.ignored, err = containerIgnores(b.opt.Root.KanikoDir, extra); err != nil {
+			return err
 		}
 	} else {
-		b.runner = run.Chroot{TempDir: tmp}
+		b.runner = run.Chroot{TempDir: b.tmp}
 	}
-	return b, nil
+	return nil
+}
+
+// containerRoot checks and completes the options of in-container mode.
+func containerRoot(o RootOptions) (RootOptions, error) {
+	if !o.Force && !InContainer() {
+		return o, errors.New("refusing to build in / outside a container: it would rewrite this machine's root filesystem (use --force only if you mean it)")
+	}
+	if o.KanikoDir == "" {
+		o.KanikoDir = "/kaniko"
+	}
+	if o.TempDir == "" {
+		o.TempDir = filepath.Join(o.KanikoDir, "tmp")
+	}
+	if err := os.MkdirAll(o.TempDir, 0o755); err != nil {
+		return o, fmt.Errorf("creating scratch directory: %w", err)
+	}
+	emptyTrash(o.TempDir)
+	return o, nil
 }
 
 // sumsPath is where --cache-dir keeps the content keys of a directory
@@ -391,14 +410,6 @@ func (b *builder) printf(format string, args ...any) {
 	fmt.Fprintf(b.progress, format+"\n", args...)
 }
 
-func formatPlatform(p v1.Platform) string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
-}
-
 func parseBuildArgs(in []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, a := range in {
@@ -420,48 +431,13 @@ func parseBuildArgs(in []string) (map[string]string, error) {
 
 // build runs the needed stages and returns the target's image.
 func (b *builder) build(ctx context.Context) (v1.Image, error) {
-	f := b.file
-	lex := f.Lexer()
-	b.globalArgs = b.defaultArgs()
-	env := shell.EnvsFromSlice(b.globalArgs)
-	for _, cmd := range f.MetaArgs {
-		for _, kv := range cmd.Args {
-			if v, ok := b.buildArgs[kv.Key]; ok {
-				b.globalArgs = setEnv(b.globalArgs, kv.Key, v)
-			} else if kv.Value != nil {
-				v, _, err := lex.ProcessWord(*kv.Value, env)
-				if err != nil {
-					return nil, dockerfile.At(f.Name, cmd.Location(), err)
-				}
-				b.globalArgs = setEnv(b.globalArgs, kv.Key, v)
-			}
-			env = shell.EnvsFromSlice(b.globalArgs)
-		}
-	}
-	b.baseNames = make([]string, len(f.Stages))
-	for i, st := range f.Stages {
-		name, _, err := lex.ProcessWord(st.BaseName, env)
-		if err != nil {
-			return nil, dockerfile.At(f.Name, st.Location, err)
-		}
-		if name == "" {
-			return nil, dockerfile.At(f.Name, st.Location, fmt.Errorf("base name (%s) should not be blank", st.BaseName))
-		}
-		b.baseNames[i] = name
-	}
-	target, err := f.Target(b.opt.Build.Target)
+	var err error
+	b.plan, err = plan.New(b.file, plan.Options{
+		BuildArgs: b.buildArgs, Target: b.opt.Build.Target,
+		Platform: b.platform, BuildPlatform: v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH},
+	})
 	if err != nil {
 		return nil, err
-	}
-	needed := f.Needed(target, b.baseNames)
-	b.final = map[int]bool{target: true}
-	for t := target; ; {
-		j, ok := f.StageIndex(b.baseNames[t])
-		if !ok || j >= t {
-			break
-		}
-		b.final[j] = true
-		t = j
 	}
 	b.buildCtx = ctx
 	if b.opt.Cache.Enabled {
@@ -473,21 +449,12 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 			b.sums = cache.LoadSums(b.sumsFile, time.Now())
 		}
 	}
-	for _, i := range needed {
-		for _, d := range f.Deps(i, b.baseNames) {
-			b.uses[d]++
-		}
-		// A stage that both starts FROM another and reads it must not
-		// take the other's directory over: one use more, never counted down.
-		if j, ok := f.StageIndex(b.baseNames[i]); ok && j < i && slices.Contains(f.Reads(i), j) {
-			b.uses[j]++
-		}
-	}
-	b.stages = make([]*stage, len(f.Stages))
-	if err := b.runConcurrently(ctx, needed); err != nil {
+	b.uses = maps.Clone(b.plan.Uses)
+	b.stages = make([]*stage, len(b.plan.Stages))
+	if err := b.runConcurrently(ctx, b.plan.Needed); err != nil {
 		return nil, err
 	}
-	final := b.stages[target]
+	final := b.stages[b.plan.Target]
 	for _, l := range b.opt.Build.Labels {
 		k, v, _ := strings.Cut(l, "=")
 		if final.cfg.Config.Labels == nil {
@@ -496,65 +463,6 @@ func (b *builder) build(ctx context.Context) (v1.Image, error) {
 		final.cfg.Config.Labels[k] = v
 	}
 	return final.image()
-}
-
-// defaultArgs are the ARGs every Dockerfile may use without a value.
-func (b *builder) defaultArgs() []string {
-	build := v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
-	tp := b.platform
-	kv := [][2]string{
-		{"BUILDPLATFORM", formatPlatform(build)}, {"BUILDOS", build.OS}, {"BUILDARCH", build.Architecture}, {"BUILDVARIANT", build.Variant},
-		{"TARGETPLATFORM", formatPlatform(tp)}, {"TARGETOS", tp.OS}, {"TARGETARCH", tp.Architecture}, {"TARGETVARIANT", tp.Variant},
-	}
-	var out []string
-	for _, p := range kv {
-		v := p[1]
-		if o, ok := b.buildArgs[p[0]]; ok {
-			v = o
-		}
-		out = append(out, p[0]+"="+v)
-	}
-	return out
-}
-
-func setEnv(env []string, k, v string) []string {
-	for i, e := range env {
-		if strings.HasPrefix(e, k+"=") {
-			out := append([]string{}, env[:i]...)
-			out = append(out, k+"="+v)
-			return append(out, env[i+1:]...)
-		}
-	}
-	return append(append([]string{}, env...), k+"="+v)
-}
-
-func getEnv(env []string, k string) (string, bool) {
-	for i := len(env) - 1; i >= 0; i-- {
-		if key, v, _ := strings.Cut(env[i], "="); key == k {
-			return v, true
-		}
-	}
-	return "", false
-}
-
-// proxyArgs are passed to RUN without being declared, and never kept.
-var proxyArgs = []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"}
-
-func isProxyArg(k string) bool {
-	for _, p := range proxyArgs {
-		if p == k {
-			return true
-		}
-	}
-	return false
-}
-
-// stepName is a step's text for logs and history.
-func stepName(c instructions.Command) string {
-	if s, ok := c.(fmt.Stringer); ok {
-		return s.String()
-	}
-	return strings.ToUpper(c.Name())
 }
 
 // openCache opens --cache-repo: an OCI layout (oci:/path) or a registry

@@ -14,6 +14,7 @@ import (
 	"github.com/kaniko-build/kaniko-build/engine/buildctx"
 	"github.com/kaniko-build/kaniko-build/engine/cache"
 	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/plan"
 	"github.com/kaniko-build/kaniko-build/engine/snapshot"
 )
 
@@ -23,23 +24,23 @@ type cacheRun struct {
 	puts sync.WaitGroup
 }
 
-// step runs a step that changes files, through the cache when there is
-// one. text is the step as written, for the log; history is its history
-// line. A hit takes the cached layer and runs nothing (the stage's files
-// are not even made until a step misses); a miss runs the step and stores
-// its layer.
-func (b *builder) step(ctx context.Context, s *stage, text, history string, key func() (cache.Key, error), run func() error) error {
+// step runs a step that changes files (Workdir, Run or Copy), through the
+// cache when there is one: key, look up, and on a hit take the cached
+// layer and run nothing (the stage's files are not even made until a
+// step misses); on a miss make the files, run the step and store its
+// layer.
+func (b *builder) step(ctx context.Context, s *stage, st plan.Step) error {
 	if b.store == nil {
-		return run()
+		return b.apply(ctx, s, st)
 	}
-	k, err := key()
+	k, parts, err := b.key(ctx, s, st)
 	if err != nil {
 		return err
 	}
-	parts := s.keyParts
-	s.keyParts = nil
+	text, history := st.At().Text, historyOf(st)
+	run := func() error { return b.apply(ctx, s, st) }
 	stepTag := b.stepTag(s)
-	isRun := strings.HasPrefix(text, "RUN")
+	_, isRun := st.(*plan.Run)
 	if (isRun && !b.opt.Cache.RunLayers) || (!isRun && !b.opt.Cache.CopyLayers) {
 		// Not cached, but still chained: later steps key off this one.
 		if err := b.materialize(ctx, s); err != nil {
@@ -138,9 +139,53 @@ func (b *builder) missReason(ctx context.Context, stepTag string, parts map[stri
 	return "changed: " + strings.Join(changed, ", ")
 }
 
-// keyOf chains the step's input parts onto the stage's key and keeps the
-// parts for the cache entry's labels.
-func (b *builder) keyOf(s *stage, parts map[string]string) cache.Key {
+// apply runs a step that changes files.
+func (b *builder) apply(ctx context.Context, s *stage, st plan.Step) error {
+	switch st := st.(type) {
+	case *plan.Workdir:
+		return b.makeWorkdir(s, st.Path)
+	case *plan.Run:
+		return b.dispatchRun(ctx, s, st)
+	case *plan.Copy:
+		return b.dispatchCopy(ctx, s, st)
+	}
+	return fmt.Errorf("no way to run a %T step", st)
+}
+
+// key is a step's cache key, and the parts it is made of, kept as the
+// cache entry's labels.
+func (b *builder) key(ctx context.Context, s *stage, st plan.Step) (cache.Key, map[string]string, error) {
+	var parts map[string]string
+	var err error
+	switch st := st.(type) {
+	case *plan.Workdir:
+		parts = map[string]string{"instruction": "WORKDIR " + st.Path, "env": envPart(s, st.Env)}
+	case *plan.Run:
+		parts, err = b.runKey(ctx, s, st)
+	case *plan.Copy:
+		parts, err = b.copyKey(ctx, s, st)
+	default:
+		err = fmt.Errorf("no cache key for a %T step", st)
+	}
+	if err != nil {
+		return cache.Key{}, nil, err
+	}
+	return keyOf(s, parts), parts, nil
+}
+
+// historyOf is the history entry of a step that changes files.
+func historyOf(st plan.Step) string {
+	switch st := st.(type) {
+	case *plan.Run:
+		return st.History
+	case *plan.Copy:
+		return st.History
+	}
+	return st.At().Text
+}
+
+// keyOf chains the step's input parts onto the stage's key.
+func keyOf(s *stage, parts map[string]string) cache.Key {
 	parts["parent"] = s.key.String()
 	names := make([]string, 0, len(parts))
 	for k := range parts {
@@ -151,27 +196,23 @@ func (b *builder) keyOf(s *stage, parts map[string]string) cache.Key {
 	for _, n := range names {
 		h.Add(n, parts[n])
 	}
-	s.keyParts = parts
 	return h.Sum()
 }
 
 // envPart is what of the stage's state a step can see: the variables of
 // RUN, the user, the working directory, the shell, the platform.
-func (b *builder) envPart(s *stage) string {
+func envPart(s *stage, env []string) string {
 	c := s.cfg.Config
 	dt, _ := json.Marshal(struct {
 		Env                 []string
 		User, WorkDir, Plat string
 		Shell               []string
-	}{s.runEnv, c.User, c.WorkingDir, s.cfg.OS + "/" + s.cfg.Architecture + "/" + s.cfg.Variant, c.Shell})
+	}{env, c.User, c.WorkingDir, s.cfg.OS + "/" + s.cfg.Architecture + "/" + s.cfg.Variant, c.Shell})
 	return cache.Of(string(dt)).String()
 }
 
-func (b *builder) workdirKey(s *stage, wd string) cache.Key {
-	return b.keyOf(s, map[string]string{"instruction": "WORKDIR " + wd, "env": b.envPart(s)})
-}
-
-func (b *builder) runKey(ctx context.Context, s *stage, c *instructions.RunCommand) (cache.Key, error) {
+func (b *builder) runKey(ctx context.Context, s *stage, r *plan.Run) (map[string]string, error) {
+	c := r.Command
 	var instr strings.Builder
 	fmt.Fprintf(&instr, "RUN shell=%v network=%s\x00%s", c.PrependShell, instructions.GetNetwork(c), strings.Join(c.CmdLine, "\x00"))
 	for _, f := range c.Files {
@@ -186,49 +227,49 @@ func (b *builder) runKey(ctx context.Context, s *stage, c *instructions.RunComma
 		}
 		k, err := b.sourceKey(ctx, s, m.From, []string{m.Source}, nil, nil)
 		if err != nil {
-			return cache.Key{}, err
+			return nil, err
 		}
 		mounts.AddKey(k)
 	}
-	return b.keyOf(s, map[string]string{
-		"instruction": instr.String(), "env": b.envPart(s), "mounts": mounts.Sum().String(),
-	}), nil
+	return map[string]string{
+		"instruction": instr.String(), "env": envPart(s, r.Env), "mounts": mounts.Sum().String(),
+	}, nil
 }
 
-func (b *builder) copyKey(ctx context.Context, s *stage, c copyCmd) (cache.Key, error) {
+func (b *builder) copyKey(ctx context.Context, s *stage, c *plan.Copy) (map[string]string, error) {
 	var instr strings.Builder
 	fmt.Fprintf(&instr, "add=%v from=%s chown=%s chmod=%s parents=%v unpack=%v checksum=%s\x00dest=%s\x00excludes=%s\x00src=%s",
-		c.add, c.from, c.chown, c.chmod, c.parents, c.unpack, c.checksum, c.DestPath,
-		strings.Join(c.excludes, "\x00"), strings.Join(c.SourcePaths, "\x00"))
+		c.Add, c.From, c.Chown, c.Chmod, c.Parents, c.Unpack, c.Checksum, c.DestPath,
+		strings.Join(c.Excludes, "\x00"), strings.Join(c.SourcePaths, "\x00"))
 	for _, sc := range c.SourceContents {
 		fmt.Fprintf(&instr, "\x00inline %s %v\x00%s", sc.Path, sc.Expand, sc.Data)
 	}
 	var urls []string
 	var paths []string
 	for _, p := range c.SourcePaths {
-		if c.add && isURL(p) {
+		if c.Add && isURL(p) {
 			urls = append(urls, p)
 		} else {
 			paths = append(paths, p)
 		}
 	}
 	var exclude *patternmatcher.PatternMatcher
-	if len(c.excludes) > 0 {
+	if len(c.Excludes) > 0 {
 		var err error
-		if exclude, err = patternmatcher.New(c.excludes); err != nil {
-			return cache.Key{}, fmt.Errorf("--exclude: %w", err)
+		if exclude, err = patternmatcher.New(c.Excludes); err != nil {
+			return nil, fmt.Errorf("--exclude: %w", err)
 		}
 	}
-	files, err := b.sourceKey(ctx, s, c.from, paths, urls, exclude)
+	files, err := b.sourceKey(ctx, s, c.From, paths, urls, exclude)
 	if err != nil {
-		return cache.Key{}, err
+		return nil, err
 	}
 	// COPY sees no variables (they are expanded into the instruction):
 	// only where relative destinations go.
 	where := cache.Of(s.cfg.Config.WorkingDir, s.cfg.OS+"/"+s.cfg.Architecture+"/"+s.cfg.Variant).String()
-	return b.keyOf(s, map[string]string{
+	return map[string]string{
 		"instruction": instr.String(), "env": where, "files": files.String(),
-	}), nil
+	}, nil
 }
 
 // sourceKey keys what a COPY or bind mount reads: a stage by its own key,
@@ -248,7 +289,7 @@ func (b *builder) sourceKey(ctx context.Context, s *stage, from string, paths, u
 		h.Add("url", u).AddKey(k)
 	}
 	if from != "" {
-		if j, ok := b.file.StageIndex(from); ok {
+		if j, ok := b.plan.StageIndex(from); ok {
 			st, err := b.builtStage(ctx, s.index, j)
 			if err != nil {
 				return cache.Key{}, err

@@ -17,52 +17,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/patternmatcher"
 
 	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/plan"
 	"github.com/kaniko-build/kaniko-build/engine/user"
 )
-
-// copyCmd is what COPY and ADD have in common.
-type copyCmd struct {
-	instructions.SourcesAndDest
-	from     string
-	chown    string
-	chmod    string
-	excludes []string
-	parents  bool
-	add      bool
-	checksum string
-	unpack   bool
-	text     string // as written, for the log
-	history  string // as BuildKit writes it
-}
-
-// copyHistory is the history line of a COPY or ADD, as BuildKit writes
-// it: the flags that change the files, the sources (a heredoc as <<NAME)
-// and the destination, after expansion.
-func copyHistory(keyword string, sd instructions.SourcesAndDest, parents bool, chown, chmod string) string {
-	var sb strings.Builder
-	sb.WriteString(keyword)
-	if parents {
-		sb.WriteString(" --parents")
-	}
-	if chown != "" {
-		sb.WriteString(" --chown=" + chown)
-	}
-	if chmod != "" {
-		sb.WriteString(" --chmod=" + chmod)
-	}
-	for _, p := range sd.SourcePaths {
-		sb.WriteString(" " + p)
-	}
-	for _, c := range sd.SourceContents {
-		sb.WriteString(" <<" + c.Path)
-	}
-	sb.WriteString(" " + sd.DestPath)
-	return sb.String()
-}
 
 // source is where COPY reads from: the context or another root.
 type source struct {
@@ -74,7 +34,7 @@ func (b *builder) copySource(ctx context.Context, s *stage, from string) (source
 	if from == "" {
 		return source{root: b.ctx.Dir, isContext: true}, nil
 	}
-	if j, ok := b.file.StageIndex(from); ok {
+	if j, ok := b.plan.StageIndex(from); ok {
 		st, err := b.builtStage(ctx, s.index, j)
 		if err != nil {
 			return source{}, err
@@ -111,7 +71,7 @@ func isURL(s string) bool {
 }
 
 // copyDest is where c copies to, and whether that names a directory.
-func copyDest(s *stage, c copyCmd) (string, bool) {
+func copyDest(s *stage, c *plan.Copy) (string, bool) {
 	dest := c.DestPath
 	wd := s.cfg.Config.WorkingDir
 	if wd == "" {
@@ -124,9 +84,9 @@ func copyDest(s *stage, c copyCmd) (string, bool) {
 	return path.Clean(dest), destIsDir
 }
 
-func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
+func (b *builder) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error {
 	name := "COPY"
-	if c.add {
+	if c.Add {
 		name = "ADD"
 	}
 	if dest, _ := copyDest(s, c); len(s.pending) > 0 {
@@ -134,7 +94,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 			return fmt.Errorf("%s failed: %w", name, err)
 		}
 	}
-	src, err := b.copySource(ctx, s, c.from)
+	src, err := b.copySource(ctx, s, c.From)
 	if err != nil {
 		return err
 	}
@@ -145,27 +105,27 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 	if src.isContext {
 		opt.Owner = &fs.Owner{}
 	}
-	if c.chown != "" {
-		uid, gid, err := user.ResolveChown(s.root, c.chown)
+	if c.Chown != "" {
+		uid, gid, err := user.ResolveChown(s.root, c.Chown)
 		if err != nil {
-			return fmt.Errorf("--chown=%s: %w", c.chown, err)
+			return fmt.Errorf("--chown=%s: %w", c.Chown, err)
 		}
 		opt.Owner = &fs.Owner{UID: int(uid), GID: int(gid)}
 		opt.DirOwner = opt.Owner
 	}
-	if c.chmod != "" {
-		if opt.Chmod, err = fs.ParseChmod(c.chmod); err != nil {
-			return fmt.Errorf("--chmod=%s: %w", c.chmod, err)
+	if c.Chmod != "" {
+		if opt.Chmod, err = fs.ParseChmod(c.Chmod); err != nil {
+			return fmt.Errorf("--chmod=%s: %w", c.Chmod, err)
 		}
 		// A numeric mode is also the directories' the copy makes (not a
 		// symbolic one), as in BuildKit.
-		if n, err := strconv.ParseUint(c.chmod, 8, 32); err == nil {
+		if n, err := strconv.ParseUint(c.Chmod, 8, 32); err == nil {
 			opt.DirMode = os.FileMode(n).Perm()
 		}
 	}
 	var exclude *patternmatcher.PatternMatcher
-	if len(c.excludes) > 0 {
-		if exclude, err = patternmatcher.New(c.excludes); err != nil {
+	if len(c.Excludes) > 0 {
+		if exclude, err = patternmatcher.New(c.Excludes); err != nil {
 			return fmt.Errorf("--exclude: %w", err)
 		}
 	}
@@ -176,8 +136,8 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 	type match struct{ host, rel, pivot string }
 	var matches []match
 	for _, p := range c.SourcePaths {
-		if c.add && isURL(p) {
-			host, err := b.download(ctx, p, c.checksum)
+		if c.Add && isURL(p) {
+			host, err := b.download(ctx, p, c.Checksum)
 			if err != nil {
 				return err
 			}
@@ -214,7 +174,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 		if _, err := os.Lstat(host); err != nil || (src.isContext && b.ctx.Excluded(rel) && !b.ctx.HasExceptions()) {
 			where := "build context"
 			if !src.isContext {
-				where = "stage or image " + c.from
+				where = "stage or image " + c.From
 			}
 			return fmt.Errorf("%s failed: file not found in %s or excluded by .dockerignore: %s", name, where, p)
 		}
@@ -248,7 +208,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 			return fmt.Errorf("%s failed: %w", name, err)
 		}
 		target := dest
-		if c.parents && m.rel != "" {
+		if c.Parents && m.rel != "" {
 			target = path.Join(dest, strings.TrimPrefix(m.rel, m.pivot))
 		} else if !fi.IsDir() {
 			base := path.Base(m.rel)
@@ -269,7 +229,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 				continue
 			}
 		}
-		if c.add && !fi.IsDir() && c.unpack && m.rel != "" {
+		if c.Add && !fi.IsDir() && c.Unpack && m.rel != "" {
 			ok, err := b.unpack(m.host, s.root, dest, opt)
 			if err != nil {
 				return fmt.Errorf("%s failed: %w", name, err)
@@ -283,7 +243,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 			dir := m.rel
 			o.Exclude = func(r string) bool { return excluded(dir, r) }
 		}
-		if m.rel == "" && c.add { // downloaded: 0600 unless --chmod
+		if m.rel == "" && c.Add { // downloaded: 0600 unless --chmod
 			if o.Chmod == nil {
 				o.Chmod = func(os.FileMode, bool) os.FileMode { return 0o600 }
 			}
@@ -292,7 +252,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 			}
 		}
 		if len(matches) == 1 && b.layerOnlyCopy(s, c) {
-			done, err := b.copyLayerOnly(s, m.host, m.rel, target, o, c.history)
+			done, err := b.copyLayerOnly(s, m.host, m.rel, target, o, c.History)
 			if err != nil {
 				return fmt.Errorf("%s failed: %w", name, err)
 			}
@@ -318,7 +278,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c copyCmd) error {
 			return fmt.Errorf("%s failed: %w", name, err)
 		}
 	}
-	return b.commit(s, c.history)
+	return b.commit(s, c.History)
 }
 
 // pivot is the prefix of a source path that --parents drops: what comes

@@ -10,9 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-
 	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/plan"
 	"github.com/kaniko-build/kaniko-build/engine/snapshot"
 )
 
@@ -33,12 +32,18 @@ type virtualCopy struct {
 
 // layerOnlyCopy reports whether c may be such a COPY: later steps of the
 // stage only copy or set metadata, and no other stage reads this one.
-func (b *builder) layerOnlyCopy(s *stage, c copyCmd) bool {
-	if b.copyAlways || c.add || len(c.SourceContents) > 0 || !b.final[s.index] || b.uses[s.index] > 0 {
+func (b *builder) layerOnlyCopy(s *stage, c *plan.Copy) bool {
+	if b.copyAlways || c.Add || len(c.SourceContents) > 0 || !b.plan.Final[s.index] || b.uses[s.index] > 0 {
 		return false
 	}
-	for _, rc := range s.rest {
-		if _, ok := rc.(*instructions.CopyCommand); !ok && !metadataOnly(rc) {
+	for _, st := range s.rest {
+		switch st := st.(type) {
+		case *plan.Config:
+		case *plan.Copy:
+			if st.Add {
+				return false
+			}
+		default:
 			return false
 		}
 	}
@@ -49,14 +54,14 @@ func (b *builder) layerOnlyCopy(s *stage, c copyCmd) bool {
 // about to run into dest could see their files: dest is one of them or
 // lies below a file of theirs, or it is below them and --chown reads /etc.
 // A directory of theirs above dest is fine: copyLayerOnly knows it.
-func (b *builder) landIfTouched(s *stage, c copyCmd, dest string) error {
+func (b *builder) landIfTouched(s *stage, c *plan.Copy, dest string) error {
 	if len(s.pending) == 0 {
 		return nil
 	}
 	if !b.layerOnlyCopy(s, c) {
 		return b.land(s) // it will copy for real, maybe under them
 	}
-	chown := c.chown != ""
+	chown := c.Chown != ""
 	touched := false
 	for p, e := range s.virtual {
 		switch {
@@ -87,18 +92,6 @@ func (b *builder) land(s *stage) error {
 	}
 	s.pending, s.virtual = nil, nil
 	return b.rescan(s)
-}
-
-func metadataOnly(c instructions.Command) bool {
-	switch c.(type) {
-	case *instructions.EnvCommand, *instructions.ArgCommand, *instructions.LabelCommand,
-		*instructions.MaintainerCommand, *instructions.ExposeCommand, *instructions.UserCommand,
-		*instructions.VolumeCommand, *instructions.ShellCommand, *instructions.StopSignalCommand,
-		*instructions.HealthCheckCommand, *instructions.OnbuildCommand, *instructions.CmdCommand,
-		*instructions.EntrypointCommand:
-		return true
-	}
-	return false
 }
 
 // copyLayerOnly makes the layer of copying src to target in s, when target

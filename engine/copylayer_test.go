@@ -44,7 +44,7 @@ func buildLayers(t *testing.T, dir string, copyAlways bool) ([][]layerEntry, str
 func tryBuildLayers(t *testing.T, dir string, copyAlways bool) ([][]layerEntry, string, error) {
 	t.Helper()
 	var log bytes.Buffer
-	b, err := newBuilder(Options{
+	b, err := newBuilder(context.Background(), Options{
 		Context: ContextOptions{Source: dir, Dockerfile: filepath.Join(dir, "Dockerfile")},
 		Output:  OutputOptions{NoPush: true}, Root: RootOptions{TempDir: t.TempDir()}, Progress: &log,
 	})

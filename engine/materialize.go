@@ -145,7 +145,7 @@ func (b *builder) rank(s *stage) int {
 	if b.ignored != nil && !s.aside && s.root == b.opt.Root.Dir {
 		return -1
 	}
-	return slices.Index(b.needed, s.index)
+	return slices.Index(b.plan.Needed, s.index)
 }
 
 // inOrder has an extraction of the given rank pause while one ranked
@@ -199,7 +199,7 @@ func (b *builder) prefetch(ctx context.Context, s *stage) *prefetched {
 			pf.done <- err
 			return
 		}
-		pf.done <- b.extractBase(ctx, s, pf.dir, b.ignored.covers, slices.Index(b.needed, s.index), &pf.urgent)
+		pf.done <- b.extractBase(ctx, s, pf.dir, b.ignored.covers, slices.Index(b.plan.Needed, s.index), &pf.urgent)
 	}()
 	return pf
 }

@@ -102,7 +102,7 @@ func TestExtractWhileDownloadingRetried(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			b, err := newBuilder(Options{
+			b, err := newBuilder(context.Background(), Options{
 				Context: ContextOptions{Source: dir, Dockerfile: filepath.Join(dir, "Dockerfile")},
 				Output:  OutputOptions{NoPush: true}, Root: RootOptions{TempDir: t.TempDir()},
 				Registry: remote.RegistryOptions{Retries: 1},

@@ -14,33 +14,29 @@ import (
 	"sync"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"golang.org/x/sys/unix"
 
 	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/plan"
 	"github.com/kaniko-build/kaniko-build/engine/run"
 	"github.com/kaniko-build/kaniko-build/engine/user"
 )
 
-func (b *builder) dispatchRun(ctx context.Context, s *stage, c *instructions.RunCommand) error {
-	args, sc, err := s.runArgs(c)
-	if err != nil {
-		return err
-	}
+func (b *builder) dispatchRun(ctx context.Context, s *stage, r *plan.Run) error {
+	c := r.Command
 	id, err := user.Resolve(s.root, s.cfg.Config.User)
 	if err != nil {
 		return err
 	}
-	env := append([]string{}, s.runEnv...)
-	for _, k := range proxyArgs {
-		if v, ok := b.buildArgs[k]; ok && !s.args[k] {
-			env = setEnv(env, k, v)
-		}
+	env := slices.Clone(r.Env)
+	for _, kv := range r.Proxy {
+		k, v, _ := strings.Cut(kv, "=")
+		env = plan.SetEnv(env, k, v)
 	}
-	if _, ok := getEnv(env, "PATH"); !ok {
+	if _, ok := plan.GetEnv(env, "PATH"); !ok {
 		env = append(env, "PATH="+run.DefaultPath)
 	}
-	if _, ok := getEnv(env, "HOME"); !ok {
+	if _, ok := plan.GetEnv(env, "HOME"); !ok {
 		home := id.Home
 		if home == "" {
 			home = "/root"
@@ -63,8 +59,8 @@ func (b *builder) dispatchRun(ctx context.Context, s *stage, c *instructions.Run
 		return err
 	}
 	env = append(env, secretEnv...)
-	if sc != nil {
-		m, err := sc.mount(b.tmp)
+	if r.Script != nil {
+		m, err := mountScript(r.Script, b.tmp)
 		if err != nil {
 			return err
 		}
@@ -77,7 +73,7 @@ func (b *builder) dispatchRun(ctx context.Context, s *stage, c *instructions.Run
 	var restored []string
 	spec := run.Spec{
 		Restored: func(dir string) { restored = append(restored, dir) },
-		Root:     s.root, Args: args, Env: env, Dir: wd,
+		Root:     s.root, Args: r.Args, Env: env, Dir: wd,
 		UID: id.UID, GID: id.GID, Groups: id.Groups, Mounts: mounts,
 		NoNetwork: instructions.GetNetwork(c) == instructions.NetworkNone,
 		Stdout:    b.progress, Stderr: b.progress,
@@ -95,83 +91,20 @@ func (b *builder) dispatchRun(ctx context.Context, s *stage, c *instructions.Run
 		// directory with mount points is.
 		restored = append(restored, "/etc")
 	}
-	return b.commit(s, s.runHistory(c), restored...)
+	return b.commit(s, r.History, restored...)
 }
 
-// script is a heredoc with a shebang that a RUN runs as a file.
-type script struct{ name, data string }
-
-// runArgs turns a RUN into argv, as BuildKit does with heredocs: a single
-// heredoc with a shebang becomes a script file, /dev/pipes/NAME, that the
-// shell runs; other heredocs go to the shell as text.
-func (s *stage) runArgs(c *instructions.RunCommand) ([]string, *script, error) {
-	args := c.CmdLine
-	var sc *script
-	if len(c.Files) > 0 {
-		if len(args) != 1 || !c.PrependShell {
-			return nil, nil, fmt.Errorf("parsing produced an invalid run command: %v", args)
-		}
-		if hd := parser.MustParseHeredoc(args[0]); hd != nil {
-			data := c.Files[0].Data
-			if c.Files[0].Chomp {
-				data = parser.ChompHeredocContent(data)
-			}
-			if strings.HasPrefix(data, "#!") {
-				sc = &script{name: c.Files[0].Name, data: data}
-				args = []string{path.Join("/dev/pipes", sc.name)}
-			} else {
-				args = []string{data}
-			}
-		} else {
-			var sb strings.Builder
-			sb.WriteString(args[0])
-			for _, f := range c.Files {
-				sb.WriteByte('\n')
-				sb.WriteString(f.Data)
-				sb.WriteString(f.Name)
-			}
-			args = []string{sb.String()}
-		}
-	}
-	if c.PrependShell {
-		return append(s.shell(), strings.Join(args, " ")), sc, nil
-	}
-	return append([]string{}, args...), sc, nil
-}
-
-// mount writes the script into a directory of its own under tmp and
-// mounts that read-only at /dev/pipes.
-func (sc *script) mount(tmp string) (run.Mount, error) {
+// mountScript writes a heredoc script into a directory of its own under
+// tmp and mounts that read-only at /dev/pipes.
+func mountScript(sc *plan.Script, tmp string) (run.Mount, error) {
 	dir, err := os.MkdirTemp(tmp, "heredoc-")
 	if err != nil {
 		return run.Mount{}, fmt.Errorf("making heredoc directory: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, sc.name), []byte(sc.data), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, sc.Name), []byte(sc.Data), 0o755); err != nil {
 		return run.Mount{}, fmt.Errorf("writing heredoc script: %w", err)
 	}
 	return run.Mount{Type: "bind", Source: dir, Target: "/dev/pipes", Readonly: true}, nil
-}
-
-// runHistory is the history line of a RUN, as BuildKit writes it: the
-// argv that ran, after the stage's ARGs in the order declared with the
-// values the RUN saw (proxy args left out).
-func (s *stage) runHistory(c *instructions.RunCommand) string {
-	args, _, err := s.runArgs(c)
-	if err != nil {
-		args = c.CmdLine
-	}
-	var used []string
-	for _, k := range s.argOrder {
-		if isProxyArg(k) {
-			continue
-		}
-		v, _ := getEnv(s.runEnv, k)
-		used = append(used, k+"="+v)
-	}
-	if len(used) == 0 {
-		return "RUN " + strings.Join(args, " ")
-	}
-	return fmt.Sprintf("RUN |%d %s %s", len(used), strings.Join(used, " "), strings.Join(args, " "))
 }
 
 // runMounts prepares RUN --mount: bind, cache, tmpfs and secret.

@@ -17,7 +17,6 @@ import (
 func (b *builder) runConcurrently(ctx context.Context, needed []int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	b.needed = needed
 	b.done, b.turns = map[int]chan struct{}{}, map[int]*turn{}
 	for _, i := range needed {
 		b.done[i], b.turns[i] = make(chan struct{}), &turn{over: make(chan struct{})}
@@ -62,7 +61,7 @@ func (b *builder) runConcurrently(ctx context.Context, needed []int) error {
 
 // builtStage waits until stage j, which stage i reads, is built.
 func (b *builder) builtStage(ctx context.Context, i, j int) (*stage, error) {
-	name := b.file.Stages[j].Name
+	name := b.plan.Stages[j].Name
 	if name == "" {
 		name = fmt.Sprint(j)
 	}
@@ -87,12 +86,12 @@ func (b *builder) builtStage(ctx context.Context, i, j int) (*stage, error) {
 func (b *builder) takeRoot(ctx context.Context, s *stage) error {
 	start := time.Now()
 	defer func() { s.waited = time.Since(start) }()
-	for _, j := range b.file.Deps(s.index, b.baseNames) {
+	for _, j := range b.plan.Deps(s.index) {
 		if _, err := b.builtStage(ctx, s.index, j); err != nil {
 			return err
 		}
 	}
-	for _, j := range b.needed {
+	for _, j := range b.plan.Needed {
 		if j == s.index {
 			break
 		}

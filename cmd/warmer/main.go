@@ -11,16 +11,17 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"github.com/spf13/pflag"
 
 	"github.com/kaniko-build/kaniko-build/cmd/internal/logflags"
-	"github.com/kaniko-build/kaniko-build/engine/dockerfile"
+	"github.com/kaniko-build/kaniko-build/engine/plan"
 	"github.com/kaniko-build/kaniko-build/engine/remote"
 )
 
@@ -94,7 +95,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	refs := c.images
 	if c.dockerfile != "" {
-		more, err := baseImages(c.dockerfile, c.buildArgs)
+		more, err := baseImages(c.dockerfile, c.buildArgs, c.remote.Platform)
 		if err != nil {
 			fmt.Fprintf(stderr, "error: %v\n", err)
 			return 1
@@ -148,12 +149,12 @@ func cachedDigest(store *remote.ImageCache, ref string, p v1.Platform) v1.Hash {
 }
 
 // baseImages lists the images a Dockerfile's stages are built FROM.
-func baseImages(path string, buildArgs []string) ([]string, error) {
+func baseImages(path string, buildArgs []string, platform v1.Platform) ([]string, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--dockerfile: %w", err)
 	}
-	f, err := dockerfile.Parse(filepath.Base(path), src)
+	f, err := plan.Parse(filepath.Base(path), src)
 	if err != nil {
 		return nil, err
 	}
@@ -162,30 +163,18 @@ func baseImages(path string, buildArgs []string) ([]string, error) {
 		k, v, _ := strings.Cut(a, "=")
 		args[k] = v
 	}
-	var env []string
-	for _, cmd := range f.MetaArgs {
-		for _, kv := range cmd.Args {
-			if v, ok := args[kv.Key]; ok {
-				env = append(env, kv.Key+"="+v)
-			} else if kv.Value != nil {
-				v, _, err := f.Lexer().ProcessWord(*kv.Value, shell.EnvsFromSlice(env))
-				if err != nil {
-					return nil, err
-				}
-				env = append(env, kv.Key+"="+v)
-			}
-		}
+	p, err := plan.New(f, plan.Options{
+		BuildArgs: args, Platform: platform,
+		BuildPlatform: v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH},
+	})
+	if err != nil {
+		return nil, err
 	}
 	var out []string
-	for i, st := range f.Stages {
-		name, _, err := f.Lexer().ProcessWord(st.BaseName, shell.EnvsFromSlice(env))
-		if err != nil {
-			return nil, err
+	for _, s := range p.Stages {
+		if s.Parent < 0 && s.Base != "scratch" && !slices.Contains(out, s.Base) {
+			out = append(out, s.Base)
 		}
-		if j, ok := f.StageIndex(name); (ok && j < i) || name == "scratch" {
-			continue
-		}
-		out = append(out, name)
 	}
 	return out, nil
 }

@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/pflag"
+
+	"github.com/kaniko-build/kaniko-build/engine/plan"
 )
 
 // RegistryOptions are the registry flags the executor and the warmer
@@ -76,7 +79,7 @@ func (r *RegistryOptions) Finish() error {
 	if v := os.Getenv("KANIKO_REGISTRY_MAP"); v != "" {
 		r.maps = append(r.maps, v)
 	}
-	r.InsecureRegistries = nonEmpty(r.InsecureRegistries)
+	r.InsecureRegistries = slices.DeleteFunc(r.InsecureRegistries, func(s string) bool { return s == "" })
 	var err error
 	if r.Certificates, err = keyValues("--registry-certificate", r.Certificates, r.certs); err != nil {
 		return err
@@ -122,14 +125,7 @@ func ParsePlatform(s string) (v1.Platform, error) {
 	if s == "" {
 		return v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}, nil
 	}
-	p, err := v1.ParsePlatform(s)
-	if err != nil {
-		return v1.Platform{}, err
-	}
-	if p.OS == "" || p.Architecture == "" {
-		return v1.Platform{}, fmt.Errorf("platform %q is not os/arch[/variant]", s)
-	}
-	return *p, nil
+	return plan.ParsePlatform(s)
 }
 
 // registryMaps adds --registry-map values to m as Kaniko reads them:
@@ -174,14 +170,4 @@ func keyValues(flag string, m map[string]string, in []string) (map[string]string
 		m[k] = v
 	}
 	return m, nil
-}
-
-func nonEmpty(in []string) []string {
-	var out []string
-	for _, s := range in {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
 }

@@ -1,2 +1,0 @@
-FROM busybox
-HEALTHCHECK --interval=nope CMD true

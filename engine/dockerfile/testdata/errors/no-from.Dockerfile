@@ -1,1 +1,0 @@
-# just a comment

@@ -1,4 +1,0 @@
-FROM busybox AS src
-ARG SRC=src
-FROM busybox
-RUN --mount=from=$SRC,target=/s cat /s/x

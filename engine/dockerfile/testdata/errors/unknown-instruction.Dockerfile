@@ -1,3 +1,0 @@
-FROM busybox
-RUN true
-NOPE x
