@@ -55,7 +55,8 @@ type Stage struct {
 	Name string
 	// Base is the FROM name after expansion: an image, a stage or scratch.
 	Base string
-	// Parent is the earlier stage the stage is FROM, -1 for an image.
+	// Parent is the earlier stage the stage is FROM, -1 for an image or
+	// scratch.
 	Parent int
 	// Platform is FROM --platform, or the build's target platform.
 	Platform v1.Platform
