@@ -187,7 +187,7 @@ func newBuilder(ctx context.Context, opt Options) (_ *builder, err error) {
 	}()
 	b := &builder{
 		opt: opt, log: log, progress: &syncWriter{w: progress}, platform: platform, tmp: tmp,
-		images: map[string]string{}, uses: map[int]int{},
+		images: map[string]string{},
 	}
 	if b.remote, err = opt.Registry.Options(platform); err != nil {
 		return nil, err
