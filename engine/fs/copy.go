@@ -60,43 +60,83 @@ type entry struct {
 // srcHost relative to its source root for Exclude. Hard links inside the
 // copy stay hard links.
 func Copy(srcHost, srcRel, dstRoot, dst string, opt CopyOptions) error {
-	fi, err := os.Lstat(srcHost)
+	entries, err := copyEntries(srcHost, srcRel, dstRoot, dst, opt)
 	if err != nil {
 		return err
-	}
-	var entries []entry
-	if fi.IsDir() {
-		entries, err = walk(srcHost, srcRel, opt)
-		if err != nil {
-			return err
-		}
-		if opt.Refuse != nil {
-			for _, e := range entries {
-				if t := path.Join(Clean(dst), e.rel); opt.Refuse(t) {
-					return &RefusedError{t}
-				}
-			}
-		}
-		if err := mkdirAll(dstRoot, dst, opt.DirOwner, opt.MadeDirMode()); err != nil {
-			return err
-		}
-	} else {
-		entries = []entry{{"", fi}}
-		if opt.Refuse != nil && opt.Refuse(Clean(dst)) {
-			return &RefusedError{Clean(dst)}
-		}
-		if err := mkdirAll(dstRoot, path.Dir(dst), opt.DirOwner, opt.MadeDirMode()); err != nil {
-			return err
-		}
 	}
 	// Directories first, in order; then files in parallel (they are
 	// independent once their directories exist); hard links last, once
 	// the files they link to are there.
-	type job struct {
-		src, host, target string
-		info              fs.FileInfo
+	jobs, err := copyDirs(srcHost, dstRoot, dst, entries, opt)
+	if err != nil {
+		return err
 	}
-	var dirs, files, linked []job
+	links, err := copyFiles(jobs.files, opt)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs.linked {
+		if err := copyOne(j.src, j.host, j.info, links, opt); err != nil {
+			return fmt.Errorf("copying %s: %w", j.target, err)
+		}
+	}
+	for i := len(jobs.dirs) - 1; i >= 0; i-- {
+		t := jobs.dirs[i].info.ModTime()
+		_ = os.Chtimes(jobs.dirs[i].host, t, t)
+	}
+	return nil
+}
+
+// copyEntries lists what Copy copies from srcHost, refuses it if Refuse
+// protects a destination, and makes the destination's directory.
+func copyEntries(srcHost, srcRel, dstRoot, dst string, opt CopyOptions) ([]entry, error) {
+	fi, err := os.Lstat(srcHost)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		if opt.Refuse != nil && opt.Refuse(Clean(dst)) {
+			return nil, &RefusedError{Clean(dst)}
+		}
+		if err := mkdirAll(dstRoot, path.Dir(dst), opt.DirOwner, opt.MadeDirMode()); err != nil {
+			return nil, err
+		}
+		return []entry{{"", fi}}, nil
+	}
+	entries, err := walk(srcHost, srcRel, opt)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Refuse != nil {
+		for _, e := range entries {
+			if t := path.Join(Clean(dst), e.rel); opt.Refuse(t) {
+				return nil, &RefusedError{t}
+			}
+		}
+	}
+	if err := mkdirAll(dstRoot, dst, opt.DirOwner, opt.MadeDirMode()); err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+// copyJob is one entry Copy writes.
+type copyJob struct {
+	src, host, target string
+	info              fs.FileInfo
+}
+
+// copyJobs are a copy's entries by when they are written.
+type copyJobs struct {
+	dirs   []copyJob // made in order
+	files  []copyJob // written in parallel
+	linked []copyJob // hard links to one of files, made last
+}
+
+// copyDirs makes the directories among entries, in order, and sorts the
+// rest into files and hard links to them.
+func copyDirs(srcHost, dstRoot, dst string, entries []entry, opt CopyOptions) (copyJobs, error) {
+	var jobs copyJobs
 	seen := map[[2]uint64]bool{}
 	for _, e := range entries {
 		if e.rel == "" && e.info.IsDir() {
@@ -107,32 +147,38 @@ func Copy(srcHost, srcRel, dstRoot, dst string, opt CopyOptions) error {
 		target := path.Join(dst, e.rel)
 		host, err := ResolveParent(dstRoot, target)
 		if err != nil {
-			return err
+			return copyJobs{}, err
 		}
-		j := job{filepath.Join(srcHost, filepath.FromSlash(e.rel)), host, target, e.info}
+		j := copyJob{filepath.Join(srcHost, filepath.FromSlash(e.rel)), host, target, e.info}
 		switch st, _ := e.info.Sys().(*syscall.Stat_t); {
 		case e.info.IsDir():
 			if err := copyOne(j.src, j.host, j.info, nil, opt); err != nil {
-				return fmt.Errorf("copying %s: %w", target, err)
+				return copyJobs{}, fmt.Errorf("copying %s: %w", target, err)
 			}
-			dirs = append(dirs, j)
+			jobs.dirs = append(jobs.dirs, j)
 		case st != nil && st.Nlink > 1 && e.info.Mode().IsRegular():
 			key := [2]uint64{st.Dev, st.Ino}
 			if seen[key] {
-				linked = append(linked, j)
+				jobs.linked = append(jobs.linked, j)
 				continue
 			}
 			seen[key] = true
-			files = append(files, j)
+			jobs.files = append(jobs.files, j)
 		default:
-			files = append(files, j)
+			jobs.files = append(jobs.files, j)
 		}
 	}
+	return jobs, nil
+}
+
+// copyFiles writes files in parallel and returns where each file with
+// hard links went, by device and inode.
+func copyFiles(files []copyJob, opt CopyOptions) (map[[2]uint64]string, error) {
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
-		next     = make(chan job)
+		next     = make(chan copyJob)
 	)
 	links := map[[2]uint64]string{}
 	for w := 0; w < copyWorkers; w++ {
@@ -158,19 +204,7 @@ func Copy(srcHost, srcRel, dstRoot, dst string, opt CopyOptions) error {
 	}
 	close(next)
 	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	for _, j := range linked {
-		if err := copyOne(j.src, j.host, j.info, links, opt); err != nil {
-			return fmt.Errorf("copying %s: %w", j.target, err)
-		}
-	}
-	for i := len(dirs) - 1; i >= 0; i-- {
-		t := dirs[i].info.ModTime()
-		_ = os.Chtimes(dirs[i].host, t, t)
-	}
-	return nil
+	return links, firstErr
 }
 
 // MadeDirMode is the mode of the directories a copy with opt makes.

@@ -58,29 +58,11 @@ const (
 // link, an entry replacing something, or one below a path in the works.
 func Extract(root string, r io.Reader, opt ExtractOptions) error {
 	tr := tar.NewReader(r)
-	written := map[string]bool{}
-	type dirTime struct {
-		host string
-		t    time.Time
-	}
-	var dirs []dirTime
-	// parents maps in-image directories this layer has seen on disk to
-	// their host paths, which saves resolving (an lstat per path element)
-	// and creating the parents of every entry. A whiteout, or an entry
-	// replacing a directory or a symlink, empties it.
-	parents := map[string]string{}
-	w := newWorkers(root, opt)
-	defer w.stop()
-	// settle waits for the workers; what they replaced empties parents.
-	settle := func() error {
-		replaced, err := w.wait()
-		if replaced {
-			clear(parents)
-		}
-		return err
-	}
+	x := &extractor{root: root, opt: opt, written: map[string]bool{}, parents: map[string]string{}}
+	x.w = newWorkers(root, opt)
+	defer x.w.stop()
 	for {
-		if err := w.failed(); err != nil {
+		if err := x.w.failed(); err != nil {
 			return err
 		}
 		hdr, err := tr.Next()
@@ -90,91 +72,154 @@ func Extract(root string, r io.Reader, opt ExtractOptions) error {
 		if err != nil {
 			return fmt.Errorf("reading layer: %w", err)
 		}
-		p := Clean(hdr.Name)
-		if p == "/" {
-			continue
-		}
-		if opt.Ignore != nil && opt.Ignore(p) {
-			continue
-		}
-		if opt.Owner != nil {
-			hdr.Uid, hdr.Gid = opt.Owner.UID, opt.Owner.GID
-		}
-		dir, base := path.Dir(p), path.Base(p)
-		if base == OpaqueWhiteout {
-			if err := settle(); err != nil {
-				return err
-			}
-			clear(parents)
-			if err := clearDir(root, dir, written, opt.Ignore); err != nil {
-				return err
-			}
-			continue
-		}
-		if strings.HasPrefix(base, WhiteoutPrefix) {
-			victim := path.Join(dir, strings.TrimPrefix(base, WhiteoutPrefix))
-			if opt.Ignore != nil && opt.Ignore(victim) {
-				continue
-			}
-			if err := settle(); err != nil {
-				return err
-			}
-			clear(parents)
-			host, err := ResolveParent(root, victim)
-			if err != nil {
-				return err
-			}
-			if err := os.RemoveAll(host); err != nil {
-				return fmt.Errorf("applying whiteout %s: %w", victim, err)
-			}
-			continue
-		}
-		parent, known := parents[dir]
-		if !known || w.busyAt(p) || hdr.Typeflag == tar.TypeLink {
-			// Resolving reads what the workers may be making; so does
-			// a hard link, of its target.
-			if err := settle(); err != nil {
-				return err
-			}
-			parent, known = parents[dir]
-		}
-		var host string
-		if known {
-			host = filepath.Join(parent, base)
-		} else if host, err = ResolveParent(root, p); err != nil {
+		if err := x.entry(hdr, tr); err != nil {
 			return err
 		}
-		replaced := false
-		if known && w.takes(hdr) && isNew(host) {
-			if err := w.add(p, host, hdr, tr); err != nil {
-				return fmt.Errorf("extracting %s: %w", p, err)
-			}
-		} else if replaced, err = writeEntry(root, host, hdr, tr, opt, known, settle); err != nil {
-			return fmt.Errorf("extracting %s: %w", p, err)
-		}
-		written[p] = true
-		if hdr.Typeflag == tar.TypeDir {
-			dirs = append(dirs, dirTime{host, hdr.ModTime})
-		}
-		if replaced {
-			// What it replaced may be how p was reached ("a/b/x"
-			// through a symlink a/b to "/", replacing the directory a).
-			clear(parents)
-			continue
-		}
-		parents[dir] = filepath.Dir(host)
-		if hdr.Typeflag == tar.TypeDir {
-			parents[p] = host
-		}
 	}
-	if err := settle(); err != nil {
+	if err := x.settle(); err != nil {
 		return err
 	}
 	// Directory times last: creating children changed them.
-	for i := len(dirs) - 1; i >= 0; i-- {
-		_ = os.Chtimes(dirs[i].host, dirs[i].t, dirs[i].t)
+	for i := len(x.dirs) - 1; i >= 0; i-- {
+		_ = os.Chtimes(x.dirs[i].host, x.dirs[i].t, x.dirs[i].t)
 	}
 	return nil
+}
+
+// extractor is the state of one Extract.
+type extractor struct {
+	root string
+	opt  ExtractOptions
+	w    *workers
+	// written are the in-image paths the layer wrote, which an opaque
+	// whiteout after them keeps.
+	written map[string]bool
+	// dirs are the directories made, whose times are set last.
+	dirs []dirTime
+	// parents maps in-image directories this layer has seen on disk to
+	// their host paths, which saves resolving (an lstat per path element)
+	// and creating the parents of every entry. A whiteout, or an entry
+	// replacing a directory or a symlink, empties it.
+	parents map[string]string
+}
+
+type dirTime struct {
+	host string
+	t    time.Time
+}
+
+// settle waits for the workers; what they replaced empties parents.
+func (x *extractor) settle() error {
+	replaced, err := x.w.wait()
+	if replaced {
+		clear(x.parents)
+	}
+	return err
+}
+
+// entry applies one entry of the layer, its content read from r.
+func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
+	p := Clean(hdr.Name)
+	if p == "/" {
+		return nil
+	}
+	if x.opt.Ignore != nil && x.opt.Ignore(p) {
+		return nil
+	}
+	if x.opt.Owner != nil {
+		hdr.Uid, hdr.Gid = x.opt.Owner.UID, x.opt.Owner.GID
+	}
+	dir, base := path.Dir(p), path.Base(p)
+	if base == OpaqueWhiteout {
+		return x.opaque(dir)
+	}
+	if victim, ok := strings.CutPrefix(base, WhiteoutPrefix); ok {
+		return x.whiteout(path.Join(dir, victim))
+	}
+	return x.write(p, hdr, r)
+}
+
+// opaque empties dir of what lower layers put there.
+func (x *extractor) opaque(dir string) error {
+	if err := x.settle(); err != nil {
+		return err
+	}
+	clear(x.parents)
+	return clearDir(x.root, dir, x.written, x.opt.Ignore)
+}
+
+// whiteout removes victim, unless it is ignored.
+func (x *extractor) whiteout(victim string) error {
+	if x.opt.Ignore != nil && x.opt.Ignore(victim) {
+		return nil
+	}
+	if err := x.settle(); err != nil {
+		return err
+	}
+	clear(x.parents)
+	host, err := ResolveParent(x.root, victim)
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(host); err != nil {
+		return fmt.Errorf("applying whiteout %s: %w", victim, err)
+	}
+	return nil
+}
+
+// write makes the entry at p, or hands it to a worker.
+func (x *extractor) write(p string, hdr *tar.Header, r io.Reader) error {
+	host, known, err := x.host(p, hdr)
+	if err != nil {
+		return err
+	}
+	replaced := false
+	if known && x.w.takes(hdr) && isNew(host) {
+		if err := x.w.add(p, host, hdr, r); err != nil {
+			return fmt.Errorf("extracting %s: %w", p, err)
+		}
+	} else if replaced, err = writeEntry(x.root, host, hdr, r, x.opt, known, x.settle); err != nil {
+		return fmt.Errorf("extracting %s: %w", p, err)
+	}
+	x.written[p] = true
+	if hdr.Typeflag == tar.TypeDir {
+		x.dirs = append(x.dirs, dirTime{host, hdr.ModTime})
+	}
+	if replaced {
+		// What it replaced may be how p was reached ("a/b/x"
+		// through a symlink a/b to "/", replacing the directory a).
+		clear(x.parents)
+		return nil
+	}
+	dir := path.Dir(p)
+	x.parents[dir] = filepath.Dir(host)
+	if hdr.Typeflag == tar.TypeDir {
+		x.parents[p] = host
+	}
+	return nil
+}
+
+// host returns the host path of p; known tells whether its directory is
+// one of parents, which exists.
+func (x *extractor) host(p string, hdr *tar.Header) (host string, known bool, _ error) {
+	dir := path.Dir(p)
+	parent, known := x.parents[dir]
+	if !known || x.w.busyAt(p) || hdr.Typeflag == tar.TypeLink {
+		// Resolving reads what the workers may be making; so does
+		// a hard link, of its target.
+		if err := x.settle(); err != nil {
+			return "", false, err
+		}
+		parent, known = x.parents[dir]
+	}
+	if known {
+		return filepath.Join(parent, path.Base(p)), true, nil
+	}
+	host, err := ResolveParent(x.root, p)
+	if err != nil {
+		return "", false, err
+	}
+	return host, false, nil
 }
 
 // isNew reports whether nothing is at host yet.
@@ -334,111 +379,156 @@ func writeEntry(root, host string, hdr *tar.Header, r io.Reader, opt ExtractOpti
 			return false, err
 		}
 	}
-	// create runs mk, and once more after removing what stood at host.
-	create := func(mk func() error) error {
-		err := mk()
-		if !errors.Is(err, os.ErrExist) {
-			return err
-		}
-		if beforeReplace != nil {
-			// Work under way may go through what is replaced.
-			if err := beforeReplace(); err != nil {
-				return err
-			}
-		}
-		if fi, err := os.Lstat(host); err == nil && (fi.IsDir() || fi.Mode()&os.ModeSymlink != 0) {
-			replaced = true
-		}
-		if err := os.RemoveAll(host); err != nil {
-			return err
-		}
-		return mk()
-	}
-	mode := os.FileMode(hdr.Mode).Perm()
-	switch hdr.Typeflag {
+	e := &entryWriter{root: root, host: host, hdr: hdr, opt: opt, beforeReplace: beforeReplace}
+	err := e.write(r)
+	return e.replaced, err
+}
+
+// entryWriter makes one entry for writeEntry.
+type entryWriter struct {
+	root, host    string
+	hdr           *tar.Header
+	opt           ExtractOptions
+	beforeReplace func() error
+	// replaced tells whether a directory or a symlink was removed.
+	replaced bool
+}
+
+// write makes the entry, its content read from r, with its metadata.
+func (e *entryWriter) write(r io.Reader) error {
+	mode := os.FileMode(e.hdr.Mode).Perm()
+	var err error
+	switch e.hdr.Typeflag {
 	case tar.TypeDir:
-		if err := os.Mkdir(host, mode); err != nil {
-			fi, lerr := os.Lstat(host)
-			if lerr != nil || !errors.Is(err, os.ErrExist) {
-				return replaced, err
-			}
-			if !fi.IsDir() {
-				if err := create(func() error { return os.Mkdir(host, mode) }); err != nil {
-					return replaced, err
-				}
-			}
-		}
+		err = e.mkdir(mode)
 	case tar.TypeReg, tar.TypeRegA:
-		var f *os.File
-		if err := create(func() (err error) {
-			f, err = os.OpenFile(host, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, mode)
-			return err
-		}); err != nil {
-			return replaced, err
-		}
-		err := writeFile(f, r, hdr, opt)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return replaced, err
-		}
-		setTimes(host, hdr)
-		return replaced, nil
+		return e.file(r, mode)
 	case tar.TypeSymlink:
-		if err := create(func() error { return os.Symlink(hdr.Linkname, host) }); err != nil {
-			return replaced, err
-		}
+		err = e.create(func() error { return os.Symlink(e.hdr.Linkname, e.host) })
 	case tar.TypeLink:
-		// Resolved after what stood at host is gone, which can change it.
-		err := create(func() error {
-			target, err := ResolveParent(root, Clean(hdr.Linkname))
-			if err != nil {
-				return err
-			}
-			return os.Link(target, host)
-		})
-		return replaced, err // a hard link shares the target's metadata
+		return e.link() // a hard link shares the target's metadata
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		m := uint32(mode)
-		switch hdr.Typeflag {
-		case tar.TypeChar:
-			m |= unix.S_IFCHR
-		case tar.TypeBlock:
-			m |= unix.S_IFBLK
-		default:
-			m |= unix.S_IFIFO
-		}
-		dev := int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
-		if err := create(func() error {
-			if err := unix.Mknod(host, m, dev); err != nil {
-				return &os.PathError{Op: "mknod", Path: host, Err: err}
-			}
-			return nil
-		}); err != nil {
-			return replaced, err
-		}
+		err = e.mknod(mode)
 	default:
-		return replaced, nil // sockets and unknown types are not part of images
+		return nil // sockets and unknown types are not part of images
 	}
+	if err != nil {
+		return err
+	}
+	return setMetadata(e.host, e.hdr, e.opt)
+}
+
+// create runs mk, and once more after removing what stood at host.
+func (e *entryWriter) create(mk func() error) error {
+	err := mk()
+	if !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if e.beforeReplace != nil {
+		// Work under way may go through what is replaced.
+		if err := e.beforeReplace(); err != nil {
+			return err
+		}
+	}
+	if fi, err := os.Lstat(e.host); err == nil && (fi.IsDir() || fi.Mode()&os.ModeSymlink != 0) {
+		e.replaced = true
+	}
+	if err := os.RemoveAll(e.host); err != nil {
+		return err
+	}
+	return mk()
+}
+
+// mkdir makes a directory, keeping one that is there.
+func (e *entryWriter) mkdir(mode os.FileMode) error {
+	err := os.Mkdir(e.host, mode)
+	if err == nil {
+		return nil
+	}
+	fi, lerr := os.Lstat(e.host)
+	if lerr != nil || !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if fi.IsDir() {
+		return nil
+	}
+	return e.create(func() error { return os.Mkdir(e.host, mode) })
+}
+
+// file makes a regular file with its content read from r and its
+// metadata.
+func (e *entryWriter) file(r io.Reader, mode os.FileMode) error {
+	var f *os.File
+	if err := e.create(func() (err error) {
+		f, err = os.OpenFile(e.host, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, mode)
+		return err
+	}); err != nil {
+		return err
+	}
+	err := writeFile(f, r, e.hdr, e.opt)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	setTimes(e.host, e.hdr)
+	return nil
+}
+
+// link makes a hard link to the in-image path the entry names.
+func (e *entryWriter) link() error {
+	// Resolved after what stood at host is gone, which can change it.
+	return e.create(func() error {
+		target, err := ResolveParent(e.root, Clean(e.hdr.Linkname))
+		if err != nil {
+			return err
+		}
+		return os.Link(target, e.host)
+	})
+}
+
+// mknod makes a character or block device or a FIFO.
+func (e *entryWriter) mknod(mode os.FileMode) error {
+	m := uint32(mode)
+	switch e.hdr.Typeflag {
+	case tar.TypeChar:
+		m |= unix.S_IFCHR
+	case tar.TypeBlock:
+		m |= unix.S_IFBLK
+	default:
+		m |= unix.S_IFIFO
+	}
+	dev := int(unix.Mkdev(uint32(e.hdr.Devmajor), uint32(e.hdr.Devminor)))
+	return e.create(func() error {
+		if err := unix.Mknod(e.host, m, dev); err != nil {
+			return &os.PathError{Op: "mknod", Path: e.host, Err: err}
+		}
+		return nil
+	})
+}
+
+// setMetadata gives the entry at host the owner, xattrs, mode and times
+// hdr records.
+func setMetadata(host string, hdr *tar.Header, opt ExtractOptions) error {
 	if !opt.NoChown {
 		if err := os.Lchown(host, hdr.Uid, hdr.Gid); err != nil {
-			return replaced, err
+			return err
 		}
 	}
 	if err := setXattrs(host, hdr); err != nil {
-		return replaced, err
+		return err
 	}
 	if hdr.Typeflag != tar.TypeSymlink {
 		// chmod after chown: chown clears the setuid and setgid bits.
 		if err := os.Chmod(host, TarMode(hdr.Mode)); err != nil {
-			return replaced, err
+			return err
 		}
 	}
 	if hdr.Typeflag != tar.TypeDir {
 		setTimes(host, hdr)
 	}
-	return replaced, nil
+	return nil
 }
 
 // writeFile fills a new regular file and sets its owner, xattrs and mode
