@@ -22,8 +22,25 @@ import (
 // when not nil, spares reading the files it knows unchanged), and the
 // entries are added in walk order.
 func HashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exceptions bool, sums *cache.Sums) error {
-	var items []*hashItem
 	work := make(chan *hashItem, 256)
+	wait := fillHashItems(work, sums)
+	t := &hashWalk{excluded: excluded, exceptions: exceptions, work: work}
+	err := t.tree(host, rel)
+	close(work)
+	if werr := wait(); err == nil {
+		err = werr
+	}
+	if err != nil {
+		return err
+	}
+	addHashItems(h, t.items)
+	return nil
+}
+
+// fillHashItems starts the workers that fill the items sent on work. The
+// function it returns waits for them, once work is closed, and returns
+// the first error one of them met.
+func fillHashItems(work <-chan *hashItem, sums *cache.Sums) (wait func() error) {
 	errs := make(chan error, hashWorkers)
 	var wg sync.WaitGroup
 	for range hashWorkers {
@@ -40,53 +57,74 @@ func HashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exc
 			errs <- first
 		}()
 	}
-	add := func(path, r string) {
-		it := &hashItem{path: path, rel: r}
-		items = append(items, it)
-		work <- it
-	}
-	var walk func(dir, r string) error
-	walk = func(dir, r string) error {
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return err
-		}
-		for _, e := range ents {
-			p, cr := filepath.Join(dir, e.Name()), r+"/"+e.Name()
-			if excluded(cr) {
-				if !e.IsDir() || !exceptions {
-					continue
-				}
-			} else {
-				add(p, cr)
-			}
-			if e.IsDir() {
-				if err := walk(p, cr); err != nil {
-					return err
-				}
+	return func() error {
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				return err
 			}
 		}
 		return nil
 	}
+}
+
+// hashWalk lists the entries of a tree in order, sending each to the
+// workers.
+type hashWalk struct {
+	excluded   func(string) bool
+	exceptions bool
+	work       chan<- *hashItem
+	items      []*hashItem
+}
+
+func (t *hashWalk) add(path, rel string) {
+	it := &hashItem{path: path, rel: rel}
+	t.items = append(t.items, it)
+	t.work <- it
+}
+
+// tree adds host, known as rel, and what is under it.
+func (t *hashWalk) tree(host, rel string) error {
 	fi, err := os.Lstat(host)
-	if err == nil {
-		r := filepath.ToSlash(rel)
-		add(host, r)
-		if fi.IsDir() {
-			err = walk(host, strings.TrimSuffix(r, "/"))
-		}
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
 	if err != nil {
 		return err
 	}
-	for err := range errs {
-		if err != nil {
-			return err
+	r := filepath.ToSlash(rel)
+	t.add(host, r)
+	if fi.IsDir() {
+		return t.dir(host, strings.TrimSuffix(r, "/"))
+	}
+	return nil
+}
+
+// dir adds what is under dir, known as r.
+func (t *hashWalk) dir(dir, r string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		p, cr := filepath.Join(dir, e.Name()), r+"/"+e.Name()
+		if t.excluded(cr) {
+			if !e.IsDir() || !t.exceptions {
+				continue
+			}
+		} else {
+			t.add(p, cr)
+		}
+		if e.IsDir() {
+			if err := t.dir(p, cr); err != nil {
+				return err
+			}
 		}
 	}
+	return nil
+}
+
+// addHashItems adds the filled items to h in order, a hard link to an
+// earlier item as a link to it.
+func addHashItems(h *cache.Hasher, items []*hashItem) {
 	links := map[[2]uint64]string{} // hard links: which earlier file each shares
 	for _, it := range items {
 		if it.nlink > 1 && it.file {
@@ -105,7 +143,6 @@ func HashTree(h *cache.Hasher, host, rel string, excluded func(string) bool, exc
 			h.AddKey(it.key)
 		}
 	}
-	return nil
 }
 
 // hashItem is one entry of a tree being keyed.
