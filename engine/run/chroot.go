@@ -46,26 +46,9 @@ func (c Chroot) Run(ctx context.Context, s Spec) error {
 		return fmt.Errorf("preparing run: %w", err)
 	}
 	defer os.RemoveAll(etc)
-	files := map[string][]byte{
-		"/etc/hosts":    []byte("127.0.0.1\tlocalhost " + s.Hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
-		"/etc/hostname": []byte(s.Hostname + "\n"),
-	}
-	if dt, err := os.ReadFile("/etc/resolv.conf"); err == nil {
-		files["/etc/resolv.conf"] = dt
-	} else {
-		files["/etc/resolv.conf"] = nil
-	}
-	var mounts []Mount
-	for _, m := range systemMounts {
-		mt := Mount{Type: "system", Source: m.target, Target: m.target, File: m.file}
-		if m.file {
-			src := filepath.Join(etc, filepath.Base(m.target))
-			if err := os.WriteFile(src, files[m.target], 0o644); err != nil {
-				return fmt.Errorf("preparing run: %w", err)
-			}
-			mt.Type, mt.Source = "bind", src
-		}
-		mounts = append(mounts, mt)
+	mounts, err := makeSystemMounts(etc, s.Hostname)
+	if err != nil {
+		return fmt.Errorf("preparing run: %w", err)
 	}
 	mounts = append(mounts, s.Mounts...)
 
@@ -80,7 +63,39 @@ func (c Chroot) Run(ctx context.Context, s Spec) error {
 	}
 	s.Mounts = mounts
 	stubs.settle()
+	return runInit(ctx, s)
+}
 
+// makeSystemMounts returns the system mounts, the files among them
+// written in etc for a container named hostname.
+func makeSystemMounts(etc, hostname string) ([]Mount, error) {
+	files := map[string][]byte{
+		"/etc/hosts":    []byte("127.0.0.1\tlocalhost " + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+		"/etc/hostname": []byte(hostname + "\n"),
+	}
+	if dt, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		files["/etc/resolv.conf"] = dt
+	} else {
+		files["/etc/resolv.conf"] = nil
+	}
+	var mounts []Mount
+	for _, m := range systemMounts {
+		mt := Mount{Type: "system", Source: m.target, Target: m.target, File: m.file}
+		if m.file {
+			src := filepath.Join(etc, filepath.Base(m.target))
+			if err := os.WriteFile(src, files[m.target], 0o644); err != nil {
+				return nil, err
+			}
+			mt.Type, mt.Source = "bind", src
+		}
+		mounts = append(mounts, mt)
+	}
+	return mounts, nil
+}
+
+// runInit runs s, its mounts made, through the re-executed binary in
+// new namespaces, and waits for it.
+func runInit(ctx context.Context, s Spec) error {
 	spec, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("encoding run spec: %w", err)
