@@ -29,64 +29,8 @@ type inode struct{ dev, ino uint64 }
 // equal bytes.
 func WriteTar(w io.Writer, root string, cur State, changes []Change, opt TarOptions) error {
 	root = filepath.Clean(root)
-	type item struct {
-		path     string
-		whiteout bool
-		opaque   bool
-	}
-	items := map[string]*item{}
-	add := func(p string) *item {
-		it := items[p]
-		if it == nil {
-			it = &item{path: p}
-			items[p] = it
-		}
-		return it
-	}
-	var replacedDirs []string
-	for _, c := range changes {
-		switch c.Kind {
-		case Deleted:
-			add(path.Join(path.Dir(c.Path), ".wh."+path.Base(c.Path))).whiteout = true
-		case Replaced:
-			if cur[c.Path].IsDir() {
-				add(c.Path).opaque = true
-				replacedDirs = append(replacedDirs, c.Path)
-			} else {
-				// A non-directory hides the lower directory's children by
-				// itself; a whiteout beside it confuses flatteners.
-				add(c.Path)
-			}
-		default:
-			add(c.Path)
-		}
-	}
-	// Everything under a replaced directory is new content.
-	if len(replacedDirs) > 0 {
-		for p := range cur {
-			for _, d := range replacedDirs {
-				if strings.HasPrefix(p, d+"/") {
-					add(p)
-					break
-				}
-			}
-		}
-	}
-	// Parents, so that the layer alone recreates each path faithfully.
-	for p := range items {
-		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
-			if _, ok := items[d]; ok {
-				break
-			}
-			add(d)
-		}
-	}
-	paths := make([]string, 0, len(items))
-	for p := range items {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-
+	items := changedItems(cur, changes)
+	paths := items.sorted()
 	var hosts []string
 	for _, p := range paths {
 		if e, ok := cur[p]; ok && !items[p].whiteout && readsContent(e) {
@@ -100,9 +44,7 @@ func WriteTar(w io.Writer, root string, cur State, changes []Change, opt TarOpti
 	for _, p := range paths {
 		it := items[p]
 		if it.whiteout {
-			hdr := &tar.Header{Name: p[1:], Typeflag: tar.TypeReg, Mode: 0, Format: tar.FormatPAX}
-			hdr.ModTime = stamp(time.Unix(0, 0), opt)
-			if err := tw.WriteHeader(hdr); err != nil {
+			if err := writeMarker(tw, p[1:], opt); err != nil {
 				return fmt.Errorf("writing whiteout %s: %w", p, err)
 			}
 			continue
@@ -118,8 +60,7 @@ func WriteTar(w io.Writer, root string, cur State, changes []Change, opt TarOpti
 			pf.consumed()
 		}
 		if it.opaque {
-			hdr := &tar.Header{Name: p[1:] + "/.wh..wh..opq", Typeflag: tar.TypeReg, Format: tar.FormatPAX, ModTime: stamp(time.Unix(0, 0), opt)}
-			if err := tw.WriteHeader(hdr); err != nil {
+			if err := writeMarker(tw, p[1:]+"/.wh..wh..opq", opt); err != nil {
 				return fmt.Errorf("writing opaque marker %s: %w", p, err)
 			}
 		}
@@ -128,6 +69,90 @@ func WriteTar(w io.Writer, root string, cur State, changes []Change, opt TarOpti
 		return fmt.Errorf("closing layer tar: %w", err)
 	}
 	return nil
+}
+
+// tarItem is one path WriteTar writes: an entry of cur, with an opaque
+// marker after it when opaque, or a whiteout.
+type tarItem struct {
+	path     string
+	whiteout bool
+	opaque   bool
+}
+
+// tarItems are the paths WriteTar writes.
+type tarItems map[string]*tarItem
+
+func (items tarItems) add(p string) *tarItem {
+	it := items[p]
+	if it == nil {
+		it = &tarItem{path: p}
+		items[p] = it
+	}
+	return it
+}
+
+// changedItems lists the paths a layer with changes holds: the changed
+// ones, whiteouts for deletions, what is under a replaced directory, and
+// every parent.
+func changedItems(cur State, changes []Change) tarItems {
+	items := tarItems{}
+	var replacedDirs []string
+	for _, c := range changes {
+		switch c.Kind {
+		case Deleted:
+			items.add(path.Join(path.Dir(c.Path), ".wh."+path.Base(c.Path))).whiteout = true
+		case Replaced:
+			if cur[c.Path].IsDir() {
+				items.add(c.Path).opaque = true
+				replacedDirs = append(replacedDirs, c.Path)
+			} else {
+				// A non-directory hides the lower directory's children by
+				// itself; a whiteout beside it confuses flatteners.
+				items.add(c.Path)
+			}
+		default:
+			items.add(c.Path)
+		}
+	}
+	// Everything under a replaced directory is new content.
+	if len(replacedDirs) > 0 {
+		for p := range cur {
+			for _, d := range replacedDirs {
+				if strings.HasPrefix(p, d+"/") {
+					items.add(p)
+					break
+				}
+			}
+		}
+	}
+	// Parents, so that the layer alone recreates each path faithfully.
+	for p := range items {
+		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
+			if _, ok := items[d]; ok {
+				break
+			}
+			items.add(d)
+		}
+	}
+	return items
+}
+
+// sorted returns the paths in order.
+func (items tarItems) sorted() []string {
+	paths := make([]string, 0, len(items))
+	for p := range items {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	return paths
+}
+
+// writeMarker writes an empty file named name, a whiteout or an opaque
+// marker.
+func writeMarker(tw *tar.Writer, name string, opt TarOptions) error {
+	hdr := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0, Format: tar.FormatPAX}
+	hdr.ModTime = stamp(time.Unix(0, 0), opt)
+	return tw.WriteHeader(hdr)
 }
 
 func stamp(t time.Time, opt TarOptions) time.Time {
