@@ -17,16 +17,8 @@ import (
 // share, Kaniko's. AddFlags declares them, Finish completes them after
 // parsing, and Options turns them into the Options of the calls.
 type RegistryOptions struct {
-	// Insecure pushes over plain HTTP; InsecurePull pulls over it.
-	Insecure     bool
-	InsecurePull bool
-	// InsecureRegistries are registries reached over plain HTTP.
-	InsecureRegistries []string
-	// SkipTLSVerify skips TLS verification for pushes; ...Pull for pulls.
-	SkipTLSVerify     bool
-	SkipTLSVerifyPull bool
-	// SkipTLSVerifyRegistries skip TLS verification for these registries.
-	SkipTLSVerifyRegistries []string
+	// TransportOptions are the plain HTTP and TLS verification flags.
+	TransportOptions
 	// Retries is how many times a failed request is retried: --push-retry,
 	// raised by --image-download-retry and --image-fs-extract-retry;
 	// 0 means 5.
@@ -46,7 +38,26 @@ type RegistryOptions struct {
 	// $DOCKER_CONFIG, else ~/.docker.
 	DockerConfig string
 
-	// The raw values of the flags Finish parses.
+	raw rawRegistryFlags
+}
+
+// TransportOptions are the registry flags on plain HTTP and TLS
+// verification.
+type TransportOptions struct {
+	// Insecure pushes over plain HTTP; InsecurePull pulls over it.
+	Insecure     bool
+	InsecurePull bool
+	// InsecureRegistries are registries reached over plain HTTP.
+	InsecureRegistries []string
+	// SkipTLSVerify skips TLS verification for pushes; ...Pull for pulls.
+	SkipTLSVerify     bool
+	SkipTLSVerifyPull bool
+	// SkipTLSVerifyRegistries skip TLS verification for these registries.
+	SkipTLSVerifyRegistries []string
+}
+
+// rawRegistryFlags are the raw values of the flags Finish parses.
+type rawRegistryFlags struct {
 	maps, certs, clientCerts    []string
 	downloadRetry, extractRetry int
 }
@@ -60,12 +71,12 @@ func (r *RegistryOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&r.SkipTLSVerifyPull, "skip-tls-verify-pull", false, "do not verify TLS certificates when pulling")
 	fs.StringArrayVar(&r.SkipTLSVerifyRegistries, "skip-tls-verify-registry", nil, "registry whose TLS certificate is not verified (repeatable)")
 	fs.IntVar(&r.Retries, "push-retry", 0, "times to retry a failed registry request (default 5)")
-	fs.IntVar(&r.downloadRetry, "image-download-retry", 0, "times to retry pulling a base image (default: as --push-retry)")
-	fs.IntVar(&r.extractRetry, "image-fs-extract-retry", 0, "times to retry pulling a base image layer (default: as --push-retry)")
+	fs.IntVar(&r.raw.downloadRetry, "image-download-retry", 0, "times to retry pulling a base image (default: as --push-retry)")
+	fs.IntVar(&r.raw.extractRetry, "image-fs-extract-retry", 0, "times to retry pulling a base image layer (default: as --push-retry)")
 	fs.StringArrayVar(&r.Mirrors, "registry-mirror", nil, "mirror tried before Docker Hub (repeatable; also $KANIKO_REGISTRY_MIRROR)")
-	fs.StringArrayVar(&r.maps, "registry-map", nil, "REGISTRY=MIRROR[;REGISTRY=MIRROR...]: mirrors tried before REGISTRY, in order (repeatable; also $KANIKO_REGISTRY_MAP)")
-	fs.StringArrayVar(&r.certs, "registry-certificate", nil, "REGISTRY=CA-FILE: trust this CA bundle for REGISTRY (repeatable)")
-	fs.StringArrayVar(&r.clientCerts, "registry-client-cert", nil, "REGISTRY=CERT-FILE,KEY-FILE: client certificate for REGISTRY (repeatable)")
+	fs.StringArrayVar(&r.raw.maps, "registry-map", nil, "REGISTRY=MIRROR[;REGISTRY=MIRROR...]: mirrors tried before REGISTRY, in order (repeatable; also $KANIKO_REGISTRY_MAP)")
+	fs.StringArrayVar(&r.raw.certs, "registry-certificate", nil, "REGISTRY=CA-FILE: trust this CA bundle for REGISTRY (repeatable)")
+	fs.StringArrayVar(&r.raw.clientCerts, "registry-client-cert", nil, "REGISTRY=CERT-FILE,KEY-FILE: client certificate for REGISTRY (repeatable)")
 	fs.BoolVar(&r.MirrorsOnly, "skip-default-registry-fallback", false, "with mirrors, never fall back to Docker Hub")
 }
 
@@ -77,20 +88,20 @@ func (r *RegistryOptions) Finish() error {
 		r.Mirrors = append(r.Mirrors, v)
 	}
 	if v := os.Getenv("KANIKO_REGISTRY_MAP"); v != "" {
-		r.maps = append(r.maps, v)
+		r.raw.maps = append(r.raw.maps, v)
 	}
 	r.InsecureRegistries = slices.DeleteFunc(r.InsecureRegistries, func(s string) bool { return s == "" })
 	var err error
-	if r.Certificates, err = keyValues("--registry-certificate", r.Certificates, r.certs); err != nil {
+	if r.Certificates, err = keyValues("--registry-certificate", r.Certificates, r.raw.certs); err != nil {
 		return err
 	}
-	if r.ClientCerts, err = keyValues("--registry-client-cert", r.ClientCerts, r.clientCerts); err != nil {
+	if r.ClientCerts, err = keyValues("--registry-client-cert", r.ClientCerts, r.raw.clientCerts); err != nil {
 		return err
 	}
-	if r.Map, err = registryMaps(r.Map, r.maps); err != nil {
+	if r.Map, err = registryMaps(r.Map, r.raw.maps); err != nil {
 		return err
 	}
-	r.Retries = max(r.Retries, r.downloadRetry, r.extractRetry)
+	r.Retries = max(r.Retries, r.raw.downloadRetry, r.raw.extractRetry)
 	return nil
 }
 
