@@ -44,6 +44,8 @@ type Plan struct {
 	// GlobalArgs are the ARGs before the first FROM and the platform
 	// ARGs, KEY=VALUE, after --build-arg.
 	GlobalArgs []string
+	// Platform is the target platform, which COPY --from=image pulls.
+	Platform v1.Platform
 
 	buildArgs map[string]string
 }
@@ -68,7 +70,7 @@ type Stage struct {
 
 // New plans f for a build as opt says.
 func New(f *File, opt Options) (*Plan, error) {
-	p := &Plan{File: f, buildArgs: opt.BuildArgs, Uses: map[int]int{}, Final: map[int]bool{}}
+	p := &Plan{File: f, Platform: opt.Platform, buildArgs: opt.BuildArgs, Uses: map[int]int{}, Final: map[int]bool{}}
 	if err := p.globalArgs(opt); err != nil {
 		return nil, err
 	}

@@ -1,9 +1,8 @@
-package engine
+package solve
 
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -31,7 +30,8 @@ func (e layerEntry) String() string {
 }
 
 // buildLayers builds dir's Dockerfile on the host (no RUN: no chroot
-// needed) and lists each layer; copyAlways turns layer-only COPYs off.
+// needed) and lists each layer; copyAlways turns layer-only COPYs off, as
+// when another stage reads the target.
 func buildLayers(t *testing.T, dir string, copyAlways bool) ([][]layerEntry, string) {
 	t.Helper()
 	out, log, err := tryBuildLayers(t, dir, copyAlways)
@@ -44,16 +44,12 @@ func buildLayers(t *testing.T, dir string, copyAlways bool) ([][]layerEntry, str
 func tryBuildLayers(t *testing.T, dir string, copyAlways bool) ([][]layerEntry, string, error) {
 	t.Helper()
 	var log bytes.Buffer
-	b, err := newBuilder(context.Background(), Options{
-		Context: ContextOptions{Source: dir, Dockerfile: filepath.Join(dir, "Dockerfile")},
-		Output:  OutputOptions{NoPush: true}, Root: RootOptions{TempDir: t.TempDir()}, Progress: &log,
-	})
-	if err != nil {
-		t.Fatal(err)
+	cfg := testConfig(t, dir)
+	cfg.Progress = &log
+	if copyAlways {
+		cfg.Plan.Uses[cfg.Plan.Target]++
 	}
-	defer b.removeTemp()
-	b.copyAlways = copyAlways
-	img, err := b.build(context.Background())
+	img, err := solve(t, cfg)
 	if err != nil {
 		return nil, log.String(), err
 	}

@@ -1,4 +1,4 @@
-package engine
+package rootfs
 
 import (
 	"os"
@@ -11,7 +11,7 @@ import (
 // TestMoveAsideAndBackIn sets a stage's files aside the way in-container
 // mode does between stages: everything moves but the ignored paths, which
 // stay, and a directory holding an ignored path is remade with its
-// metadata. moveIn brings them back.
+// metadata. MoveIn brings them back.
 func TestMoveAsideAndBackIn(t *testing.T) {
 	root, dst := t.TempDir(), filepath.Join(t.TempDir(), "stage-0")
 	write := func(p, data string, mode os.FileMode) {
@@ -44,8 +44,8 @@ func TestMoveAsideAndBackIn(t *testing.T) {
 	if err := os.Chtimes(filepath.Join(root, "etc"), mtime, mtime); err != nil {
 		t.Fatal(err)
 	}
-	ignored := ignoreList{"/etc/hosts", "/kaniko"}
-	if err := moveAside(root, dst, ignored, ignored.covers); err != nil {
+	ignored := IgnoreList{"/etc/hosts", "/kaniko"}
+	if err := MoveAside(root, dst, ignored, ignored.Covers); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"usr/bin/tool", "etc/passwd", "etc/tool-link", "bin"} {
@@ -85,7 +85,7 @@ func TestMoveAsideAndBackIn(t *testing.T) {
 	if err := os.Chmod(filepath.Join(root, "etc"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := moveIn(dst, root, ignored); err != nil {
+	if err := MoveIn(dst, root, ignored); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"usr/bin/tool", "etc/passwd", "etc/tool-link", "bin", "etc/hosts", "kaniko/tmp/keep"} {

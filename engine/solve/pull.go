@@ -1,4 +1,4 @@
-package engine
+package solve
 
 import (
 	"context"
@@ -30,7 +30,7 @@ type layerFetch struct {
 
 // fetchImage starts downloading img's layers. It needs only the image's
 // manifest: a base's layers come while its config is fetched.
-func (b *builder) fetchImage(ctx context.Context, img v1.Image) (*layerFetch, error) {
+func (b *Solver) fetchImage(ctx context.Context, img v1.Image) (*layerFetch, error) {
 	layers, err := img.Layers()
 	if err != nil {
 		return nil, err
@@ -39,7 +39,7 @@ func (b *builder) fetchImage(ctx context.Context, img v1.Image) (*layerFetch, er
 }
 
 // fetchLayers starts downloading layers.
-func (b *builder) fetchLayers(ctx context.Context, layers []v1.Layer) *layerFetch {
+func (b *Solver) fetchLayers(ctx context.Context, layers []v1.Layer) *layerFetch {
 	ctx, cancel := context.WithCancel(ctx)
 	lf := &layerFetch{cancel: cancel}
 	sem := make(chan struct{}, pullJobs)
@@ -66,7 +66,7 @@ func (b *builder) fetchLayers(ctx context.Context, layers []v1.Layer) *layerFetc
 // extract applies img's layers to root in order, at the given rank in
 // extractOrder. Layers download in parallel (each retried as a whole when
 // the connection drops) while earlier ones are being extracted.
-func (b *builder) extract(ctx context.Context, img v1.Image, root string, skip func(string) bool, rank int) error {
+func (b *Solver) extract(ctx context.Context, img v1.Image, root string, skip func(string) bool, rank int) error {
 	lf, err := b.fetchImage(ctx, img)
 	if err != nil {
 		return err
@@ -106,8 +106,8 @@ type download struct {
 
 // downloadLayer copies a layer's compressed blob into a file; the registry
 // reader checks the digest at the end.
-func (b *builder) downloadLayer(ctx context.Context, l v1.Layer, d *download) {
-	f, err := os.CreateTemp(b.tmp, "pull-")
+func (b *Solver) downloadLayer(ctx context.Context, l v1.Layer, d *download) {
+	f, err := os.CreateTemp(b.cfg.TempDir, "pull-")
 	if err != nil {
 		d.finish(err)
 		return
@@ -116,7 +116,7 @@ func (b *builder) downloadLayer(ctx context.Context, l v1.Layer, d *download) {
 	d.mu.Lock()
 	d.path = f.Name()
 	d.mu.Unlock()
-	err = b.remote.Retry(ctx, func() error {
+	err = b.cfg.Registry.Retry(ctx, func() error {
 		// A retry writes the same bytes again: readers wait for them.
 		d.grow(-1)
 		if err := f.Truncate(0); err != nil {

@@ -1,4 +1,4 @@
-package engine
+package solve
 
 import (
 	"context"
@@ -8,18 +8,32 @@ import (
 	"time"
 )
 
+// schedule is when the stages run.
+type schedule struct {
+	// done closes per needed stage when it is built or has failed.
+	done map[int]chan struct{}
+	// turns closes per needed stage when it is done with the Root.Dir or
+	// will not use it: the stages that RUN take the root one after the
+	// other, in build order.
+	turns map[int]*turn
+}
+
+// turn is a stage's turn in Root.Dir; endTurn closes over once.
+type turn struct {
+	over chan struct{}
+	once sync.Once
+}
+
 // runConcurrently runs the needed stages, each as soon as its base stage
 // is built: independent stages build at the same time, each in its own
 // directory. A step that reads another stage waits for that one only
-// (builtStage). With a RootDir (in-container mode), the stages that RUN
+// (builtStage). With a Root.Dir (in-container mode), the stages that RUN
 // take turns in it, each after all it reads is built; the others build
 // beside them in directories of ours. The first failure cancels the rest.
-func (b *builder) runConcurrently(ctx context.Context, needed []int) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	b.done, b.turns = map[int]chan struct{}{}, map[int]*turn{}
+func (b *Solver) runConcurrently(ctx context.Context, stop context.CancelFunc, needed []int) error {
+	b.sched = schedule{done: map[int]chan struct{}{}, turns: map[int]*turn{}}
 	for _, i := range needed {
-		b.done[i], b.turns[i] = make(chan struct{}), &turn{over: make(chan struct{})}
+		b.sched.done[i], b.sched.turns[i] = make(chan struct{}), &turn{over: make(chan struct{})}
 	}
 	var (
 		wg       sync.WaitGroup
@@ -30,10 +44,10 @@ func (b *builder) runConcurrently(ctx context.Context, needed []int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer close(b.done[i])
+			defer close(b.sched.done[i])
 			defer b.endTurn(i)
 			st, err := b.runStage(ctx, i, n+1, len(needed))
-			if err == nil && b.opt.Root.Dir != "" && !st.aside {
+			if err == nil && b.cfg.Root.Dir != "" && !st.aside {
 				b.mu.Lock()
 				used := b.uses[i] > 0
 				b.mu.Unlock()
@@ -49,7 +63,7 @@ func (b *builder) runConcurrently(ctx context.Context, needed []int) error {
 					firstErr = err
 				}
 				mu.Unlock()
-				cancel()
+				stop()
 				return
 			}
 			b.stages[i] = st
@@ -60,12 +74,12 @@ func (b *builder) runConcurrently(ctx context.Context, needed []int) error {
 }
 
 // builtStage waits until stage j, which stage i reads, is built.
-func (b *builder) builtStage(ctx context.Context, i, j int) (*stage, error) {
-	name := b.plan.Stages[j].Name
+func (b *Solver) builtStage(ctx context.Context, i, j int) (*stage, error) {
+	name := b.cfg.Plan.Stages[j].Name
 	if name == "" {
 		name = fmt.Sprint(j)
 	}
-	done := b.done[j]
+	done := b.sched.done[j]
 	if j >= i || done == nil {
 		return nil, fmt.Errorf("stage %q is not built before it is used", name)
 	}
@@ -80,23 +94,23 @@ func (b *builder) builtStage(ctx context.Context, i, j int) (*stage, error) {
 	return nil, fmt.Errorf("stage %q failed", name)
 }
 
-// takeRoot waits for stage s's turn in opt.Root.Dir: after every stage it
+// takeRoot waits for stage s's turn in Root.Dir: after every stage it
 // reads is built (so it never holds the root while it waits on another)
 // and every stage before it in build order is done with the root.
-func (b *builder) takeRoot(ctx context.Context, s *stage) error {
+func (b *Solver) takeRoot(ctx context.Context, s *stage) error {
 	start := time.Now()
 	defer func() { s.waited = time.Since(start) }()
-	for _, j := range b.plan.Deps(s.index) {
+	for _, j := range b.cfg.Plan.Deps(s.index) {
 		if _, err := b.builtStage(ctx, s.index, j); err != nil {
 			return err
 		}
 	}
-	for _, j := range b.plan.Needed {
+	for _, j := range b.cfg.Plan.Needed {
 		if j == s.index {
 			break
 		}
 		select {
-		case <-b.turns[j].over:
+		case <-b.sched.turns[j].over:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -104,9 +118,9 @@ func (b *builder) takeRoot(ctx context.Context, s *stage) error {
 	return nil
 }
 
-// endTurn says stage i is done with opt.Root.Dir, or will not use it.
-func (b *builder) endTurn(i int) {
-	if t := b.turns[i]; t != nil {
+// endTurn says stage i is done with Root.Dir, or will not use it.
+func (b *Solver) endTurn(i int) {
+	if t := b.sched.turns[i]; t != nil {
 		t.once.Do(func() { close(t.over) })
 	}
 }

@@ -1,4 +1,4 @@
-package engine
+package solve
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/patternmatcher"
@@ -18,19 +17,13 @@ import (
 	"github.com/kaniko-build/kaniko-build/engine/snapshot"
 )
 
-// cacheRun holds one build's use of the layer cache.
-type cacheRun struct {
-	ctx  context.Context // the whole build's
-	puts sync.WaitGroup
-}
-
 // step runs a step that changes files (Workdir, Run or Copy), through the
 // cache when there is one: key, look up, and on a hit take the cached
 // layer and run nothing (the stage's files are not even made until a
 // step misses); on a miss make the files, run the step and store its
 // layer.
-func (b *builder) step(ctx context.Context, s *stage, st plan.Step) error {
-	if b.store == nil {
+func (b *Solver) step(ctx context.Context, s *stage, st plan.Step) error {
+	if b.cfg.Cache.Store == nil {
 		return b.apply(ctx, s, st)
 	}
 	k, parts, err := b.key(ctx, s, st)
@@ -41,7 +34,7 @@ func (b *builder) step(ctx context.Context, s *stage, st plan.Step) error {
 	run := func() error { return b.apply(ctx, s, st) }
 	stepTag := b.stepTag(s)
 	_, isRun := st.(*plan.Run)
-	if (isRun && !b.opt.Cache.RunLayers) || (!isRun && !b.opt.Cache.CopyLayers) {
+	if (isRun && !b.cfg.Cache.RunLayers) || (!isRun && !b.cfg.Cache.CopyLayers) {
 		// Not cached, but still chained: later steps key off this one.
 		if err := b.materialize(ctx, s); err != nil {
 			return err
@@ -52,7 +45,7 @@ func (b *builder) step(ctx context.Context, s *stage, st plan.Step) error {
 		s.key = k
 		return nil
 	}
-	if e, ok, err := b.store.Get(ctx, k.String()); err != nil {
+	if e, ok, err := b.cfg.Cache.Store.Get(ctx, k.String()); err != nil {
 		b.log.Warn("reading the cache failed; running the step", "step", oneLine(text), "err", err)
 	} else if ok {
 		if e.Layer != nil {
@@ -81,17 +74,15 @@ func (b *builder) step(ctx context.Context, s *stage, st plan.Step) error {
 		return err
 	}
 	s.key = k
-	if !b.opt.Cache.NoPush {
+	if !b.cfg.Cache.ReadOnly {
 		e := cache.Entry{Layer: s.lastLayer, Labels: parts}
-		b.cacheRun.puts.Add(1)
+		b.puts.Add(1)
 		go func() {
-			defer b.cacheRun.puts.Done()
-			// The build's context: a stage's ends with the stage.
-			ctx := b.cacheRun.ctx
-			if err := b.store.Put(ctx, k.String(), e); err != nil {
+			defer b.puts.Done()
+			if err := b.cfg.Cache.Store.Put(ctx, k.String(), e); err != nil {
 				b.log.Warn("writing the cache failed", "err", err)
 			}
-			if err := b.store.Put(ctx, stepTag, cache.Entry{Labels: parts}); err != nil {
+			if err := b.cfg.Cache.Store.Put(ctx, stepTag, cache.Entry{Labels: parts}); err != nil {
 				b.log.Warn("writing the cache failed", "err", err)
 			}
 		}()
@@ -99,14 +90,14 @@ func (b *builder) step(ctx context.Context, s *stage, st plan.Step) error {
 	return nil
 }
 
-func (b *builder) stageSkip(s *stage) func(string) bool {
+func (b *Solver) stageSkip(s *stage) func(string) bool {
 	if s.aside {
 		return nil
 	}
 	return b.skip
 }
 
-func (b *builder) rescan(s *stage) error {
+func (b *Solver) rescan(s *stage) error {
 	snap, err := snapshot.Scan(s.root, b.stageSkip(s))
 	if err != nil {
 		return err
@@ -117,13 +108,13 @@ func (b *builder) rescan(s *stage) error {
 
 // stepTag names "this step of this Dockerfile" in the cache: it records
 // the inputs of the last run, so that a miss can say what changed.
-func (b *builder) stepTag(s *stage) string {
-	return "step-" + cache.Of("step", b.file.Name, fmt.Sprint(s.index), fmt.Sprint(len(s.history))).String()
+func (b *Solver) stepTag(s *stage) string {
+	return "step-" + cache.Of("step", b.cfg.Plan.File.Name, fmt.Sprint(s.index), fmt.Sprint(len(s.history))).String()
 }
 
 // missReason compares this step's inputs with those of its last run.
-func (b *builder) missReason(ctx context.Context, stepTag string, parts map[string]string) string {
-	e, ok, err := b.store.Get(ctx, stepTag)
+func (b *Solver) missReason(ctx context.Context, stepTag string, parts map[string]string) string {
+	e, ok, err := b.cfg.Cache.Store.Get(ctx, stepTag)
 	if err != nil || !ok {
 		return "not in the cache"
 	}
@@ -140,7 +131,7 @@ func (b *builder) missReason(ctx context.Context, stepTag string, parts map[stri
 }
 
 // apply runs a step that changes files.
-func (b *builder) apply(ctx context.Context, s *stage, st plan.Step) error {
+func (b *Solver) apply(ctx context.Context, s *stage, st plan.Step) error {
 	switch st := st.(type) {
 	case *plan.Workdir:
 		return b.makeWorkdir(s, st.Path)
@@ -154,7 +145,7 @@ func (b *builder) apply(ctx context.Context, s *stage, st plan.Step) error {
 
 // key is a step's cache key, and the parts it is made of, kept as the
 // cache entry's labels.
-func (b *builder) key(ctx context.Context, s *stage, st plan.Step) (cache.Key, map[string]string, error) {
+func (b *Solver) key(ctx context.Context, s *stage, st plan.Step) (cache.Key, map[string]string, error) {
 	var parts map[string]string
 	var err error
 	switch st := st.(type) {
@@ -211,7 +202,7 @@ func envPart(s *stage, env []string) string {
 	return cache.Of(string(dt)).String()
 }
 
-func (b *builder) runKey(ctx context.Context, s *stage, r *plan.Run) (map[string]string, error) {
+func (b *Solver) runKey(ctx context.Context, s *stage, r *plan.Run) (map[string]string, error) {
 	c := r.Command
 	var instr strings.Builder
 	fmt.Fprintf(&instr, "RUN shell=%v network=%s\x00%s", c.PrependShell, instructions.GetNetwork(c), strings.Join(c.CmdLine, "\x00"))
@@ -236,7 +227,7 @@ func (b *builder) runKey(ctx context.Context, s *stage, r *plan.Run) (map[string
 	}, nil
 }
 
-func (b *builder) copyKey(ctx context.Context, s *stage, c *plan.Copy) (map[string]string, error) {
+func (b *Solver) copyKey(ctx context.Context, s *stage, c *plan.Copy) (map[string]string, error) {
 	var instr strings.Builder
 	fmt.Fprintf(&instr, "add=%v from=%s chown=%s chmod=%s parents=%v unpack=%v checksum=%s\x00dest=%s\x00excludes=%s\x00src=%s",
 		c.Add, c.From, c.Chown, c.Chmod, c.Parents, c.Unpack, c.Checksum, c.DestPath,
@@ -275,7 +266,7 @@ func (b *builder) copyKey(ctx context.Context, s *stage, c *plan.Copy) (map[stri
 // sourceKey keys what a COPY or bind mount reads: a stage by its own key,
 // an image by its digest, the context by the names, modes, owners and
 // contents of the files (after .dockerignore), URLs by their content.
-func (b *builder) sourceKey(ctx context.Context, s *stage, from string, paths, urls []string, exclude *patternmatcher.PatternMatcher) (cache.Key, error) {
+func (b *Solver) sourceKey(ctx context.Context, s *stage, from string, paths, urls []string, exclude *patternmatcher.PatternMatcher) (cache.Key, error) {
 	h := cache.NewHasher(cache.Key{})
 	for _, u := range urls {
 		p, err := b.download(ctx, u, "")
@@ -289,15 +280,14 @@ func (b *builder) sourceKey(ctx context.Context, s *stage, from string, paths, u
 		h.Add("url", u).AddKey(k)
 	}
 	if from != "" {
-		if j, ok := b.plan.StageIndex(from); ok {
+		if j, ok := b.cfg.Plan.StageIndex(from); ok {
 			st, err := b.builtStage(ctx, s.index, j)
 			if err != nil {
 				return cache.Key{}, err
 			}
 			return h.Add("stage", strings.Join(paths, "\x00")).AddKey(st.key).Sum(), nil
 		}
-		pull := b.remote
-		img, err := pull.Pull(b.buildCtx, from)
+		img, err := b.cfg.Registry.Pull(ctx, from, b.cfg.Plan.Platform)
 		if err != nil {
 			return cache.Key{}, err
 		}
@@ -307,7 +297,7 @@ func (b *builder) sourceKey(ctx context.Context, s *stage, from string, paths, u
 		}
 		return h.Add("image", d.String(), strings.Join(paths, "\x00")).Sum(), nil
 	}
-	root := b.ctx.Dir
+	root := b.cfg.Context.Dir
 	for _, p := range paths {
 		rel := strings.TrimPrefix(fs.Clean(p), "/")
 		var matches []string
@@ -322,7 +312,7 @@ func (b *builder) sourceKey(ctx context.Context, s *stage, from string, paths, u
 		}
 		h.Add("source", p)
 		for _, m := range matches {
-			if b.ctx.Excluded(m) && !b.ctx.HasExceptions() {
+			if b.cfg.Context.Excluded(m) && !b.cfg.Context.HasExceptions() {
 				continue
 			}
 			host, err := fs.Resolve(root, m, true)
@@ -331,7 +321,7 @@ func (b *builder) sourceKey(ctx context.Context, s *stage, from string, paths, u
 			}
 			dir := m
 			excluded := func(r string) bool {
-				if b.ctx.Excluded(r) {
+				if b.cfg.Context.Excluded(r) {
 					return true
 				}
 				if exclude == nil {
@@ -341,7 +331,7 @@ func (b *builder) sourceKey(ctx context.Context, s *stage, from string, paths, u
 				ok, _ := exclude.MatchesOrParentMatches(strings.TrimPrefix(strings.TrimPrefix(r, dir), "/"))
 				return ok
 			}
-			if err := buildctx.HashTree(h, host, m, excluded, b.ctx.HasExceptions() || (exclude != nil && exclude.Exclusions()), b.sums); err != nil {
+			if err := buildctx.HashTree(h, host, m, excluded, b.cfg.Context.HasExceptions() || (exclude != nil && exclude.Exclusions()), b.cfg.Cache.Sums); err != nil {
 				return cache.Key{}, err
 			}
 		}

@@ -1,4 +1,4 @@
-package engine
+package solve
 
 import (
 	"archive/tar"
@@ -16,8 +16,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
-
-	"github.com/kaniko-build/kaniko-build/engine/remote"
 )
 
 // testLayer is a gzip layer of n files of 64 KiB each, whose contents
@@ -102,15 +100,7 @@ func TestExtractWhileDownloadingRetried(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			b, err := newBuilder(context.Background(), Options{
-				Context: ContextOptions{Source: dir, Dockerfile: filepath.Join(dir, "Dockerfile")},
-				Output:  OutputOptions{NoPush: true}, Root: RootOptions{TempDir: t.TempDir()},
-				Registry: remote.RegistryOptions{Retries: 1},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.removeTemp()
+			b := New(testConfig(t, dir))
 			fl := &flakyLayer{Layer: l, cut: size / 2}
 			fl.fails.Store(tc.fails)
 			root := t.TempDir()
@@ -131,7 +121,7 @@ func TestExtractWhileDownloadingRetried(t *testing.T) {
 				}
 			}
 			b.fetches.Wait()
-			if left, _ := filepath.Glob(filepath.Join(b.tmp, "pull-*")); len(left) > 0 {
+			if left, _ := filepath.Glob(filepath.Join(b.cfg.TempDir, "pull-*")); len(left) > 0 {
 				t.Errorf("download files left behind: %v", left)
 			}
 		})

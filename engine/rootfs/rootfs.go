@@ -1,4 +1,9 @@
-package engine
+// Package rootfs keeps in-container builds off what is the container's:
+// the build's root is then the container's own "/", and what belongs to
+// the container rather than the build (the executor's files, every mount
+// point, --ignore-path entries) is never deleted, overwritten or put into
+// a layer.
+package rootfs
 
 import (
 	"bufio"
@@ -14,18 +19,14 @@ import (
 	"github.com/kaniko-build/kaniko-build/engine/fs"
 )
 
-// In-container mode: the build's root is the container's own "/". What
-// belongs to the container rather than the build (the executor's files,
-// every mount point, --ignore-path entries) is never deleted, overwritten
-// or put into a layer.
-
 // alwaysIgnored are container paths that are never the image's.
 var alwaysIgnored = []string{"/proc", "/sys", "/dev", "/etc/hosts", "/etc/resolv.conf", "/etc/hostname", "/etc/mtab", "/.dockerenv", "/run/.containerenv"}
 
-// ignoreList is a set of in-image paths skipped with everything below them.
-type ignoreList []string
+// IgnoreList is a set of in-image paths skipped with everything below them.
+type IgnoreList []string
 
-func (l ignoreList) covers(p string) bool {
+// Covers reports whether p is an ignored path or lies below one.
+func (l IgnoreList) Covers(p string) bool {
 	for _, ig := range l {
 		if p == ig || strings.HasPrefix(p, ig+"/") || ig == "/" {
 			return true
@@ -34,8 +35,8 @@ func (l ignoreList) covers(p string) bool {
 	return false
 }
 
-// under reports whether some ignored path lies strictly below p.
-func (l ignoreList) under(p string) bool {
+// Under reports whether some ignored path lies strictly below p.
+func (l IgnoreList) Under(p string) bool {
 	prefix := strings.TrimSuffix(p, "/") + "/"
 	for _, ig := range l {
 		if strings.HasPrefix(ig, prefix) {
@@ -45,9 +46,10 @@ func (l ignoreList) under(p string) bool {
 	return false
 }
 
-// containerIgnores lists what in-container mode must leave alone.
-func containerIgnores(kanikoDir string, extra []string) (ignoreList, error) {
-	l := ignoreList{fs.Clean(kanikoDir)}
+// Ignores lists what in-container mode must leave alone: kanikoDir, the
+// container's own files, every mount point and extra.
+func Ignores(kanikoDir string, extra []string) (IgnoreList, error) {
+	l := IgnoreList{fs.Clean(kanikoDir)}
 	l = append(l, alwaysIgnored...)
 	for _, p := range extra {
 		l = append(l, fs.Clean(p))
@@ -105,9 +107,9 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// wipeRoot deletes everything under root but the ignored paths, as the
+// Wipe deletes everything under root but the ignored paths, as the
 // step before a stage's base is extracted into "/".
-func wipeRoot(root string, ignored ignoreList) error {
+func Wipe(root string, ignored IgnoreList) error {
 	var wipe func(dir string) error
 	wipe = func(dir string) error {
 		ents, err := os.ReadDir(filepath.Join(root, dir))
@@ -117,8 +119,8 @@ func wipeRoot(root string, ignored ignoreList) error {
 		for _, e := range ents {
 			p := path.Join(dir, e.Name())
 			switch {
-			case ignored.covers(p):
-			case e.IsDir() && ignored.under(p):
+			case ignored.Covers(p):
+			case e.IsDir() && ignored.Under(p):
 				if err := wipe(p); err != nil {
 					return err
 				}
@@ -155,12 +157,12 @@ func InContainer() bool {
 	return false
 }
 
-// moveAside moves what root holds, but the paths skip reports, under dst:
+// MoveAside moves what root holds, but the paths skip reports, under dst:
 // by rename where it can, so a stage that later stages read leaves "/"
 // without being copied. A directory that holds an ignored path is made
 // anew in dst with the same metadata, and its other children are moved
 // one by one. What cannot be renamed (another filesystem) is copied.
-func moveAside(root, dst string, ignored ignoreList, skip func(string) bool) error {
+func MoveAside(root, dst string, ignored IgnoreList, skip func(string) bool) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
 	}
@@ -175,7 +177,7 @@ func moveAside(root, dst string, ignored ignoreList, skip func(string) bool) err
 			from, to := filepath.Join(root, p), filepath.Join(dst, p)
 			switch {
 			case skip(p):
-			case e.IsDir() && ignored.under(p):
+			case e.IsDir() && ignored.Under(p):
 				fi, err := os.Lstat(from)
 				if err != nil {
 					return err
@@ -200,12 +202,12 @@ func moveAside(root, dst string, ignored ignoreList, skip func(string) bool) err
 	return move("/")
 }
 
-// moveIn moves what src holds into root, the inverse of moveAside: root
-// holds only ignored paths and their ancestors (wipeRoot's result) and src
+// MoveIn moves what src holds into root, the inverse of MoveAside: root
+// holds only ignored paths and their ancestors (Wipe's result) and src
 // none of those paths. What root lacks is renamed in; a directory both
 // hold (an ignored path's ancestor) takes src's metadata, and its children
 // are moved one by one. Across filesystems it copies.
-func moveIn(src, root string, ignored ignoreList) error {
+func MoveIn(src, root string, ignored IgnoreList) error {
 	var move func(dir string) error
 	move = func(dir string) error {
 		ents, err := os.ReadDir(filepath.Join(src, dir))
@@ -214,7 +216,7 @@ func moveIn(src, root string, ignored ignoreList) error {
 		}
 		for _, e := range ents {
 			p := path.Join(dir, e.Name())
-			if ignored.covers(p) {
+			if ignored.Covers(p) {
 				continue
 			}
 			from, to := filepath.Join(src, p), filepath.Join(root, p)
@@ -260,4 +262,41 @@ func moveEntry(fromRoot, toRoot, dir, name string) error {
 		return fmt.Errorf("copying %s: %w", p, err)
 	}
 	return nil
+}
+
+// trashPrefix names the scratch directories of finished builds, left for
+// the next build in the container to delete (see Discard).
+const trashPrefix = "trash-"
+
+// Discard disposes of a finished build's scratch directory dir. The
+// stages set aside there can hold many thousands of files and a container
+// usually ends with its build, so only dir's plain files go now (deleting
+// them spares writing them out, which the container's end would wait
+// for); dir itself is renamed for a later build's EmptyTrash.
+func Discard(dir string) {
+	if ents, err := os.ReadDir(dir); err == nil {
+		for _, e := range ents {
+			if e.Type().IsRegular() {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	trash := filepath.Join(filepath.Dir(dir), trashPrefix+filepath.Base(dir))
+	if os.Rename(dir, trash) != nil {
+		os.RemoveAll(dir)
+	}
+}
+
+// EmptyTrash deletes, in the background, what earlier builds in this
+// container left in dir.
+func EmptyTrash(dir string) {
+	old, _ := filepath.Glob(filepath.Join(dir, trashPrefix+"*"))
+	if len(old) == 0 {
+		return
+	}
+	go func() {
+		for _, p := range old {
+			os.RemoveAll(p)
+		}
+	}()
 }

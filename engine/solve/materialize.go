@@ -1,4 +1,4 @@
-package engine
+package solve
 
 import (
 	"context"
@@ -12,13 +12,14 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/rootfs"
 	"github.com/kaniko-build/kaniko-build/engine/snapshot"
 )
 
 // materialize gives the stage its files: the base's (a parent stage's
 // root, or the base image's layers), then the layers its cached steps
 // added so far. With a cache, a stage whose steps all hit never comes here.
-func (b *builder) materialize(ctx context.Context, s *stage) error {
+func (b *Solver) materialize(ctx context.Context, s *stage) error {
 	s.mat.Lock()
 	defer s.mat.Unlock()
 	if s.materialized {
@@ -26,11 +27,11 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 	}
 	start := time.Now()
 	root := s.root
-	ignored := b.ignored
+	ignored := b.cfg.Root.Ignored
 	if s.aside {
 		ignored = nil // a directory of ours: nothing to leave alone
 	}
-	skip := ignored.covers
+	skip := ignored.Covers
 	// Later extractions wait for this one (extractOrder); not before its
 	// parent is made or b.mu taken: copySource holds b.mu while it
 	// extracts, and both would wait on the other.
@@ -57,12 +58,12 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 		first()
 		switch {
 		case ignored != nil:
-			if err := wipeRoot(root, ignored); err != nil {
+			if err := rootfs.Wipe(root, ignored); err != nil {
 				return err
 			}
 			// A parent built beside the root may hold paths that are the
 			// container's here (its base's /proc, say): they stay the container's.
-			opt := fs.CopyOptions{Exclude: func(rel string) bool { return ignored.covers("/" + rel) }}
+			opt := fs.CopyOptions{Exclude: func(rel string) bool { return ignored.Covers("/" + rel) }}
 			if err := fs.Copy(parent.root, "", root, "/", opt); err != nil {
 				return fmt.Errorf("restoring stage %d: %w", parent.index, err)
 			}
@@ -90,7 +91,7 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 			return fmt.Errorf("creating root: %w", err)
 		}
 		if ignored != nil {
-			if err := wipeRoot(root, ignored); err != nil {
+			if err := rootfs.Wipe(root, ignored); err != nil {
 				return err
 			}
 		}
@@ -101,7 +102,7 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 			if err := <-pf.done; err != nil {
 				return fmt.Errorf("extracting base image: %w", err)
 			}
-			if err := moveIn(pf.dir, root, ignored); err != nil {
+			if err := rootfs.MoveIn(pf.dir, root, ignored); err != nil {
 				return err
 			}
 			os.RemoveAll(pf.dir) // the directories moveIn went into
@@ -126,14 +127,14 @@ func (b *builder) materialize(ctx context.Context, s *stage) error {
 		s.snap = snap
 	}
 	s.materialized = true
-	if b.store != nil {
+	if b.cfg.Cache.Store != nil {
 		b.printf("  files of stage %d made from its base and %d cached layers (%s)", s.index, len(s.layers)-have, time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }
 
 // applyLayer extracts one layer (a cached one) into root.
-func (b *builder) applyLayer(ctx context.Context, l v1.Layer, root string, skip func(string) bool, rank int) error {
+func (b *Solver) applyLayer(ctx context.Context, l v1.Layer, root string, skip func(string) bool, rank int) error {
 	lf := b.fetchLayers(ctx, []v1.Layer{l})
 	b.inOrder(lf, rank, nil)
 	return lf.extract(root, skip)
@@ -141,16 +142,16 @@ func (b *builder) applyLayer(ctx context.Context, l v1.Layer, root string, skip 
 
 // rank is where stage s's extractions come in extractOrder: the stage in
 // the root (in a container) first, then by build order.
-func (b *builder) rank(s *stage) int {
-	if b.ignored != nil && !s.aside && s.root == b.opt.Root.Dir {
+func (b *Solver) rank(s *stage) int {
+	if b.cfg.Root.Ignored != nil && !s.aside && s.root == b.cfg.Root.Dir {
 		return -1
 	}
-	return slices.Index(b.plan.Needed, s.index)
+	return slices.Index(b.cfg.Plan.Needed, s.index)
 }
 
 // inOrder has an extraction of the given rank pause while one ranked
 // before it is under way, until urgent (nil for never) is set.
-func (b *builder) inOrder(lf *layerFetch, rank int, urgent *atomic.Bool) {
+func (b *Solver) inOrder(lf *layerFetch, rank int, urgent *atomic.Bool) {
 	if rank >= 0 {
 		lf.pause = func() { b.order.wait(rank, urgent) }
 	}
@@ -158,7 +159,7 @@ func (b *builder) inOrder(lf *layerFetch, rank int, urgent *atomic.Bool) {
 
 // extractBase applies the stage's base image to root, from the download
 // initStage started, if it did.
-func (b *builder) extractBase(ctx context.Context, s *stage, root string, skip func(string) bool, rank int, urgent *atomic.Bool) error {
+func (b *Solver) extractBase(ctx context.Context, s *stage, root string, skip func(string) bool, rank int, urgent *atomic.Bool) error {
 	lf := s.fetch
 	s.fetch = nil
 	if lf == nil {
@@ -173,10 +174,10 @@ func (b *builder) extractBase(ctx context.Context, s *stage, root string, skip f
 
 // setAside moves a finished stage that later stages read out of "/" (in
 // in-container mode "/" belongs to the stage being built next).
-func (b *builder) setAside(s *stage) error {
-	dst := filepath.Join(b.tmp, fmt.Sprintf("stage-%d", s.index))
+func (b *Solver) setAside(s *stage) error {
+	dst := filepath.Join(b.cfg.TempDir, fmt.Sprintf("stage-%d", s.index))
 	if s.materialized {
-		if err := moveAside(s.root, dst, b.ignored, b.skip); err != nil {
+		if err := rootfs.MoveAside(s.root, dst, b.cfg.Root.Ignored, b.skip); err != nil {
 			return fmt.Errorf("saving stage %d: %w", s.index, err)
 		}
 	}
@@ -192,14 +193,14 @@ type prefetched struct {
 	urgent atomic.Bool // the stage has its turn and waits for it
 }
 
-func (b *builder) prefetch(ctx context.Context, s *stage) *prefetched {
-	pf := &prefetched{dir: filepath.Join(b.tmp, fmt.Sprintf("base-%d", s.index)), done: make(chan error, 1)}
+func (b *Solver) prefetch(ctx context.Context, s *stage) *prefetched {
+	pf := &prefetched{dir: filepath.Join(b.cfg.TempDir, fmt.Sprintf("base-%d", s.index)), done: make(chan error, 1)}
 	go func() {
 		if err := os.Mkdir(pf.dir, 0o755); err != nil {
 			pf.done <- err
 			return
 		}
-		pf.done <- b.extractBase(ctx, s, pf.dir, b.ignored.covers, slices.Index(b.plan.Needed, s.index), &pf.urgent)
+		pf.done <- b.extractBase(ctx, s, pf.dir, b.cfg.Root.Ignored.Covers, slices.Index(b.cfg.Plan.Needed, s.index), &pf.urgent)
 	}()
 	return pf
 }

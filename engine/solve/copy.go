@@ -1,4 +1,4 @@
-package engine
+package solve
 
 import (
 	"bufio"
@@ -30,11 +30,11 @@ type source struct {
 	isContext bool
 }
 
-func (b *builder) copySource(ctx context.Context, s *stage, from string) (source, error) {
+func (b *Solver) copySource(ctx context.Context, s *stage, from string) (source, error) {
 	if from == "" {
-		return source{root: b.ctx.Dir, isContext: true}, nil
+		return source{root: b.cfg.Context.Dir, isContext: true}, nil
 	}
-	if j, ok := b.plan.StageIndex(from); ok {
+	if j, ok := b.cfg.Plan.StageIndex(from); ok {
 		st, err := b.builtStage(ctx, s.index, j)
 		if err != nil {
 			return source{}, err
@@ -49,11 +49,11 @@ func (b *builder) copySource(ctx context.Context, s *stage, from string) (source
 	if root, ok := b.images[from]; ok {
 		return source{root: root}, nil
 	}
-	img, err := b.remote.Pull(b.buildCtx, from)
+	img, err := b.cfg.Registry.Pull(ctx, from, b.cfg.Plan.Platform)
 	if err != nil {
 		return source{}, err
 	}
-	root := filepath.Join(b.tmp, fmt.Sprintf("image-%d", len(b.images)))
+	root := filepath.Join(b.cfg.TempDir, fmt.Sprintf("image-%d", len(b.images)))
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return source{}, err
 	}
@@ -84,7 +84,7 @@ func copyDest(s *stage, c *plan.Copy) (string, bool) {
 	return path.Clean(dest), destIsDir
 }
 
-func (b *builder) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error {
+func (b *Solver) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error {
 	name := "COPY"
 	if c.Add {
 		name = "ADD"
@@ -99,8 +99,8 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) erro
 		return err
 	}
 	opt := fs.CopyOptions{}
-	if b.ignored != nil && !s.aside {
-		opt.Refuse = b.ignored.covers
+	if b.cfg.Root.Ignored != nil && !s.aside {
+		opt.Refuse = b.cfg.Root.Ignored.Covers
 	}
 	if src.isContext {
 		opt.Owner = &fs.Owner{}
@@ -152,7 +152,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) erro
 			}
 			n := 0
 			for _, r := range found {
-				if src.isContext && b.ctx.Excluded(r) {
+				if src.isContext && b.cfg.Context.Excluded(r) {
 					continue
 				}
 				host, err := fs.Resolve(src.root, r, true)
@@ -171,7 +171,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) erro
 		if err != nil {
 			return err
 		}
-		if _, err := os.Lstat(host); err != nil || (src.isContext && b.ctx.Excluded(rel) && !b.ctx.HasExceptions()) {
+		if _, err := os.Lstat(host); err != nil || (src.isContext && b.cfg.Context.Excluded(rel) && !b.cfg.Context.HasExceptions()) {
 			where := "build context"
 			if !src.isContext {
 				where = "stage or image " + c.From
@@ -192,7 +192,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) erro
 	// .dockerignore matches paths in the context; --exclude matches paths
 	// in the directory being copied.
 	excluded := func(dir, rel string) bool {
-		if src.isContext && b.ctx.Excluded(rel) {
+		if src.isContext && b.cfg.Context.Excluded(rel) {
 			return true
 		}
 		if exclude != nil {
@@ -201,7 +201,7 @@ func (b *builder) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) erro
 		}
 		return false
 	}
-	opt.HasExceptions = (src.isContext && b.ctx.HasExceptions()) || (exclude != nil && exclude.Exclusions())
+	opt.HasExceptions = (src.isContext && b.cfg.Context.HasExceptions()) || (exclude != nil && exclude.Exclusions())
 	for _, m := range matches {
 		fi, err := os.Stat(m.host)
 		if err != nil {
@@ -295,7 +295,7 @@ func pivot(src string) string {
 	return p + "/"
 }
 
-func (b *builder) isDir(root, p string) bool {
+func (b *Solver) isDir(root, p string) bool {
 	host, err := fs.Resolve(root, p, true)
 	if err != nil {
 		return false
@@ -304,8 +304,8 @@ func (b *builder) isDir(root, p string) bool {
 	return err == nil && fi.IsDir()
 }
 
-func (b *builder) writeInline(s *stage, target, data string, opt fs.CopyOptions) error {
-	tmp, err := os.CreateTemp(b.tmp, "inline-")
+func (b *Solver) writeInline(s *stage, target, data string, opt fs.CopyOptions) error {
+	tmp, err := os.CreateTemp(b.cfg.TempDir, "inline-")
 	if err != nil {
 		return err
 	}
@@ -376,7 +376,7 @@ func glob(root, pattern string) ([]string, error) {
 
 // unpack extracts a local tar archive (plain, gzip, bzip2, xz or zstd)
 // into dest; it reports false when the file is no archive.
-func (b *builder) unpack(host, root, dest string, opt fs.CopyOptions) (bool, error) {
+func (b *Solver) unpack(host, root, dest string, opt fs.CopyOptions) (bool, error) {
 	f, err := os.Open(host)
 	if err != nil {
 		return false, err
@@ -429,7 +429,7 @@ func isTarHeader(b []byte) bool {
 }
 
 // download fetches an ADD URL into a file named as the URL's last element.
-func (b *builder) download(ctx context.Context, raw, checksum string) (string, error) {
+func (b *Solver) download(ctx context.Context, raw, checksum string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("ADD %s: %w", raw, err)
@@ -446,7 +446,7 @@ func (b *builder) download(ctx context.Context, raw, checksum string) (string, e
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("ADD %s: %s", raw, resp.Status)
 	}
-	dir, err := os.MkdirTemp(b.tmp, "download-")
+	dir, err := os.MkdirTemp(b.cfg.TempDir, "download-")
 	if err != nil {
 		return "", err
 	}

@@ -1,4 +1,4 @@
-package engine
+package solve
 
 import (
 	"context"
@@ -54,7 +54,7 @@ type stage struct {
 	virtual   map[string]snapshot.Entry
 	pending   []virtualCopy
 	aside     bool          // root is a directory of ours, not the container's "/"
-	waited    time.Duration // for its stages and its turn in opt.Root.Dir
+	waited    time.Duration // for its stages and its turn in Root.Dir
 	prefetch  *prefetched   // its base, extracted beside the root; nil for none
 	fetch     *layerFetch   // its base's layers, downloading; nil for none
 	tag       string        // "[name n/total]", its log lines' prefix
@@ -62,10 +62,10 @@ type stage struct {
 	lastLayer v1.Layer      // the layer the last commit made, nil for none
 }
 
-func (b *builder) runStage(ctx context.Context, i, n, total int) (_ *stage, err error) {
-	ps := b.plan.Stages[i]
+func (b *Solver) runStage(ctx context.Context, i, n, total int) (_ *stage, err error) {
+	ps := b.cfg.Plan.Stages[i]
 	s := &stage{index: i, created: time.Now().UTC()}
-	if b.opt.Build.Reproducible {
+	if b.cfg.Image.Reproducible {
 		t := time.Unix(0, 0).UTC()
 		s.epoch, s.created = &t, t
 	}
@@ -76,18 +76,18 @@ func (b *builder) runStage(ctx context.Context, i, n, total int) (_ *stage, err 
 	s.tag = fmt.Sprintf("[%s %d/%d]", name, n, total)
 	start := time.Now()
 	if err := b.initStage(ctx, s); err != nil {
-		return nil, plan.At(b.file.Name, ps.Location, err)
+		return nil, plan.At(b.cfg.Plan.File.Name, ps.Location, err)
 	}
 	took := fmt.Sprint(time.Since(start).Round(time.Millisecond))
 	if s.waited > time.Millisecond {
-		took = fmt.Sprintf("%s, %s of it waiting for its turn in %s", took, s.waited.Round(time.Millisecond), b.opt.Root.Dir)
+		took = fmt.Sprintf("%s, %s of it waiting for its turn in %s", took, s.waited.Round(time.Millisecond), b.cfg.Root.Dir)
 	}
 	b.printf("%s FROM %s (%s)", s.tag, ps.Base, took)
 	for k, st := range s.steps {
 		start := time.Now()
 		s.rest = s.steps[k+1:]
 		if err := b.dispatch(ctx, s, st); err != nil {
-			return nil, plan.At(b.file.Name, st.At().Location, err)
+			return nil, plan.At(b.cfg.Plan.File.Name, st.At().Location, err)
 		}
 		if text := st.At().Text; text != "" {
 			b.printf("%s STEP %d/%d: %s (%s)", s.tag, k+1, len(s.steps), oneLine(text), time.Since(start).Round(time.Millisecond))
@@ -117,9 +117,9 @@ func oneLine(s string) string {
 // initStage sets the stage up from its base: config, layers, history and
 // cache key. Its filesystem comes later, from materialize, and only when a
 // step has to run.
-func (b *builder) initStage(ctx context.Context, s *stage) error {
-	s.root = filepath.Join(b.tmp, fmt.Sprintf("stage-%d", s.index))
-	ps := b.plan.Stages[s.index]
+func (b *Solver) initStage(ctx context.Context, s *stage) error {
+	s.root = filepath.Join(b.cfg.TempDir, fmt.Sprintf("stage-%d", s.index))
+	ps := b.cfg.Plan.Stages[s.index]
 	base := ps.Base
 	if ps.Parent >= 0 {
 		parent, err := b.builtStage(ctx, s.index, ps.Parent)
@@ -136,30 +136,30 @@ func (b *builder) initStage(ctx context.Context, s *stage) error {
 	} else if err := b.fromImage(ctx, s, ps); err != nil {
 		return err
 	}
-	if f := image.Format(b.opt.Output.ImageFormat); f != "" {
+	if f := b.cfg.Image.Format; f != "" {
 		s.format = f
 	}
 	var err error
-	if s.steps, err = b.plan.Steps(s.index, s.cfg); err != nil {
+	if s.steps, err = b.cfg.Plan.Steps(s.index, s.cfg); err != nil {
 		return err
 	}
-	s.noLayers = b.store == nil && !b.plan.Final[s.index]
-	if b.opt.Root.Dir != "" {
+	s.noLayers = b.cfg.Cache.Store == nil && !b.cfg.Plan.Final[s.index]
+	if b.cfg.Root.Dir != "" {
 		if s.runsCommands() {
-			if b.store == nil && s.parent == nil && base != "scratch" {
+			if b.cfg.Cache.Store == nil && s.parent == nil && base != "scratch" {
 				// Its base, extracted while it waits for its turn.
 				s.prefetch = b.prefetch(ctx, s)
 			}
 			if err := b.takeRoot(ctx, s); err != nil {
 				return err
 			}
-			s.root = b.opt.Root.Dir
+			s.root = b.cfg.Root.Dir
 		} else {
 			s.aside = true // its steps need no root of their own: beside it
 			b.endTurn(s.index)
 		}
 	}
-	if b.store == nil {
+	if b.cfg.Cache.Store == nil {
 		return b.materialize(ctx, s)
 	}
 	return nil
@@ -168,7 +168,7 @@ func (b *builder) initStage(ctx context.Context, s *stage) error {
 // fromImage starts stage s from its base image (or scratch): config,
 // format and cache key; the layers of a final stage's base start
 // uploading.
-func (b *builder) fromImage(ctx context.Context, s *stage, ps *plan.Stage) error {
+func (b *Solver) fromImage(ctx context.Context, s *stage, ps *plan.Stage) error {
 	base := ps.Base
 	p := ps.Platform
 	var img v1.Image
@@ -178,12 +178,10 @@ func (b *builder) fromImage(ctx context.Context, s *stage, ps *plan.Stage) error
 		s.format = image.Docker
 		s.key = cache.Of("scratch", plan.FormatPlatform(p))
 	} else {
-		pull := b.remote
-		pull.Platform = p
-		if img, err = pull.Pull(b.buildCtx, base); err != nil {
+		if img, err = b.cfg.Registry.Pull(ctx, base, p); err != nil {
 			return err
 		}
-		if b.store == nil {
+		if b.cfg.Cache.Store == nil {
 			// Without a cache the base is extracted: its layers
 			// download while its config is fetched.
 			if s.fetch, err = b.fetchImage(ctx, img); err != nil {
@@ -216,7 +214,7 @@ func (b *builder) fromImage(ctx context.Context, s *stage, ps *plan.Stage) error
 		cfg.Config.Env = []string{"PATH=" + run.DefaultPath}
 	}
 	s.base, s.baseLayers, s.cfg = img, img, cfg
-	if b.upload != nil && b.plan.Final[s.index] {
+	if b.cfg.Upload != nil && b.cfg.Plan.Final[s.index] {
 		// The image's base layers: mounted or uploaded while the
 		// build goes on, not at the final push.
 		ls, err := img.Layers()
@@ -224,7 +222,7 @@ func (b *builder) fromImage(ctx context.Context, s *stage, ps *plan.Stage) error
 			return fmt.Errorf("reading layers of %s: %w", base, err)
 		}
 		for _, l := range ls {
-			b.upload.Add(l)
+			b.cfg.Upload.Add(l)
 		}
 	}
 	return nil
@@ -232,7 +230,7 @@ func (b *builder) fromImage(ctx context.Context, s *stage, ps *plan.Stage) error
 
 // dispatch runs one step: a config edit here, a step that changes files
 // through the cache-aware step loop.
-func (b *builder) dispatch(ctx context.Context, s *stage, st plan.Step) error {
+func (b *Solver) dispatch(ctx context.Context, s *stage, st plan.Step) error {
 	switch st := st.(type) {
 	case *plan.Config:
 		if st.Edit != nil {
@@ -257,7 +255,7 @@ func (b *builder) dispatch(ctx context.Context, s *stage, st plan.Step) error {
 
 // makeWorkdir creates WORKDIR as BuildKit does: with its parents, owned by
 // the current USER.
-func (b *builder) makeWorkdir(s *stage, wd string) error {
+func (b *Solver) makeWorkdir(s *stage, wd string) error {
 	var owner *fs.Owner
 	if u := s.cfg.Config.User; u != "" {
 		uid, gid, err := user.ResolveChown(s.root, u)
@@ -282,7 +280,7 @@ func (s *stage) record(createdBy string) {
 // commit snapshots the stage's root and adds the changes as a layer.
 // restored are directories whose times a RUN put back after making and
 // removing mount points in them: a new ctime alone is no change there.
-func (b *builder) commit(s *stage, createdBy string, restored ...string) error {
+func (b *Solver) commit(s *stage, createdBy string, restored ...string) error {
 	if s.noLayers {
 		s.record(createdBy)
 		return nil
@@ -368,29 +366,29 @@ func settleRestored(root string, changes []snapshot.Change, old, cur snapshot.St
 
 // writeLayer compresses the tar that write makes into a layer file, with
 // the build's compression and the stage's media type.
-func (b *builder) writeLayer(s *stage, write func(io.Writer) error) (*image.FileLayer, image.Compression, error) {
-	comp := image.Compression(b.opt.Output.Compression)
+func (b *Solver) writeLayer(s *stage, write func(io.Writer) error) (*image.FileLayer, image.Compression, error) {
+	comp := b.cfg.Image.Compression
 	if comp == "" {
 		comp = image.Gzip
 	}
-	l, err := image.WriteLayer(b.tmp, comp, b.opt.Output.CompressionLevel, image.LayerMediaType(s.format, comp), write)
+	l, err := image.WriteLayer(b.cfg.TempDir, comp, b.cfg.Image.Level, image.LayerMediaType(s.format, comp), write)
 	return l, comp, err
 }
 
 // addLayer appends a layer made or found for the stage.
-func (b *builder) addLayer(s *stage, l v1.Layer, createdBy string) {
+func (b *Solver) addLayer(s *stage, l v1.Layer, createdBy string) {
 	h := v1.History{Created: v1.Time{Time: s.created}, CreatedBy: createdBy, Comment: "kaniko-build"}
 	s.layers = append(s.layers, mutate.Addendum{Layer: l, History: h})
-	if b.upload != nil && b.plan.Final[s.index] {
-		b.upload.Add(l) // while the next steps run
+	if b.cfg.Upload != nil && b.cfg.Plan.Final[s.index] {
+		b.cfg.Upload.Add(l) // while the next steps run
 	}
 	s.history = append(s.history, h)
 }
 
 // skip leaves out paths that belong to the container, not the image
 // (in-container mode only; nothing is skipped in a stage directory).
-func (b *builder) skip(p string) bool {
-	return b.ignored.covers(p) || (b.ignoreVarRun && (p == "/var/run" || strings.HasPrefix(p, "/var/run/")))
+func (b *Solver) skip(p string) bool {
+	return b.cfg.Root.Ignored.Covers(p) || (b.cfg.Root.IgnoreVarRun && (p == "/var/run" || strings.HasPrefix(p, "/var/run/")))
 }
 
 // image assembles the stage's image.

@@ -1,4 +1,4 @@
-package engine
+package solve
 
 import (
 	"errors"
@@ -32,8 +32,8 @@ type virtualCopy struct {
 
 // layerOnlyCopy reports whether c may be such a COPY: later steps of the
 // stage only copy or set metadata, and no other stage reads this one.
-func (b *builder) layerOnlyCopy(s *stage, c *plan.Copy) bool {
-	if b.copyAlways || c.Add || len(c.SourceContents) > 0 || !b.plan.Final[s.index] || b.uses[s.index] > 0 {
+func (b *Solver) layerOnlyCopy(s *stage, c *plan.Copy) bool {
+	if c.Add || len(c.SourceContents) > 0 || !b.cfg.Plan.Final[s.index] || b.uses[s.index] > 0 {
 		return false
 	}
 	for _, st := range s.rest {
@@ -54,7 +54,7 @@ func (b *builder) layerOnlyCopy(s *stage, c *plan.Copy) bool {
 // about to run into dest could see their files: dest is one of them or
 // lies below a file of theirs, or it is below them and --chown reads /etc.
 // A directory of theirs above dest is fine: copyLayerOnly knows it.
-func (b *builder) landIfTouched(s *stage, c *plan.Copy, dest string) error {
+func (b *Solver) landIfTouched(s *stage, c *plan.Copy, dest string) error {
 	if len(s.pending) == 0 {
 		return nil
 	}
@@ -84,7 +84,7 @@ func (b *builder) landIfTouched(s *stage, c *plan.Copy, dest string) error {
 
 // land copies the pending layer-only COPYs into the root, whose layers are
 // already made, and rescans it.
-func (b *builder) land(s *stage) error {
+func (b *Solver) land(s *stage) error {
 	for _, v := range s.pending {
 		if err := fs.Copy(v.src, v.srcRel, s.root, v.target, v.opt); err != nil {
 			return fmt.Errorf("copying %s: %w", v.target, err)
@@ -97,7 +97,7 @@ func (b *builder) land(s *stage) error {
 // copyLayerOnly makes the layer of copying src to target in s, when target
 // does not exist and no symlink leads to it; done is false when the copy
 // must be made for real.
-func (b *builder) copyLayerOnly(s *stage, src, srcRel, target string, opt fs.CopyOptions, createdBy string) (done bool, _ error) {
+func (b *Solver) copyLayerOnly(s *stage, src, srcRel, target string, opt fs.CopyOptions, createdBy string) (done bool, _ error) {
 	start := time.Now()
 	target = fs.Clean(target)
 	host := filepath.Join(s.root, filepath.FromSlash(target))

@@ -1,4 +1,4 @@
-package engine
+package solve
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 	"github.com/kaniko-build/kaniko-build/engine/user"
 )
 
-func (b *builder) dispatchRun(ctx context.Context, s *stage, r *plan.Run) error {
+func (b *Solver) dispatchRun(ctx context.Context, s *stage, r *plan.Run) error {
 	c := r.Command
 	id, err := user.Resolve(s.root, s.cfg.Config.User)
 	if err != nil {
@@ -60,13 +60,13 @@ func (b *builder) dispatchRun(ctx context.Context, s *stage, r *plan.Run) error 
 	}
 	env = append(env, secretEnv...)
 	if r.Script != nil {
-		m, err := mountScript(r.Script, b.tmp)
+		m, err := mountScript(r.Script, b.cfg.TempDir)
 		if err != nil {
 			return err
 		}
 		mounts = append(mounts, m)
 	}
-	if b.ignored != nil && instructions.GetNetwork(c) == instructions.NetworkNone {
+	if b.cfg.Root.Ignored != nil && instructions.GetNetwork(c) == instructions.NetworkNone {
 		b.log.Warn("RUN --network=none: an unprivileged container cannot make a network namespace; the command keeps the container's network", "step", oneLine(strings.Join(c.CmdLine, " ")))
 		b.printf("  warning: RUN --network=none keeps the container's network here (no namespace without privileges)")
 	}
@@ -78,7 +78,7 @@ func (b *builder) dispatchRun(ctx context.Context, s *stage, r *plan.Run) error 
 		NoNetwork: instructions.GetNetwork(c) == instructions.NetworkNone,
 		Stdout:    b.progress, Stderr: b.progress,
 	}
-	if err := b.runner.Run(ctx, spec); err != nil {
+	if err := b.cfg.Runner.Run(ctx, spec); err != nil {
 		var ee *run.ExitError
 		if errors.As(err, &ee) {
 			return fmt.Errorf("RUN %s: did not complete successfully: %w", oneLine(strings.Join(c.CmdLine, " ")), err)
@@ -110,7 +110,7 @@ func mountScript(sc *plan.Script, tmp string) (run.Mount, error) {
 // runMounts prepares RUN --mount: bind, cache, tmpfs and secret.
 // Secrets asked for as env=NAME come back as NAME=value, for this RUN only.
 // release ends the RUN's hold on its cache mounts.
-func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCommand) (_ []run.Mount, _ []string, release func(), _ error) {
+func (b *Solver) runMounts(ctx context.Context, s *stage, c *instructions.RunCommand) (_ []run.Mount, _ []string, release func(), _ error) {
 	var out []run.Mount
 	var env []string
 	var releases []func()
@@ -146,7 +146,7 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 			}
 			if !m.ReadOnly {
 				// Writes to a read-write bind are thrown away: give a copy.
-				cp, err := os.MkdirTemp(b.tmp, "bind-")
+				cp, err := os.MkdirTemp(b.cfg.TempDir, "bind-")
 				if err != nil {
 					return nil, nil, release, err
 				}
@@ -184,7 +184,7 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 			if id == "" && m.Target != "" {
 				id = path.Base(m.Target)
 			}
-			src, ok := b.secrets[id]
+			src, ok := b.cfg.Secrets[id]
 			if !ok {
 				if m.Required {
 					return nil, nil, release, fmt.Errorf("secret %s: not provided (use --secret id=%s,src=FILE)", id, id)
@@ -210,7 +210,7 @@ func (b *builder) runMounts(ctx context.Context, s *stage, c *instructions.RunCo
 				target = "/run/secrets/" + id
 			}
 			// A copy of our own, so mode and owner can be the mount's.
-			f, err := os.CreateTemp(b.tmp, "secret-")
+			f, err := os.CreateTemp(b.cfg.TempDir, "secret-")
 			if err != nil {
 				return nil, nil, release, err
 			}
@@ -245,7 +245,7 @@ type cacheDir struct {
 // private, a directory of its own while another RUN uses this one. A
 // flock beside the directory carries locked and private to other
 // executors on the same --cache-dir.
-func (b *builder) holdCacheDir(dir string, sharing instructions.ShareMode) (string, func(), error) {
+func (b *Solver) holdCacheDir(dir string, sharing instructions.ShareMode) (string, func(), error) {
 	b.mu.Lock()
 	if b.cacheDirs == nil {
 		b.cacheDirs = map[string]*cacheDir{}
@@ -348,52 +348,9 @@ func setMountOwner(p string, m *instructions.Mount, def os.FileMode) error {
 	return os.Chmod(p, mode)
 }
 
-func (b *builder) cacheRoot() string {
-	if b.opt.Cache.Dir != "" {
-		return filepath.Join(b.opt.Cache.Dir, "run-cache")
+func (b *Solver) cacheRoot() string {
+	if b.cfg.CacheDir != "" {
+		return filepath.Join(b.cfg.CacheDir, "run-cache")
 	}
-	return filepath.Join(b.tmp, "run-cache")
-}
-
-// parseSecrets reads --secret id=ID,src=PATH (or env=VAR) flags.
-func parseSecrets(in []string, tmp string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, sflag := range in {
-		var id, src, env string
-		for _, kv := range strings.Split(sflag, ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			switch k {
-			case "id":
-				id = v
-			case "src", "source":
-				src = v
-			case "env":
-				env = v
-			case "type":
-			default:
-				return nil, fmt.Errorf("--secret %q: unknown key %q", sflag, k)
-			}
-		}
-		if id == "" {
-			return nil, fmt.Errorf("--secret %q: no id", sflag)
-		}
-		if src == "" && env == "" {
-			env = id
-		}
-		if src == "" {
-			v, ok := os.LookupEnv(env)
-			if !ok {
-				return nil, fmt.Errorf("--secret %q: environment variable %s is not set", sflag, env)
-			}
-			f, err := os.CreateTemp(tmp, "secret-env-")
-			if err != nil {
-				return nil, err
-			}
-			_, _ = f.WriteString(v)
-			f.Close()
-			src = f.Name()
-		}
-		out[id] = src
-	}
-	return out, nil
+	return filepath.Join(b.cfg.TempDir, "run-cache")
 }

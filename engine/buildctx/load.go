@@ -1,0 +1,130 @@
+package buildctx
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Options say where the build's inputs are.
+type Options struct {
+	// Source is the build context: a directory, dir://, tar://, git:// or
+	// an https:// tarball; empty means ".".
+	Source string
+	// SubPath is a directory inside the context to use instead.
+	SubPath string
+	// Git holds --git options: branch=,single-branch=,recurse-submodules=.
+	Git string
+	// GitPullMethod is how git:// contexts are cloned: https or http.
+	GitPullMethod string
+	// Stdin is read for a tar://stdin context.
+	Stdin io.Reader
+	// Dockerfile is the Dockerfile's path or URL; a relative path is tried
+	// as given, then in the context. Empty means "Dockerfile".
+	Dockerfile string
+}
+
+// AddFlags declares the context flags on fs.
+func (c *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVarP(&c.Source, "context", "c", "/workspace/", "build context: a directory, dir://path, tar://path.tar.gz, tar://stdin, git://host/repo.git#ref, or https://.../context.tar.gz")
+	fs.StringVar(&c.SubPath, "context-sub-path", "", "directory inside the context to build from")
+	fs.StringVar(&c.Git, "git", "", "git context options: branch=NAME,single-branch=BOOL,recurse-submodules=BOOL,insecure-skip-tls=BOOL")
+	fs.StringVarP(&c.Dockerfile, "dockerfile", "f", "Dockerfile", "path to the Dockerfile, relative paths tried as given, then in the context")
+}
+
+// Load fetches the context into tmp where it must (tar, git, URL) and
+// opens it, and reads the Dockerfile. It returns the Dockerfile's path
+// and text.
+func Load(ctx context.Context, o Options, tmp string) (_ *Context, dockerfile string, text []byte, _ error) {
+	git, err := ParseGitOptions(o.Git)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	src := o.Source
+	if src == "" {
+		src = "."
+	}
+	dir, err := Fetch(ctx, src, FetchOptions{TempDir: tmp, Git: git, Stdin: o.Stdin, GitPullMethod: o.GitPullMethod})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if dir, err = SubPath(dir, o.SubPath); err != nil {
+		return nil, "", nil, err
+	}
+	df := o.Dockerfile
+	if df == "" {
+		df = "Dockerfile"
+	}
+	switch {
+	case strings.HasPrefix(df, "https://") || strings.HasPrefix(df, "http://"):
+		// As Kaniko: a Dockerfile given by URL is downloaded.
+		if df, err = downloadDockerfile(ctx, df, tmp); err != nil {
+			return nil, "", nil, fmt.Errorf("--dockerfile: %w", err)
+		}
+	case !filepath.IsAbs(df) && !exists(df):
+		// As Kaniko: a relative path is tried as given, then in the context.
+		df = filepath.Join(dir, df)
+	}
+	if text, err = os.ReadFile(df); err != nil {
+		return nil, "", nil, fmt.Errorf("--dockerfile: %w", err)
+	}
+	c, err := Open(dir, df)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return c, df, text, nil
+}
+
+// downloadDockerfile fetches a Dockerfile given by URL into dir, named as
+// the URL's last path element (errors name the file and line).
+func downloadDockerfile(ctx context.Context, u, dir string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("downloading %s: %s", u, resp.Status)
+	}
+	base := path.Base(req.URL.Path)
+	if base == "/" || base == "." || base == "" {
+		base = "Dockerfile"
+	}
+	sub, err := os.MkdirTemp(dir, "dockerfile-")
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(sub, base)
+	f, err := os.Create(p)
+	if err != nil {
+		return "", err
+	}
+	// 16 MiB is far more than any Dockerfile.
+	_, err = io.Copy(f, io.LimitReader(resp.Body, 16<<20))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("downloading %s: %w", u, err)
+	}
+	return p, nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

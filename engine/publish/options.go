@@ -1,0 +1,91 @@
+package publish
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/spf13/pflag"
+)
+
+// Options say where the image goes and in what form.
+type Options struct {
+	// Destinations are image references to push to.
+	Destinations []string
+	// NoPush builds without pushing.
+	NoPush bool
+	// SkipPushPermissionCheck skips the push check alongside the build.
+	SkipPushPermissionCheck bool
+	// TarPath writes the image as a docker-save tarball.
+	TarPath string
+	// OCILayoutPath writes the image into an OCI image layout directory.
+	OCILayoutPath string
+	// DigestFile receives the image digest (sha256:...), no newline.
+	DigestFile string
+	// ImageURLFile receives the first destination as given, no newline.
+	ImageURLFile string
+	// ImagesFile receives name:tag@digest per destination, one per line.
+	ImagesFile string
+	// ImageNameDigestFile receives repo@digest per destination.
+	ImageNameDigestFile string
+	// ImageNameTagDigestFile receives repo:tag@digest per destination.
+	ImageNameTagDigestFile string
+	// Compression is gzip (default) or zstd; a CompressionLevel of 0 or
+	// less is the fastest level (Kaniko's default).
+	Compression      string
+	CompressionLevel int
+	// ImageFormat is docker or oci; empty keeps the base image's format.
+	ImageFormat string
+}
+
+// AddFlags declares the output flags on fs.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringArrayVarP(&o.Destinations, "destination", "d", nil, "image reference to push to (repeatable)")
+	fs.BoolVar(&o.NoPush, "no-push", false, "build without pushing (also $KANIKO_NO_PUSH=true)")
+	fs.BoolVar(&o.SkipPushPermissionCheck, "skip-push-permission-check", false, "do not check push access at the start (the check runs alongside the first steps and stops the build when it fails)")
+	fs.StringVar(&o.TarPath, "tar-path", "", "write the image as a tarball (docker load format) to this path")
+	fs.StringVar(&o.OCILayoutPath, "oci-layout-path", "", "write the image into an OCI image layout directory")
+	fs.StringVar(&o.DigestFile, "digest-file", "", "write the image digest (sha256:...) to this file")
+	fs.StringVar(&o.ImageURLFile, "image-url-file", "", "write the first destination, as given, to this file (Tekton's IMAGE_URL)")
+	fs.StringVar(&o.ImagesFile, "images-file", "", "write name:tag@digest of each destination, one per line, to this file (Tekton's IMAGES)")
+	fs.StringVar(&o.ImageNameDigestFile, "image-name-with-digest-file", "", "write repo@digest of each destination to this file")
+	fs.StringVar(&o.ImageNameTagDigestFile, "image-name-tag-with-digest-file", "", "write repo:tag@digest of each destination to this file")
+	fs.StringVar(&o.Compression, "compression", "gzip", "layer compression: gzip or zstd")
+	fs.IntVar(&o.CompressionLevel, "compression-level", -1, "compression level; 0 or less is the fastest (gzip 1, zstd's fastest), as Kaniko's default")
+	fs.StringVar(&o.ImageFormat, "image-format", "", "manifest format: docker or oci (default: the base image's)")
+}
+
+// Finish applies Kaniko's $KANIKO_NO_PUSH on top of --no-push and checks
+// what pflag cannot: the compression and format names, and that an image
+// to push has a destination.
+func (o *Options) Finish() error {
+	if v, ok := os.LookupEnv("KANIKO_NO_PUSH"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("KANIKO_NO_PUSH=%s: want true or false", v)
+		}
+		o.NoPush = b
+	}
+	switch o.Compression {
+	case "", "gzip", "zstd":
+	default:
+		return fmt.Errorf("--compression=%s: want gzip or zstd", o.Compression)
+	}
+	switch o.ImageFormat {
+	case "", "docker", "oci":
+	default:
+		return fmt.Errorf("--image-format=%s: want docker or oci", o.ImageFormat)
+	}
+	var dests []string
+	for _, d := range o.Destinations {
+		if d != "" {
+			dests = append(dests, d)
+		}
+	}
+	o.Destinations = dests
+	if !o.NoPush && len(o.Destinations) == 0 {
+		return errors.New("--destination is required unless --no-push is given")
+	}
+	return nil
+}

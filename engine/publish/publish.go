@@ -1,0 +1,108 @@
+// Package publish sends a built image where the options say: registries,
+// a tarball, an OCI layout, and the files that name its digest.
+package publish
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/kaniko-build/kaniko-build/engine/remote"
+)
+
+// Write pushes img (after what up sent while it was built; nil for
+// nothing) and writes the requested files, the digest files last. It
+// returns name@digest per destination pushed to.
+func Write(ctx context.Context, img v1.Image, o Options, reg remote.Options, up *remote.Uploader) ([]string, error) {
+	digest, err := img.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("computing digest: %w", err)
+	}
+	if err := o.writeTar(img); err != nil {
+		return nil, err
+	}
+	if err := o.writeLayout(img); err != nil {
+		return nil, err
+	}
+	var pushed, withDigest, withTag []string
+	for _, d := range o.Destinations {
+		r, err := reg.Parse(d)
+		if err != nil {
+			return nil, err
+		}
+		withDigest = append(withDigest, r.Context().Name()+"@"+digest.String())
+		withTag = append(withTag, r.Name()+"@"+digest.String())
+	}
+	if !o.NoPush {
+		// The uploader sent the layers while the build went on: the
+		// config and the manifest are all that is left, but for
+		// destinations elsewhere or an early upload that failed.
+		if err := reg.PushAfter(ctx, up, img, o.Destinations); err != nil {
+			return nil, err
+		}
+		pushed = withDigest
+	}
+	url := ""
+	if len(o.Destinations) > 0 {
+		url = o.Destinations[0]
+	}
+	files := []struct{ path, content string }{
+		{o.DigestFile, digest.String()},
+		{o.ImageURLFile, url},
+		{o.ImagesFile, strings.Join(withTag, "\n")},
+		{o.ImageNameDigestFile, strings.Join(withDigest, "\n")},
+		{o.ImageNameTagDigestFile, strings.Join(withTag, "\n")},
+	}
+	for _, f := range files {
+		if f.path == "" {
+			continue
+		}
+		if err := os.WriteFile(f.path, []byte(f.content), 0o644); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", f.path, err)
+		}
+	}
+	return pushed, nil
+}
+
+// writeTar writes --tar-path, tagged as the first destination.
+func (o Options) writeTar(img v1.Image) error {
+	if o.TarPath == "" {
+		return nil
+	}
+	ref := "image:latest"
+	if len(o.Destinations) > 0 {
+		ref = o.Destinations[0]
+	}
+	tag, err := name.ParseReference(ref)
+	if err != nil {
+		return fmt.Errorf("--tar-path: %w", err)
+	}
+	if err := tarball.WriteToFile(o.TarPath, tag, img); err != nil {
+		return fmt.Errorf("writing --tar-path %s: %w", o.TarPath, err)
+	}
+	return nil
+}
+
+// writeLayout adds img to --oci-layout-path, made if missing.
+func (o Options) writeLayout(img v1.Image) error {
+	if o.OCILayoutPath == "" {
+		return nil
+	}
+	p, err := layout.FromPath(o.OCILayoutPath)
+	if err != nil {
+		if p, err = layout.Write(o.OCILayoutPath, empty.Index); err != nil {
+			return fmt.Errorf("writing --oci-layout-path: %w", err)
+		}
+	}
+	if err := p.AppendImage(img); err != nil {
+		return fmt.Errorf("writing --oci-layout-path: %w", err)
+	}
+	return nil
+}
