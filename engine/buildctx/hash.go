@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kaniko-build/kaniko-build/engine/cache"
-	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/filetree"
 )
 
 // HashTree adds every file under host: name, type, mode, owner, xattrs,
@@ -174,7 +174,7 @@ func (it *hashItem) fill(buf []byte, sums *cache.Sums) error {
 			it.key = k
 			return nil
 		}
-		xattrs := fs.Xattrs(it.path)
+		xattrs := filetree.Xattrs(it.path)
 		it.parts = append(it.parts, xattrs...)
 		if ok {
 			it.key = k
@@ -186,7 +186,7 @@ func (it *hashItem) fill(buf []byte, sums *cache.Sums) error {
 		sums.Record(it.path, it.st, it.key, len(xattrs) == 0)
 		return nil
 	}
-	it.parts = append(it.parts, fs.Xattrs(it.path)...)
+	it.parts = append(it.parts, filetree.Xattrs(it.path)...)
 	if fi.Mode()&os.ModeSymlink != 0 {
 		t, err := os.Readlink(it.path)
 		if err != nil {

@@ -13,7 +13,7 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 
-	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/filetree"
 )
 
 // GitOptions are the --git flag's settings.
@@ -116,12 +116,12 @@ func unpackTo(r io.Reader, tmp, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tr, err := fs.Decompress(r)
+	tr, err := filetree.Decompress(r)
 	if err != nil {
 		return "", fmt.Errorf("reading context %s: %w", name, err)
 	}
 	defer tr.Close()
-	if err := fs.Extract(dir, tr, fs.ExtractOptions{NoChown: os.Geteuid() != 0}); err != nil {
+	if err := filetree.Extract(dir, tr, filetree.ExtractOptions{NoChown: os.Geteuid() != 0}); err != nil {
 		return "", fmt.Errorf("unpacking context %s: %w", name, err)
 	}
 	return dir, nil
@@ -187,7 +187,7 @@ func SubPath(dir, sub string) (string, error) {
 	if sub == "" {
 		return dir, nil
 	}
-	p, err := fs.Resolve(dir, sub, true)
+	p, err := filetree.Resolve(dir, sub, true)
 	if err != nil {
 		return "", err
 	}

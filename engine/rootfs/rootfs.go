@@ -16,7 +16,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/filetree"
 )
 
 // alwaysIgnored are container paths that are never the image's.
@@ -49,10 +49,10 @@ func (l IgnoreList) Under(p string) bool {
 // Ignores lists what in-container mode must leave alone: kanikoDir, the
 // container's own files, every mount point and extra.
 func Ignores(kanikoDir string, extra []string) (IgnoreList, error) {
-	l := IgnoreList{fs.Clean(kanikoDir)}
+	l := IgnoreList{filetree.Clean(kanikoDir)}
 	l = append(l, alwaysIgnored...)
 	for _, p := range extra {
-		l = append(l, fs.Clean(p))
+		l = append(l, filetree.Clean(p))
 	}
 	mounts, err := mountPoints("/proc/self/mountinfo")
 	if err != nil {
@@ -188,7 +188,7 @@ func MoveAside(root, dst string, ignored IgnoreList, skip func(string) bool) err
 				if err := move(p); err != nil {
 					return err
 				}
-				if err := fs.CloneMetadata(from, to, fi); err != nil {
+				if err := filetree.CloneMetadata(from, to, fi); err != nil {
 					return fmt.Errorf("moving %s: %w", p, err)
 				}
 			default:
@@ -230,7 +230,7 @@ func MoveIn(src, root string, ignored IgnoreList) error {
 				if err := move(p); err != nil {
 					return err
 				}
-				if err := fs.CloneMetadata(from, to, fi); err != nil {
+				if err := filetree.CloneMetadata(from, to, fi); err != nil {
 					return fmt.Errorf("moving %s in: %w", p, err)
 				}
 			case err == nil:
@@ -258,7 +258,7 @@ func moveEntry(fromRoot, toRoot, dir, name string) error {
 		return fmt.Errorf("moving %s: %w", p, err)
 	}
 	only := func(rel string) bool { return rel != name && !strings.HasPrefix(rel, name+"/") }
-	if err := fs.Copy(filepath.Join(fromRoot, dir), "", toRoot, dir, fs.CopyOptions{Exclude: only}); err != nil {
+	if err := filetree.Copy(filepath.Join(fromRoot, dir), "", toRoot, dir, filetree.CopyOptions{Exclude: only}); err != nil {
 		return fmt.Errorf("copying %s: %w", p, err)
 	}
 	return nil

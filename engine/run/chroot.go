@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/filetree"
 )
 
 // initArg is argv[0] of the re-executed binary that sets up the namespaces.
@@ -152,7 +152,7 @@ type dirTimes struct {
 }
 
 func (st *stubs) make(root, target string, file bool) (string, error) {
-	host, err := fs.Resolve(root, target, true)
+	host, err := filetree.Resolve(root, target, true)
 	if err != nil {
 		return "", err
 	}

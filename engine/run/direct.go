@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/filetree"
 )
 
 // Direct runs commands in the current root, as the executor does inside
@@ -226,7 +226,7 @@ func (d Direct) placeMounts(mounts []Mount, restored func(dir string)) (undo fun
 	}
 	defer st.settle()
 	for i, m := range mounts {
-		target, err := fs.Resolve("/", m.Target, true)
+		target, err := filetree.Resolve("/", m.Target, true)
 		if err != nil {
 			return undo, err
 		}
@@ -256,20 +256,20 @@ func (d Direct) placeMounts(mounts []Mount, restored func(dir string)) (undo fun
 		case "cache":
 			// The cache directory itself moves in and back out.
 			if err := os.Rename(m.Source, target); err != nil {
-				if err := fs.Copy(m.Source, "", "/", m.Target, fs.CopyOptions{}); err != nil {
+				if err := filetree.Copy(m.Source, "", "/", m.Target, filetree.CopyOptions{}); err != nil {
 					return undo, err
 				}
 				src := m.Source
 				undos = append(undos, func() {
 					os.RemoveAll(src)
-					_ = fs.Copy(target, "", filepath.Dir(src), filepath.Base(src), fs.CopyOptions{})
+					_ = filetree.Copy(target, "", filepath.Dir(src), filepath.Base(src), filetree.CopyOptions{})
 				})
 				continue
 			}
 			src := m.Source
 			undos = append(undos, func() { os.Rename(target, src) })
 		default:
-			if err := fs.Copy(m.Source, "", "/", m.Target, fs.CopyOptions{}); err != nil {
+			if err := filetree.Copy(m.Source, "", "/", m.Target, filetree.CopyOptions{}); err != nil {
 				return undo, fmt.Errorf("placing mount %s: %w", m.Target, err)
 			}
 		}

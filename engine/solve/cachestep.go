@@ -12,7 +12,7 @@ import (
 
 	"github.com/kaniko-build/kaniko-build/engine/buildctx"
 	"github.com/kaniko-build/kaniko-build/engine/cache"
-	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/filetree"
 	"github.com/kaniko-build/kaniko-build/engine/plan"
 	"github.com/kaniko-build/kaniko-build/engine/snapshot"
 )
@@ -299,7 +299,7 @@ func (b *Solver) sourceKey(ctx context.Context, s *stage, from string, paths, ur
 	}
 	root := b.cfg.Context.Dir
 	for _, p := range paths {
-		rel := strings.TrimPrefix(fs.Clean(p), "/")
+		rel := strings.TrimPrefix(filetree.Clean(p), "/")
 		var matches []string
 		if hasWildcard(p) {
 			found, err := glob(root, rel)
@@ -315,7 +315,7 @@ func (b *Solver) sourceKey(ctx context.Context, s *stage, from string, paths, ur
 			if b.cfg.Context.Excluded(m) && !b.cfg.Context.HasExceptions() {
 				continue
 			}
-			host, err := fs.Resolve(root, m, true)
+			host, err := filetree.Resolve(root, m, true)
 			if err != nil {
 				return cache.Key{}, err
 			}

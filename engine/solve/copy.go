@@ -19,7 +19,7 @@ import (
 
 	"github.com/moby/patternmatcher"
 
-	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/filetree"
 	"github.com/kaniko-build/kaniko-build/engine/plan"
 	"github.com/kaniko-build/kaniko-build/engine/user"
 )
@@ -98,23 +98,23 @@ func (b *Solver) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error
 	if err != nil {
 		return err
 	}
-	opt := fs.CopyOptions{}
+	opt := filetree.CopyOptions{}
 	if b.cfg.Root.Ignored != nil && !s.aside {
 		opt.Refuse = b.cfg.Root.Ignored.Covers
 	}
 	if src.isContext {
-		opt.Owner = &fs.Owner{}
+		opt.Owner = &filetree.Owner{}
 	}
 	if c.Chown != "" {
 		uid, gid, err := user.ResolveChown(s.root, c.Chown)
 		if err != nil {
 			return fmt.Errorf("--chown=%s: %w", c.Chown, err)
 		}
-		opt.Owner = &fs.Owner{UID: int(uid), GID: int(gid)}
+		opt.Owner = &filetree.Owner{UID: int(uid), GID: int(gid)}
 		opt.DirOwner = opt.Owner
 	}
 	if c.Chmod != "" {
-		if opt.Chmod, err = fs.ParseChmod(c.Chmod); err != nil {
+		if opt.Chmod, err = filetree.ParseChmod(c.Chmod); err != nil {
 			return fmt.Errorf("--chmod=%s: %w", c.Chmod, err)
 		}
 		// A numeric mode is also the directories' the copy makes (not a
@@ -144,7 +144,7 @@ func (b *Solver) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error
 			matches = append(matches, match{host, "", ""})
 			continue
 		}
-		rel := strings.TrimPrefix(fs.Clean(p), "/")
+		rel := strings.TrimPrefix(filetree.Clean(p), "/")
 		if hasWildcard(p) {
 			found, err := glob(src.root, rel)
 			if err != nil {
@@ -155,7 +155,7 @@ func (b *Solver) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error
 				if src.isContext && b.cfg.Context.Excluded(r) {
 					continue
 				}
-				host, err := fs.Resolve(src.root, r, true)
+				host, err := filetree.Resolve(src.root, r, true)
 				if err != nil {
 					return err
 				}
@@ -167,7 +167,7 @@ func (b *Solver) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error
 			}
 			continue
 		}
-		host, err := fs.Resolve(src.root, rel, true)
+		host, err := filetree.Resolve(src.root, rel, true)
 		if err != nil {
 			return err
 		}
@@ -220,7 +220,7 @@ func (b *Solver) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error
 			}
 			// A symlink in the last element is followed, as docker and
 			// BuildKit do: the file lands where it leads, dangling or not.
-			if target, err = fs.ResolvePath(s.root, target, true); err != nil {
+			if target, err = filetree.ResolvePath(s.root, target, true); err != nil {
 				return fmt.Errorf("%s failed: %w", name, err)
 			}
 		}
@@ -248,7 +248,7 @@ func (b *Solver) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error
 				o.Chmod = func(os.FileMode, bool) os.FileMode { return 0o600 }
 			}
 			if o.Owner == nil {
-				o.Owner = &fs.Owner{}
+				o.Owner = &filetree.Owner{}
 			}
 		}
 		if len(matches) == 1 && b.layerOnlyCopy(s, c) {
@@ -265,7 +265,7 @@ func (b *Solver) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error
 				}
 			}
 		}
-		if err := fs.Copy(m.host, m.rel, s.root, target, o); err != nil {
+		if err := filetree.Copy(m.host, m.rel, s.root, target, o); err != nil {
 			return fmt.Errorf("%s failed: %w", name, err)
 		}
 	}
@@ -288,7 +288,7 @@ func pivot(src string) string {
 	if i < 0 {
 		return ""
 	}
-	p := strings.TrimPrefix(fs.Clean(src[:max(i-1, 0)]), "/")
+	p := strings.TrimPrefix(filetree.Clean(src[:max(i-1, 0)]), "/")
 	if p == "" {
 		return ""
 	}
@@ -296,7 +296,7 @@ func pivot(src string) string {
 }
 
 func (b *Solver) isDir(root, p string) bool {
-	host, err := fs.Resolve(root, p, true)
+	host, err := filetree.Resolve(root, p, true)
 	if err != nil {
 		return false
 	}
@@ -304,7 +304,7 @@ func (b *Solver) isDir(root, p string) bool {
 	return err == nil && fi.IsDir()
 }
 
-func (b *Solver) writeInline(s *stage, target, data string, opt fs.CopyOptions) error {
+func (b *Solver) writeInline(s *stage, target, data string, opt filetree.CopyOptions) error {
 	tmp, err := os.CreateTemp(b.cfg.TempDir, "inline-")
 	if err != nil {
 		return err
@@ -323,9 +323,9 @@ func (b *Solver) writeInline(s *stage, target, data string, opt fs.CopyOptions) 
 	}
 	_ = os.Chtimes(tmp.Name(), now, now)
 	if opt.Owner == nil {
-		opt.Owner = &fs.Owner{}
+		opt.Owner = &filetree.Owner{}
 	}
-	return fs.Copy(tmp.Name(), "", s.root, target, opt)
+	return filetree.Copy(tmp.Name(), "", s.root, target, opt)
 }
 
 // glob matches a wildcard pattern inside root, element by element, without
@@ -340,7 +340,7 @@ func glob(root, pattern string) ([]string, error) {
 				next = append(next, path.Join(dir, part))
 				continue
 			}
-			host, err := fs.Resolve(root, dir, true)
+			host, err := filetree.Resolve(root, dir, true)
 			if err != nil {
 				return nil, err
 			}
@@ -362,7 +362,7 @@ func glob(root, pattern string) ([]string, error) {
 	}
 	var out []string
 	for _, p := range cur {
-		host, err := fs.Resolve(root, p, false)
+		host, err := filetree.Resolve(root, p, false)
 		if err != nil {
 			return nil, err
 		}
@@ -376,13 +376,13 @@ func glob(root, pattern string) ([]string, error) {
 
 // unpack extracts a local tar archive (plain, gzip, bzip2, xz or zstd)
 // into dest; it reports false when the file is no archive.
-func (b *Solver) unpack(host, root, dest string, opt fs.CopyOptions) (bool, error) {
+func (b *Solver) unpack(host, root, dest string, opt filetree.CopyOptions) (bool, error) {
 	f, err := os.Open(host)
 	if err != nil {
 		return false, err
 	}
 	defer f.Close()
-	r, err := fs.Decompress(f)
+	r, err := filetree.Decompress(f)
 	if err != nil {
 		return false, nil // not an archive after all: copied as a file
 	}
@@ -392,20 +392,20 @@ func (b *Solver) unpack(host, root, dest string, opt fs.CopyOptions) (bool, erro
 	if err != nil || len(blk) < 512 || !isTarHeader(blk) {
 		return false, nil
 	}
-	if opt.Refuse != nil && opt.Refuse(fs.Clean(dest)) {
-		return false, &fs.RefusedError{Path: fs.Clean(dest)}
+	if opt.Refuse != nil && opt.Refuse(filetree.Clean(dest)) {
+		return false, &filetree.RefusedError{Path: filetree.Clean(dest)}
 	}
-	if err := fs.MkdirAll(root, dest, opt.DirOwner); err != nil {
+	if err := filetree.MkdirAll(root, dest, opt.DirOwner); err != nil {
 		return false, err
 	}
-	destHost, err := fs.Resolve(root, dest, true)
+	destHost, err := filetree.Resolve(root, dest, true)
 	if err != nil {
 		return false, err
 	}
 	// --chown owns what the archive holds (as BuildKit; the legacy
 	// builder kept the archive's owners); --chmod does not apply to it.
 	// (DirOwner is --chown's owner, nil without it.)
-	if err := fs.Extract(destHost, br2, fs.ExtractOptions{Owner: opt.DirOwner}); err != nil {
+	if err := filetree.Extract(destHost, br2, filetree.ExtractOptions{Owner: opt.DirOwner}); err != nil {
 		return false, err
 	}
 	return true, nil

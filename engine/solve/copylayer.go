@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/filetree"
 	"github.com/kaniko-build/kaniko-build/engine/plan"
 	"github.com/kaniko-build/kaniko-build/engine/snapshot"
 )
@@ -27,7 +27,7 @@ import (
 // virtualCopy is a layer-only COPY not landed yet.
 type virtualCopy struct {
 	src, srcRel, target string
-	opt                 fs.CopyOptions
+	opt                 filetree.CopyOptions
 }
 
 // layerOnlyCopy reports whether c may be such a COPY: later steps of the
@@ -86,7 +86,7 @@ func (b *Solver) landIfTouched(s *stage, c *plan.Copy, dest string) error {
 // already made, and rescans it.
 func (b *Solver) land(s *stage) error {
 	for _, v := range s.pending {
-		if err := fs.Copy(v.src, v.srcRel, s.root, v.target, v.opt); err != nil {
+		if err := filetree.Copy(v.src, v.srcRel, s.root, v.target, v.opt); err != nil {
 			return fmt.Errorf("copying %s: %w", v.target, err)
 		}
 	}
@@ -97,11 +97,11 @@ func (b *Solver) land(s *stage) error {
 // copyLayerOnly makes the layer of copying src to target in s, when target
 // does not exist and no symlink leads to it; done is false when the copy
 // must be made for real.
-func (b *Solver) copyLayerOnly(s *stage, src, srcRel, target string, opt fs.CopyOptions, createdBy string) (done bool, _ error) {
+func (b *Solver) copyLayerOnly(s *stage, src, srcRel, target string, opt filetree.CopyOptions, createdBy string) (done bool, _ error) {
 	start := time.Now()
-	target = fs.Clean(target)
+	target = filetree.Clean(target)
 	host := filepath.Join(s.root, filepath.FromSlash(target))
-	if resolved, err := fs.Resolve(s.root, target, false); err != nil || resolved != host {
+	if resolved, err := filetree.Resolve(s.root, target, false); err != nil || resolved != host {
 		return false, nil
 	}
 	if _, err := os.Lstat(host); !errors.Is(err, os.ErrNotExist) {
@@ -134,7 +134,7 @@ func (b *Solver) copyLayerOnly(s *stage, src, srcRel, target string, opt fs.Copy
 		made = append(made, anc)
 		anc = path.Dir(anc)
 	}
-	planned, ok, err := fs.PlanNew(src, srcRel, target, opt)
+	planned, ok, err := filetree.PlanNew(src, srcRel, target, opt)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -161,7 +161,7 @@ func (b *Solver) copyLayerOnly(s *stage, src, srcRel, target string, opt fs.Copy
 		}
 		items = append(items, snapshot.Item{Path: a, Entry: e, Host: h})
 	}
-	owner := fs.Owner{}
+	owner := filetree.Owner{}
 	if opt.DirOwner != nil {
 		owner = *opt.DirOwner
 	}

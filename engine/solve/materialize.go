@@ -11,7 +11,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/filetree"
 	"github.com/kaniko-build/kaniko-build/engine/rootfs"
 	"github.com/kaniko-build/kaniko-build/engine/snapshot"
 )
@@ -63,8 +63,8 @@ func (b *Solver) materialize(ctx context.Context, s *stage) error {
 			}
 			// A parent built beside the root may hold paths that are the
 			// container's here (its base's /proc, say): they stay the container's.
-			opt := fs.CopyOptions{Exclude: func(rel string) bool { return ignored.Covers("/" + rel) }}
-			if err := fs.Copy(parent.root, "", root, "/", opt); err != nil {
+			opt := filetree.CopyOptions{Exclude: func(rel string) bool { return ignored.Covers("/" + rel) }}
+			if err := filetree.Copy(parent.root, "", root, "/", opt); err != nil {
 				return fmt.Errorf("restoring stage %d: %w", parent.index, err)
 			}
 		case last:
@@ -78,7 +78,7 @@ func (b *Solver) materialize(ctx context.Context, s *stage) error {
 			}
 		default:
 			parent.rw.RLock()
-			err := fs.Copy(parent.root, "", root, "/", fs.CopyOptions{})
+			err := filetree.Copy(parent.root, "", root, "/", filetree.CopyOptions{})
 			parent.rw.RUnlock()
 			if err != nil {
 				return fmt.Errorf("copying stage %d: %w", parent.index, err)

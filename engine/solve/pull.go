@@ -11,7 +11,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/filetree"
 )
 
 // pullJobs is how many layers download at once.
@@ -329,10 +329,10 @@ func (q *extractOrder) wait(rank int, urgent *atomic.Bool) {
 
 // extractFrom applies a layer, compressed or plain tar, read from r.
 func extractFrom(r io.Reader, root string, skip func(string) bool) error {
-	dr, err := fs.Decompress(r)
+	dr, err := filetree.Decompress(r)
 	if err != nil {
 		return fmt.Errorf("reading layer: %w", err)
 	}
 	defer dr.Close()
-	return fs.Extract(root, dr, fs.ExtractOptions{Ignore: skip})
+	return filetree.Extract(root, dr, filetree.ExtractOptions{Ignore: skip})
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"golang.org/x/sys/unix"
 
-	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/filetree"
 	"github.com/kaniko-build/kaniko-build/engine/plan"
 	"github.com/kaniko-build/kaniko-build/engine/run"
 	"github.com/kaniko-build/kaniko-build/engine/user"
@@ -50,7 +50,7 @@ func (b *Solver) dispatchRun(ctx context.Context, s *stage, r *plan.Run) error {
 	if wd == "" {
 		wd = "/"
 	}
-	if err := fs.MkdirAll(s.root, wd, nil); err != nil {
+	if err := filetree.MkdirAll(s.root, wd, nil); err != nil {
 		return fmt.Errorf("creating working directory %s: %w", wd, err)
 	}
 	mounts, secretEnv, release, err := b.runMounts(ctx, s, c)
@@ -136,7 +136,7 @@ func (b *Solver) runMounts(ctx context.Context, s *stage, c *instructions.RunCom
 			if err != nil {
 				return nil, nil, release, err
 			}
-			host, err := fs.Resolve(src.root, m.Source, true)
+			host, err := filetree.Resolve(src.root, m.Source, true)
 			if err != nil {
 				return nil, nil, release, err
 			}
@@ -151,7 +151,7 @@ func (b *Solver) runMounts(ctx context.Context, s *stage, c *instructions.RunCom
 					return nil, nil, release, err
 				}
 				dst := "/data"
-				if err := fs.Copy(host, "", cp, dst, fs.CopyOptions{}); err != nil {
+				if err := filetree.Copy(host, "", cp, dst, filetree.CopyOptions{}); err != nil {
 					return nil, nil, release, err
 				}
 				host = filepath.Join(cp, "data")

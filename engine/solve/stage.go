@@ -18,7 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/kaniko-build/kaniko-build/engine/cache"
-	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/filetree"
 	"github.com/kaniko-build/kaniko-build/engine/image"
 	"github.com/kaniko-build/kaniko-build/engine/plan"
 	"github.com/kaniko-build/kaniko-build/engine/run"
@@ -26,45 +26,56 @@ import (
 	"github.com/kaniko-build/kaniko-build/engine/user"
 )
 
-// stage is one build stage in progress.
+// stage is one build stage in progress: what its image will be, its
+// files, and where its steps are.
 type stage struct {
-	index        int
-	root         string
-	base         v1.Image
-	format       image.Format
-	cfg          *v1.ConfigFile
-	layers       []mutate.Addendum
-	history      []v1.History           // everything after the base's history
-	raw          []func(map[string]any) // config edits ggcr's type cannot hold
-	snap         snapshot.State
-	epoch        *time.Time
-	created      time.Time
-	rw           sync.RWMutex // held to copy root (read) or take it over (write)
-	parent       *stage       // the stage this one is FROM, if any
-	baseLayers   v1.Image     // the base image, whose layers come first
-	key          cache.Key
-	materialized bool // root holds the stage's files
+	index  int
+	tag    string // "[name n/total]", its log lines' prefix
+	parent *stage // the stage this one is FROM, if any
+	key    cache.Key
+	steps  []plan.Step // the stage's steps, its base's ONBUILD triggers first
+	rest   []plan.Step // the steps after the one running
 	// noLayers: no image and no cache takes this stage's layers (a
 	// builder stage that others only COPY from), so none are made.
-	noLayers bool
-	steps    []plan.Step // the stage's steps, its base's ONBUILD triggers first
-	rest     []plan.Step // the steps after the one running
+	noLayers  bool
+	lastLayer v1.Layer      // the layer the last commit made, nil for none
+	waited    time.Duration // for its stages and its turn in Root.Dir
+	stageImage
+	stageFiles
+}
+
+// stageImage is what the stage's image will be.
+type stageImage struct {
+	base       v1.Image // the image it starts from, for its config and history
+	baseLayers v1.Image // the base image, whose layers come first
+	format     image.Format
+	cfg        *v1.ConfigFile
+	layers     []mutate.Addendum
+	history    []v1.History           // everything after the base's history
+	raw        []func(map[string]any) // config edits ggcr's type cannot hold
+	epoch      *time.Time             // the time of every file, when reproducible
+	created    time.Time
+}
+
+// stageFiles is the stage's filesystem, made only when a step must run.
+type stageFiles struct {
+	root         string
+	snap         snapshot.State
+	materialized bool         // root holds the stage's files
+	aside        bool         // root is a directory of ours, not the container's "/"
+	mat          sync.Mutex   // held while materializing
+	rw           sync.RWMutex // held to copy root (read) or take it over (write)
+	prefetch     *prefetched  // its base, extracted beside the root; nil for none
+	fetch        *layerFetch  // its base's layers, downloading; nil for none
 	// virtual holds what layer-only COPYs made but did not write (in-image
 	// path to entry), pending how to write it if a later COPY must look.
-	virtual   map[string]snapshot.Entry
-	pending   []virtualCopy
-	aside     bool          // root is a directory of ours, not the container's "/"
-	waited    time.Duration // for its stages and its turn in Root.Dir
-	prefetch  *prefetched   // its base, extracted beside the root; nil for none
-	fetch     *layerFetch   // its base's layers, downloading; nil for none
-	tag       string        // "[name n/total]", its log lines' prefix
-	mat       sync.Mutex    // held while materializing
-	lastLayer v1.Layer      // the layer the last commit made, nil for none
+	virtual map[string]snapshot.Entry
+	pending []virtualCopy
 }
 
 func (b *Solver) runStage(ctx context.Context, i, n, total int) (_ *stage, err error) {
 	ps := b.cfg.Plan.Stages[i]
-	s := &stage{index: i, created: time.Now().UTC()}
+	s := &stage{index: i, stageImage: stageImage{created: time.Now().UTC()}}
 	if b.cfg.Image.Reproducible {
 		t := time.Unix(0, 0).UTC()
 		s.epoch, s.created = &t, t
@@ -256,22 +267,22 @@ func (b *Solver) dispatch(ctx context.Context, s *stage, st plan.Step) error {
 // makeWorkdir creates WORKDIR as BuildKit does: with its parents, owned by
 // the current USER.
 func (b *Solver) makeWorkdir(s *stage, wd string) error {
-	var owner *fs.Owner
+	var owner *filetree.Owner
 	if u := s.cfg.Config.User; u != "" {
 		uid, gid, err := user.ResolveChown(s.root, u)
 		if err != nil {
 			return err
 		}
-		owner = &fs.Owner{UID: int(uid), GID: int(gid)}
+		owner = &filetree.Owner{UID: int(uid), GID: int(gid)}
 	}
-	if err := fs.MkdirAll(s.root, wd, owner); err != nil {
+	if err := filetree.MkdirAll(s.root, wd, owner); err != nil {
 		return fmt.Errorf("creating WORKDIR %s: %w", wd, err)
 	}
 	return b.commit(s, "WORKDIR "+wd)
 }
 
 // record adds a history entry for a step that makes no layer.
-func (s *stage) record(createdBy string) {
+func (s *stageImage) record(createdBy string) {
 	s.history = append(s.history, v1.History{
 		Created: v1.Time{Time: s.created}, CreatedBy: createdBy, Comment: "kaniko-build", EmptyLayer: true,
 	})
@@ -392,7 +403,7 @@ func (b *Solver) skip(p string) bool {
 }
 
 // image assembles the stage's image.
-func (s *stage) image() (v1.Image, error) {
+func (s *stageImage) image() (v1.Image, error) {
 	// The base's layers in the stage's format: an OCI manifest lists no
 	// Docker layer, nor the other way round.
 	img, err := image.InFormat(s.base, s.format)

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kaniko-build/kaniko-build/engine/fs"
+	"github.com/kaniko-build/kaniko-build/engine/filetree"
 )
 
 // Identity is a resolved user.
@@ -179,7 +179,7 @@ func readGroup(root string) ([]groupEntry, error) {
 }
 
 func readColon(root, p string, fn func([]string)) error {
-	host, err := fs.Resolve(root, p, true)
+	host, err := filetree.Resolve(root, p, true)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package fs
+package filetree
 
 import (
 	"archive/tar"

@@ -1,4 +1,4 @@
-package fs
+package filetree
 
 import (
 	"archive/tar"
@@ -17,7 +17,7 @@ import (
 // Benchmarks of applying a layer, as a pull does for each base layer
 // (a regression guard; `make bench` times whole builds):
 //
-//	go test -run '^$' -bench . -benchtime 3x ./engine/fs
+//	go test -run '^$' -bench . -benchtime 3x ./engine/filetree
 
 // benchLayer writes a layer tar of n text files of size bytes in 100
 // directories to a file, gzip-compressed (pgzip, as the engine reads

@@ -1,6 +1,6 @@
-// Package fs applies layers to a root directory and resolves paths inside
+// Package filetree applies layers to a root directory and resolves paths inside
 // it without ever leaving it.
-package fs
+package filetree
 
 import (
 	"errors"
