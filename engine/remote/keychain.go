@@ -98,6 +98,9 @@ type secretKeychain struct{ dir string }
 func (k secretKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
 	dir := k.dir
 	if dir == "" {
+		dir = os.Getenv("DOCKER_CONFIG") // config.Dir() keeps the first it saw
+	}
+	if dir == "" {
 		dir = config.Dir()
 	}
 	if _, err := os.Stat(filepath.Join(dir, config.ConfigFileName)); err == nil {
@@ -112,24 +115,31 @@ func (k secretKeychain) Resolve(target authn.Resource) (authn.Authenticator, err
 	if err != nil {
 		return nil, err
 	}
-	want := target.RegistryStr()
-	for k, ac := range cf.AuthConfigs {
-		if host(k) != want && !(want == name.DefaultRegistry && host(k) == "index.docker.io") {
-			continue
+	// The repository's own entry first, then its registry's, as
+	// configKeychain: never whichever the map gives first.
+	for _, want := range []string{target.String(), target.RegistryStr()} {
+		for k, ac := range cf.AuthConfigs {
+			if key := authKey(k); key != want && !(want == name.DefaultRegistry && key == "index.docker.io") {
+				continue
+			}
+			return authn.FromConfig(authn.AuthConfig{
+				Username: ac.Username, Password: ac.Password, Auth: ac.Auth,
+				IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken,
+			}), nil
 		}
-		return authn.FromConfig(authn.AuthConfig{
-			Username: ac.Username, Password: ac.Password, Auth: ac.Auth,
-			IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken,
-		}), nil
 	}
 	return authn.Anonymous, nil
 }
 
-// host reduces an auths key ("https://index.docker.io/v1/") to its host.
-func host(key string) string {
+// authKey reduces an auths key to a registry or repository name:
+// "https://index.docker.io/v1/" to "index.docker.io", "host/team/app"
+// stays.
+func authKey(key string) string {
 	key = strings.TrimPrefix(strings.TrimPrefix(key, "https://"), "http://")
-	if i := strings.IndexByte(key, '/'); i >= 0 {
-		key = key[:i]
+	for _, api := range []string{"/v1/", "/v2/", "/v1", "/v2", "/"} {
+		if k, ok := strings.CutSuffix(key, api); ok {
+			return k
+		}
 	}
 	return key
 }
