@@ -31,6 +31,6 @@ bench-peers:
 # (~200 MB), a layer's extraction (~200 MB) and the cache key of a COPY
 # of 20,000 files.
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchtime 3x ./engine/snapshot ./engine/image ./engine/fs ./engine
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./engine/snapshot ./engine/image ./engine/filetree ./engine/buildctx
 
 .DEFAULT_GOAL := $(bench_default_goal)
