@@ -12,7 +12,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -23,52 +22,6 @@ import (
 	"github.com/kaniko-build/kaniko-build/engine/plan"
 	"github.com/kaniko-build/kaniko-build/engine/user"
 )
-
-// source is where COPY reads from: the context or another root.
-type source struct {
-	root      string
-	isContext bool
-}
-
-func (b *Solver) copySource(ctx context.Context, s *stage, from string) (source, error) {
-	if from == "" {
-		return source{root: b.cfg.Context.Dir, isContext: true}, nil
-	}
-	if j, ok := b.cfg.Plan.StageIndex(from); ok {
-		st, err := b.builtStage(ctx, s.index, j)
-		if err != nil {
-			return source{}, err
-		}
-		if err := b.materialize(ctx, st); err != nil {
-			return source{}, err
-		}
-		return source{root: st.root}, nil
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if root, ok := b.images[from]; ok {
-		return source{root: root}, nil
-	}
-	img, err := b.cfg.Registry.Pull(ctx, from, b.cfg.Plan.Platform)
-	if err != nil {
-		return source{}, err
-	}
-	root := filepath.Join(b.cfg.TempDir, fmt.Sprintf("image-%d", len(b.images)))
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return source{}, err
-	}
-	if err := b.extract(ctx, img, root, nil, b.rank(s)); err != nil {
-		return source{}, fmt.Errorf("extracting %s: %w", from, err)
-	}
-	b.images[from] = root
-	return source{root: root}, nil
-}
-
-func hasWildcard(p string) bool { return strings.ContainsAny(p, "*?[") }
-
-func isURL(s string) bool {
-	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
-}
 
 // copyDest is where c copies to, and whether that names a directory.
 func copyDest(s *stage, c *plan.Copy) (string, bool) {
@@ -82,6 +35,19 @@ func copyDest(s *stage, c *plan.Copy) (string, bool) {
 		dest = path.Join(wd, dest)
 	}
 	return path.Clean(dest), destIsDir
+}
+
+// copyRun is one COPY or ADD under way: where it reads from, its options
+// and where it copies to.
+type copyRun struct {
+	s         *stage
+	c         *plan.Copy
+	name      string // COPY or ADD, for errors
+	src       source
+	opt       filetree.CopyOptions
+	exclude   *patternmatcher.PatternMatcher // --exclude, nil for none
+	dest      string
+	destIsDir bool
 }
 
 func (b *Solver) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error {
@@ -98,6 +64,48 @@ func (b *Solver) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error
 	if err != nil {
 		return err
 	}
+	cr := &copyRun{s: s, c: c, name: name, src: src}
+	if cr.opt, cr.exclude, err = b.copyOptions(s, c, src); err != nil {
+		return err
+	}
+	cr.dest, cr.destIsDir = copyDest(s, c)
+
+	matches, err := b.copyMatches(ctx, cr)
+	if err != nil {
+		return err
+	}
+	if len(matches)+len(c.SourceContents) > 1 && !cr.destIsDir {
+		return fmt.Errorf("when using %s with more than one source file, the destination must be a directory and end with a /", name)
+	}
+	if len(matches) != 1 && len(s.pending) > 0 {
+		if err := b.land(s); err != nil { // it copies for real
+			return fmt.Errorf("%s failed: %w", name, err)
+		}
+	}
+	for _, m := range matches {
+		done, err := b.copyOne(cr, m, len(matches) == 1)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+	for _, sc := range c.SourceContents {
+		target := path.Join(cr.dest, sc.Path)
+		if !cr.destIsDir && len(c.SourceContents) == 1 && len(matches) == 0 {
+			target = cr.dest
+		}
+		if err := b.writeInline(s, target, sc.Data, cr.opt); err != nil {
+			return fmt.Errorf("%s failed: %w", name, err)
+		}
+	}
+	return b.commit(s, c.History)
+}
+
+// copyOptions are c's --chown, --chmod and --exclude, and what the copy
+// must leave alone.
+func (b *Solver) copyOptions(s *stage, c *plan.Copy, src source) (filetree.CopyOptions, *patternmatcher.PatternMatcher, error) {
 	opt := filetree.CopyOptions{}
 	if b.cfg.Root.Ignored != nil && !s.aside {
 		opt.Refuse = b.cfg.Root.Ignored.Covers
@@ -108,14 +116,15 @@ func (b *Solver) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error
 	if c.Chown != "" {
 		uid, gid, err := user.ResolveChown(s.root, c.Chown)
 		if err != nil {
-			return fmt.Errorf("--chown=%s: %w", c.Chown, err)
+			return opt, nil, fmt.Errorf("--chown=%s: %w", c.Chown, err)
 		}
 		opt.Owner = &filetree.Owner{UID: int(uid), GID: int(gid)}
 		opt.DirOwner = opt.Owner
 	}
 	if c.Chmod != "" {
+		var err error
 		if opt.Chmod, err = filetree.ParseChmod(c.Chmod); err != nil {
-			return fmt.Errorf("--chmod=%s: %w", c.Chmod, err)
+			return opt, nil, fmt.Errorf("--chmod=%s: %w", c.Chmod, err)
 		}
 		// A numeric mode is also the directories' the copy makes (not a
 		// symbolic one), as in BuildKit.
@@ -125,174 +134,115 @@ func (b *Solver) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error
 	}
 	var exclude *patternmatcher.PatternMatcher
 	if len(c.Excludes) > 0 {
+		var err error
 		if exclude, err = patternmatcher.New(c.Excludes); err != nil {
-			return fmt.Errorf("--exclude: %w", err)
+			return opt, nil, fmt.Errorf("--exclude: %w", err)
 		}
-	}
-
-	dest, destIsDir := copyDest(s, c)
-
-	// Expand sources: each is a host path plus its path in the source.
-	type match struct{ host, rel, pivot string }
-	var matches []match
-	for _, p := range c.SourcePaths {
-		if c.Add && isURL(p) {
-			host, err := b.download(ctx, p, c.Checksum)
-			if err != nil {
-				return err
-			}
-			matches = append(matches, match{host, "", ""})
-			continue
-		}
-		rel := strings.TrimPrefix(filetree.Clean(p), "/")
-		if hasWildcard(p) {
-			found, err := glob(src.root, rel)
-			if err != nil {
-				return err
-			}
-			n := 0
-			for _, r := range found {
-				if src.isContext && b.cfg.Context.Excluded(r) {
-					continue
-				}
-				host, err := filetree.Resolve(src.root, r, true)
-				if err != nil {
-					return err
-				}
-				matches = append(matches, match{host, r, pivot(p)})
-				n++
-			}
-			if n == 0 {
-				return fmt.Errorf("%s failed: no source files were specified matching %q", name, p)
-			}
-			continue
-		}
-		host, err := filetree.Resolve(src.root, rel, true)
-		if err != nil {
-			return err
-		}
-		if _, err := os.Lstat(host); err != nil || (src.isContext && b.cfg.Context.Excluded(rel) && !b.cfg.Context.HasExceptions()) {
-			where := "build context"
-			if !src.isContext {
-				where = "stage or image " + c.From
-			}
-			return fmt.Errorf("%s failed: file not found in %s or excluded by .dockerignore: %s", name, where, p)
-		}
-		matches = append(matches, match{host, rel, pivot(p)})
-	}
-	if len(matches)+len(c.SourceContents) > 1 && !destIsDir {
-		return fmt.Errorf("when using %s with more than one source file, the destination must be a directory and end with a /", name)
-	}
-	if len(matches) != 1 && len(s.pending) > 0 {
-		if err := b.land(s); err != nil { // it copies for real
-			return fmt.Errorf("%s failed: %w", name, err)
-		}
-	}
-
-	// .dockerignore matches paths in the context; --exclude matches paths
-	// in the directory being copied.
-	excluded := func(dir, rel string) bool {
-		if src.isContext && b.cfg.Context.Excluded(rel) {
-			return true
-		}
-		if exclude != nil {
-			ok, _ := exclude.MatchesOrParentMatches(strings.TrimPrefix(strings.TrimPrefix(rel, dir), "/"))
-			return ok
-		}
-		return false
 	}
 	opt.HasExceptions = (src.isContext && b.cfg.Context.HasExceptions()) || (exclude != nil && exclude.Exclusions())
-	for _, m := range matches {
-		fi, err := os.Stat(m.host)
-		if err != nil {
-			return fmt.Errorf("%s failed: %w", name, err)
-		}
-		target := dest
-		if c.Parents && m.rel != "" {
-			target = path.Join(dest, strings.TrimPrefix(m.rel, m.pivot))
-		} else if !fi.IsDir() {
-			base := path.Base(m.rel)
-			if m.rel == "" {
-				base = filepath.Base(m.host)
-			}
-			if destIsDir || b.isDir(s.root, dest) {
-				target = path.Join(dest, base)
-			}
-			// A symlink in the last element is followed, as docker and
-			// BuildKit do: the file lands where it leads, dangling or not.
-			if target, err = filetree.ResolvePath(s.root, target, true); err != nil {
-				return fmt.Errorf("%s failed: %w", name, err)
-			}
-		}
-		if exclude != nil && m.rel != "" && !fi.IsDir() {
-			if ok, _ := exclude.MatchesOrParentMatches(m.rel); ok {
-				continue
-			}
-		}
-		if c.Add && !fi.IsDir() && c.Unpack && m.rel != "" {
-			ok, err := b.unpack(m.host, s.root, dest, opt)
-			if err != nil {
-				return fmt.Errorf("%s failed: %w", name, err)
-			}
-			if ok {
-				continue
-			}
-		}
-		o := opt
-		if fi.IsDir() {
-			dir := m.rel
-			o.Exclude = func(r string) bool { return excluded(dir, r) }
-		}
-		if m.rel == "" && c.Add { // downloaded: 0600 unless --chmod
-			if o.Chmod == nil {
-				o.Chmod = func(os.FileMode, bool) os.FileMode { return 0o600 }
-			}
-			if o.Owner == nil {
-				o.Owner = &filetree.Owner{}
-			}
-		}
-		if len(matches) == 1 && b.layerOnlyCopy(s, c) {
-			done, err := b.copyLayerOnly(s, m.host, m.rel, target, o, c.History)
-			if err != nil {
-				return fmt.Errorf("%s failed: %w", name, err)
-			}
-			if done {
-				return nil
-			}
-			if len(s.pending) > 0 {
-				if err := b.land(s); err != nil {
-					return fmt.Errorf("%s failed: %w", name, err)
-				}
-			}
-		}
-		if err := filetree.Copy(m.host, m.rel, s.root, target, o); err != nil {
-			return fmt.Errorf("%s failed: %w", name, err)
-		}
-	}
-	for _, sc := range c.SourceContents {
-		target := path.Join(dest, sc.Path)
-		if !destIsDir && len(c.SourceContents) == 1 && len(matches) == 0 {
-			target = dest
-		}
-		if err := b.writeInline(s, target, sc.Data, opt); err != nil {
-			return fmt.Errorf("%s failed: %w", name, err)
-		}
-	}
-	return b.commit(s, c.History)
+	return opt, exclude, nil
 }
 
-// pivot is the prefix of a source path that --parents drops: what comes
-// before a "/./" marker ("a/./b/c" keeps "b/c"), else nothing.
-func pivot(src string) string {
-	i := strings.Index("/"+src, "/./")
-	if i < 0 {
-		return ""
+// copyOne copies one source match; done means a layer-only copy (only
+// when m is the sole match) made the step's layer: the step is over.
+func (b *Solver) copyOne(cr *copyRun, m copyMatch, sole bool) (done bool, _ error) {
+	s, c := cr.s, cr.c
+	fi, err := os.Stat(m.host)
+	if err != nil {
+		return false, fmt.Errorf("%s failed: %w", cr.name, err)
 	}
-	p := strings.TrimPrefix(filetree.Clean(src[:max(i-1, 0)]), "/")
-	if p == "" {
-		return ""
+	target, err := b.copyTarget(cr, m, fi)
+	if err != nil {
+		return false, fmt.Errorf("%s failed: %w", cr.name, err)
 	}
-	return p + "/"
+	if cr.exclude != nil && m.rel != "" && !fi.IsDir() {
+		if ok, _ := cr.exclude.MatchesOrParentMatches(m.rel); ok {
+			return false, nil
+		}
+	}
+	if c.Add && !fi.IsDir() && c.Unpack && m.rel != "" {
+		ok, err := b.unpack(m.host, s.root, cr.dest, cr.opt)
+		if err != nil {
+			return false, fmt.Errorf("%s failed: %w", cr.name, err)
+		}
+		if ok {
+			return false, nil
+		}
+	}
+	o := b.matchOptions(cr, m, fi)
+	if sole && b.layerOnlyCopy(s, c) {
+		done, err := b.copyLayerOnly(s, m.host, m.rel, target, o, c.History)
+		if err != nil {
+			return false, fmt.Errorf("%s failed: %w", cr.name, err)
+		}
+		if done {
+			return true, nil
+		}
+		if len(s.pending) > 0 {
+			if err := b.land(s); err != nil {
+				return false, fmt.Errorf("%s failed: %w", cr.name, err)
+			}
+		}
+	}
+	if err := filetree.Copy(m.host, m.rel, s.root, target, o); err != nil {
+		return false, fmt.Errorf("%s failed: %w", cr.name, err)
+	}
+	return false, nil
+}
+
+// copyTarget is where match m (fi its file) lands in the stage.
+func (b *Solver) copyTarget(cr *copyRun, m copyMatch, fi os.FileInfo) (string, error) {
+	dest := cr.dest
+	if cr.c.Parents && m.rel != "" {
+		return path.Join(dest, strings.TrimPrefix(m.rel, m.pivot)), nil
+	}
+	if fi.IsDir() {
+		return dest, nil
+	}
+	base := path.Base(m.rel)
+	if m.rel == "" {
+		base = filepath.Base(m.host)
+	}
+	target := dest
+	if cr.destIsDir || b.isDir(cr.s.root, dest) {
+		target = path.Join(dest, base)
+	}
+	// A symlink in the last element is followed, as docker and
+	// BuildKit do: the file lands where it leads, dangling or not.
+	return filetree.ResolvePath(cr.s.root, target, true)
+}
+
+// matchOptions are the copy's options for match m: a directory's walk
+// leaves out what is excluded; a download is 0600 and root's by default.
+func (b *Solver) matchOptions(cr *copyRun, m copyMatch, fi os.FileInfo) filetree.CopyOptions {
+	o := cr.opt
+	if fi.IsDir() {
+		dir := m.rel
+		o.Exclude = func(r string) bool { return b.copyExcluded(cr, dir, r) }
+	}
+	if m.rel == "" && cr.c.Add { // downloaded: 0600 unless --chmod
+		if o.Chmod == nil {
+			o.Chmod = func(os.FileMode, bool) os.FileMode { return 0o600 }
+		}
+		if o.Owner == nil {
+			o.Owner = &filetree.Owner{}
+		}
+	}
+	return o
+}
+
+// copyExcluded reports whether rel, below dir, is left out: .dockerignore
+// matches paths in the context; --exclude matches paths in the directory
+// being copied.
+func (b *Solver) copyExcluded(cr *copyRun, dir, rel string) bool {
+	if cr.src.isContext && b.cfg.Context.Excluded(rel) {
+		return true
+	}
+	if cr.exclude != nil {
+		ok, _ := cr.exclude.MatchesOrParentMatches(strings.TrimPrefix(strings.TrimPrefix(rel, dir), "/"))
+		return ok
+	}
+	return false
 }
 
 func (b *Solver) isDir(root, p string) bool {
@@ -326,52 +276,6 @@ func (b *Solver) writeInline(s *stage, target, data string, opt filetree.CopyOpt
 		opt.Owner = &filetree.Owner{}
 	}
 	return filetree.Copy(tmp.Name(), "", s.root, target, opt)
-}
-
-// glob matches a wildcard pattern inside root, element by element, without
-// following symlinks out of it. Results are relative paths, sorted.
-func glob(root, pattern string) ([]string, error) {
-	parts := strings.Split(pattern, "/")
-	cur := []string{""}
-	for _, part := range parts {
-		var next []string
-		for _, dir := range cur {
-			if !hasWildcard(part) {
-				next = append(next, path.Join(dir, part))
-				continue
-			}
-			host, err := filetree.Resolve(root, dir, true)
-			if err != nil {
-				return nil, err
-			}
-			ents, err := os.ReadDir(host)
-			if err != nil {
-				continue
-			}
-			for _, e := range ents {
-				ok, err := path.Match(part, e.Name())
-				if err != nil {
-					return nil, fmt.Errorf("bad pattern %q: %w", pattern, err)
-				}
-				if ok {
-					next = append(next, path.Join(dir, e.Name()))
-				}
-			}
-		}
-		cur = next
-	}
-	var out []string
-	for _, p := range cur {
-		host, err := filetree.Resolve(root, p, false)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := os.Lstat(host); err == nil {
-			out = append(out, p)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
 }
 
 // unpack extracts a local tar archive (plain, gzip, bzip2, xz or zstd)

@@ -100,39 +100,12 @@ func (b *Solver) land(s *stage) error {
 func (b *Solver) copyLayerOnly(s *stage, src, srcRel, target string, opt filetree.CopyOptions, createdBy string) (done bool, _ error) {
 	start := time.Now()
 	target = filetree.Clean(target)
-	host := filepath.Join(s.root, filepath.FromSlash(target))
-	if resolved, err := filetree.Resolve(s.root, target, false); err != nil || resolved != host {
+	if !layerOnlyTarget(s, target) {
 		return false, nil
 	}
-	if _, err := os.Lstat(host); !errors.Is(err, os.ErrNotExist) {
+	made, anc, ok := layerOnlyParents(s, target)
+	if !ok {
 		return false, nil
-	}
-	if _, ok := s.virtual[target]; ok {
-		return false, nil
-	}
-	// The parents MkdirAll would make, and the nearest that exists (on
-	// disk, or made by an earlier layer-only COPY).
-	var made []string
-	anc := path.Dir(target)
-	for anc != "/" {
-		if e, ok := s.virtual[anc]; ok {
-			if !e.IsDir() {
-				return false, nil
-			}
-			break
-		}
-		fi, err := os.Lstat(filepath.Join(s.root, filepath.FromSlash(anc)))
-		if err == nil {
-			if !fi.IsDir() {
-				return false, nil
-			}
-			break
-		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return false, nil
-		}
-		made = append(made, anc)
-		anc = path.Dir(anc)
 	}
 	planned, ok, err := filetree.PlanNew(src, srcRel, target, opt)
 	if err != nil || !ok {
@@ -146,50 +119,10 @@ func (b *Solver) copyLayerOnly(s *stage, src, srcRel, target string, opt filetre
 		}
 	}
 
-	now := time.Now().UnixNano()
-	var items []snapshot.Item
-	for a := anc; a != "/"; a = path.Dir(a) {
-		h := filepath.Join(s.root, filepath.FromSlash(a))
-		e, virtual := s.virtual[a]
-		if virtual {
-			h = ""
-		} else if e, err = snapshot.Stat(h); err != nil {
-			return false, err
-		}
-		if a == anc {
-			e.Mtime, e.Ctime = now, now // it gains a child
-		}
-		items = append(items, snapshot.Item{Path: a, Entry: e, Host: h})
+	items, err := layerOnlyItems(s, anc, made, planned, opt)
+	if err != nil {
+		return false, err
 	}
-	owner := filetree.Owner{}
-	if opt.DirOwner != nil {
-		owner = *opt.DirOwner
-	}
-	for _, d := range made {
-		items = append(items, snapshot.Item{Path: d, Entry: snapshot.Entry{
-			Mode: snapshot.ModeOf(os.ModeDir | opt.MadeDirMode()), UID: uint32(owner.UID), GID: uint32(owner.GID), Mtime: now,
-		}})
-	}
-	links := map[[2]uint64]uint64{}
-	for _, p := range planned {
-		if p.Mode.IsRegular() && p.Ino != 0 {
-			links[[2]uint64{p.Dev, p.Ino}]++
-		}
-	}
-	for _, p := range planned {
-		e := snapshot.Entry{
-			Mode: snapshot.ModeOf(p.Mode), UID: uint32(p.UID), GID: uint32(p.GID),
-			Size: p.Size, Mtime: p.Mtime, Link: p.Link, Nlink: 1,
-		}
-		if e.Mtime == 0 {
-			e.Mtime = now
-		}
-		if n := links[[2]uint64{p.Dev, p.Ino}]; p.Mode.IsRegular() && n > 1 {
-			e.Dev, e.Ino, e.Nlink = p.Dev, p.Ino, n
-		}
-		items = append(items, snapshot.Item{Path: p.Path, Entry: e, Host: p.Src})
-	}
-
 	l, comp, err := b.writeLayer(s, func(w io.Writer) error {
 		return snapshot.WriteItems(w, items, snapshot.TarOptions{Epoch: s.epoch})
 	})
@@ -211,4 +144,105 @@ func (b *Solver) copyLayerOnly(s *stage, src, srcRel, target string, opt filetre
 	}
 	s.pending = append(s.pending, virtualCopy{src, srcRel, target, opt})
 	return true, nil
+}
+
+// layerOnlyTarget reports whether target (clean) is free for a layer-only
+// COPY: not on disk nor made by an earlier one, and no symlink leads to it.
+func layerOnlyTarget(s *stage, target string) bool {
+	host := filepath.Join(s.root, filepath.FromSlash(target))
+	if resolved, err := filetree.Resolve(s.root, target, false); err != nil || resolved != host {
+		return false
+	}
+	if _, err := os.Lstat(host); !errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	_, ok := s.virtual[target]
+	return !ok
+}
+
+// layerOnlyParents returns the parents of target MkdirAll would make, and
+// the nearest that exists (on disk, or made by an earlier layer-only
+// COPY); ok is false when that is no directory or cannot be told.
+func layerOnlyParents(s *stage, target string) (made []string, anc string, ok bool) {
+	anc = path.Dir(target)
+	for anc != "/" {
+		if e, ok := s.virtual[anc]; ok {
+			if !e.IsDir() {
+				return nil, "", false
+			}
+			break
+		}
+		fi, err := os.Lstat(filepath.Join(s.root, filepath.FromSlash(anc)))
+		if err == nil {
+			if !fi.IsDir() {
+				return nil, "", false
+			}
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, "", false
+		}
+		made = append(made, anc)
+		anc = path.Dir(anc)
+	}
+	return made, anc, true
+}
+
+// layerOnlyItems lists the layer's paths: anc and the directories above
+// it as they are (anc gaining a child), the made parents, then planned.
+func layerOnlyItems(s *stage, anc string, made []string, planned []filetree.Planned, opt filetree.CopyOptions) ([]snapshot.Item, error) {
+	now := time.Now().UnixNano()
+	var items []snapshot.Item
+	for a := anc; a != "/"; a = path.Dir(a) {
+		h := filepath.Join(s.root, filepath.FromSlash(a))
+		e, virtual := s.virtual[a]
+		if virtual {
+			h = ""
+		} else {
+			var err error
+			if e, err = snapshot.Stat(h); err != nil {
+				return nil, err
+			}
+		}
+		if a == anc {
+			e.Mtime, e.Ctime = now, now // it gains a child
+		}
+		items = append(items, snapshot.Item{Path: a, Entry: e, Host: h})
+	}
+	owner := filetree.Owner{}
+	if opt.DirOwner != nil {
+		owner = *opt.DirOwner
+	}
+	for _, d := range made {
+		items = append(items, snapshot.Item{Path: d, Entry: snapshot.Entry{
+			Mode: snapshot.ModeOf(os.ModeDir | opt.MadeDirMode()), UID: uint32(owner.UID), GID: uint32(owner.GID), Mtime: now,
+		}})
+	}
+	return append(items, plannedItems(planned, now)...), nil
+}
+
+// plannedItems are the entries of the planned copy; regular files linked
+// together within it keep their links, files without an mtime get now.
+func plannedItems(planned []filetree.Planned, now int64) []snapshot.Item {
+	links := map[[2]uint64]uint64{}
+	for _, p := range planned {
+		if p.Mode.IsRegular() && p.Ino != 0 {
+			links[[2]uint64{p.Dev, p.Ino}]++
+		}
+	}
+	items := make([]snapshot.Item, 0, len(planned))
+	for _, p := range planned {
+		e := snapshot.Entry{
+			Mode: snapshot.ModeOf(p.Mode), UID: uint32(p.UID), GID: uint32(p.GID),
+			Size: p.Size, Mtime: p.Mtime, Link: p.Link, Nlink: 1,
+		}
+		if e.Mtime == 0 {
+			e.Mtime = now
+		}
+		if n := links[[2]uint64{p.Dev, p.Ino}]; p.Mode.IsRegular() && n > 1 {
+			e.Dev, e.Ino, e.Nlink = p.Dev, p.Ino, n
+		}
+		items = append(items, snapshot.Item{Path: p.Path, Entry: e, Host: p.Src})
+	}
+	return items
 }

@@ -48,67 +48,12 @@ func (b *Solver) materialize(ctx context.Context, s *stage) error {
 	}()
 	var have int // layers of s.layers already in root
 	if parent := s.parent; parent != nil {
-		if err := b.materialize(ctx, parent); err != nil {
+		if err := b.fromParent(ctx, parent, root, ignored, first); err != nil {
 			return err
 		}
-		b.mu.Lock()
-		b.uses[parent.index]--
-		last := b.uses[parent.index] == 0
-		b.mu.Unlock()
-		first()
-		switch {
-		case ignored != nil:
-			if err := rootfs.Wipe(root, ignored); err != nil {
-				return err
-			}
-			// A parent built beside the root may hold paths that are the
-			// container's here (its base's /proc, say): they stay the container's.
-			opt := filetree.CopyOptions{Exclude: func(rel string) bool { return ignored.Covers("/" + rel) }}
-			if err := filetree.Copy(parent.root, "", root, "/", opt); err != nil {
-				return fmt.Errorf("restoring stage %d: %w", parent.index, err)
-			}
-		case last:
-			// Its last reader: take the directory over once copies are done.
-			parent.rw.Lock()
-			err := os.Rename(parent.root, root)
-			parent.root = root
-			parent.rw.Unlock()
-			if err != nil {
-				return fmt.Errorf("taking over stage %d: %w", parent.index, err)
-			}
-		default:
-			parent.rw.RLock()
-			err := filetree.Copy(parent.root, "", root, "/", filetree.CopyOptions{})
-			parent.rw.RUnlock()
-			if err != nil {
-				return fmt.Errorf("copying stage %d: %w", parent.index, err)
-			}
-		}
 		have = len(parent.layers)
-	} else {
-		first()
-		if err := os.MkdirAll(root, 0o755); err != nil {
-			return fmt.Errorf("creating root: %w", err)
-		}
-		if ignored != nil {
-			if err := rootfs.Wipe(root, ignored); err != nil {
-				return err
-			}
-		}
-		if pf := s.prefetch; pf != nil {
-			s.prefetch = nil
-			pf.urgent.Store(true)
-			b.order.wake()
-			if err := <-pf.done; err != nil {
-				return fmt.Errorf("extracting base image: %w", err)
-			}
-			if err := rootfs.MoveIn(pf.dir, root, ignored); err != nil {
-				return err
-			}
-			os.RemoveAll(pf.dir) // the directories moveIn went into
-		} else if err := b.extractBase(ctx, s, root, skip, rank, nil); err != nil {
-			return fmt.Errorf("extracting base image: %w", err)
-		}
+	} else if err := b.fromBase(ctx, s, root, ignored, rank, first); err != nil {
+		return err
 	}
 	for _, a := range s.layers[have:] {
 		if err := b.applyLayer(ctx, a.Layer, root, skip, rank); err != nil {
@@ -129,6 +74,77 @@ func (b *Solver) materialize(ctx context.Context, s *stage) error {
 	s.materialized = true
 	if b.cfg.Cache.Store != nil {
 		b.printf("  files of stage %d made from its base and %d cached layers (%s)", s.index, len(s.layers)-have, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// fromParent fills root from the parent stage, made first; first starts
+// the turn in extractOrder, once the parent is made.
+func (b *Solver) fromParent(ctx context.Context, parent *stage, root string, ignored rootfs.IgnoreList, first func()) error {
+	if err := b.materialize(ctx, parent); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.uses[parent.index]--
+	last := b.uses[parent.index] == 0
+	b.mu.Unlock()
+	first()
+	switch {
+	case ignored != nil:
+		if err := rootfs.Wipe(root, ignored); err != nil {
+			return err
+		}
+		// A parent built beside the root may hold paths that are the
+		// container's here (its base's /proc, say): they stay the container's.
+		opt := filetree.CopyOptions{Exclude: func(rel string) bool { return ignored.Covers("/" + rel) }}
+		if err := filetree.Copy(parent.root, "", root, "/", opt); err != nil {
+			return fmt.Errorf("restoring stage %d: %w", parent.index, err)
+		}
+	case last:
+		// Its last reader: take the directory over once copies are done.
+		parent.rw.Lock()
+		err := os.Rename(parent.root, root)
+		parent.root = root
+		parent.rw.Unlock()
+		if err != nil {
+			return fmt.Errorf("taking over stage %d: %w", parent.index, err)
+		}
+	default:
+		parent.rw.RLock()
+		err := filetree.Copy(parent.root, "", root, "/", filetree.CopyOptions{})
+		parent.rw.RUnlock()
+		if err != nil {
+			return fmt.Errorf("copying stage %d: %w", parent.index, err)
+		}
+	}
+	return nil
+}
+
+// fromBase fills root with the base image's files: the prefetched ones
+// if there are, else extracted now. first starts the turn in extractOrder.
+func (b *Solver) fromBase(ctx context.Context, s *stage, root string, ignored rootfs.IgnoreList, rank int, first func()) error {
+	first()
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fmt.Errorf("creating root: %w", err)
+	}
+	if ignored != nil {
+		if err := rootfs.Wipe(root, ignored); err != nil {
+			return err
+		}
+	}
+	if pf := s.prefetch; pf != nil {
+		s.prefetch = nil
+		pf.urgent.Store(true)
+		b.order.wake()
+		if err := <-pf.done; err != nil {
+			return fmt.Errorf("extracting base image: %w", err)
+		}
+		if err := rootfs.MoveIn(pf.dir, root, ignored); err != nil {
+			return err
+		}
+		os.RemoveAll(pf.dir) // the directories moveIn went into
+	} else if err := b.extractBase(ctx, s, root, ignored.Covers, rank, nil); err != nil {
+		return fmt.Errorf("extracting base image: %w", err)
 	}
 	return nil
 }

@@ -132,99 +132,31 @@ func (b *Solver) runMounts(ctx context.Context, s *stage, c *instructions.RunCom
 	for _, m := range instructions.GetMounts(c) {
 		switch m.Type {
 		case instructions.MountTypeBind:
-			src, err := b.copySource(ctx, s, m.From)
+			mnt, err := b.bindMount(ctx, s, m, abs(m.Target))
 			if err != nil {
 				return nil, nil, release, err
 			}
-			host, err := filetree.Resolve(src.root, m.Source, true)
-			if err != nil {
-				return nil, nil, release, err
-			}
-			fi, err := os.Stat(host)
-			if err != nil {
-				return nil, nil, release, fmt.Errorf("--mount=type=bind: source %q: %w", m.Source, err)
-			}
-			if !m.ReadOnly {
-				// Writes to a read-write bind are thrown away: give a copy.
-				cp, err := os.MkdirTemp(b.cfg.TempDir, "bind-")
-				if err != nil {
-					return nil, nil, release, err
-				}
-				dst := "/data"
-				if err := filetree.Copy(host, "", cp, dst, filetree.CopyOptions{}); err != nil {
-					return nil, nil, release, err
-				}
-				host = filepath.Join(cp, "data")
-			}
-			out = append(out, run.Mount{Type: "bind", Source: host, Target: abs(m.Target), Readonly: m.ReadOnly, File: !fi.IsDir()})
+			out = append(out, mnt)
 		case instructions.MountTypeCache:
-			id := m.CacheID
-			if id == "" {
-				id = abs(m.Target)
-			}
-			sum := sha256.Sum256([]byte(id))
-			dir, done, err := b.holdCacheDir(filepath.Join(b.cacheRoot(), hex.EncodeToString(sum[:8])), m.CacheSharing)
+			mnt, done, err := b.cacheMount(m, abs(m.Target))
 			releases = append(releases, done)
 			if err != nil {
 				return nil, nil, release, err
 			}
-			if _, err := os.Stat(dir); err != nil {
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					return nil, nil, release, err
-				}
-				if err := setMountOwner(dir, m, 0o755); err != nil {
-					return nil, nil, release, err
-				}
-			}
-			out = append(out, run.Mount{Type: "cache", Source: dir, Target: abs(m.Target), Readonly: m.ReadOnly})
+			out = append(out, mnt)
 		case instructions.MountTypeTmpfs:
 			out = append(out, run.Mount{Type: "tmpfs", Target: abs(m.Target)})
 		case instructions.MountTypeSecret:
-			id := m.CacheID
-			if id == "" && m.Target != "" {
-				id = path.Base(m.Target)
-			}
-			src, ok := b.cfg.Secrets[id]
-			if !ok {
-				if m.Required {
-					return nil, nil, release, fmt.Errorf("secret %s: not provided (use --secret id=%s,src=FILE)", id, id)
-				}
-				continue
-			}
-			dt, err := os.ReadFile(src)
-			if err != nil {
-				return nil, nil, release, fmt.Errorf("secret %s: %w", id, err)
-			}
-			if m.Env != nil {
-				name := *m.Env
-				if name == "" {
-					name = id
-				}
-				env = append(env, name+"="+string(dt))
-				if m.Target == "" {
-					continue // only the variable was asked for
-				}
-			}
-			target := m.Target
-			if target == "" {
-				target = "/run/secrets/" + id
-			}
-			// A copy of our own, so mode and owner can be the mount's.
-			f, err := os.CreateTemp(b.cfg.TempDir, "secret-")
+			kv, mnt, err := b.secretMount(m, abs)
 			if err != nil {
 				return nil, nil, release, err
 			}
-			_, err = f.Write(dt)
-			if cerr := f.Close(); err == nil {
-				err = cerr
+			if kv != "" {
+				env = append(env, kv)
 			}
-			if err != nil {
-				return nil, nil, release, fmt.Errorf("secret %s: %w", id, err)
+			if mnt != nil {
+				out = append(out, *mnt)
 			}
-			if err := setMountOwner(f.Name(), m, 0o400); err != nil {
-				return nil, nil, release, err
-			}
-			out = append(out, run.Mount{Type: "bind", Source: f.Name(), Target: abs(target), Readonly: true, File: true})
 		case instructions.MountTypeSSH:
 			if m.Required {
 				return nil, nil, release, fmt.Errorf("--mount=type=ssh is not supported")
@@ -232,6 +164,109 @@ func (b *Solver) runMounts(ctx context.Context, s *stage, c *instructions.RunCom
 		}
 	}
 	return out, env, release, nil
+}
+
+// bindMount mounts m.Source of its stage, image or the context at target;
+// a read-write bind gets a copy, since writes to it are thrown away.
+func (b *Solver) bindMount(ctx context.Context, s *stage, m *instructions.Mount, target string) (run.Mount, error) {
+	src, err := b.copySource(ctx, s, m.From)
+	if err != nil {
+		return run.Mount{}, err
+	}
+	host, err := filetree.Resolve(src.root, m.Source, true)
+	if err != nil {
+		return run.Mount{}, err
+	}
+	fi, err := os.Stat(host)
+	if err != nil {
+		return run.Mount{}, fmt.Errorf("--mount=type=bind: source %q: %w", m.Source, err)
+	}
+	if !m.ReadOnly {
+		cp, err := os.MkdirTemp(b.cfg.TempDir, "bind-")
+		if err != nil {
+			return run.Mount{}, err
+		}
+		dst := "/data"
+		if err := filetree.Copy(host, "", cp, dst, filetree.CopyOptions{}); err != nil {
+			return run.Mount{}, err
+		}
+		host = filepath.Join(cp, "data")
+	}
+	return run.Mount{Type: "bind", Source: host, Target: target, Readonly: m.ReadOnly, File: !fi.IsDir()}, nil
+}
+
+// cacheMount holds m's cache directory, made with the mount's mode and
+// owner if new. done releases the hold; it is set even with an error.
+func (b *Solver) cacheMount(m *instructions.Mount, target string) (_ run.Mount, done func(), _ error) {
+	id := m.CacheID
+	if id == "" {
+		id = target
+	}
+	sum := sha256.Sum256([]byte(id))
+	dir, done, err := b.holdCacheDir(filepath.Join(b.cacheRoot(), hex.EncodeToString(sum[:8])), m.CacheSharing)
+	if err != nil {
+		return run.Mount{}, done, err
+	}
+	if _, err := os.Stat(dir); err != nil {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return run.Mount{}, done, err
+		}
+		if err := setMountOwner(dir, m, 0o755); err != nil {
+			return run.Mount{}, done, err
+		}
+	}
+	return run.Mount{Type: "cache", Source: dir, Target: target, Readonly: m.ReadOnly}, done, nil
+}
+
+// secretMount reads secret m: kv is NAME=value when asked for as env (else
+// ""), mnt a read-only copy of it unless only the variable was asked for
+// or an optional secret is not provided (else nil).
+func (b *Solver) secretMount(m *instructions.Mount, abs func(string) string) (kv string, mnt *run.Mount, _ error) {
+	id := m.CacheID
+	if id == "" && m.Target != "" {
+		id = path.Base(m.Target)
+	}
+	src, ok := b.cfg.Secrets[id]
+	if !ok {
+		if m.Required {
+			return "", nil, fmt.Errorf("secret %s: not provided (use --secret id=%s,src=FILE)", id, id)
+		}
+		return "", nil, nil
+	}
+	dt, err := os.ReadFile(src)
+	if err != nil {
+		return "", nil, fmt.Errorf("secret %s: %w", id, err)
+	}
+	if m.Env != nil {
+		name := *m.Env
+		if name == "" {
+			name = id
+		}
+		kv = name + "=" + string(dt)
+		if m.Target == "" {
+			return kv, nil, nil // only the variable was asked for
+		}
+	}
+	target := m.Target
+	if target == "" {
+		target = "/run/secrets/" + id
+	}
+	// A copy of our own, so mode and owner can be the mount's.
+	f, err := os.CreateTemp(b.cfg.TempDir, "secret-")
+	if err != nil {
+		return "", nil, err
+	}
+	_, err = f.Write(dt)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("secret %s: %w", id, err)
+	}
+	if err := setMountOwner(f.Name(), m, 0o400); err != nil {
+		return "", nil, err
+	}
+	return kv, &run.Mount{Type: "bind", Source: f.Name(), Target: abs(target), Readonly: true, File: true}, nil
 }
 
 // cacheDir is one RUN --mount=type=cache directory in use.
