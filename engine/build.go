@@ -117,7 +117,7 @@ func checkPush(ctx context.Context, stop context.CancelFunc, reg remote.Options,
 	var err error
 	if !up.For(dests) {
 		err = reg.CheckPush(ctx, dests)
-	} else if err = up.Check(); err != nil {
+	} else if err = up.Check(ctx); err != nil {
 		err = fmt.Errorf("checking push access to %s: %w", dests[0], err)
 	}
 	if err != nil {

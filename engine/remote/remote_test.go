@@ -86,7 +86,7 @@ func pushWithEarlyUploads(t *testing.T, o Options, refs ...string) {
 		t.Fatal(err)
 	}
 	defer u.Close()
-	if err := u.Check(); err != nil {
+	if err := u.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
 	layers, err := img.Layers()
@@ -94,7 +94,7 @@ func pushWithEarlyUploads(t *testing.T, o Options, refs ...string) {
 		t.Fatal(err)
 	}
 	for _, l := range layers {
-		u.Add(l)
+		u.Add(ctx, l)
 	}
 	if err := o.PushAfter(ctx, u, img, refs); err != nil {
 		t.Fatal(err)
@@ -141,7 +141,7 @@ func TestCheckUploadCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := u.Check(); err != nil {
+	if err := u.Check(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	u.Close()
@@ -167,7 +167,7 @@ func TestEarlyUploadLooksForBigBlobs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u.Add(l)
+		u.Add(context.Background(), l)
 		u.Wait()
 		if n := c.reset(); fmt.Sprint(n) != fmt.Sprint(want) {
 			t.Errorf("upload %d: %v, want %v", i+1, n, want)

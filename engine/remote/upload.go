@@ -32,7 +32,6 @@ import (
 // case the registry has the blob already.
 type Uploader struct {
 	o    Options
-	ctx  context.Context
 	repo name.Repository
 	wg   sync.WaitGroup
 	sem  chan struct{}
@@ -57,7 +56,7 @@ func (o Options) NewUploader(ctx context.Context, ref string) (*Uploader, error)
 	if err != nil {
 		return nil, err
 	}
-	u := &Uploader{o: o, ctx: ctx, repo: r.Context(), sem: make(chan struct{}, 2), have: map[v1.Hash]bool{}}
+	u := &Uploader{o: o, repo: r.Context(), sem: make(chan struct{}, 2), have: map[v1.Hash]bool{}}
 	u.client = sync.OnceValues(func() (*http.Client, error) {
 		base, err := o.transport(false)
 		if err != nil {
@@ -81,9 +80,9 @@ func (o Options) NewUploader(ctx context.Context, ref string) (*Uploader, error)
 	return u, nil
 }
 
-// Add uploads l in the background. A failed upload is not an error here:
-// the final push uploads whatever is missing.
-func (u *Uploader) Add(l v1.Layer) {
+// Add uploads l in the background, through ctx. A failed upload is not
+// an error here: the final push uploads whatever is missing.
+func (u *Uploader) Add(ctx context.Context, l v1.Layer) {
 	u.wg.Add(1)
 	go func() {
 		defer u.wg.Done()
@@ -95,18 +94,18 @@ func (u *Uploader) Add(l v1.Layer) {
 		}
 		if _, other := l.(*remote.MountableLayer); !other && !u.chunked.Load() {
 			size, err := l.Size()
-			if err == nil && u.put(d, size, l.Compressed) == nil {
+			if err == nil && u.put(ctx, d, size, l.Compressed) == nil {
 				return
 			}
 		}
-		opts, err := u.o.options(u.ctx, false)
+		opts, err := u.o.options(ctx, false)
 		if err != nil {
 			return
 		}
 		err = remote.WriteLayer(u.repo, l, opts...)
 		if err == nil {
 			u.record(d)
-		} else if u.o.Logf != nil && u.ctx.Err() == nil {
+		} else if u.o.Logf != nil && ctx.Err() == nil {
 			u.o.Logf("early upload of a layer failed, the final push will retry it: %v", err)
 		}
 	}()
@@ -128,7 +127,7 @@ func (u *Uploader) record(d v1.Hash) {
 }
 
 // put uploads one blob, unless a HEAD finds it there first.
-func (u *Uploader) put(d v1.Hash, size int64, open func() (io.ReadCloser, error)) error {
+func (u *Uploader) put(ctx context.Context, d v1.Hash, size int64, open func() (io.ReadCloser, error)) error {
 	c, err := u.client()
 	if err != nil {
 		return err
@@ -141,17 +140,17 @@ func (u *Uploader) put(d v1.Hash, size int64, open func() (io.ReadCloser, error)
 	if loc != nil {
 		// The upload Check started: a failure there (it may have
 		// expired) is followed by fresh tries.
-		found, err := u.send(c, blobs, loc, d, size, open)
+		found, err := u.send(ctx, c, blobs, loc, d, size, open)
 		if err == nil && found {
-			u.keep(loc)
+			u.keep(ctx, loc)
 		}
 		if err == nil {
 			u.record(d)
 			return nil
 		}
 	}
-	err = u.o.retry(u.ctx, func() error {
-		_, err := u.send(c, blobs, nil, d, size, open)
+	err = u.o.retry(ctx, func() error {
+		_, err := u.send(ctx, c, blobs, nil, d, size, open)
 		return err
 	})
 	if err != nil {
@@ -164,9 +163,9 @@ func (u *Uploader) put(d v1.Hash, size int64, open func() (io.ReadCloser, error)
 
 // send uploads a blob to the upload at loc, or to a new one when loc is
 // nil; found tells that a HEAD found it there first (loc is then unused).
-func (u *Uploader) send(c *http.Client, blobs url.URL, loc *url.URL, d v1.Hash, size int64, open func() (io.ReadCloser, error)) (found bool, _ error) {
+func (u *Uploader) send(ctx context.Context, c *http.Client, blobs url.URL, loc *url.URL, d v1.Hash, size int64, open func() (io.ReadCloser, error)) (found bool, _ error) {
 	if size > checkAbove {
-		resp, err := u.do(u.ctx, c, http.MethodHead, blobs.JoinPath(d.String()).String(), nil, 0, "", http.StatusOK, http.StatusNotFound)
+		resp, err := u.do(ctx, c, http.MethodHead, blobs.JoinPath(d.String()).String(), nil, 0, "", http.StatusOK, http.StatusNotFound)
 		if err != nil {
 			return false, err
 		}
@@ -176,7 +175,7 @@ func (u *Uploader) send(c *http.Client, blobs url.URL, loc *url.URL, d v1.Hash, 
 	}
 	if loc == nil {
 		var err error
-		if loc, err = u.start(c, blobs); err != nil {
+		if loc, err = u.start(ctx, c, blobs); err != nil {
 			return false, err
 		}
 	}
@@ -188,13 +187,13 @@ func (u *Uploader) send(c *http.Client, blobs url.URL, loc *url.URL, d v1.Hash, 
 	if err != nil {
 		return false, err
 	}
-	_, err = u.do(u.ctx, c, http.MethodPut, put.String(), rc, size, "application/octet-stream", http.StatusCreated)
+	_, err = u.do(ctx, c, http.MethodPut, put.String(), rc, size, "application/octet-stream", http.StatusCreated)
 	return false, err
 }
 
 // start starts an upload and returns where it goes.
-func (u *Uploader) start(c *http.Client, blobs url.URL) (*url.URL, error) {
-	resp, err := u.do(u.ctx, c, http.MethodPost, blobs.JoinPath("uploads").String()+"/", nil, 0, "", http.StatusAccepted)
+func (u *Uploader) start(ctx context.Context, c *http.Client, blobs url.URL) (*url.URL, error) {
+	resp, err := u.do(ctx, c, http.MethodPost, blobs.JoinPath("uploads").String()+"/", nil, 0, "", http.StatusAccepted)
 	if err != nil {
 		return nil, err
 	}
@@ -206,21 +205,21 @@ func (u *Uploader) start(c *http.Client, blobs url.URL) (*url.URL, error) {
 }
 
 // keep keeps an unused upload for the next blob.
-func (u *Uploader) keep(loc *url.URL) {
+func (u *Uploader) keep(ctx context.Context, loc *url.URL) {
 	u.mu.Lock()
 	if u.spare == nil {
 		u.spare, loc = loc, nil
 	}
 	u.mu.Unlock()
 	if loc != nil {
-		u.cancel(loc)
+		u.cancel(ctx, loc)
 	}
 }
 
 // cancel ends an unused upload, as far as the registry lets it.
-func (u *Uploader) cancel(loc *url.URL) {
+func (u *Uploader) cancel(ctx context.Context, loc *url.URL) {
 	// Also at the build's end, when its context is done.
-	ctx, done := context.WithTimeout(context.WithoutCancel(u.ctx), 10*time.Second)
+	ctx, done := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer done()
 	if c, err := u.client(); err == nil {
 		u.do(ctx, c, http.MethodDelete, loc.String(), nil, 0, "", http.StatusNoContent, http.StatusAccepted, http.StatusOK)
@@ -231,16 +230,16 @@ func (u *Uploader) cancel(loc *url.URL) {
 // CheckPushPermission does, by starting an upload. The upload is kept
 // for the first blob rather than cancelled: Close cancels it if it is
 // still unused.
-func (u *Uploader) Check() error {
+func (u *Uploader) Check(ctx context.Context) error {
 	c, err := u.client()
 	if err != nil {
 		return err
 	}
 	blobs := u.url("blobs/")
-	return u.o.retry(u.ctx, func() error {
-		loc, err := u.start(c, blobs)
+	return u.o.retry(ctx, func() error {
+		loc, err := u.start(ctx, c, blobs)
 		if err == nil {
-			u.keep(loc)
+			u.keep(ctx, loc)
 		}
 		return err
 	})
@@ -255,7 +254,7 @@ func (u *Uploader) Close() {
 	u.spare = nil
 	u.mu.Unlock()
 	if loc != nil {
-		u.cancel(loc)
+		u.cancel(context.Background(), loc)
 	}
 }
 
@@ -287,7 +286,7 @@ func (u *Uploader) do(ctx context.Context, c *http.Client, method, target string
 // uploaded the rest to their repository, else the whole image. u may be
 // nil.
 func (o Options) PushAfter(ctx context.Context, u *Uploader, img v1.Image, refs []string) error {
-	if u != nil && u.For(refs) && u.Push(img, refs) {
+	if u != nil && u.For(refs) && u.Push(ctx, img, refs) {
 		return nil
 	}
 	if u != nil {
@@ -312,15 +311,15 @@ func (u *Uploader) For(refs []string) bool {
 // they put every blob of img in the repository, puts its manifest under
 // each ref (all in the repository: see For). It reports whether it did;
 // when not, a full push is to follow, which reports what failed.
-func (u *Uploader) Push(img v1.Image, refs []string) bool {
-	err := u.push(img, refs)
-	if err != nil && u.o.Logf != nil && u.ctx.Err() == nil {
+func (u *Uploader) Push(ctx context.Context, img v1.Image, refs []string) bool {
+	err := u.push(ctx, img, refs)
+	if err != nil && u.o.Logf != nil && ctx.Err() == nil {
 		u.o.Logf("pushing the manifest alone failed, pushing the whole image: %v", err)
 	}
 	return err == nil
 }
 
-func (u *Uploader) push(img v1.Image, refs []string) error {
+func (u *Uploader) push(ctx context.Context, img v1.Image, refs []string) error {
 	if u.chunked.Load() {
 		return errors.New("the registry did not take a blob in one request")
 	}
@@ -332,7 +331,7 @@ func (u *Uploader) push(img v1.Image, refs []string) error {
 	if err != nil {
 		return err
 	}
-	cfgErr := u.put(cd, int64(len(raw)), func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil })
+	cfgErr := u.put(ctx, cd, int64(len(raw)), func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil })
 	u.Wait()
 	if cfgErr != nil {
 		return cfgErr
@@ -370,17 +369,17 @@ func (u *Uploader) push(img v1.Image, refs []string) error {
 		if err != nil {
 			return err
 		}
-		if err := u.putManifest(c, r, manifest, mt); err != nil {
+		if err := u.putManifest(ctx, c, r, manifest, mt); err != nil {
 			return fmt.Errorf("pushing %s: %w", ref, err)
 		}
 	}
 	return nil
 }
 
-func (u *Uploader) putManifest(c *http.Client, r name.Reference, manifest []byte, mt types.MediaType) error {
+func (u *Uploader) putManifest(ctx context.Context, c *http.Client, r name.Reference, manifest []byte, mt types.MediaType) error {
 	target := u.url("manifests/" + r.Identifier())
-	return u.o.retry(u.ctx, func() error {
-		_, err := u.do(u.ctx, c, http.MethodPut, target.String(), io.NopCloser(bytes.NewReader(manifest)), int64(len(manifest)), string(mt), http.StatusCreated)
+	return u.o.retry(ctx, func() error {
+		_, err := u.do(ctx, c, http.MethodPut, target.String(), io.NopCloser(bytes.NewReader(manifest)), int64(len(manifest)), string(mt), http.StatusCreated)
 		return err
 	})
 }

@@ -57,7 +57,7 @@ func (b *Solver) step(ctx context.Context, s *stage, st plan.Step) error {
 					return err
 				}
 			}
-			b.addLayer(s, e.Layer, history)
+			b.addLayer(ctx, s, e.Layer, history)
 		} else {
 			s.record(history)
 		}
@@ -134,7 +134,7 @@ func (b *Solver) missReason(ctx context.Context, stepTag string, parts map[strin
 func (b *Solver) apply(ctx context.Context, s *stage, st plan.Step) error {
 	switch st := st.(type) {
 	case *plan.Workdir:
-		return b.makeWorkdir(s, st.Path)
+		return b.makeWorkdir(ctx, s, st.Path)
 	case *plan.Run:
 		return b.dispatchRun(ctx, s, st)
 	case *plan.Copy:

@@ -83,7 +83,7 @@ func (b *Solver) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error
 		}
 	}
 	for _, m := range matches {
-		done, err := b.copyOne(cr, m, len(matches) == 1)
+		done, err := b.copyOne(ctx, cr, m, len(matches) == 1)
 		if err != nil {
 			return err
 		}
@@ -100,7 +100,7 @@ func (b *Solver) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error
 			return fmt.Errorf("%s failed: %w", name, err)
 		}
 	}
-	return b.commit(s, c.History)
+	return b.commit(ctx, s, c.History)
 }
 
 // copyOptions are c's --chown, --chmod and --exclude, and what the copy
@@ -145,7 +145,7 @@ func (b *Solver) copyOptions(s *stage, c *plan.Copy, src source) (filetree.CopyO
 
 // copyOne copies one source match; done means a layer-only copy (only
 // when m is the sole match) made the step's layer: the step is over.
-func (b *Solver) copyOne(cr *copyRun, m copyMatch, sole bool) (done bool, _ error) {
+func (b *Solver) copyOne(ctx context.Context, cr *copyRun, m copyMatch, sole bool) (done bool, _ error) {
 	s, c := cr.s, cr.c
 	fi, err := os.Stat(m.host)
 	if err != nil {
@@ -171,7 +171,7 @@ func (b *Solver) copyOne(cr *copyRun, m copyMatch, sole bool) (done bool, _ erro
 	}
 	o := b.matchOptions(cr, m, fi)
 	if sole && b.layerOnlyCopy(s, c) {
-		done, err := b.copyLayerOnly(s, m.host, m.rel, target, o, c.History)
+		done, err := b.copyLayerOnly(ctx, s, m.host, m.rel, target, o, c.History)
 		if err != nil {
 			return false, fmt.Errorf("%s failed: %w", cr.name, err)
 		}

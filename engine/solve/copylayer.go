@@ -1,6 +1,7 @@
 package solve
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -97,7 +98,7 @@ func (b *Solver) land(s *stage) error {
 // copyLayerOnly makes the layer of copying src to target in s, when target
 // does not exist and no symlink leads to it; done is false when the copy
 // must be made for real.
-func (b *Solver) copyLayerOnly(s *stage, src, srcRel, target string, opt filetree.CopyOptions, createdBy string) (done bool, _ error) {
+func (b *Solver) copyLayerOnly(ctx context.Context, s *stage, src, srcRel, target string, opt filetree.CopyOptions, createdBy string) (done bool, _ error) {
 	start := time.Now()
 	target = filetree.Clean(target)
 	if !layerOnlyTarget(s, target) {
@@ -132,7 +133,7 @@ func (b *Solver) copyLayerOnly(s *stage, src, srcRel, target string, opt filetre
 	size, _ := l.Size()
 	b.printf("  layer of %d paths written from the sources (nothing later reads the files): %.1f MB (%s) in %s",
 		len(items), float64(size)/1e6, comp, time.Since(start).Round(time.Millisecond))
-	b.addLayer(s, l, createdBy)
+	b.addLayer(ctx, s, l, createdBy)
 	s.lastLayer = l
 	if s.virtual == nil {
 		s.virtual = map[string]snapshot.Entry{}

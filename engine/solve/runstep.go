@@ -91,7 +91,7 @@ func (b *Solver) dispatchRun(ctx context.Context, s *stage, r *plan.Run) error {
 		// directory with mount points is.
 		restored = append(restored, "/etc")
 	}
-	return b.commit(s, r.History, restored...)
+	return b.commit(ctx, s, r.History, restored...)
 }
 
 // mountScript writes a heredoc script into a directory of its own under

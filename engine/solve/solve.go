@@ -35,9 +35,9 @@ type Registry interface {
 }
 
 // Uploader takes the final image's layers as they are made, to send them
-// ahead of the push.
+// ahead of the push, through ctx.
 type Uploader interface {
-	Add(v1.Layer)
+	Add(ctx context.Context, l v1.Layer)
 }
 
 // Config is what a build is solved with.

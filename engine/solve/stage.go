@@ -233,7 +233,7 @@ func (b *Solver) fromImage(ctx context.Context, s *stage, ps *plan.Stage) error 
 			return fmt.Errorf("reading layers of %s: %w", base, err)
 		}
 		for _, l := range ls {
-			b.cfg.Upload.Add(l)
+			b.cfg.Upload.Add(ctx, l)
 		}
 	}
 	return nil
@@ -266,7 +266,7 @@ func (b *Solver) dispatch(ctx context.Context, s *stage, st plan.Step) error {
 
 // makeWorkdir creates WORKDIR as BuildKit does: with its parents, owned by
 // the current USER.
-func (b *Solver) makeWorkdir(s *stage, wd string) error {
+func (b *Solver) makeWorkdir(ctx context.Context, s *stage, wd string) error {
 	var owner *filetree.Owner
 	if u := s.cfg.Config.User; u != "" {
 		uid, gid, err := user.ResolveChown(s.root, u)
@@ -278,7 +278,7 @@ func (b *Solver) makeWorkdir(s *stage, wd string) error {
 	if err := filetree.MkdirAll(s.root, wd, owner); err != nil {
 		return fmt.Errorf("creating WORKDIR %s: %w", wd, err)
 	}
-	return b.commit(s, "WORKDIR "+wd)
+	return b.commit(ctx, s, "WORKDIR "+wd)
 }
 
 // record adds a history entry for a step that makes no layer.
@@ -291,7 +291,7 @@ func (s *stageImage) record(createdBy string) {
 // commit snapshots the stage's root and adds the changes as a layer.
 // restored are directories whose times a RUN put back after making and
 // removing mount points in them: a new ctime alone is no change there.
-func (b *Solver) commit(s *stage, createdBy string, restored ...string) error {
+func (b *Solver) commit(ctx context.Context, s *stage, createdBy string, restored ...string) error {
 	if s.noLayers {
 		s.record(createdBy)
 		return nil
@@ -324,7 +324,7 @@ func (b *Solver) commit(s *stage, createdBy string, restored ...string) error {
 	b.printf("  snapshot: %d paths scanned in %s, %d changed; layer of %.1f MB (%s) in %s",
 		len(cur), scanned.Sub(start).Round(time.Millisecond), len(changes), float64(size)/1e6, comp,
 		time.Since(scanned).Round(time.Millisecond))
-	b.addLayer(s, l, createdBy)
+	b.addLayer(ctx, s, l, createdBy)
 	s.lastLayer = l
 	return nil
 }
@@ -387,11 +387,11 @@ func (b *Solver) writeLayer(s *stage, write func(io.Writer) error) (*image.FileL
 }
 
 // addLayer appends a layer made or found for the stage.
-func (b *Solver) addLayer(s *stage, l v1.Layer, createdBy string) {
+func (b *Solver) addLayer(ctx context.Context, s *stage, l v1.Layer, createdBy string) {
 	h := v1.History{Created: v1.Time{Time: s.created}, CreatedBy: createdBy, Comment: "kaniko-build"}
 	s.layers = append(s.layers, mutate.Addendum{Layer: l, History: h})
 	if b.cfg.Upload != nil && b.cfg.Plan.Final[s.index] {
-		b.cfg.Upload.Add(l) // while the next steps run
+		b.cfg.Upload.Add(ctx, l) // while the next steps run
 	}
 	s.history = append(s.history, h)
 }
