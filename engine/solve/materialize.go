@@ -72,7 +72,7 @@ func (b *Solver) materialize(ctx context.Context, s *stage) error {
 		s.snap = snap
 	}
 	s.materialized = true
-	if b.cfg.Cache.Store != nil {
+	if !b.eager() {
 		b.printf("  files of stage %d made from its base and %d cached layers (%s)", s.index, len(s.layers)-have, time.Since(start).Round(time.Millisecond))
 	}
 	return nil

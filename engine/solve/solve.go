@@ -161,3 +161,11 @@ func (b *Solver) Close() {
 func (b *Solver) printf(format string, args ...any) {
 	fmt.Fprintf(b.progress, format+"\n", args...)
 }
+
+// eager reports whether stages make their files up front. Without a
+// cache every step runs, so a stage's files are made at once (its base
+// downloads while its config is read) and a stage whose layers no image
+// takes makes none. With one, files are made only when a step misses.
+func (b *Solver) eager() bool {
+	return b.cfg.Cache.Store == nil
+}

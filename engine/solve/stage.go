@@ -154,10 +154,10 @@ func (b *Solver) initStage(ctx context.Context, s *stage) error {
 	if s.steps, err = b.cfg.Plan.Steps(s.index, s.cfg); err != nil {
 		return err
 	}
-	s.noLayers = b.cfg.Cache.Store == nil && !b.cfg.Plan.Final[s.index]
+	s.noLayers = b.eager() && !b.cfg.Plan.Final[s.index]
 	if b.cfg.Root.Dir != "" {
 		if s.runsCommands() {
-			if b.cfg.Cache.Store == nil && s.parent == nil && base != "scratch" {
+			if b.eager() && s.parent == nil && base != "scratch" {
 				// Its base, extracted while it waits for its turn.
 				s.prefetch = b.prefetch(ctx, s)
 			}
@@ -170,7 +170,7 @@ func (b *Solver) initStage(ctx context.Context, s *stage) error {
 			b.endTurn(s.index)
 		}
 	}
-	if b.cfg.Cache.Store == nil {
+	if b.eager() {
 		return b.materialize(ctx, s)
 	}
 	return nil
@@ -192,7 +192,7 @@ func (b *Solver) fromImage(ctx context.Context, s *stage, ps *plan.Stage) error 
 		if img, err = b.cfg.Registry.Pull(ctx, base, p); err != nil {
 			return err
 		}
-		if b.cfg.Cache.Store == nil {
+		if b.eager() {
 			// Without a cache the base is extracted: its layers
 			// download while its config is fetched.
 			if s.fetch, err = b.fetchImage(ctx, img); err != nil {
