@@ -103,8 +103,10 @@ func finish(ctx context.Context, img v1.Image, opt Options, cfg solve.Config, re
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range pushed {
-		fmt.Fprintf(cfg.Progress, "pushed %s\n", p)
+	if len(pushed) > 0 {
+		for _, d := range opt.Output.Destinations {
+			fmt.Fprintf(cfg.Progress, "pushed %s@%s\n", d, digest)
+		}
 	}
 	fmt.Fprintf(cfg.Progress, "built %s in %s\n", digest, time.Since(start).Round(time.Millisecond))
 	return &Result{Image: img, Digest: digest, Pushed: pushed}, nil
