@@ -53,16 +53,16 @@ func Build(ctx context.Context, opt Options) (_ *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
 	var up *remote.Uploader
 	var checked chan error
 	if !opt.Output.NoPush {
 		if len(opt.Output.Destinations) == 0 {
-			cancel()
+			cancel(nil)
 			return nil, errors.New("no --destination given: set one or use --no-push")
 		}
 		if up, err = reg.NewUploader(ctx, opt.Output.Destinations[0]); err != nil {
-			cancel()
+			cancel(nil)
 			return nil, err
 		}
 		defer up.Close() // after the solver's downloads, before the layer files go
@@ -76,10 +76,10 @@ func Build(ctx context.Context, opt Options) (_ *Result, err error) {
 	}
 	s := solve.New(cfg)
 	defer s.Close()
-	defer cancel()
-	img, err := s.Solve(ctx, cancel)
+	defer cancel(nil)
+	img, err := s.Solve(ctx, func() { cancel(errStageFailed) })
 	// A build that failed on its own does not wait for the check.
-	if checked != nil && (err == nil || ctx.Err() != nil) {
+	if checked != nil && (err == nil || context.Cause(ctx) != errStageFailed) {
 		if cerr := <-checked; cerr != nil {
 			return nil, cerr
 		}
@@ -115,7 +115,7 @@ func finish(ctx context.Context, img v1.Image, opt Options, cfg solve.Config, re
 // checkPush checks that the destinations take pushes, and stops the build
 // when they do not. In the uploader's repository the check is an upload
 // that the first blob then uses.
-func checkPush(ctx context.Context, stop context.CancelFunc, reg remote.Options, up *remote.Uploader, dests []string) error {
+func checkPush(ctx context.Context, stop context.CancelCauseFunc, reg remote.Options, up *remote.Uploader, dests []string) error {
 	var err error
 	if !up.For(dests) {
 		err = reg.CheckPush(ctx, dests)
@@ -123,10 +123,13 @@ func checkPush(ctx context.Context, stop context.CancelFunc, reg remote.Options,
 		err = fmt.Errorf("checking push access to %s: %w", dests[0], err)
 	}
 	if err != nil {
-		stop()
+		stop(err)
 	}
 	return err
 }
+
+// errStageFailed cancels the build's context when a stage fails.
+var errStageFailed = errors.New("a stage failed")
 
 // configure fills cfg from opt: the context, the plan, the registry, the
 // cache and the runner. It returns the registry options for the push.

@@ -61,3 +61,38 @@ func TestPushCheckStopsTheBuild(t *testing.T) {
 		t.Fatal("the tag exists")
 	}
 }
+
+// A build that fails on its own is its own error, though the push check
+// is still under way (here it would wait for ever).
+func TestBuildErrorWinsOverAPendingPushCheck(t *testing.T) {
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v2/slow/") && r.Method == http.MethodPost {
+			<-r.Context().Done() // until the client gives up
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img, err := baseimage.Busybox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := name.ParseReference(host + "/base/busybox:latest")
+	if err := remote.Write(base, img); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	df := "FROM " + base.String() + "\nRUN false\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = engine.Build(context.Background(), engine.Options{
+		Context: engine.ContextOptions{Source: dir, Dockerfile: "Dockerfile"},
+		Output:  engine.OutputOptions{Destinations: []string{host + "/slow/app:1"}}, Root: engine.RootOptions{TempDir: t.TempDir()},
+	})
+	if err == nil || !strings.Contains(err.Error(), "Dockerfile:2") || strings.Contains(err.Error(), "push access") {
+		t.Fatalf("err = %v, want the RUN's, naming Dockerfile:2", err)
+	}
+}
