@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,6 +15,7 @@ import (
 	"github.com/kaniko-build/kaniko-build/engine/cache"
 	"github.com/kaniko-build/kaniko-build/engine/image"
 	"github.com/kaniko-build/kaniko-build/engine/plan"
+	"github.com/kaniko-build/kaniko-build/engine/progress"
 	"github.com/kaniko-build/kaniko-build/engine/publish"
 	"github.com/kaniko-build/kaniko-build/engine/remote"
 	"github.com/kaniko-build/kaniko-build/engine/rootfs"
@@ -44,10 +43,7 @@ func Build(ctx context.Context, opt Options) (_ *Result, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating scratch directory: %w", err)
 	}
-	cfg := solve.Config{TempDir: tmp, Log: opt.Log, Progress: opt.Progress}
-	if cfg.Progress == nil {
-		cfg.Progress = io.Discard
-	}
+	cfg := solve.Config{TempDir: tmp, Log: progress.Tee(opt.Log, opt.Progress)}
 	defer func() { opt.Root.RemoveTemp(tmp, cfg.Root.Ignored, cfg.Log) }()
 	reg, err := configure(ctx, opt, &cfg)
 	if err != nil {
@@ -105,10 +101,12 @@ func finish(ctx context.Context, img v1.Image, opt Options, cfg solve.Config, re
 	}
 	if len(pushed) > 0 {
 		for _, d := range opt.Output.Destinations {
-			fmt.Fprintf(cfg.Progress, "pushed %s@%s\n", d, digest)
+			cfg.Log.Info(fmt.Sprintf("pushed %s@%s", d, digest), progress.Event, "pushed", "destination", d, "digest", digest.String())
 		}
 	}
-	fmt.Fprintf(cfg.Progress, "built %s in %s\n", digest, time.Since(start).Round(time.Millisecond))
+	took := time.Since(start)
+	cfg.Log.Info(fmt.Sprintf("built %s in %s", digest, took.Round(time.Millisecond)), progress.Event, "built",
+		"digest", digest.String(), "duration_ms", took.Milliseconds())
 	return &Result{Image: img, Digest: digest, Pushed: pushed}, nil
 }
 
@@ -134,9 +132,6 @@ var errStageFailed = errors.New("a stage failed")
 // configure fills cfg from opt: the context, the plan, the registry, the
 // cache and the runner. It returns the registry options for the push.
 func configure(ctx context.Context, opt Options, cfg *solve.Config) (remote.Options, error) {
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
-	}
 	platform, err := remote.ParsePlatform(opt.Build.Platform)
 	if err != nil {
 		return remote.Options{}, fmt.Errorf("--custom-platform=%s: %w", opt.Build.Platform, err)
@@ -154,7 +149,7 @@ func configure(ctx context.Context, opt Options, cfg *solve.Config) (remote.Opti
 	if err != nil {
 		return reg, err
 	}
-	if cfg.Secrets, err = opt.Build.secrets(cfg.TempDir); err != nil {
+	if cfg.Secrets, err = solve.ParseSecrets(opt.Build.Secrets, cfg.TempDir); err != nil {
 		return reg, err
 	}
 	var dockerfile string

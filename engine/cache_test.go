@@ -2,7 +2,6 @@ package engine_test
 
 import (
 	"bytes"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +22,6 @@ func cachedBuild(t *testing.T, e env, dir, dest string) (v1.Image, string) {
 		o.Cache.Enabled, o.Cache.RunLayers, o.Cache.CopyLayers = true, true, true
 		o.Cache.Repo = e.host + "/cache/layers"
 		o.Progress = &log
-		o.Log = slog.New(slog.NewTextHandler(&log, nil))
 	})
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, log.String())

@@ -31,9 +31,12 @@ type Options struct {
 	Registry remote.RegistryOptions
 	Cache    CacheOptions
 	Root     RootOptions
-	// Log receives structured logs; nil discards them.
+	// Log receives everything the build reports: progress at Info, each
+	// record's message a line for a person and its attributes (an "event"
+	// among them) for machines; warnings; nil discards them.
 	Log *slog.Logger
-	// Progress receives one human line per step; nil discards them.
+	// Progress, when set, also receives the progress as lines for a
+	// person (progress.Handler).
 	Progress io.Writer
 }
 
@@ -76,50 +79,6 @@ func (b BuildOptions) buildArgs() (map[string]string, error) {
 			v = env
 		}
 		out[k] = v
-	}
-	return out, nil
-}
-
-// secrets reads --secret id=ID,src=PATH (or env=VAR): the file of each
-// id; a variable's value is written to a file in tmp.
-func (b BuildOptions) secrets(tmp string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, sflag := range b.Secrets {
-		var id, src, env string
-		for _, kv := range strings.Split(sflag, ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			switch k {
-			case "id":
-				id = v
-			case "src", "source":
-				src = v
-			case "env":
-				env = v
-			case "type":
-			default:
-				return nil, fmt.Errorf("--secret %q: unknown key %q", sflag, k)
-			}
-		}
-		if id == "" {
-			return nil, fmt.Errorf("--secret %q: no id", sflag)
-		}
-		if src == "" && env == "" {
-			env = id
-		}
-		if src == "" {
-			v, ok := os.LookupEnv(env)
-			if !ok {
-				return nil, fmt.Errorf("--secret %q: environment variable %s is not set", sflag, env)
-			}
-			f, err := os.CreateTemp(tmp, "secret-env-")
-			if err != nil {
-				return nil, err
-			}
-			_, _ = f.WriteString(v)
-			f.Close()
-			src = f.Name()
-		}
-		out[id] = src
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 
@@ -62,10 +63,13 @@ func (b *Solver) step(ctx context.Context, s *stage, st plan.Step) error {
 			s.record(history)
 		}
 		s.key = k
-		b.printf("  %s HIT %s", s.tag, oneLine(text))
+		b.event(ctx, fmt.Sprintf("  %s HIT %s", s.tag, oneLine(text)), "cache", s,
+			slog.String("result", "hit"), slog.String("instruction", text))
 		return nil
 	}
-	b.printf("  %s MISS %s (%s)", s.tag, oneLine(text), b.missReason(ctx, stepTag, parts))
+	reason := b.missReason(ctx, stepTag, parts)
+	b.event(ctx, fmt.Sprintf("  %s MISS %s (%s)", s.tag, oneLine(text), reason), "cache", s,
+		slog.String("result", "miss"), slog.String("instruction", text), slog.String("reason", reason))
 	if err := b.materialize(ctx, s); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -131,8 +132,11 @@ func (b *Solver) copyLayerOnly(ctx context.Context, s *stage, src, srcRel, targe
 		return false, err
 	}
 	size, _ := l.Size()
-	b.printf("  layer of %d paths written from the sources (nothing later reads the files): %.1f MB (%s) in %s",
-		len(items), float64(size)/1e6, comp, time.Since(start).Round(time.Millisecond))
+	took := time.Since(start)
+	b.event(ctx, fmt.Sprintf("  layer of %d paths written from the sources (nothing later reads the files): %.1f MB (%s) in %s",
+		len(items), float64(size)/1e6, comp, took.Round(time.Millisecond)), "layer", s,
+		slog.Int("paths", len(items)), slog.Int64("bytes", size), slog.String("compression", string(comp)),
+		slog.Int64("write_ms", took.Milliseconds()), slog.Bool("from_sources", true))
 	b.addLayer(ctx, s, l, createdBy)
 	s.lastLayer = l
 	if s.virtual == nil {

@@ -6,12 +6,15 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kaniko-build/kaniko-build/engine/progress"
 )
 
 // layerEntry is what a layer says of one path; directory times are left
@@ -45,7 +48,7 @@ func tryBuildLayers(t *testing.T, dir string, copyAlways bool) ([][]layerEntry, 
 	t.Helper()
 	var log bytes.Buffer
 	cfg := testConfig(t, dir)
-	cfg.Progress = &log
+	cfg.Log = slog.New(progress.NewHandler(&log, slog.LevelInfo, false))
 	if copyAlways {
 		cfg.Plan.Uses[cfg.Plan.Target]++
 	}

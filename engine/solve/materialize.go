@@ -3,6 +3,7 @@ package solve
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,7 +74,9 @@ func (b *Solver) materialize(ctx context.Context, s *stage) error {
 	}
 	s.materialized = true
 	if !b.eager() {
-		b.printf("  files of stage %d made from its base and %d cached layers (%s)", s.index, len(s.layers)-have, time.Since(start).Round(time.Millisecond))
+		took := time.Since(start)
+		b.event(ctx, fmt.Sprintf("  files of stage %d made from its base and %d cached layers (%s)", s.index, len(s.layers)-have, took.Round(time.Millisecond)),
+			"files", s, slog.Int("cached_layers", len(s.layers)-have), slog.Int64("duration_ms", took.Milliseconds()))
 	}
 	return nil
 }

@@ -68,15 +68,17 @@ func (b *Solver) dispatchRun(ctx context.Context, s *stage, r *plan.Run) error {
 	}
 	if b.cfg.Root.Ignored != nil && instructions.GetNetwork(c) == instructions.NetworkNone {
 		b.log.Warn("RUN --network=none: an unprivileged container cannot make a network namespace; the command keeps the container's network", "step", oneLine(strings.Join(c.CmdLine, " ")))
-		b.printf("  warning: RUN --network=none keeps the container's network here (no namespace without privileges)")
 	}
 	var restored []string
+	stdout, stderr := b.output(s, "stdout"), b.output(s, "stderr")
+	defer stdout.Close()
+	defer stderr.Close()
 	spec := run.Spec{
 		Restored: func(dir string) { restored = append(restored, dir) },
 		Root:     s.root, Args: r.Args, Env: env, Dir: wd,
 		UID: id.UID, GID: id.GID, Groups: id.Groups, Mounts: mounts,
 		NoNetwork: instructions.GetNetwork(c) == instructions.NetworkNone,
-		Stdout:    b.progress, Stderr: b.progress,
+		Stdout:    stdout, Stderr: stderr,
 	}
 	if err := b.cfg.Runner.Run(ctx, spec); err != nil {
 		var ee *run.ExitError

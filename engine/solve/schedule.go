@@ -3,7 +3,6 @@ package solve
 import (
 	"context"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 )
@@ -75,10 +74,7 @@ func (b *Solver) runConcurrently(ctx context.Context, stop context.CancelFunc, n
 
 // builtStage waits until stage j, which stage i reads, is built.
 func (b *Solver) builtStage(ctx context.Context, i, j int) (*stage, error) {
-	name := b.cfg.Plan.Stages[j].Name
-	if name == "" {
-		name = fmt.Sprint(j)
-	}
+	name := b.stageName(j)
 	done := b.sched.done[j]
 	if j >= i || done == nil {
 		return nil, fmt.Errorf("stage %q is not built before it is used", name)
@@ -123,16 +119,4 @@ func (b *Solver) endTurn(i int) {
 	if t := b.sched.turns[i]; t != nil {
 		t.once.Do(func() { close(t.over) })
 	}
-}
-
-// syncWriter serialises writes of concurrent stages to one writer.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

@@ -8,7 +8,6 @@ package solve
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/kaniko-build/kaniko-build/engine/cache"
 	"github.com/kaniko-build/kaniko-build/engine/image"
 	"github.com/kaniko-build/kaniko-build/engine/plan"
+	"github.com/kaniko-build/kaniko-build/engine/progress"
 	"github.com/kaniko-build/kaniko-build/engine/rootfs"
 	"github.com/kaniko-build/kaniko-build/engine/run"
 )
@@ -57,9 +57,12 @@ type Config struct {
 	// keeps them in TempDir for this build only.
 	CacheDir string
 	// Secrets maps a secret's id to the file that holds it.
-	Secrets  map[string]string
-	Log      *slog.Logger
-	Progress io.Writer
+	Secrets map[string]string
+	// Log receives everything the build reports: progress records at Info
+	// (the message a line for a person, attributes for machines, an
+	// "event" attribute naming what happened) and warnings; nil discards
+	// them. progress.Handler renders them for a terminal.
+	Log *slog.Logger
 }
 
 // Cache is the layer cache.
@@ -101,11 +104,10 @@ type Root struct {
 
 // Solver builds one plan.
 type Solver struct {
-	cfg      Config
-	log      *slog.Logger
-	progress io.Writer
-	stages   []*stage   // per stage, nil when not built
-	mu       sync.Mutex // guards images, uses and cacheDirs across stages
+	cfg    Config
+	log    *slog.Logger
+	stages []*stage   // per stage, nil when not built
+	mu     sync.Mutex // guards images, uses and cacheDirs across stages
 	// cacheDirs are the RUN --mount=type=cache directories in use.
 	cacheDirs map[string]*cacheDir
 	images    map[string]string // image ref -> extracted root, for COPY --from
@@ -118,14 +120,10 @@ type Solver struct {
 
 // New makes a Solver for cfg.
 func New(cfg Config) *Solver {
-	b := &Solver{cfg: cfg, log: cfg.Log, progress: cfg.Progress, images: map[string]string{}}
+	b := &Solver{cfg: cfg, log: cfg.Log, images: map[string]string{}}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
-	if b.progress == nil {
-		b.progress = io.Discard
-	}
-	b.progress = &syncWriter{w: b.progress}
 	return b
 }
 
@@ -158,8 +156,26 @@ func (b *Solver) Close() {
 	b.fetches.Wait()
 }
 
-func (b *Solver) printf(format string, args ...any) {
-	fmt.Fprintf(b.progress, format+"\n", args...)
+// event logs a progress record about stage s: msg is the line a person
+// reads; event names what happened, for machines, with attrs.
+func (b *Solver) event(ctx context.Context, msg, event string, s *stage, attrs ...slog.Attr) {
+	attrs = append([]slog.Attr{slog.String(progress.Event, event), slog.String("stage", b.stageName(s.index))}, attrs...)
+	b.log.LogAttrs(ctx, slog.LevelInfo, msg, attrs...)
+}
+
+// output is where a RUN's stream goes: a record per line, tagged with the
+// stage and the step.
+func (b *Solver) output(s *stage, stream string) *progress.Lines {
+	return progress.NewLines(b.log, slog.String(progress.Event, "output"), slog.String("stage", b.stageName(s.index)),
+		slog.Int("step", s.stepNo()), slog.String("stream", stream))
+}
+
+// stageName is stage i's name, or its index when it has none.
+func (b *Solver) stageName(i int) string {
+	if name := b.cfg.Plan.Stages[i].Name; name != "" {
+		return name
+	}
+	return fmt.Sprint(i)
 }
 
 // eager reports whether stages make their files up front. Without a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,31 +81,51 @@ func (b *Solver) runStage(ctx context.Context, i, n, total int) (_ *stage, err e
 		t := time.Unix(0, 0).UTC()
 		s.epoch, s.created = &t, t
 	}
-	name := ps.Name
-	if name == "" {
-		name = fmt.Sprint(i)
-	}
-	s.tag = fmt.Sprintf("[%s %d/%d]", name, n, total)
+	s.tag = fmt.Sprintf("[%s %d/%d]", b.stageName(i), n, total)
+	b.event(ctx, s.tag+" FROM "+ps.Base, "stage.start", s, slog.String("base", ps.Base))
 	start := time.Now()
 	if err := b.initStage(ctx, s); err != nil {
 		return nil, plan.At(b.cfg.Plan.File.Name, ps.Location, err)
 	}
-	took := fmt.Sprint(time.Since(start).Round(time.Millisecond))
+	d := time.Since(start)
+	took := fmt.Sprint(d.Round(time.Millisecond))
 	if s.waited > time.Millisecond {
 		took = fmt.Sprintf("%s, %s of it waiting for its turn in %s", took, s.waited.Round(time.Millisecond), b.cfg.Root.Dir)
 	}
-	b.printf("%s FROM %s (%s)", s.tag, ps.Base, took)
+	b.event(ctx, fmt.Sprintf("%s FROM %s (%s)", s.tag, ps.Base, took), "stage", s, slog.String("base", ps.Base),
+		slog.Int64("duration_ms", d.Milliseconds()), slog.Int64("waited_ms", s.waited.Milliseconds()))
 	for k, st := range s.steps {
-		start := time.Now()
 		s.rest = s.steps[k+1:]
-		if err := b.dispatch(ctx, s, st); err != nil {
+		if err := b.runStep(ctx, s, st); err != nil {
 			return nil, plan.At(b.cfg.Plan.File.Name, st.At().Location, err)
-		}
-		if text := st.At().Text; text != "" {
-			b.printf("%s STEP %d/%d: %s (%s)", s.tag, k+1, len(s.steps), oneLine(text), time.Since(start).Round(time.Millisecond))
 		}
 	}
 	return s, nil
+}
+
+// runStep runs one step, between a start and an end event when it is an
+// instruction of the Dockerfile.
+func (b *Solver) runStep(ctx context.Context, s *stage, st plan.Step) error {
+	text := st.At().Text
+	if text == "" {
+		return b.dispatch(ctx, s, st)
+	}
+	n := slog.Int("step", s.stepNo())
+	line := fmt.Sprintf("%s STEP %d/%d: %s", s.tag, s.stepNo(), len(s.steps), oneLine(text))
+	b.event(ctx, line, "step.start", s, n, slog.String("instruction", text))
+	start := time.Now()
+	if err := b.dispatch(ctx, s, st); err != nil {
+		return err
+	}
+	d := time.Since(start)
+	b.event(ctx, fmt.Sprintf("%s (%s)", line, d.Round(time.Millisecond)), "step", s, n,
+		slog.String("instruction", text), slog.Int64("duration_ms", d.Milliseconds()))
+	return nil
+}
+
+// stepNo is the number of the step running, from 1.
+func (s *stage) stepNo() int {
+	return len(s.steps) - len(s.rest)
 }
 
 // runsCommands reports whether stage s has a RUN step.
@@ -321,9 +342,11 @@ func (b *Solver) commit(ctx context.Context, s *stage, createdBy string, restore
 		return err
 	}
 	size, _ := l.Size()
-	b.printf("  snapshot: %d paths scanned in %s, %d changed; layer of %.1f MB (%s) in %s",
-		len(cur), scanned.Sub(start).Round(time.Millisecond), len(changes), float64(size)/1e6, comp,
-		time.Since(scanned).Round(time.Millisecond))
+	scan, write := scanned.Sub(start), time.Since(scanned)
+	b.event(ctx, fmt.Sprintf("  snapshot: %d paths scanned in %s, %d changed; layer of %.1f MB (%s) in %s",
+		len(cur), scan.Round(time.Millisecond), len(changes), float64(size)/1e6, comp, write.Round(time.Millisecond)),
+		"layer", s, slog.Int("paths", len(cur)), slog.Int("changed", len(changes)), slog.Int64("bytes", size),
+		slog.String("compression", string(comp)), slog.Int64("scan_ms", scan.Milliseconds()), slog.Int64("write_ms", write.Milliseconds()))
 	b.addLayer(ctx, s, l, createdBy)
 	s.lastLayer = l
 	return nil
