@@ -142,7 +142,6 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitUsage
 	}
 	f.opt.Log = log
-	f.opt.Progress = stderr
 	f.opt.Context.Stdin = os.Stdin
 	f.opt.Context.GitPullMethod = os.Getenv("GIT_PULL_METHOD")
 	// Installed as <kaniko-dir>/executor, as in our image, the build runs in
@@ -154,7 +153,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 	}
 	if _, err := engine.Build(ctx, f.opt); err != nil {
-		fmt.Fprintf(stderr, "error: %v\n", err)
+		f.log.Fail(stderr, log, err)
 		return buildExitCode(err)
 	}
 	return 0

@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -264,5 +268,72 @@ func TestBuildExitCode(t *testing.T) {
 		if got := buildExitCode(tc.err); got != tc.code {
 			t.Errorf("%v: exit %d, want %d", tc.err, got, tc.code)
 		}
+	}
+}
+
+// With --log-format=json every line is a JSON object: the steps' start
+// and end events, the final digest, and a failure too.
+func TestJSONLogIsJSONLineByLine(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"Dockerfile": "FROM scratch\nCOPY a.txt /a.txt\nENV A=1\n",
+		"bad":        "FROM scratch\nCOPY missing /x\n",
+		"a.txt":      "a",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events := func(t *testing.T, out string) map[string]int {
+		t.Helper()
+		seen := map[string]int{}
+		for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("not a JSON object: %q", line)
+			}
+			ev, _ := rec["event"].(string)
+			seen[ev]++
+		}
+		return seen
+	}
+	base := []string{"--no-push", "--context", dir, "--log-format=json", "--tar-path", filepath.Join(t.TempDir(), "img.tar")}
+	var stderr bytes.Buffer
+	if code := Main(context.Background(), base, &stderr); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr.String())
+	}
+	seen := events(t, stderr.String())
+	for ev, n := range map[string]int{"stage.start": 1, "stage": 1, "step.start": 2, "step": 2, "built": 1} {
+		if seen[ev] != n {
+			t.Errorf("%d %q events, want %d:\n%s", seen[ev], ev, n, stderr.String())
+		}
+	}
+	stderr.Reset()
+	if code := Main(context.Background(), append(base, "--dockerfile", filepath.Join(dir, "bad")), &stderr); code != exitBuild {
+		t.Fatalf("exit %d, want %d:\n%s", code, exitBuild, stderr.String())
+	}
+	if seen := events(t, stderr.String()); seen["error"] != 1 {
+		t.Errorf("no error event:\n%s", stderr.String())
+	}
+}
+
+// Text logs are the progress lines, with --log-timestamp each after the time.
+func TestTextLogTimestamps(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nENV A=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	if code := Main(context.Background(), []string{"--no-push", "--context", dir, "--log-timestamp"}, &stderr); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr.String())
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n") {
+		ts, _, _ := strings.Cut(line, " ")
+		if _, err := time.Parse(time.RFC3339, ts); err != nil {
+			t.Errorf("line without a time: %q", line)
+		}
+	}
+	if !strings.Contains(stderr.String(), " [0 1/1] STEP 1/1: ENV A=1 (") {
+		t.Errorf("no step line:\n%s", stderr.String())
 	}
 }
