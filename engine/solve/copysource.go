@@ -51,7 +51,7 @@ func (b *Solver) copySource(ctx context.Context, s *stage, from string) (source,
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return source{}, err
 	}
-	if err := b.extract(ctx, img, root, nil, b.rank(s)); err != nil {
+	if err := b.extract(ctx, from, img, root, nil, b.rank(s)); err != nil {
 		return source{}, fmt.Errorf("extracting %s: %w", from, err)
 	}
 	b.images[from] = root

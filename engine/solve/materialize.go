@@ -154,7 +154,7 @@ func (b *Solver) fromBase(ctx context.Context, s *stage, root string, ignored ro
 
 // applyLayer extracts one layer (a cached one) into root.
 func (b *Solver) applyLayer(ctx context.Context, l v1.Layer, root string, skip func(string) bool, rank int) error {
-	lf := b.fetchLayers(ctx, []v1.Layer{l})
+	lf := b.fetchLayers(ctx, "a cached layer", []v1.Layer{l})
 	b.inOrder(lf, rank, nil)
 	return lf.extract(root, skip)
 }
@@ -183,7 +183,7 @@ func (b *Solver) extractBase(ctx context.Context, s *stage, root string, skip fu
 	s.fetch = nil
 	if lf == nil {
 		var err error
-		if lf, err = b.fetchImage(ctx, s.baseLayers); err != nil {
+		if lf, err = b.fetchImage(ctx, b.baseName(s), s.baseLayers); err != nil {
 			return err
 		}
 	}
@@ -222,4 +222,12 @@ func (b *Solver) prefetch(ctx context.Context, s *stage) *prefetched {
 		pf.done <- b.extractBase(ctx, s, pf.dir, b.cfg.Root.Ignored.Covers, slices.Index(b.cfg.Plan.Needed, s.index), &pf.urgent)
 	}()
 	return pf
+}
+
+// baseName is the image stage s starts from, through its parents.
+func (b *Solver) baseName(s *stage) string {
+	for s.parent != nil {
+		s = s.parent
+	}
+	return b.cfg.Plan.Stages[s.index].Base
 }

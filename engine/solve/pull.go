@@ -5,17 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kaniko-build/kaniko-build/engine/filetree"
+	"github.com/kaniko-build/kaniko-build/engine/progress"
 )
 
 // pullJobs is how many layers download at once.
 const pullJobs = 3
+
+// progressEvery is how often a long download reports its progress.
+const progressEvery = 5 * time.Second
 
 // layerFetch downloads an image's layers into files, pullJobs at a time.
 // Each file can be read while it is being written, so that a layer is
@@ -30,26 +36,29 @@ type layerFetch struct {
 
 // fetchImage starts downloading img's layers. It needs only the image's
 // manifest: a base's layers come while its config is fetched.
-func (b *Solver) fetchImage(ctx context.Context, img v1.Image) (*layerFetch, error) {
+func (b *Solver) fetchImage(ctx context.Context, what string, img v1.Image) (*layerFetch, error) {
 	layers, err := img.Layers()
 	if err != nil {
 		return nil, err
 	}
-	return b.fetchLayers(ctx, layers), nil
+	return b.fetchLayers(ctx, what, layers), nil
 }
 
-// fetchLayers starts downloading layers.
-func (b *Solver) fetchLayers(ctx context.Context, layers []v1.Layer) *layerFetch {
+// fetchLayers starts downloading layers, what names them in progress.
+func (b *Solver) fetchLayers(ctx context.Context, what string, layers []v1.Layer) *layerFetch {
 	ctx, cancel := context.WithCancel(ctx)
 	lf := &layerFetch{cancel: cancel}
 	sem := make(chan struct{}, pullJobs)
+	var all sync.WaitGroup
 	for _, l := range layers {
 		d := &download{}
 		d.cond.L = &d.mu
 		lf.layers = append(lf.layers, d)
 		b.fetches.Add(1)
+		all.Add(1)
 		go func() {
 			defer b.fetches.Done()
+			defer all.Done()
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
@@ -60,14 +69,55 @@ func (b *Solver) fetchLayers(ctx context.Context, layers []v1.Layer) *layerFetch
 			b.downloadLayer(ctx, l, d)
 		}()
 	}
+	done := make(chan struct{})
+	b.fetches.Add(2)
+	go func() {
+		defer b.fetches.Done()
+		all.Wait()
+		close(done)
+	}()
+	go func() {
+		defer b.fetches.Done()
+		b.reportPull(ctx, what, layers, lf.layers, done)
+	}()
 	return lf
+}
+
+// reportPull logs how far the downloads are every progressEvery, until
+// they end: a short pull says nothing.
+func (b *Solver) reportPull(ctx context.Context, what string, layers []v1.Layer, ds []*download, done <-chan struct{}) {
+	t := time.NewTicker(progressEvery)
+	defer t.Stop()
+	var total int64
+	for _, l := range layers {
+		if n, err := l.Size(); err == nil {
+			total += n
+		}
+	}
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var got int64
+		for _, d := range ds {
+			d.mu.Lock()
+			got += d.size
+			d.mu.Unlock()
+		}
+		b.log.LogAttrs(ctx, slog.LevelInfo, fmt.Sprintf("  pulling %s: %.1f of %.1f MB", what, float64(got)/1e6, float64(total)/1e6),
+			slog.String(progress.Event, "pull"), slog.String("image", what), slog.Int64("bytes", got), slog.Int64("total", total))
+	}
 }
 
 // extract applies img's layers to root in order, at the given rank in
 // extractOrder. Layers download in parallel (each retried as a whole when
 // the connection drops) while earlier ones are being extracted.
-func (b *Solver) extract(ctx context.Context, img v1.Image, root string, skip func(string) bool, rank int) error {
-	lf, err := b.fetchImage(ctx, img)
+func (b *Solver) extract(ctx context.Context, what string, img v1.Image, root string, skip func(string) bool, rank int) error {
+	lf, err := b.fetchImage(ctx, what, img)
 	if err != nil {
 		return err
 	}

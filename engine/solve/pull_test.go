@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/kaniko-build/kaniko-build/engine/progress"
 )
 
 // testLayer is a gzip layer of n files of 64 KiB each, whose contents
@@ -104,7 +107,7 @@ func TestExtractWhileDownloadingRetried(t *testing.T) {
 			fl := &flakyLayer{Layer: l, cut: size / 2}
 			fl.fails.Store(tc.fails)
 			root := t.TempDir()
-			err = b.fetchLayers(context.Background(), []v1.Layer{fl}).extract(root, nil)
+			err = b.fetchLayers(context.Background(), "a test layer", []v1.Layer{fl}).extract(root, nil)
 			if tc.err {
 				if !errors.Is(err, errDropped) {
 					t.Fatalf("extract: %v, want the download's error", err)
@@ -175,5 +178,76 @@ func TestExtractOrder(t *testing.T) {
 	case r := <-waiting:
 		t.Errorf("a wait of rank %d looked again after all went on", r)
 	default: // all waits have returned: nothing more can come
+	}
+}
+
+// stalledLayer's blob stops after cut bytes until release closes.
+type stalledLayer struct {
+	v1.Layer
+	cut     int64
+	release chan struct{}
+}
+
+func (l *stalledLayer) Compressed() (io.ReadCloser, error) {
+	rc, err := l.Layer.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	wait := readerFunc(func([]byte) (int, error) { <-l.release; return 0, io.EOF })
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(io.LimitReader(rc, l.cut), wait, rc), rc}, nil
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// recordHandler sends the records of one event to a channel.
+type recordHandler struct {
+	event string
+	got   chan<- slog.Record
+}
+
+func (h recordHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h recordHandler) Handle(_ context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == progress.Event && a.Value.String() == h.event {
+			h.got <- r.Clone()
+		}
+		return true
+	})
+	return nil
+}
+func (h recordHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h recordHandler) WithGroup(string) slog.Handler      { return h }
+
+// A download that takes long says how far it is, bytes of the total.
+func TestLongPullReportsProgress(t *testing.T) {
+	l, _ := testLayer(t, 8)
+	size, err := l.Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan slog.Record, 16)
+	cfg := testConfig(t, dir)
+	cfg.Log = slog.New(recordHandler{event: "pull", got: got})
+	b := New(cfg)
+	sl := &stalledLayer{Layer: l, cut: size / 2, release: make(chan struct{})}
+	lf := b.fetchLayers(context.Background(), "example/base", []v1.Layer{sl})
+	r := <-got // after progressEvery, the download still stalled
+	close(sl.release)
+	if err := lf.extract(t.TempDir(), nil); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	want := fmt.Sprintf("  pulling example/base: %.1f of %.1f MB", float64(size/2)/1e6, float64(size)/1e6)
+	if r.Message != want {
+		t.Errorf("got %q, want %q", r.Message, want)
 	}
 }

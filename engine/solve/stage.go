@@ -216,7 +216,7 @@ func (b *Solver) fromImage(ctx context.Context, s *stage, ps *plan.Stage) error 
 		if b.eager() {
 			// Without a cache the base is extracted: its layers
 			// download while its config is fetched.
-			if s.fetch, err = b.fetchImage(ctx, img); err != nil {
+			if s.fetch, err = b.fetchImage(ctx, base, img); err != nil {
 				return fmt.Errorf("reading layers of %s: %w", base, err)
 			}
 		}
