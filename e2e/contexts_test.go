@@ -114,6 +114,14 @@ type gitServer struct {
 
 func startGitServer(t *testing.T, root string) *gitServer {
 	t.Helper()
+	return startPrivateGitServer(t, root, nil)
+}
+
+// startPrivateGitServer is startGitServer asking for HTTP basic auth: a
+// request whose credentials allow refuses is answered 401 (nil allows
+// every request, without credentials too).
+func startPrivateGitServer(t *testing.T, root string, allow func(user, password string) bool) *gitServer {
+	t.Helper()
 	execPath, err := exec.Command("git", "--exec-path").Output()
 	if err != nil {
 		t.Fatalf("git --exec-path (git comes with e2e/setup.sh): %v", err)
@@ -135,6 +143,13 @@ func startGitServer(t *testing.T, root string) *gitServer {
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			g.requests.Add(1)
+			if allow != nil {
+				if u, p, ok := r.BasicAuth(); !ok || !allow(u, p) {
+					w.Header().Set("WWW-Authenticate", `Basic realm="e2e"`)
+					http.Error(w, "no valid credentials", http.StatusUnauthorized)
+					return
+				}
+			}
 			cgiHandler.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,

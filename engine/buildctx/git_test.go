@@ -3,6 +3,7 @@ package buildctx
 import (
 	"context"
 	"io"
+	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
 	"os"
@@ -81,6 +82,15 @@ func bareRepo(t *testing.T, dir string) (first, second plumbing.Hash) {
 // except in CI, whose machine has it.
 func gitServer(t *testing.T, root string) string {
 	t.Helper()
+	srv := httptest.NewServer(gitBackend(t, root))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// gitBackend is git's http-backend serving the repositories under root
+// through CGI.
+func gitBackend(t *testing.T, root string) http.Handler {
+	t.Helper()
 	gitBin, err := exec.LookPath("git")
 	if err != nil {
 		cannotHere(t, "git is not installed: git:// contexts are not served")
@@ -93,16 +103,14 @@ func gitServer(t *testing.T, root string) string {
 	if _, err := os.Stat(backend); err != nil {
 		cannotHere(t, "no git-http-backend: %v", err)
 	}
-	srv := httptest.NewServer(&cgi.Handler{
+	return &cgi.Handler{
 		Path: backend,
 		Root: "/",
 		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "HOME=" + root, "GIT_CONFIG_NOSYSTEM=1"},
 		// "Not a git repository" for the missing one: the client's error
 		// is what the test checks.
 		Stderr: io.Discard,
-	})
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
+	}
 }
 
 func TestFetchGit(t *testing.T) {

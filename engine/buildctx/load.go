@@ -25,6 +25,10 @@ type Options struct {
 	Git string
 	// GitPullMethod is how git:// contexts are cloned: https or http.
 	GitPullMethod string
+	// GitAuth is a git:// context's credentials. AddFlags reads them from
+	// the environment as Kaniko does (GitAuthFromEnv): GIT_TOKEN, or
+	// GIT_USERNAME and GIT_PASSWORD.
+	GitAuth GitAuth
 	// Stdin is read for a tar://stdin context.
 	Stdin io.Reader
 	// Dockerfile is the Dockerfile's path or URL; a relative path is tried
@@ -32,8 +36,10 @@ type Options struct {
 	Dockerfile string
 }
 
-// AddFlags declares the context flags on fs.
+// AddFlags declares the context flags on fs, and sets GitAuth from
+// $GIT_TOKEN, $GIT_USERNAME and $GIT_PASSWORD.
 func (c *Options) AddFlags(fs *pflag.FlagSet) {
+	c.GitAuth = GitAuthFromEnv(os.Getenv)
 	fs.StringVarP(&c.Source, "context", "c", "/workspace/", "build context: a directory, dir://path, tar://path.tar.gz, tar://stdin, git://host/repo.git#ref, or https://.../context.tar.gz")
 	fs.StringVar(&c.SubPath, "context-sub-path", "", "directory inside the context to build from")
 	fs.StringVar(&c.Git, "git", "", "git context options: branch=NAME,single-branch=BOOL,recurse-submodules=BOOL,insecure-skip-tls=BOOL")
@@ -52,7 +58,7 @@ func Load(ctx context.Context, o Options, tmp string) (_ *Context, dockerfile st
 	if src == "" {
 		src = "."
 	}
-	dir, err := Fetch(ctx, src, FetchOptions{TempDir: tmp, Git: git, Stdin: o.Stdin, GitPullMethod: o.GitPullMethod})
+	dir, err := Fetch(ctx, src, FetchOptions{TempDir: tmp, Git: git, Stdin: o.Stdin, GitPullMethod: o.GitPullMethod, GitAuth: o.GitAuth})
 	if err != nil {
 		return nil, "", nil, err
 	}

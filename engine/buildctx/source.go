@@ -2,6 +2,7 @@ package buildctx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/kaniko-build/kaniko-build/engine/filetree"
 )
@@ -65,6 +67,9 @@ type FetchOptions struct {
 	// GitPullMethod is https (default) or http: git:// URLs are cloned over
 	// it, as Kaniko does (its GIT_PULL_METHOD).
 	GitPullMethod string
+	// GitAuth is the git:// context's credentials (Options.GitAuth). When
+	// it is empty, a git://user:password@host/... URL's are used.
+	GitAuth GitAuth
 }
 
 // Fetch makes the context src a local directory: a directory (path or
@@ -127,7 +132,9 @@ func unpackTo(r io.Reader, tmp, name string) (string, error) {
 	return dir, nil
 }
 
-// clone clones git://host/path[#ref[#commit]] over GitPullMethod.
+// clone clones git://host/path[#ref[#commit]] over GitPullMethod. A
+// URL's userinfo is taken off it and used as the credentials (unless
+// GitAuth is set): it stays out of errors and of the clone's .git/config.
 func clone(ctx context.Context, src string, opt FetchOptions) (string, error) {
 	parts := strings.Split(strings.TrimPrefix(src, "git://"), "#")
 	method := opt.GitPullMethod
@@ -137,12 +144,21 @@ func clone(ctx context.Context, src string, opt FetchOptions) (string, error) {
 	if method != "https" && method != "http" {
 		return "", fmt.Errorf("git pull method %q: want https or http", method)
 	}
-	url := method + "://" + parts[0]
+	hostPath, urlAuth, _ := cutUserinfo(parts[0])
+	url := method + "://" + hostPath
+	creds := opt.GitAuth
+	if creds.IsZero() {
+		creds = urlAuth
+	}
 	dir, err := os.MkdirTemp(opt.TempDir, "context-git-")
 	if err != nil {
 		return "", err
 	}
 	co := &git.CloneOptions{URL: url, SingleBranch: opt.Git.SingleBranch, InsecureSkipTLS: opt.Git.InsecureSkipTLS}
+	if a := newOriginAuth(url, creds); a != nil {
+		// go-git passes it on to the submodules too.
+		co.Auth = a
+	}
 	if opt.Git.RecurseSubmodules {
 		co.RecurseSubmodules = git.DefaultSubmoduleRecursionDepth
 	}
@@ -158,7 +174,7 @@ func clone(ctx context.Context, src string, opt FetchOptions) (string, error) {
 		}
 	}
 	repo, err := git.PlainCloneContext(ctx, dir, false, co)
-	if err != nil && ref != "" && !strings.HasPrefix(ref, "refs/") {
+	if err != nil && ref != "" && !strings.HasPrefix(ref, "refs/") && !isAuthError(err) {
 		// Not a branch: try it as a tag.
 		os.RemoveAll(dir)
 		if err := os.Mkdir(dir, 0o755); err != nil {
@@ -167,7 +183,13 @@ func clone(ctx context.Context, src string, opt FetchOptions) (string, error) {
 		co.ReferenceName = plumbing.NewTagReferenceName(ref)
 		repo, err = git.PlainCloneContext(ctx, dir, false, co)
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+	case isAuthError(err) && creds.IsZero():
+		return "", fmt.Errorf("cloning %s: authentication failed, no credentials given (set GIT_USERNAME and GIT_PASSWORD, or GIT_TOKEN): %w", url, err)
+	case isAuthError(err):
+		return "", fmt.Errorf("cloning %s: authentication failed with the credentials given: %w", url, err)
+	default:
 		return "", fmt.Errorf("cloning %s: %w", url, err)
 	}
 	if len(parts) > 2 && parts[2] != "" {
@@ -180,6 +202,12 @@ func clone(ctx context.Context, src string, opt FetchOptions) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// isAuthError tells whether the server asked for credentials (401) or
+// refused them (403).
+func isAuthError(err error) bool {
+	return errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed)
 }
 
 // SubPath joins a --context-sub-path to a fetched context, staying inside it.
