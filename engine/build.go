@@ -141,6 +141,10 @@ func configure(ctx context.Context, opt Options, cfg *solve.Config) (remote.Opti
 		return reg, err
 	}
 	reg.Logf = func(format string, args ...any) { cfg.Log.Warn(fmt.Sprintf(format, args...)) }
+	reg.Progress = func(done, total int64) {
+		cfg.Log.Info(fmt.Sprintf("  pushing: %.1f of %.1f MB", float64(done)/1e6, float64(total)/1e6),
+			progress.Event, "push", "bytes", done, "total", total)
+	}
 	if opt.Cache.Dir != "" {
 		reg.Images = &remote.ImageCache{Path: filepath.Join(opt.Cache.Dir, "images")}
 	}

@@ -45,6 +45,9 @@ type Options struct {
 	Images *ImageCache
 	// Logf reports fallbacks (a mirror that failed); nil is silent.
 	Logf func(format string, args ...any)
+	// Progress is told every progressEvery how far a long push is, in
+	// bytes; nil is silent.
+	Progress func(done, total int64)
 
 	// shared, set by Shared, is what the calls of one build reuse.
 	shared *shared
@@ -307,10 +310,47 @@ func (o Options) Push(ctx context.Context, img v1.Image, refs []string) error {
 	if err != nil {
 		return err
 	}
-	if err := o.retry(ctx, func() error { return remote.MultiWrite(todo, opts...) }); err != nil {
+	if err := o.retry(ctx, func() error {
+		updates, stop, done := make(chan v1.Update, 16), make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			o.reportPush(updates, stop)
+		}()
+		err := remote.MultiWrite(todo, append(opts, remote.WithProgress(updates))...)
+		close(stop) // MultiWrite sends nothing more once it returns
+		<-done
+		return err
+	}); err != nil {
 		return fmt.Errorf("pushing: %w", err)
 	}
 	return nil
+}
+
+// progressEvery is how often a long push reports its progress.
+const progressEvery = 5 * time.Second
+
+// reportPush passes ggcr's updates on to Progress every progressEvery,
+// until stop closes.
+func (o Options) reportPush(updates <-chan v1.Update, stop <-chan struct{}) {
+	t := time.NewTicker(progressEvery)
+	defer t.Stop()
+	var last v1.Update
+	for {
+		select {
+		case <-stop:
+			return
+		case u, ok := <-updates:
+			if !ok {
+				updates = nil // closed: wait for stop
+				continue
+			}
+			last = u
+		case <-t.C:
+			if o.Progress != nil && last.Total > 0 {
+				o.Progress(last.Complete, last.Total)
+			}
+		}
+	}
 }
 
 // RemoteOptions are the options of every request, for other packages

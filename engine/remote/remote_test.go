@@ -203,3 +203,44 @@ func TestEarlyUploadsFallBack(t *testing.T) {
 	pullBack(t, host+"/one/img:1")
 	pullBack(t, host+"/other/img:1")
 }
+
+// While the final push waits for a layer upload that takes long, it says
+// how many of the bytes have gone.
+func TestSlowUploadReportsProgress(t *testing.T) {
+	release := make(chan struct{})
+	_, host := countedRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/blobs/uploads/") && r.ContentLength > 1<<20 {
+				<-release // the body stays unread: the sender stalls
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	progress := make(chan [2]int64, 16)
+	o := Options{Insecure: true, Keychain: authn.NewMultiKeychain(),
+		Progress: func(done, total int64) { progress <- [2]int64{done, total} }}.Shared()
+	img, err := random.Image(16<<20, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ref := host + "/slow/img:1"
+	u, err := o.NewUploader(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	layers, _ := img.Layers()
+	size, _ := layers[0].Size()
+	u.Add(ctx, layers[0])
+	pushed := make(chan error, 1)
+	go func() { pushed <- o.PushAfter(ctx, u, img, []string{ref}) }()
+	p := <-progress // after progressEvery, the upload still stalled
+	close(release)
+	if err := <-pushed; err != nil {
+		t.Fatal(err)
+	}
+	if p[1] != size || p[0] <= 0 || p[0] >= size {
+		t.Errorf("progress %d of %d, want part of %d", p[0], p[1], size)
+	}
+}

@@ -44,6 +44,8 @@ type Uploader struct {
 	// chunked is set once an upload in one PUT failed: the rest go
 	// through ggcr, in case the registry does not take them.
 	chunked atomic.Bool
+	// sent and total count the bytes of the blobs added, for Progress.
+	sent, total atomic.Int64
 }
 
 // checkAbove is the size above which a blob is looked for before it is
@@ -94,7 +96,15 @@ func (u *Uploader) Add(ctx context.Context, l v1.Layer) {
 		}
 		if _, other := l.(*remote.MountableLayer); !other && !u.chunked.Load() {
 			size, err := l.Size()
-			if err == nil && u.put(ctx, d, size, l.Compressed) == nil {
+			if err != nil {
+				return
+			}
+			u.total.Add(size)
+			open := func() (io.ReadCloser, error) {
+				rc, err := l.Compressed()
+				return counted{rc, &u.sent}, err
+			}
+			if u.put(ctx, d, size, open) == nil {
 				return
 			}
 		}
@@ -113,6 +123,41 @@ func (u *Uploader) Add(ctx context.Context, l v1.Layer) {
 
 // Wait waits for the uploads under way.
 func (u *Uploader) Wait() { u.wg.Wait() }
+
+// waitReporting waits for the uploads under way, telling Progress how far
+// they are every progressEvery.
+func (u *Uploader) waitReporting() {
+	done := make(chan struct{})
+	go func() {
+		u.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTicker(progressEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			if u.o.Progress != nil {
+				total := u.total.Load()
+				u.o.Progress(min(u.sent.Load(), total), total)
+			}
+		}
+	}
+}
+
+// counted counts the bytes read through it.
+type counted struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c counted) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
 
 // url is the address of path in the repository's API.
 func (u *Uploader) url(path string) url.URL {
@@ -332,7 +377,7 @@ func (u *Uploader) push(ctx context.Context, img v1.Image, refs []string) error 
 		return err
 	}
 	cfgErr := u.put(ctx, cd, int64(len(raw)), func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil })
-	u.Wait()
+	u.waitReporting()
 	if cfgErr != nil {
 		return cfgErr
 	}
