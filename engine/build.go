@@ -95,14 +95,12 @@ func finish(ctx context.Context, img v1.Image, opt Options, cfg solve.Config, re
 	if err != nil {
 		return nil, fmt.Errorf("computing digest: %w", err)
 	}
-	pushed, err := publish.Write(ctx, img, opt.Output, reg, up)
+	pushed, err := publish.Write(ctx, img, opt.Output, reg, up, cfg.Log)
 	if err != nil {
 		return nil, err
 	}
-	if len(pushed) > 0 {
-		for _, d := range opt.Output.Destinations {
-			cfg.Log.Info(fmt.Sprintf("pushed %s@%s", d, digest), progress.Event, "pushed", "destination", d, "digest", digest.String())
-		}
+	for _, p := range pushed {
+		cfg.Log.Info("pushed "+p, progress.Event, "pushed", "image", p)
 	}
 	took := time.Since(start)
 	cfg.Log.Info(fmt.Sprintf("built %s in %s", digest, took.Round(time.Millisecond)), progress.Event, "built",

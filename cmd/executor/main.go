@@ -64,7 +64,7 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	// Kaniko flags kept so that pipelines run unchanged; what they tuned
 	// in Kaniko is what this builder always does, or does not apply.
 	for _, name := range []string{"compressed-caching", "force-build-metadata",
-		"push-ignore-immutable-tag-errors", "single-snapshot", "skip-unused-stages", "use-new-run", "preserve-context", "materialize"} {
+		"single-snapshot", "skip-unused-stages", "use-new-run", "preserve-context", "materialize"} {
 		fs.Bool(name, false, "accepted for Kaniko compatibility; this builder needs no such switch")
 	}
 	fs.String("snapshot-mode", "full", "accepted for Kaniko compatibility; snapshots always compare file metadata")

@@ -37,6 +37,10 @@ type Options struct {
 	CompressionLevel int
 	// ImageFormat is docker or oci; empty keeps the base image's format.
 	ImageFormat string
+	// KeepImmutableTags makes a registry's refusal to move an immutable
+	// tag no error: the tag keeps its image (Kaniko's
+	// --push-ignore-immutable-tag-errors).
+	KeepImmutableTags bool
 }
 
 // AddFlags declares the output flags on fs.
@@ -53,6 +57,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ImageNameTagDigestFile, "image-name-tag-with-digest-file", "", "write repo:tag@digest of each destination to this file")
 	fs.StringVar(&o.Compression, "compression", "gzip", "layer compression: gzip or zstd")
 	fs.IntVar(&o.CompressionLevel, "compression-level", -1, "compression level; 0 or less is the fastest (gzip 1, zstd's fastest), as Kaniko's default")
+	fs.BoolVar(&o.KeepImmutableTags, "push-ignore-immutable-tag-errors", false, "when a registry refuses to move an immutable tag (ECR, Artifact Registry, Harbor), keep it and succeed")
 	fs.StringVar(&o.ImageFormat, "image-format", "", "manifest format: docker or oci (default: the base image's)")
 }
 

@@ -5,6 +5,7 @@ package publish
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -19,8 +20,9 @@ import (
 
 // Write pushes img (after what up sent while it was built; nil for
 // nothing) and writes the requested files, the digest files last. It
-// returns name@digest per destination pushed to.
-func Write(ctx context.Context, img v1.Image, o Options, reg remote.Options, up *remote.Uploader) ([]string, error) {
+// returns name@digest per destination pushed to; a kept immutable tag is
+// logged to log.
+func Write(ctx context.Context, img v1.Image, o Options, reg remote.Options, up *remote.Uploader, log *slog.Logger) ([]string, error) {
 	digest, err := img.Digest()
 	if err != nil {
 		return nil, fmt.Errorf("computing digest: %w", err)
@@ -44,10 +46,15 @@ func Write(ctx context.Context, img v1.Image, o Options, reg remote.Options, up 
 		// The uploader sent the layers while the build went on: the
 		// config and the manifest are all that is left, but for
 		// destinations elsewhere or an early upload that failed.
-		if err := reg.PushAfter(ctx, up, img, o.Destinations); err != nil {
+		kept, err := o.push(ctx, img, reg, up, log)
+		if err != nil {
 			return nil, err
 		}
-		pushed = withDigest
+		for i, d := range o.Destinations {
+			if !kept[d] {
+				pushed = append(pushed, withDigest[i])
+			}
+		}
 	}
 	url := ""
 	if len(o.Destinations) > 0 {
@@ -69,6 +76,29 @@ func Write(ctx context.Context, img v1.Image, o Options, reg remote.Options, up 
 		}
 	}
 	return pushed, nil
+}
+
+// push pushes img to the destinations; with KeepImmutableTags one by
+// one, so that an immutable tag stops none of the others. It returns the
+// immutable tags kept.
+func (o Options) push(ctx context.Context, img v1.Image, reg remote.Options, up *remote.Uploader, log *slog.Logger) (map[string]bool, error) {
+	if !o.KeepImmutableTags {
+		return nil, reg.PushAfter(ctx, up, img, o.Destinations)
+	}
+	kept := map[string]bool{}
+	for _, d := range o.Destinations {
+		err := reg.PushAfter(ctx, up, img, []string{d})
+		if remote.IsImmutableTag(err) {
+			log.Warn(fmt.Sprintf("kept %s: the registry says the tag is immutable (--push-ignore-immutable-tag-errors)", d),
+				"destination", d, "err", err)
+			kept[d] = true
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return kept, nil
 }
 
 // writeTar writes --tar-path, tagged as the first destination.

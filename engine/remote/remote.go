@@ -373,3 +373,27 @@ func (o Options) ParseRepo(repo string) (name.Repository, error) {
 
 // Parse parses a destination reference as a push would.
 func (o Options) Parse(ref string) (name.Reference, error) { return o.parse(ref, false) }
+
+// immutableTag are the texts registries answer a push to an immutable tag
+// with: Amazon ECR, Google Artifact Registry, Harbor (two wordings).
+var immutableTag = []string{
+	"cannot be overwritten because the repository is immutable",
+	"the repository has enabled tag immutability",
+	"configured as immutable",
+	"is a immutable tag",
+}
+
+// IsImmutableTag reports whether err is a registry's refusal to move an
+// immutable tag.
+func IsImmutableTag(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := strings.ToLower(err.Error())
+	for _, t := range immutableTag {
+		if strings.Contains(s, t) {
+			return true
+		}
+	}
+	return false
+}

@@ -331,8 +331,14 @@ func (u *Uploader) do(ctx context.Context, c *http.Client, method, target string
 // uploaded the rest to their repository, else the whole image. u may be
 // nil.
 func (o Options) PushAfter(ctx context.Context, u *Uploader, img v1.Image, refs []string) error {
-	if u != nil && u.For(refs) && u.Push(ctx, img, refs) {
-		return nil
+	if u != nil && u.For(refs) {
+		err := u.push(ctx, img, refs)
+		if err == nil || IsImmutableTag(err) { // a full push would be told the same
+			return err
+		}
+		if u.o.Logf != nil && ctx.Err() == nil {
+			u.o.Logf("pushing the manifest alone failed, pushing the whole image: %v", err)
+		}
 	}
 	if u != nil {
 		u.Wait()
@@ -352,18 +358,10 @@ func (u *Uploader) For(refs []string) bool {
 	return len(refs) > 0
 }
 
-// Push uploads img's config, waits for the uploads under way and, when
+// push uploads img's config, waits for the uploads under way and, when
 // they put every blob of img in the repository, puts its manifest under
-// each ref (all in the repository: see For). It reports whether it did;
-// when not, a full push is to follow, which reports what failed.
-func (u *Uploader) Push(ctx context.Context, img v1.Image, refs []string) bool {
-	err := u.push(ctx, img, refs)
-	if err != nil && u.o.Logf != nil && ctx.Err() == nil {
-		u.o.Logf("pushing the manifest alone failed, pushing the whole image: %v", err)
-	}
-	return err == nil
-}
-
+// each ref (all in the repository: see For). When it fails, a full push
+// is to follow, which reports what failed.
 func (u *Uploader) push(ctx context.Context, img v1.Image, refs []string) error {
 	if u.chunked.Load() {
 		return errors.New("the registry did not take a blob in one request")
