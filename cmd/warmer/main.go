@@ -8,11 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/kaniko-build/kaniko-build/cmd/internal/logflags"
 	"github.com/kaniko-build/kaniko-build/engine/plan"
+	"github.com/kaniko-build/kaniko-build/engine/progress"
 	"github.com/kaniko-build/kaniko-build/engine/remote"
 )
 
@@ -32,46 +34,76 @@ func main() {
 	os.Exit(code)
 }
 
+// Exit codes.
+const (
+	exitFailed = 1 // no image could be cached
+	exitUsage  = 2 // bad flags
+)
+
 // config is the parsed command line.
 type config struct {
 	remote     remote.Options // the executor's, from the same flags
+	logs       logflags.Flags // the executor's logging flags
+	log        *slog.Logger   // made from logs
 	images     []string
 	dockerfile string
 	buildArgs  []string
 	cacheDir   string
+	cacheTTL   time.Duration
 	force      bool
 }
 
-// parseArgs parses the command line. The registry and logging flags are
-// the executor's own (remote.RegistryOptions, logflags); the others are
-// Kaniko's warmer's, shorthands included.
-func parseArgs(args []string, stderr io.Writer) (*config, error) {
+// newFlagSet declares the warmer's flags, Kaniko's warmer's (names,
+// shorthands, defaults), binding them into c. The registry and logging
+// flags are the executor's own (remote.RegistryOptions into reg,
+// logflags into c.logs).
+func newFlagSet(c *config, reg *remote.RegistryOptions, platform *string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("warmer", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		c    config
-		reg  remote.RegistryOptions
-		logs logflags.Flags
-	)
 	reg.AddFlags(fs)
-	logs.AddFlags(fs)
+	c.logs.AddFlags(fs)
+	// Taken, as Kaniko's warmer does not, but only pushes heed them.
+	_ = fs.MarkHidden("insecure")
+	_ = fs.MarkHidden("skip-tls-verify")
 	fs.StringArrayVarP(&c.images, "image", "i", nil, "image to pull into the cache (repeatable)")
-	fs.StringVarP(&c.dockerfile, "dockerfile", "d", "", "also pull the base images this Dockerfile names")
-	fs.StringArrayVar(&c.buildArgs, "build-arg", nil, "KEY=VALUE for ARGs used in FROM lines (repeatable)")
 	fs.StringVarP(&c.cacheDir, "cache-dir", "c", "/cache", "the cache directory the executor is given as --cache-dir")
-	platform := fs.String("custom-platform", "", "platform os/arch[/variant] to pull")
-	fs.BoolVarP(&c.force, "force", "f", false, "store an image even when the cache already holds the registry's current one")
-	fs.Duration("cache-ttl", 14*24*time.Hour, "accepted for Kaniko compatibility; an image is pulled again when the registry's digest changes, whatever its age")
+	fs.BoolVarP(&c.force, "force", "f", false, "store every image again, even when the cache holds the registry's current one, downloading any of its blobs found damaged")
+	fs.DurationVar(&c.cacheTTL, "cache-ttl", 14*24*time.Hour, "an image cached longer ago than this is stored again, even when the registry's is the same")
+	fs.StringVar(platform, "custom-platform", "", "platform os/arch[/variant] or os/arch:osversion to pull (default: this machine's; Kaniko's warmer spells it --customPlatform, also accepted)")
+	fs.StringVarP(&c.dockerfile, "dockerfile", "d", "", "also pull the base images of this Dockerfile's stages: a path or an http(s):// URL")
+	fs.StringArrayVar(&c.buildArgs, "build-arg", nil, "KEY=VALUE, or KEY to take the value from the environment, for the Dockerfile's ARGs (repeatable)")
+	// Where Kaniko's warmer spells a flag unlike its executor, both
+	// spellings are taken; ours, the executor's, is the one shown.
+	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "customPlatform" {
+			name = "custom-platform"
+		}
+		return pflag.NormalizedName(name)
+	})
+	return fs
+}
+
+// parseArgs parses the command line; errors name the flag.
+func parseArgs(args []string, stderr io.Writer) (*config, error) {
+	var (
+		c        config
+		reg      remote.RegistryOptions
+		platform string
+	)
+	fs := newFlagSet(&c, &reg, &platform)
+	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	log, err := logs.Logger(stderr)
-	if err != nil {
+	var err error
+	if c.log, err = c.logs.Logger(stderr); err != nil {
 		return nil, err
 	}
-	p, err := remote.ParsePlatform(*platform)
+	if len(c.images) == 0 && c.dockerfile == "" {
+		return nil, errors.New("nothing to warm: give --image or --dockerfile")
+	}
+	p, err := remote.ParsePlatform(platform)
 	if err != nil {
-		return nil, fmt.Errorf("--custom-platform=%s: %w", *platform, err)
+		return nil, fmt.Errorf("--custom-platform=%s: %w", platform, err)
 	}
 	if err := reg.Finish(); err != nil {
 		return nil, err
@@ -79,7 +111,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	if c.remote, err = reg.Options(p); err != nil {
 		return nil, err
 	}
-	c.remote.Logf = func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) }
+	c.remote.Logf = func(format string, args ...any) { c.log.Warn(fmt.Sprintf(format, args...)) }
 	return &c, nil
 }
 
@@ -91,90 +123,170 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)
-		return 2
+		return exitUsage
 	}
-	refs := c.images
-	if c.dockerfile != "" {
-		more, err := baseImages(c.dockerfile, c.buildArgs, c.remote.Platform)
-		if err != nil {
-			fmt.Fprintf(stderr, "error: %v\n", err)
-			return 1
-		}
-		refs = append(refs, more...)
-	}
-	if len(refs) == 0 {
-		fmt.Fprintln(stderr, "error: nothing to warm: give --image or --dockerfile")
-		return 2
-	}
-	p := c.remote.Platform
-	store := &remote.ImageCache{Path: filepath.Join(c.cacheDir, "images")}
-	for _, ref := range refs {
-		img, err := c.remote.Pull(ctx, ref)
-		if err != nil {
-			fmt.Fprintf(stderr, "error: %v\n", err)
-			return 1
-		}
-		d, err := img.Digest()
-		if err != nil {
-			fmt.Fprintf(stderr, "error: pulling %s: %v\n", ref, err)
-			return 1
-		}
-		// As Kaniko's warmer: the registry's current image, when cached,
-		// is left as it is (without --force).
-		if !c.force && cachedDigest(store, ref, p) == d {
-			fmt.Fprintf(stderr, "already cached %s (%s)\n", ref, d)
-			continue
-		}
-		if err := store.Put(ref, p, img); err != nil {
-			fmt.Fprintf(stderr, "error: caching %s: %v\n", ref, err)
-			return 1
-		}
-		fmt.Fprintf(stderr, "cached %s (%s)\n", ref, d)
+	if err := c.warm(ctx); err != nil {
+		c.logs.Fail(stderr, c.log, err)
+		return exitFailed
 	}
 	return 0
 }
 
-// cachedDigest is the digest of ref's image in the cache, or the zero
-// hash when there is none or it cannot be read (then it is stored anew).
-func cachedDigest(store *remote.ImageCache, ref string, p v1.Platform) v1.Hash {
-	img, err := store.Get(ref, p)
-	if err != nil || img == nil {
-		return v1.Hash{}
+// target is an image to cache, for a platform.
+type target struct {
+	ref      string
+	platform v1.Platform
+}
+
+// warm caches every --image, then every base of --dockerfile. As Kaniko's
+// warmer, it fails only when none could be cached; the others' failures
+// are warnings.
+func (c *config) warm(ctx context.Context) error {
+	var todo []target
+	for _, ref := range c.images {
+		todo = append(todo, target{ref, c.remote.Platform})
+	}
+	if c.dockerfile != "" {
+		more, err := c.baseImages(ctx)
+		if err != nil {
+			return err
+		}
+		todo = append(todo, more...)
+	}
+	store := &remote.ImageCache{Path: filepath.Join(c.cacheDir, "images")}
+	var errs []error
+	done := map[string]bool{}
+	for _, t := range todo {
+		key := t.ref + "|" + plan.FormatPlatform(t.platform) + ":" + t.platform.OSVersion
+		if done[key] {
+			continue
+		}
+		done[key] = true
+		if err := c.warmOne(ctx, store, t); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == len(done) {
+		return errors.Join(errs...)
+	}
+	for _, err := range errs {
+		c.log.Warn(err.Error(), progress.Event, "warm-failed")
+	}
+	return nil
+}
+
+// warmOne caches t's image: as Kaniko's warmer, the registry's current
+// image is left as it is when the cache holds it already, unless --force
+// or, unlike Kaniko's (its issue 928: there an expired image is left as
+// well), it was cached longer ago than --cache-ttl. Stored again, its
+// blobs are checked, and a damaged one is downloaded anew.
+func (c *config) warmOne(ctx context.Context, store *remote.ImageCache, t target) error {
+	o := c.remote
+	o.Platform = t.platform
+	img, err := o.Pull(ctx, t.ref)
+	if err != nil {
+		return err
 	}
 	d, err := img.Digest()
 	if err != nil {
-		return v1.Hash{}
+		return fmt.Errorf("pulling %s: %w", t.ref, err)
 	}
-	return d
+	// An unreadable cache entry is as none: the image is stored anew.
+	old, _ := store.Lookup(t.ref, t.platform)
+	msg := fmt.Sprintf("cached %s (%s)", t.ref, d)
+	put := store.Put
+	switch {
+	case old == nil:
+	case old.Digest != d:
+		msg += ", replacing " + old.Digest.String()
+	case c.force:
+		msg, put = msg+" again: --force", store.Replace
+	case time.Since(old.Stored) >= c.cacheTTL:
+		msg, put = msg+fmt.Sprintf(" again: cached longer ago than --cache-ttl=%s", c.cacheTTL), store.Replace
+	default:
+		c.log.Info(fmt.Sprintf("already cached %s (%s)", t.ref, d), progress.Event, "already-cached",
+			"image", t.ref, "platform", plan.FormatPlatform(t.platform), "digest", d.String())
+		return nil
+	}
+	if err := put(t.ref, t.platform, img); err != nil {
+		return fmt.Errorf("caching %s: %w", t.ref, err)
+	}
+	c.log.Info(msg, progress.Event, "cached", "image", t.ref, "platform", plan.FormatPlatform(t.platform), "digest", d.String())
+	return nil
 }
 
-// baseImages lists the images a Dockerfile's stages are built FROM.
-func baseImages(path string, buildArgs []string, platform v1.Platform) ([]string, error) {
-	src, err := os.ReadFile(path)
+// baseImages lists the images --dockerfile's stages are built FROM, each
+// for its stage's platform (FROM --platform, else --custom-platform).
+func (c *config) baseImages(ctx context.Context) ([]target, error) {
+	src, err := readDockerfile(ctx, c.dockerfile)
 	if err != nil {
 		return nil, fmt.Errorf("--dockerfile: %w", err)
 	}
-	f, err := plan.Parse(filepath.Base(path), src)
+	f, err := plan.Parse(filepath.Base(c.dockerfile), src)
 	if err != nil {
 		return nil, err
 	}
-	args := map[string]string{}
-	for _, a := range buildArgs {
-		k, v, _ := strings.Cut(a, "=")
-		args[k] = v
+	args, err := buildArgs(c.buildArgs)
+	if err != nil {
+		return nil, err
 	}
 	p, err := plan.New(f, plan.Options{
-		BuildArgs: args, Platform: platform,
+		BuildArgs: args, Platform: c.remote.Platform,
 		BuildPlatform: v1.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH},
 	})
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out []target
 	for _, s := range p.Stages {
-		if s.Parent < 0 && s.Base != "scratch" && !slices.Contains(out, s.Base) {
-			out = append(out, s.Base)
+		if s.Parent < 0 && s.Base != "scratch" {
+			out = append(out, target{s.Base, s.Platform})
 		}
+	}
+	return out, nil
+}
+
+// readDockerfile reads a Dockerfile from a path or, as Kaniko's warmer,
+// an http(s):// URL.
+func readDockerfile(ctx context.Context, p string) ([]byte, error) {
+	if !strings.HasPrefix(p, "https://") && !strings.HasPrefix(p, "http://") {
+		return os.ReadFile(p)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("downloading %s: %s", p, resp.Status)
+	}
+	// 16 MiB is far more than any Dockerfile.
+	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+}
+
+// buildArgs reads --build-arg as the executor does: KEY=VALUE, or KEY
+// for the value of $KEY, left out when it is not set.
+func buildArgs(in []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, a := range in {
+		k, v, ok := strings.Cut(a, "=")
+		if k == "" {
+			return nil, fmt.Errorf("--build-arg %q: no name", a)
+		}
+		if !ok {
+			env, set := os.LookupEnv(k)
+			if !set {
+				continue
+			}
+			v = env
+		}
+		out[k] = v
 	}
 	return out, nil
 }
