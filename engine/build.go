@@ -144,7 +144,7 @@ func configure(ctx context.Context, opt Options, cfg *solve.Config) (remote.Opti
 			progress.Event, "push", "bytes", done, "total", total)
 	}
 	if opt.Cache.Dir != "" {
-		reg.Images = &remote.ImageCache{Path: filepath.Join(opt.Cache.Dir, "images")}
+		reg.Images = &remote.ImageCache{Path: filepath.Join(opt.Cache.Dir, "images"), TTL: opt.Cache.TTL}
 	}
 	cfg.Registry = registry{reg}
 	args, err := opt.Build.buildArgs()

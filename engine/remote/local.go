@@ -22,6 +22,10 @@ import (
 // registry is asked.
 type ImageCache struct {
 	Path string
+	// TTL, when set, makes Get miss an image stored longer ago, as
+	// Kaniko's executor with --cache-ttl (an image stored without a time
+	// is used).
+	TTL time.Duration
 	// Now is the clock Put records the time by; nil means time.Now.
 	Now func() time.Time
 	mu  sync.Mutex
@@ -96,6 +100,9 @@ func (c *ImageCache) Get(ref string, p v1.Platform) (v1.Image, error) {
 	idx, d, err := c.lookup(ref, p)
 	if err != nil || d == nil {
 		return nil, err
+	}
+	if t, err := time.Parse(time.RFC3339Nano, d.Annotations[storedAt]); err == nil && c.TTL > 0 && c.now().Sub(t) > c.TTL {
+		return nil, nil
 	}
 	return idx.Image(d.Digest)
 }
@@ -197,11 +204,14 @@ func (c *ImageCache) put(ref string, p v1.Platform, img v1.Image) error {
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", c.Path, err)
 	}
-	now := time.Now
-	if c.Now != nil {
-		now = c.Now
-	}
 	return lp.ReplaceImage(img, match.Annotation(refName, key), layout.WithAnnotations(map[string]string{
-		refName: key, storedAt: now().UTC().Format(time.RFC3339Nano),
+		refName: key, storedAt: c.now().UTC().Format(time.RFC3339Nano),
 	}))
+}
+
+func (c *ImageCache) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
 }

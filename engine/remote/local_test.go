@@ -43,3 +43,30 @@ func TestImageCacheRecordsWhenStored(t *testing.T) {
 		t.Errorf("Get: %v, %v", got, err)
 	}
 }
+
+// With a TTL, Get misses an image stored longer ago, as Kaniko's executor
+// does with --cache-ttl.
+func TestImageCacheGetHonoursTTL(t *testing.T) {
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := &ImageCache{Path: t.TempDir(), Now: func() time.Time { return now }, TTL: time.Hour}
+	p := v1.Platform{OS: "linux", Architecture: "amd64"}
+	if err := c.Put("example.com/app:1", p, img); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(59 * time.Minute)
+	if got, err := c.Get("example.com/app:1", p); err != nil || got == nil {
+		t.Fatalf("within the TTL: %v, %v", got, err)
+	}
+	now = now.Add(2 * time.Minute)
+	if got, err := c.Get("example.com/app:1", p); err != nil || got != nil {
+		t.Fatalf("past the TTL: %v, %v; want a miss", got, err)
+	}
+	c.TTL = 0
+	if got, err := c.Get("example.com/app:1", p); err != nil || got == nil {
+		t.Fatalf("without a TTL: %v, %v", got, err)
+	}
+}
