@@ -337,3 +337,54 @@ func TestTextLogTimestamps(t *testing.T) {
 		t.Errorf("no step line:\n%s", stderr.String())
 	}
 }
+
+// kanikoFlags are the flags of Kaniko's executor (v1.24, cmd/executor/cmd/root.go).
+var kanikoFlags = []string{
+	"verbosity", "log-format", "log-timestamp", "force", "whitelist-var-run", "dockerfile", "context",
+	"context-sub-path", "bucket", "destination", "snapshot-mode", "custom-platform", "build-arg", "insecure",
+	"skip-tls-verify", "insecure-pull", "skip-tls-verify-pull", "push-retry", "push-ignore-immutable-tag-errors",
+	"image-fs-extract-retry", "image-download-retry", "kaniko-dir", "tar-path", "single-snapshot", "reproducible",
+	"target", "no-push", "no-push-cache", "cache-repo", "cache-dir", "digest-file", "image-name-with-digest-file",
+	"image-name-tag-with-digest-file", "oci-layout-path", "compression", "compression-level", "cache",
+	"compressed-caching", "cleanup", "cache-ttl", "insecure-registry", "skip-tls-verify-registry",
+	"registry-certificate", "registry-client-cert", "registry-map", "registry-mirror",
+	"skip-default-registry-fallback", "ignore-var-run", "label", "skip-unused-stages", "use-new-run",
+	"cache-copy-layers", "cache-run-layers", "ignore-path", "force-build-metadata", "skip-push-permission-check",
+	"snapshotMode", "customPlatform", "tarPath",
+}
+
+// kanikoEnv are the environment variables Kaniko's executor reads.
+var kanikoEnv = []string{
+	"DOCKER_CONFIG", "GIT_USERNAME", "GIT_PASSWORD", "GIT_TOKEN", "GIT_PULL_METHOD", "S3_ENDPOINT",
+	"S3_FORCE_PATH_STYLE", "AZURE_STORAGE_ACCESS_KEY", "KANIKO_DIR", "KANIKO_NO_PUSH", "KANIKO_REGISTRY_MIRROR",
+	"KANIKO_REGISTRY_MAP", "BENCHMARK_FILE", "UPSTREAM_CLIENT_TYPE",
+}
+
+// Every Kaniko flag is accepted, and the README's "Differences from
+// Kaniko" names every flag and environment variable.
+func TestEveryKanikoFlagAcceptedAndInTheDifferencesTable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(readme), "## Differences from Kaniko")
+	if !ok {
+		t.Fatal("README.md has no Differences from Kaniko section")
+	}
+	table, _, _ = strings.Cut(table, "\n## ")
+	var f flags
+	fs := newFlagSet(&f)
+	for _, name := range kanikoFlags {
+		if fs.Lookup(name) == nil && fs.Lookup(renamedFlags[name]) == nil {
+			t.Errorf("--%s is not accepted", name)
+		}
+		if !strings.Contains(table, "`--"+name+"`") && !strings.Contains(table, "--"+name+"`") {
+			t.Errorf("--%s is not in the differences table", name)
+		}
+	}
+	for _, name := range kanikoEnv {
+		if !strings.Contains(table, "`"+name+"`") {
+			t.Errorf("$%s is not in the differences table", name)
+		}
+	}
+}
