@@ -42,6 +42,7 @@ COPY --from=build /out/warmer /kaniko/warmer
 COPY --from=certs /etc/ssl/certs/ca-certificates.crt /kaniko/ssl/certs/ca-certificates.crt
 ENV HOME=/root \
     USER=root \
+    PATH=/usr/local/bin:/kaniko \
     SSL_CERT_DIR=/kaniko/ssl/certs \
     DOCKER_CONFIG=/kaniko/.docker/
 ENTRYPOINT ["/kaniko/warmer"]
