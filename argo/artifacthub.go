@@ -56,8 +56,8 @@ func ArtifactHub() ArtifactHubPackage {
 			"parameters, for pinning the next build's FROM.",
 		License:          "Apache-2.0",
 		HomeURL:          "https://github.com/kaniko-build/kaniko-build",
-		AppVersion:       "v" + Version,
-		ContainersImages: []ContainerImage{{Name: "executor", Image: catalog.BuilderImage}},
+		AppVersion:       catalog.Current().Version,
+		ContainersImages: []ContainerImage{{Name: "executor", Image: catalog.BuilderImage()}},
 		Keywords:         []string{"argo", "argo-workflows", "image-build", "kaniko", "dockerfile", "container"},
 		Links: []Link{
 			{Name: "source", URL: "https://github.com/kaniko-build/kaniko-build"},

@@ -30,7 +30,7 @@ func inputParams(context string) []wfv1.Parameter {
 		param(ParamInsecureRegistry, "A registry (host[:port]) reached over plain HTTP; empty for none.", ptr("")),
 		param(ParamDockerConfigSecret, "Secret holding config.json, or a kubernetes.io/dockerconfigjson Secret; a missing Secret means anonymous access.", ptr("docker-config")),
 		param(ParamSaveTar, `"true" also writes the image as a tarball, output artifact image-tar (needs an artifact repository).`, ptr("false")),
-		param(ParamBuilderImage, "The executor image.", ptr(catalog.BuilderImage)),
+		param(ParamBuilderImage, "The executor image.", ptr(catalog.BuilderImage())),
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 func TestTemplatesRunUnderBaseline(t *testing.T) {
 	for _, tmpl := range WorkflowTemplate().Spec.Templates {
 		c := *tmpl.Container
-		c.Name, c.Image = "main", catalog.BuilderImage
+		c.Name, c.Image = "main", catalog.BuilderImage()
 		pod := corev1.PodSpec{Containers: []corev1.Container{c}, Volumes: tmpl.Volumes}
 		if tmpl.Name == TemplateBuildFromVolume {
 			pod.Volumes = append(pod.Volumes, corev1.Volume{Name: VolumeWorkspace, VolumeSource: corev1.VolumeSource{

@@ -19,6 +19,8 @@ type readmeData struct {
 	Name, Version, PackageDir, BuilderImage, DockerConfigDir, ArgoVersion string
 	Params, Outputs                                                       string
 	Build, BuildFromVolume, SourcePath, WorkspacePath, TarPath            string
+	// Released is false while the builder image's digest is the placeholder.
+	Released bool
 }
 
 func render(name string) ([]byte, error) {
@@ -30,7 +32,8 @@ func render(name string) ([]byte, error) {
 		Name:            Name,
 		Version:         Version,
 		PackageDir:      packageDir,
-		BuilderImage:    catalog.BuilderImage,
+		BuilderImage:    catalog.BuilderImage(),
+		Released:        catalog.Current().Released(),
 		DockerConfigDir: catalog.DockerConfigDir,
 		ArgoVersion:     argoVersion,
 		Params:          inputTable(inputParams(sourcePath)),

@@ -1,15 +1,118 @@
 package catalog
 
-// BuilderImage is the executor image the catalog's defaults point at.
-//
-// It names the released tag and its digest, the form `catlin validate`
-// requires. The digest is all zeros until the first release: the release
-// process pushes the image, writes its real digest here and runs
-// `make catalog`. Until then callers pass BUILDER_IMAGE (Tekton) or
-// builder-image (Argo) themselves.
-const BuilderImage = "ghcr.io/kaniko-build/executor:v0.1.0@sha256:" + placeholderDigest
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"strings"
 
-const placeholderDigest = "0000000000000000000000000000000000000000000000000000000000000000"
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// Release names the images a release pushed, each as repository:tag@digest
+// of its image index (linux/amd64 and linux/arm64). `make release` writes
+// it to catalog/release.json and regenerates the catalog, the examples and
+// the READMEs from it.
+type Release struct {
+	// Version is the tag of the release, e.g. v0.1.0.
+	Version string `json:"version"`
+	// Executor is REGISTRY/executor:VERSION@sha256:..., the catalog's
+	// default builder image.
+	Executor string `json:"executor"`
+	// Debug is REGISTRY/executor:VERSION-debug@sha256:... (Kaniko's :debug):
+	// the executor plus busybox and the warmer.
+	Debug string `json:"debug"`
+	// Warmer is REGISTRY/warmer:VERSION@sha256:...
+	Warmer string `json:"warmer"`
+}
+
+//go:embed release.json
+var releaseJSON []byte
+
+// current is the release the generators render: release.json, or what Use
+// set.
+var current = mustParseRelease(releaseJSON)
+
+// placeholderDigest stands for the digest until a release writes the real
+// one: the committed catalog names an image nobody has pushed.
+const placeholderDigest = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+
+func mustParseRelease(b []byte) Release {
+	r, err := ParseRelease(b)
+	if err != nil {
+		panic("catalog/release.json: " + err.Error())
+	}
+	return r
+}
+
+// ParseRelease reads and checks release.json: every image is named by tag
+// and digest, the tags are the version (the debug one VERSION-debug).
+func ParseRelease(b []byte) (Release, error) {
+	var r Release
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return r, fmt.Errorf("parsing release: %w", err)
+	}
+	for _, im := range []struct{ field, ref, tag string }{
+		{"executor", r.Executor, r.Version},
+		{"debug", r.Debug, r.Version + "-debug"},
+		{"warmer", r.Warmer, r.Version},
+	} {
+		tag, err := TagOf(im.ref)
+		if err != nil {
+			return r, fmt.Errorf("release %s: %w", im.field, err)
+		}
+		if tag != im.tag {
+			return r, fmt.Errorf("release %s %s: tag %q, want %q", im.field, im.ref, tag, im.tag)
+		}
+	}
+	return r, nil
+}
+
+// TagOf returns the tag of repository:tag@digest, and fails on anything
+// else.
+func TagOf(ref string) (string, error) {
+	repoTag, _, ok := strings.Cut(ref, "@")
+	if !ok {
+		return "", fmt.Errorf("%q is not repository:tag@digest", ref)
+	}
+	if _, err := name.NewDigest(ref, name.StrictValidation); err != nil {
+		return "", fmt.Errorf("%q: %w", ref, err)
+	}
+	t, err := name.NewTag(repoTag, name.StrictValidation)
+	if err != nil || !strings.HasSuffix(repoTag, ":"+t.TagStr()) {
+		return "", fmt.Errorf("%q is not repository:tag@digest", ref)
+	}
+	return t.TagStr(), nil
+}
+
+// JSON is release.json's content for r.
+func (r Release) JSON() []byte {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		panic(err) // four strings
+	}
+	return append(b, '\n')
+}
+
+// Released tells whether the images are real: false while the digests are
+// the placeholder of the committed tree.
+func (r Release) Released() bool {
+	return !strings.HasSuffix(r.Executor, "@"+placeholderDigest)
+}
+
+// Current is the release the catalog is rendered for.
+func Current() Release { return current }
+
+// Use makes the generators render r instead of release.json, for
+// `go run ./cmd/catalog -release FILE` (a release rendered elsewhere).
+func Use(r Release) { current = r }
+
+// BuilderImage is the executor image the catalog's defaults point at: the
+// released tag and its index digest, the form `catlin validate` requires.
+func BuilderImage() string { return current.Executor }
 
 // Executor is where the executor binary sits in the builder image.
 const Executor = "/kaniko/executor"

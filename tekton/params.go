@@ -35,7 +35,7 @@ func buildParams() v1.ParamSpecs {
 		str(ParamDockerfile, "Path to the Dockerfile to build. A relative path is looked up in the working directory (the source), then in the context, as Kaniko does.", ptr("./Dockerfile")),
 		str(ParamContext, "The build context, relative to the source.", ptr("./")),
 		arr(ParamExtraArgs, "Extra executor flags (Kaniko's names), e.g. --label=team=a. They come after the Task's own flags, so a repeated single-value flag overrides the Task's."),
-		str(ParamBuilderImage, "The executor image. The default is the released image pinned by digest.", ptr(catalog.BuilderImage)),
+		str(ParamBuilderImage, "The executor image. The default is the released image pinned by digest.", ptr(catalog.BuilderImage())),
 		arr(ParamBuildArgs, "Build arguments, one KEY=VALUE (or KEY, to take the value from the step's environment) per element."),
 		str(ParamTarget, "The Dockerfile stage to build; empty builds the last one.", ptr("")),
 		str(ParamCache, "Set to \"true\" to cache RUN layers in CACHE_REPO.", ptr("false")),

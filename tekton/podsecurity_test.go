@@ -16,10 +16,10 @@ func TestStepRunsUnderBaseline(t *testing.T) {
 	sa := StepAction().Spec
 	pod := corev1.PodSpec{
 		Containers: []corev1.Container{{
-			Name: step.Name, Image: catalog.BuilderImage, Command: step.Command, Args: step.Args,
+			Name: step.Name, Image: catalog.BuilderImage(), Command: step.Command, Args: step.Args,
 			Env: step.Env, SecurityContext: step.SecurityContext,
 		}, {
-			Name: "stepaction", Image: catalog.BuilderImage, Command: sa.Command, Args: sa.Args,
+			Name: "stepaction", Image: catalog.BuilderImage(), Command: sa.Command, Args: sa.Args,
 			Env: sa.Env, SecurityContext: sa.SecurityContext,
 		}},
 		Volumes: []corev1.Volume{

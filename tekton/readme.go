@@ -17,6 +17,8 @@ type readmeData struct {
 	Name, Version, TaskDir, StepActionDir, BuilderImage, DockerConfigDir string
 	Params, StepActionParams, Workspaces, Results, StepResults           string
 	MinVersion, StepActionMinVersion                                     string
+	// Released is false while the builder image's digest is the placeholder.
+	Released bool
 }
 
 func newReadmeData() readmeData {
@@ -27,7 +29,8 @@ func newReadmeData() readmeData {
 		Version:              Version,
 		TaskDir:              taskDir,
 		StepActionDir:        stepActionDir,
-		BuilderImage:         catalog.BuilderImage,
+		BuilderImage:         catalog.BuilderImage(),
+		Released:             catalog.Current().Released(),
 		DockerConfigDir:      catalog.DockerConfigDir,
 		Params:               paramTable(task.Spec.Params),
 		StepActionParams:     paramTable(sa.Spec.Params),

@@ -58,9 +58,8 @@ func executorFlags() []string {
 	}
 }
 
-const ourImage = "ghcr.io/kaniko-build/executor:"
-
-// checkPod checks what every example promises: our image, runs the
+// checkPod checks what every example promises: our image as released
+// (catalog/release.json, which `make catalog` writes into them), runs the
 // executor (or waits for Jenkins in the debug image), not privileged, no
 // added capabilities, every mount backed by a volume, credentials mounted
 // as /kaniko/.docker/config.json, and only executor flags that exist.
@@ -84,10 +83,12 @@ func checkPod(t *testing.T, name string, spec corev1.PodSpec, allowHostPath bool
 		t.Errorf("%s: not admitted under PodSecurity baseline: %s", name, forbidden)
 	}
 	for _, c := range spec.Containers {
-		if !strings.HasPrefix(c.Image, ourImage) {
-			t.Errorf("%s: container %s runs %s, not our image", name, c.Name, c.Image)
+		release := catalog.Current()
+		if c.Image != release.Executor && c.Image != release.Debug {
+			t.Errorf("%s: container %s runs %s, not our released image %s or %s (run `make catalog`)",
+				name, c.Name, c.Image, release.Executor, release.Debug)
 		}
-		debug := strings.HasSuffix(c.Image, "-debug")
+		debug := c.Image == release.Debug
 		if want := []string{"/kaniko/executor"}; debug {
 			if !slices.Equal(c.Command, []string{"/busybox/cat"}) || !c.TTY {
 				t.Errorf("%s: the debug container should wait on /busybox/cat with a tty, got %v", name, c.Command)
