@@ -4,8 +4,9 @@
 # built from the module proxy (e2e/buildkit.sh) with runc, the
 # Distribution registry,
 # a static busybox (the base images are made from it), skopeo, buildah,
-# pigz and htpasswd, and the Debian base's root filesystem (debootstrap,
-# e2e/debian-base.sh). Safe to run again: it installs only what is missing
+# pigz and htpasswd, the Debian base's root filesystem (debootstrap,
+# e2e/debian-base.sh), and Azurite (npm) for the unit tests of Azure Blob
+# contexts. Safe to run again: it installs only what is missing
 # and starts dockerd only when `docker info` fails.
 #
 # Environment:
@@ -62,6 +63,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$state/apt.log" 2>&1 ||
 		{ tail -n 30 "$state/apt.log" >&2; die "apt-get install failed (full log: $state/apt.log)"; }
+fi
+
+# Azurite's Blob service, which the Azure Blob context tests
+# (engine/buildctx) start; node and npm are on the machine.
+if ! command -v azurite-blob >/dev/null; then
+	command -v npm >/dev/null || die "npm not found: azurite (for the Azure Blob context tests) installs with it"
+	log "installing azurite 3.37.0 (npm)"
+	npm install -g --no-fund --no-audit azurite@3.37.0 >"$state/npm.log" 2>&1 ||
+		{ tail -n 30 "$state/npm.log" >&2; die "npm install azurite failed (full log: $state/npm.log)"; }
 fi
 
 # The docker CLI may be a newer client than Debian's engine; any client that

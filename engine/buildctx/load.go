@@ -16,8 +16,9 @@ import (
 
 // Options say where the build's inputs are.
 type Options struct {
-	// Source is the build context: a directory, dir://, tar://, git:// or
-	// an https:// tarball; empty means ".".
+	// Source is the build context: a directory, dir://, tar://, git://,
+	// s3://, gs://, an Azure Blob URL or an https:// tarball; empty means
+	// ".".
 	Source string
 	// SubPath is a directory inside the context to use instead.
 	SubPath string
@@ -29,6 +30,12 @@ type Options struct {
 	// the environment as Kaniko does (GitAuthFromEnv): GIT_TOKEN, or
 	// GIT_USERNAME and GIT_PASSWORD.
 	GitAuth GitAuth
+	// Cloud holds the settings of s3://, gs:// and Azure Blob contexts.
+	// AddFlags reads them from the environment as Kaniko does
+	// (CloudOptionsFromEnv): S3_ENDPOINT, S3_FORCE_PATH_STYLE,
+	// AZURE_STORAGE_ACCESS_KEY, AZURE_STORAGE_BLOB_ENDPOINT and
+	// STORAGE_EMULATOR_HOST.
+	Cloud CloudOptions
 	// Stdin is read for a tar://stdin context.
 	Stdin io.Reader
 	// Dockerfile is the Dockerfile's path or URL; a relative path is tried
@@ -37,10 +44,12 @@ type Options struct {
 }
 
 // AddFlags declares the context flags on fs, and sets GitAuth from
-// $GIT_TOKEN, $GIT_USERNAME and $GIT_PASSWORD.
+// $GIT_TOKEN, $GIT_USERNAME and $GIT_PASSWORD, and Cloud from the cloud
+// contexts' variables.
 func (c *Options) AddFlags(fs *pflag.FlagSet) {
 	c.GitAuth = GitAuthFromEnv(os.Getenv)
-	fs.StringVarP(&c.Source, "context", "c", "/workspace/", "build context: a directory, dir://path, tar://path.tar.gz, tar://stdin, git://host/repo.git#ref, or https://.../context.tar.gz")
+	c.Cloud = CloudOptionsFromEnv(os.Getenv)
+	fs.StringVarP(&c.Source, "context", "c", "/workspace/", "build context: a directory, dir://path, tar://path.tar.gz, tar://stdin, git://host/repo.git#ref, s3://bucket/path.tar.gz, gs://bucket/path.tar.gz, https://ACCOUNT.blob.core.windows.net/container/path.tar.gz, or https://.../context.tar.gz")
 	fs.StringVar(&c.SubPath, "context-sub-path", "", "directory inside the context to build from")
 	fs.StringVar(&c.Git, "git", "", "git context options: branch=NAME,single-branch=BOOL,recurse-submodules=BOOL,insecure-skip-tls=BOOL")
 	fs.StringVarP(&c.Dockerfile, "dockerfile", "f", "Dockerfile", "path to the Dockerfile, relative paths tried as given, then in the context")
@@ -58,7 +67,7 @@ func Load(ctx context.Context, o Options, tmp string) (_ *Context, dockerfile st
 	if src == "" {
 		src = "."
 	}
-	dir, err := Fetch(ctx, src, FetchOptions{TempDir: tmp, Git: git, Stdin: o.Stdin, GitPullMethod: o.GitPullMethod, GitAuth: o.GitAuth})
+	dir, err := Fetch(ctx, src, FetchOptions{TempDir: tmp, Git: git, Stdin: o.Stdin, GitPullMethod: o.GitPullMethod, GitAuth: o.GitAuth, Cloud: o.Cloud})
 	if err != nil {
 		return nil, "", nil, err
 	}

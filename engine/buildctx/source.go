@@ -70,13 +70,22 @@ type FetchOptions struct {
 	// GitAuth is the git:// context's credentials (Options.GitAuth). When
 	// it is empty, a git://user:password@host/... URL's are used.
 	GitAuth GitAuth
+	// Cloud holds the s3://, gs:// and Azure Blob contexts' settings
+	// (Options.Cloud).
+	Cloud CloudOptions
 }
 
 // Fetch makes the context src a local directory: a directory (path or
 // dir://), a tar.gz (tar://path or tar://stdin), a git repository
-// (git://host/repo.git[#ref[#commit]]) or a tar.gz over https.
+// (git://host/repo.git[#ref[#commit]]), a tar.gz in a bucket
+// (s3://bucket/path, gs://bucket/path, an Azure Blob URL) or a tar.gz
+// over https. Another scheme:// is refused.
 func Fetch(ctx context.Context, src string, opt FetchOptions) (string, error) {
 	switch {
+	case strings.HasPrefix(src, "s3://"):
+		return fetchS3(ctx, src, opt)
+	case strings.HasPrefix(src, "gs://"):
+		return fetchGCS(ctx, src, opt)
 	case strings.HasPrefix(src, "tar://"):
 		p := strings.TrimPrefix(src, "tar://")
 		var r io.Reader
@@ -95,24 +104,51 @@ func Fetch(ctx context.Context, src string, opt FetchOptions) (string, error) {
 		}
 		return unpackTo(r, opt.TempDir, src)
 	case strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://"):
+		blob, isBlob := parseAzureBlob(src, opt.Cloud.AzureBlobEndpoint)
+		if isBlob && opt.Cloud.AzureAccessKey != "" {
+			return fetchAzureBlob(ctx, src, blob, opt)
+		}
+		name := redactURL(src)
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 		if err != nil {
-			return "", fmt.Errorf("fetching context %s: %w", src, err)
+			return "", fmt.Errorf("fetching context %s: %w", name, err)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return "", fmt.Errorf("fetching context %s: %w", src, err)
+			return "", fmt.Errorf("fetching context %s: %w", name, err)
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("fetching context %s: %s", src, resp.Status)
+			if isBlob {
+				return "", fmt.Errorf("fetching context %s: %s (an Azure Blob URL, fetched without a key: AZURE_STORAGE_ACCESS_KEY is not set)", name, resp.Status)
+			}
+			return "", fmt.Errorf("fetching context %s: %s", name, resp.Status)
 		}
-		return unpackTo(resp.Body, opt.TempDir, src)
+		return unpackTo(resp.Body, opt.TempDir, name)
 	case strings.HasPrefix(src, "git://"):
 		return clone(ctx, src, opt)
-	default:
+	case strings.HasPrefix(src, "dir://"):
 		return strings.TrimPrefix(src, "dir://"), nil
+	default:
+		if scheme, ok := urlScheme(src); ok {
+			return "", fmt.Errorf("fetching context %s: unknown scheme %s:// (want a directory, dir://, tar://, git://, s3://, gs://, https:// or http://)", src, scheme)
+		}
+		return src, nil
 	}
+}
+
+// urlScheme is src's scheme when it starts as a URL does, scheme://.
+func urlScheme(src string) (string, bool) {
+	scheme, _, ok := strings.Cut(src, "://")
+	if !ok || scheme == "" || !('a' <= scheme[0]|0x20 && scheme[0]|0x20 <= 'z') {
+		return "", false
+	}
+	for _, c := range scheme {
+		if !('a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return "", false
+		}
+	}
+	return scheme, true
 }
 
 // unpackTo extracts a tar, compressed or not, into a new directory.
