@@ -68,7 +68,7 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 		fs.Bool(name, false, "accepted for Kaniko compatibility; this builder needs no such switch")
 	}
 	fs.String("snapshot-mode", "full", "accepted for Kaniko compatibility; snapshots always compare file metadata")
-	fs.StringVarP(&f.bucket, "bucket", "b", "", "Kaniko's Google Cloud Storage context: not supported, use --context")
+	fs.StringVarP(&f.bucket, "bucket", "b", "", "Kaniko's Google Cloud Storage bucket holding context.tar.gz, used when --context is empty or a URL (prefer --context gs://BUCKET/PATH)")
 	_ = fs.MarkHidden("bucket")
 	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 		if n, ok := renamedFlags[name]; ok {
@@ -81,8 +81,13 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 
 // finish checks and completes the flags after parsing.
 func (f *flags) finish() error {
-	if f.bucket != "" {
-		return fmt.Errorf("--bucket=%s: Google Cloud Storage contexts are not supported; give the context with --context (a directory, tar://, git:// or an https:// tarball)", f.bucket)
+	// As Kaniko: --bucket replaces an empty or URL --context, and a name
+	// without a scheme is a Google Cloud Storage bucket.
+	if c := f.opt.Context.Source; f.bucket != "" && (c == "" || strings.Contains(c, "://")) {
+		f.opt.Context.Source = f.bucket
+		if !strings.Contains(f.bucket, "://") {
+			f.opt.Context.Source = "gs://" + f.bucket
+		}
 	}
 	return f.opt.Finish()
 }

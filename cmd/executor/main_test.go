@@ -187,7 +187,6 @@ func TestBadInputExitCodes(t *testing.T) {
 		{[]string{"--context", "/x"}, exitUsage, "--destination is required"},
 		{[]string{"--no-push", "stray"}, exitUsage, "unexpected arguments"},
 		{[]string{"--no-push", "--context", t.TempDir()}, exitBuild, "--dockerfile"},
-		{[]string{"--no-push", "--bucket", "b"}, exitUsage, "--bucket=b: Google Cloud Storage"},
 		{[]string{"--no-push", "--registry-map", "=m"}, exitUsage, "--registry-map"},
 		{[]string{"--no-push", "--registry-certificate", "reg"}, exitUsage, "--registry-certificate"},
 		{[]string{"--no-push", "--registry-client-cert", "reg="}, exitUsage, "--registry-client-cert"},
@@ -385,6 +384,31 @@ func TestEveryKanikoFlagAcceptedAndInTheDifferencesTable(t *testing.T) {
 	for _, name := range kanikoEnv {
 		if !strings.Contains(table, "`"+name+"`") {
 			t.Errorf("$%s is not in the differences table", name)
+		}
+	}
+}
+
+// --bucket is Kaniko's: it replaces an empty or URL --context, a bare name
+// being a Google Cloud Storage bucket; a directory --context wins.
+func TestBucketAsKaniko(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bucket", "b", "--context", ""}, "gs://b"},
+		{[]string{"--bucket", "s3://b/ctx.tar.gz", "--context", "gs://x/y.tar.gz"}, "s3://b/ctx.tar.gz"},
+		{[]string{"--bucket", "b"}, "/workspace/"},
+		{[]string{"-b", "b", "-c", "/src"}, "/src"},
+	} {
+		var f flags
+		if err := newFlagSet(&f).Parse(append(tc.args, "--no-push")); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.finish(); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.opt.Context.Source; got != tc.want {
+			t.Errorf("%q: context %q, want %q", tc.args, got, tc.want)
 		}
 	}
 }
