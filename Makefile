@@ -4,7 +4,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 export CGO_ENABLED ?= 0
 
-.PHONY: all build demo test unit e2e setup image clean
+.PHONY: all build demo test unit e2e setup image release clean
 
 include catalog/catalog.mk
 include e2e/bench/bench.mk
@@ -38,10 +38,11 @@ unit:
 	else echo "unit: no gcc here (make setup installs it): no -race run"; fi
 
 # image first: the Tekton and Argo tests run the catalog's steps in the
-# executor image (kaniko-build/executor:latest).
+# executor image (kaniko-build/executor:latest). ./cmd/release runs `make
+# release` into a registry of its own, with RELEASE_OUT (TestMakeRelease).
 e2e: image
 	@mkdir -p _out && rm -f _out/e2e-summary.txt
-	E2E_SUMMARY=$(CURDIR)/_out/e2e-summary.txt $(GO) test -count=1 -tags e2e -timeout 40m ./e2e/...
+	E2E_SUMMARY=$(CURDIR)/_out/e2e-summary.txt $(GO) test -count=1 -tags e2e -timeout 40m ./e2e/... ./cmd/release
 	@cat _out/e2e-summary.txt
 
 clean:
@@ -51,3 +52,13 @@ clean:
 # itself and loaded into the local Docker engine.
 image: build
 	bash cmd/executor/image/build.sh
+
+# The images for linux/amd64 and linux/arm64, pushed as indexes
+# REGISTRY/executor:VERSION, REGISTRY/executor:VERSION-debug and
+# REGISTRY/warmer:VERSION; catalog/, examples/ and README.md rendered with
+# their digests (in RELEASE_OUT instead, when set). See cmd/release/release.sh.
+#
+#   make release REGISTRY=registry.example.com/team VERSION=v0.1.0
+release: build
+	REGISTRY='$(REGISTRY)' VERSION='$(VERSION)' RELEASE_OUT='$(RELEASE_OUT)' INSECURE='$(INSECURE)' \
+		bash cmd/release/release.sh
