@@ -4,7 +4,8 @@
 # started from plain processes (no systemd, no kubeadm), and torn down again.
 #
 #   cluster.sh build   build (or take from the cache) every binary and image
-#   cluster.sh up      start registry, etcd, containerd, Kubernetes, Tekton, Argo
+#   cluster.sh up      start the registry, `make release` into it, start etcd,
+#                      containerd, Kubernetes, Tekton, Argo
 #   cluster.sh test    run the Go tests (tag cluster) against the running cluster
 #   cluster.sh down    stop everything and restore the machine
 #   cluster.sh all     build, up, test, down (down runs on failure and interrupt)
@@ -32,7 +33,7 @@ POD_GATEWAY=10.244.0.1 # cni0's address; the registry listens there
 POD_NET=10.244.0.0/16
 SERVICE_CIDR=10.96.0.0/16
 SERVICE_IP=10.96.0.1
-EXECUTOR_IMAGE=${KB_EXECUTOR_IMAGE:-kaniko-build/executor:latest}
+RELEASE_VERSION=${KB_RELEASE_VERSION:-v0.0.0-e2e}
 TEST_TIMEOUT=${KB_CLUSTER_TEST_TIMEOUT:-30m}
 
 export GOMODCACHE=$CACHE/gomod GOCACHE=$CACHE/go-build GOFLAGS=-mod=mod CGO_ENABLED=0
@@ -290,11 +291,6 @@ do_build() {
 	t=$(now); wait_quiet; build_tkn; timing "build tkn" "$t"
 	t=$(now); wait_quiet; build_ko; build_tools; timing "build ko and tools" "$t"
 	t=$(now); wait_quiet; build_images; timing "build tekton and argo images" "$t"
-	t=$(now)
-	if ! docker image inspect "$EXECUTOR_IMAGE" >/dev/null 2>&1; then
-		(cd "$REPO" && make image)
-	fi
-	timing "executor image" "$t"
 }
 
 # ---------------------------------------------------------------- up
@@ -400,18 +396,26 @@ EOF
 	log "registry at $REGISTRY (user $REG_USER)"
 }
 
-push_executor() {
-	local t=$STATE/executor.tar
-	rm -f "$t"
-	# skopeo reads the image from docker's own export: no daemon API version games.
-	docker save -o "$t" "$EXECUTOR_IMAGE"
-	skopeo copy --quiet --dest-tls-verify=false --dest-creds "$REG_USER:$REG_PASS" \
-		"docker-archive:$t" "docker://$REGISTRY/kaniko-build/executor:latest"
-	rm -f "$t"
-	local dg
-	dg=$(skopeo inspect --tls-verify=false --creds "$REG_USER:$REG_PASS" --format '{{.Digest}}' "docker://$REGISTRY/kaniko-build/executor:latest")
-	EXECUTOR_REF=$REGISTRY/kaniko-build/executor@$dg
-	log "executor image $EXECUTOR_REF"
+# release_images: the path a user takes. `make release` into the cluster's
+# registry (cross-compiled for amd64 and arm64, pushed as image indexes),
+# rendering catalog/ and examples/ into $STATE/release; the tests apply them
+# from there as they are, so the Task's BUILDER_IMAGE default is what runs.
+release_images() {
+	local t; t=$(now)
+	mkdir -p "$STATE/docker"
+	printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$REGISTRY" "$(printf '%s:%s' "$REG_USER" "$REG_PASS" | base64 -w0)" \
+		>"$STATE/docker/config.json"
+	# The repository's own Go caches, not the cluster build's.
+	if ! (cd "$REPO" && heavy env -u GOMODCACHE -u GOCACHE -u GOFLAGS DOCKER_CONFIG="$STATE/docker" \
+		make release REGISTRY="$REGISTRY/kaniko-build" VERSION="$RELEASE_VERSION" RELEASE_OUT="$STATE/release") \
+		>"$STATE/log/release.log" 2>&1; then
+		tail -40 "$STATE/log/release.log" >&2
+		die "make release into $REGISTRY failed (log: $STATE/log/release.log)"
+	fi
+	EXECUTOR_REF=$(sed -n 's/^ *"executor": "\(.*\)",$/\1/p' "$STATE/release/catalog/release.json")
+	[ -n "$EXECUTOR_REF" ] || die "no executor in $STATE/release/catalog/release.json"
+	log "released $EXECUTOR_REF"
+	timing "make release" "$t"
 }
 
 start_etcd() {
@@ -587,6 +591,7 @@ export KB_REGISTRY=$REGISTRY
 export KB_REG_USER=$REG_USER
 export KB_REG_PASS=$REG_PASS
 export KB_EXECUTOR_IMAGE=$EXECUTOR_REF
+export KB_RELEASE=$STATE/release
 export KB_BUSYBOX=$REGISTRY/library/busybox:1.37
 export KB_BIN=$BIN
 EOF
@@ -607,7 +612,7 @@ do_up() {
 	ip addr add "$POD_GATEWAY/${POD_CIDR#*/}" dev cni0
 	ip link set cni0 up
 	start_registry
-	push_executor
+	release_images
 	start_etcd
 	start_containerd
 	start_kubernetes

@@ -32,10 +32,11 @@ import (
 
 // env is the running cluster, from cluster.sh's environment file.
 var env struct {
-	state, nodeIP, registry, user, pass, executor, busybox, bin string
-	ns                                                          string
-	repo                                                        string
-	git                                                         string // http://NODE_IP:port of the test's git server
+	state, nodeIP, registry, user, pass, busybox, bin string
+	executor                                          string // the released executor image, repository:tag@digest
+	release                                           string // the tree make release rendered: catalog/ and examples/
+	ns                                                string
+	git                                               string // http://NODE_IP:port of the test's git server
 }
 
 func TestMain(m *testing.M) {
@@ -49,7 +50,7 @@ func run(m *testing.M) int {
 	}{
 		{&env.state, "KB_CLUSTER_STATE"}, {&env.nodeIP, "KB_NODE_IP"}, {&env.registry, "KB_REGISTRY"},
 		{&env.user, "KB_REG_USER"}, {&env.pass, "KB_REG_PASS"}, {&env.executor, "KB_EXECUTOR_IMAGE"},
-		{&env.busybox, "KB_BUSYBOX"}, {&env.bin, "KB_BIN"},
+		{&env.busybox, "KB_BUSYBOX"}, {&env.bin, "KB_BIN"}, {&env.release, "KB_RELEASE"},
 	} {
 		*v.p = os.Getenv(v.key)
 		if *v.p == "" || os.Getenv("KUBECONFIG") == "" {
@@ -57,8 +58,6 @@ func run(m *testing.M) int {
 			return 1
 		}
 	}
-	wd, _ := os.Getwd()
-	env.repo = filepath.Clean(filepath.Join(wd, "../.."))
 	env.ns = fmt.Sprintf("kb-e2e-%d", time.Now().Unix()%100000)
 	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "setup:", err)
@@ -69,7 +68,7 @@ func run(m *testing.M) int {
 
 // setup makes the namespace (Pod Security "baseline", enforced), the
 // registry credentials, the hostPath volumes, the executor's RBAC for Argo,
-// and applies the catalog as it is published.
+// and applies the catalog as make release rendered it.
 func setup() error {
 	t0 := time.Now()
 	steps := [][]string{
@@ -87,13 +86,24 @@ func setup() error {
 		// not let it read Secrets.
 		{"-n", env.ns, "create", "role", "argo-pull-secrets", "--verb=get", "--resource=secrets"},
 		{"-n", env.ns, "create", "rolebinding", "argo-pull-secrets", "--role=argo-pull-secrets", "--serviceaccount=argo:argo"},
-		{"-n", env.ns, "apply", "-f", filepath.Join(env.repo, "catalog/task/kaniko-build/0.1/kaniko-build.yaml")},
-		{"-n", env.ns, "apply", "-f", filepath.Join(env.repo, "catalog/stepaction/kaniko-build/0.1/kaniko-build.yaml")},
-		{"-n", env.ns, "apply", "-f", filepath.Join(env.repo, "catalog/argo/kaniko-build/0.1.0/manifests.yaml")},
+		{"-n", env.ns, "apply", "-f", filepath.Join(env.release, "catalog/task/kaniko-build/0.1/kaniko-build.yaml")},
+		{"-n", env.ns, "apply", "-f", filepath.Join(env.release, "catalog/stepaction/kaniko-build/0.1/kaniko-build.yaml")},
+		{"-n", env.ns, "apply", "-f", filepath.Join(env.release, "catalog/argo/kaniko-build/0.1.0/manifests.yaml")},
 	}
 	for _, s := range steps {
 		if out, err := kubectlErr(nil, s...); err != nil {
 			return fmt.Errorf("kubectl %s: %v\n%s", strings.Join(s, " "), err, out)
+		}
+	}
+	// What was applied defaults to the image make release pushed.
+	for _, d := range [][]string{
+		{"task", "kaniko-build", `{.spec.params[?(@.name=="BUILDER_IMAGE")].default}`},
+		{"stepaction", "kaniko-build", `{.spec.params[?(@.name=="BUILDER_IMAGE")].default}`},
+		{"workflowtemplate", "kaniko-build", `{.spec.arguments.parameters[?(@.name=="builder-image")].value}`},
+	} {
+		out, err := kubectlErr(nil, "-n", env.ns, "get", d[0], d[1], "-o", "jsonpath="+d[2])
+		if err != nil || out != env.executor {
+			return fmt.Errorf("the applied %s %s defaults to the image %q (%v), make release pushed %s", d[0], d[1], out, err, env.executor)
 		}
 	}
 	// Volumes for claims: hostPath PersistentVolumes without a storage class,
@@ -402,10 +412,10 @@ func taskRunLog(t *testing.T, tr string) string {
 }
 
 // startTask runs `tkn task start kaniko-build` as a user would, and waits.
+// The registry is plain HTTP on a private address: INSECURE_REGISTRY.
 func startTask(t *testing.T, source string, extra ...string) (string, map[string]any) {
 	t.Helper()
 	args := append([]string{"-n", env.ns, "task", "start", "kaniko-build", "--use-param-defaults", "--skip-optional-workspace",
-		"-p", "BUILDER_IMAGE=" + env.executor,
 		"-p", "INSECURE_REGISTRY=" + env.registry,
 		"-w", "name=source," + source,
 		"-w", "name=dockerconfig,secret=registry-credentials"}, extra...)
@@ -454,14 +464,18 @@ func TestTknTaskStart(t *testing.T) {
 	if res["IMAGES"] != image+"@"+want {
 		t.Errorf("IMAGES %q, want %q", res["IMAGES"], image+"@"+want)
 	}
+	// The step ran the released image, the Task's default.
+	pod := kubectl(t, nil, "-n", env.ns, "get", "taskrun", tr, "-o", "jsonpath={.status.podName}")
+	if img := kubectl(t, nil, "-n", env.ns, "get", "pod", pod, "-o", `jsonpath={.spec.containers[?(@.name=="step-build-and-push")].image}`); img != env.executor {
+		t.Errorf("the step ran %q, want the released %s", img, env.executor)
+	}
 }
 
-// withBuilder adds the test's executor image and plain-HTTP registry to
-// every kaniko-build reference of a sample (as a user overrides the
-// default image), and maps Docker Hub's busybox to the registry's.
+// mapSample reads a rendered sample and maps Docker Hub's busybox to the
+// registry's.
 func mapSample(t *testing.T, path string) []map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(env.repo, path))
+	b, err := os.ReadFile(filepath.Join(env.release, path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,11 +493,10 @@ func mapSample(t *testing.T, path string) []map[string]any {
 	return docs
 }
 
-func builderParams() []any {
-	return []any{
-		map[string]any{"name": "BUILDER_IMAGE", "value": env.executor},
-		map[string]any{"name": "INSECURE_REGISTRY", "value": env.registry},
-	}
+// insecureParams name the test's plain-HTTP registry, for every
+// kaniko-build reference of a sample; the image stays the default.
+func insecureParams() []any {
+	return []any{map[string]any{"name": "INSECURE_REGISTRY", "value": env.registry}}
 }
 
 func apply(t *testing.T, obj map[string]any, verb string) string {
@@ -509,7 +522,7 @@ func TestPipelineRunBaseAndApp(t *testing.T) {
 				task := tk.(map[string]any)
 				if ref, ok := task["taskRef"].(map[string]any); ok && ref["name"] == "kaniko-build" {
 					ps, _ := task["params"].([]any)
-					task["params"] = append(ps, builderParams()...)
+					task["params"] = append(ps, insecureParams()...)
 				}
 			}
 			apply(t, d, "apply")
@@ -562,7 +575,7 @@ func TestStepActionInUserTask(t *testing.T) {
 			for _, s := range spec["steps"].([]any) {
 				step := s.(map[string]any)
 				ps, _ := step["params"].([]any)
-				step["params"] = append(ps, builderParams()...)
+				step["params"] = append(ps, insecureParams()...)
 			}
 			apply(t, d, "apply")
 		case "TaskRun":
@@ -685,8 +698,8 @@ func podLogs(t *testing.T, wf string) string {
 	return b.String()
 }
 
-// mapTemplateRefs adds the executor image and plain-HTTP registry to every
-// call of the kaniko-build WorkflowTemplate.
+// mapTemplateRefs adds the plain-HTTP registry to every call of the
+// kaniko-build WorkflowTemplate; the image stays its default.
 func mapTemplateRefs(wf map[string]any) {
 	for _, tp := range wf["spec"].(map[string]any)["templates"].([]any) {
 		tmpl := tp.(map[string]any)
@@ -710,9 +723,7 @@ func mapTemplateRefs(wf map[string]any) {
 				task["arguments"] = args
 			}
 			ps, _ := args["parameters"].([]any)
-			args["parameters"] = append(ps,
-				map[string]any{"name": "builder-image", "value": env.executor},
-				map[string]any{"name": "insecure-registry", "value": env.registry})
+			args["parameters"] = append(ps, map[string]any{"name": "insecure-registry", "value": env.registry})
 		}
 	}
 }
@@ -728,7 +739,7 @@ func setGitRepo(wf map[string]any, url string) {
 }
 
 func readRepoFile(t *testing.T, p string) string {
-	b, err := os.ReadFile(filepath.Join(env.repo, p))
+	b, err := os.ReadFile(filepath.Join(env.release, p))
 	if err != nil {
 		t.Fatal(err)
 	}
