@@ -99,9 +99,6 @@ func finish(ctx context.Context, img v1.Image, opt Options, cfg solve.Config, re
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range pushed {
-		cfg.Log.Info("pushed "+p, progress.Event, "pushed", "image", p)
-	}
 	took := time.Since(start)
 	cfg.Log.Info(fmt.Sprintf("built %s in %s", digest, took.Round(time.Millisecond)), progress.Event, "built",
 		"digest", digest.String(), "duration_ms", took.Milliseconds())

@@ -15,13 +15,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/kaniko-build/kaniko-build/engine/progress"
 	"github.com/kaniko-build/kaniko-build/engine/remote"
 )
 
 // Write pushes img (after what up sent while it was built; nil for
 // nothing) and writes the requested files, the digest files last. It
-// returns name@digest per destination pushed to; a kept immutable tag is
-// logged to log.
+// returns name@digest per destination pushed to, and logs each push and
+// each immutable tag kept to log.
 func Write(ctx context.Context, img v1.Image, o Options, reg remote.Options, up *remote.Uploader, log *slog.Logger) ([]string, error) {
 	digest, err := img.Digest()
 	if err != nil {
@@ -53,6 +54,7 @@ func Write(ctx context.Context, img v1.Image, o Options, reg remote.Options, up 
 		for i, d := range o.Destinations {
 			if !kept[d] {
 				pushed = append(pushed, withDigest[i])
+				log.Info(fmt.Sprintf("pushed %s@%s", d, digest), progress.Event, "pushed", "destination", d, "digest", digest.String())
 			}
 		}
 	}
