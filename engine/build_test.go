@@ -727,4 +727,14 @@ func TestDockerfileURL(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--dockerfile") || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("missing Dockerfile URL: got %v, want an error naming --dockerfile and the 404", err)
 	}
+	// A password or a token in the URL stays out of the error.
+	u := strings.Replace(srv.URL, "http://", "http://user:s3cret@", 1) + "/nope/Dockerfile?token=t0ken"
+	_, err = e.buildDir(t, dir, "url-secret:latest", func(o *engine.Options) { o.Context.Dockerfile = u })
+	if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "t0ken") {
+		t.Fatalf("got %v, want an error without the URL's secrets", err)
+	}
+	_, err = e.buildDir(t, dir, "url-closed:latest", func(o *engine.Options) { o.Context.Dockerfile = "http://user:s3cret@127.0.0.1:1/Dockerfile?token=t0ken" })
+	if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "t0ken") {
+		t.Fatalf("got %v, want an error without the URL's secrets", err)
+	}
 }

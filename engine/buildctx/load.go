@@ -2,9 +2,11 @@ package buildctx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -103,17 +105,22 @@ func Load(ctx context.Context, o Options, tmp string) (_ *Context, dockerfile st
 func downloadDockerfile(ctx context.Context, u, dir string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	name := redactURL(u) // for errors: no password, no query
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("downloading %s: bad URL", name)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text repeats the whole URL
+		}
+		return "", fmt.Errorf("downloading %s: %w", name, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("downloading %s: %s", u, resp.Status)
+		return "", fmt.Errorf("downloading %s: %s", name, resp.Status)
 	}
 	base := path.Base(req.URL.Path)
 	if base == "/" || base == "." || base == "" {
@@ -134,7 +141,7 @@ func downloadDockerfile(ctx context.Context, u, dir string) (string, error) {
 		err = cerr
 	}
 	if err != nil {
-		return "", fmt.Errorf("downloading %s: %w", u, err)
+		return "", fmt.Errorf("downloading %s: %w", name, err)
 	}
 	return p, nil
 }
