@@ -144,7 +144,7 @@ func configure(ctx context.Context, opt Options, cfg *solve.Config) (remote.Opti
 		reg.Images = &remote.ImageCache{Path: filepath.Join(opt.Cache.Dir, "images"), TTL: opt.Cache.TTL}
 	}
 	cfg.Registry = registry{reg}
-	args, err := opt.Build.buildArgs()
+	args, err := plan.ParseBuildArgs(opt.Build.Args, os.LookupEnv)
 	if err != nil {
 		return reg, err
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -60,27 +59,6 @@ func (o *Options) Finish() error {
 		return err
 	}
 	return o.Output.Finish()
-}
-
-// buildArgs reads --build-arg: KEY=VALUE, or KEY for the value of
-// $KEY, left out when it is not set.
-func (b BuildOptions) buildArgs() (map[string]string, error) {
-	out := map[string]string{}
-	for _, a := range b.Args {
-		k, v, ok := strings.Cut(a, "=")
-		if k == "" {
-			return nil, fmt.Errorf("--build-arg %q: no name", a)
-		}
-		if !ok {
-			env, set := os.LookupEnv(k)
-			if !set {
-				continue
-			}
-			v = env
-		}
-		out[k] = v
-	}
-	return out, nil
 }
 
 // OutputOptions say where the image goes and in what form.

@@ -226,7 +226,7 @@ func (c *config) baseImages(ctx context.Context) ([]target, error) {
 	if err != nil {
 		return nil, err
 	}
-	args, err := buildArgs(c.buildArgs)
+	args, err := plan.ParseBuildArgs(c.buildArgs, os.LookupEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -268,25 +268,4 @@ func readDockerfile(ctx context.Context, p string) ([]byte, error) {
 	}
 	// 16 MiB is far more than any Dockerfile.
 	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-}
-
-// buildArgs reads --build-arg as the executor does: KEY=VALUE, or KEY
-// for the value of $KEY, left out when it is not set.
-func buildArgs(in []string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, a := range in {
-		k, v, ok := strings.Cut(a, "=")
-		if k == "" {
-			return nil, fmt.Errorf("--build-arg %q: no name", a)
-		}
-		if !ok {
-			env, set := os.LookupEnv(k)
-			if !set {
-				continue
-			}
-			v = env
-		}
-		out[k] = v
-	}
-	return out, nil
 }
