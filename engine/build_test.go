@@ -733,7 +733,9 @@ func TestDockerfileURL(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "t0ken") {
 		t.Fatalf("got %v, want an error without the URL's secrets", err)
 	}
-	_, err = e.buildDir(t, dir, "url-closed:latest", func(o *engine.Options) { o.Context.Dockerfile = "http://user:s3cret@127.0.0.1:1/Dockerfile?token=t0ken" })
+	_, err = e.buildDir(t, dir, "url-closed:latest", func(o *engine.Options) {
+		o.Context.Dockerfile = "http://user:s3cret@127.0.0.1:1/Dockerfile?token=t0ken"
+	})
 	if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "t0ken") {
 		t.Fatalf("got %v, want an error without the URL's secrets", err)
 	}
