@@ -189,6 +189,24 @@ func (g *gitRepo) commit(msg string, files map[string]string) string {
 	return g.git("rev-parse", "HEAD")
 }
 
+// newGitRepo makes a work tree in root/work, with fixed author and dates,
+// and an empty bare repository root/srv/name to push it to.
+func newGitRepo(t *testing.T, root, name string) (g *gitRepo, bare string) {
+	t.Helper()
+	g = &gitRepo{t: t, work: filepath.Join(root, "work"), env: append(os.Environ(),
+		"HOME="+t.TempDir(), "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@example.invalid",
+		"GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@example.invalid",
+		"GIT_AUTHOR_DATE=2020-01-01T00:00:00Z", "GIT_COMMITTER_DATE=2020-01-01T00:00:00Z")}
+	bare = filepath.Join(root, "srv", name)
+	if err := os.MkdirAll(g.work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	g.git("init", "-q", "--bare", "--initial-branch=main", bare)
+	g.git("init", "-q", "--initial-branch=main", ".")
+	return g, bare
+}
+
 // TestImageContextGit builds from a git context served over plain HTTP on
 // 127.0.0.1 (GIT_PULL_METHOD=http): a full ref, a branch name, a ref
 // pinned to an older commit, and a sub-directory with --context-sub-path.
@@ -197,18 +215,7 @@ func TestImageContextGit(t *testing.T) {
 	needImage(t)
 	ctx := context.Background()
 	root := t.TempDir()
-	home := t.TempDir()
-	g := &gitRepo{t: t, work: filepath.Join(root, "work"), env: append(os.Environ(),
-		"HOME="+home, "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@example.invalid",
-		"GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@example.invalid",
-		"GIT_AUTHOR_DATE=2020-01-01T00:00:00Z", "GIT_COMMITTER_DATE=2020-01-01T00:00:00Z")}
-	bare := filepath.Join(root, "srv", "repo.git")
-	if err := os.MkdirAll(g.work, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	g.git("init", "-q", "--bare", "--initial-branch=main", bare)
-	g.git("init", "-q", "--initial-branch=main", ".")
+	g, bare := newGitRepo(t, root, "repo.git")
 
 	busybox := h.bases["busybox"]
 	first := g.commit("first", map[string]string{

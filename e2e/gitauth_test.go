@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,18 +35,7 @@ func TestImageContextGitAuth(t *testing.T) {
 	)
 	secrets := []string{password, token, wrongPass}
 	root := t.TempDir()
-	home := t.TempDir()
-	g := &gitRepo{t: t, work: filepath.Join(root, "work"), env: append(os.Environ(),
-		"HOME="+home, "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@example.invalid",
-		"GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@example.invalid",
-		"GIT_AUTHOR_DATE=2020-01-01T00:00:00Z", "GIT_COMMITTER_DATE=2020-01-01T00:00:00Z")}
-	bare := filepath.Join(root, "srv", "private.git")
-	if err := os.MkdirAll(g.work, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	g.git("init", "-q", "--bare", "--initial-branch=main", bare)
-	g.git("init", "-q", "--initial-branch=main", ".")
+	g, bare := newGitRepo(t, root, "private.git")
 	g.commit("private", map[string]string{
 		"Dockerfile": "FROM " + h.bases["busybox"] + "\n" +
 			"COPY . /ctx/\n" +
