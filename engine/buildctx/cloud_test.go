@@ -12,12 +12,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,9 +144,10 @@ func TestFetchS3(t *testing.T) {
 	wantError(t, src, loadCloud(t, src, o.Cloud), "no-such-profile", secret)
 }
 
-// TestFetchGCS reads gs:// contexts from fake-gcs-server, a Cloud Storage
-// emulator, on 127.0.0.1.
-func TestFetchGCS(t *testing.T) {
+// fakeGCS starts fake-gcs-server, a Cloud Storage emulator, on 127.0.0.1
+// with one context under three names in bucket ctx-bucket.
+func fakeGCS(t *testing.T) *fakestorage.Server {
+	t.Helper()
 	tgz := compress(t, "gzip", makeTar(t, contextEntries))
 	var objects []fakestorage.Object
 	for _, name := range []string{"app/context.tar.gz", "context.tar.gz", "a b+c%.tar.gz"} {
@@ -159,7 +164,13 @@ func TestFetchGCS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Stop()
+	t.Cleanup(srv.Stop)
+	return srv
+}
+
+// TestFetchGCS reads gs:// contexts from fake-gcs-server.
+func TestFetchGCS(t *testing.T) {
+	srv := fakeGCS(t)
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
 	t.Setenv("HOME", t.TempDir())
 
@@ -236,6 +247,51 @@ func TestFetchGCS(t *testing.T) {
 		}
 		t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", p)
 		wantError(t, src, loadCloud(t, src, CloudOptions{}), tc.want, marker, strings.Split(goodKey, "\n")[1])
+	}
+}
+
+// TestFetchGCSRetries reads a gs:// context through a proxy that answers
+// 503, then 429, then drops the connection, before it lets the request
+// through to fake-gcs-server: the download retries each and lands.
+func TestFetchGCSRetries(t *testing.T) {
+	backend, err := url.Parse(fakeGCS(t).URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(backend)
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n := len(seen)
+		seen = append(seen, r.URL.Path)
+		mu.Unlock()
+		switch n {
+		case 0:
+			http.Error(w, "backend unavailable", http.StatusServiceUnavailable)
+		case 1:
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+		case 2:
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			conn.Close()
+		default:
+			proxy.ServeHTTP(w, r)
+		}
+	}))
+	defer srv.Close()
+
+	src := "gs://ctx-bucket/app/context.tar.gz"
+	if err := loadCloud(t, src, CloudOptions{StorageEmulatorHost: srv.URL}); err != nil {
+		t.Fatalf("Load(%s) through a flaky proxy: %v", src, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 4 {
+		t.Errorf("the proxy saw %d requests, want 4 (three refused, one served): %q", len(seen), seen)
 	}
 }
 

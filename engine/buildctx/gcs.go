@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 	"google.golang.org/api/googleapi"
@@ -28,7 +33,7 @@ func fetchGCS(ctx context.Context, src string, opt FetchOptions) (string, error)
 	if err != nil {
 		return "", err
 	}
-	endpoint, client := "https://storage.googleapis.com", http.DefaultClient
+	endpoint, base := "https://storage.googleapis.com", http.DefaultTransport
 	if host := opt.Cloud.StorageEmulatorHost; host != "" {
 		endpoint = "http://" + host
 		if strings.Contains(host, "://") {
@@ -42,8 +47,9 @@ func fetchGCS(ctx context.Context, src string, opt FetchOptions) (string, error)
 		if ud, err := creds.GetUniverseDomain(); err == nil && ud != "" && ud != "googleapis.com" {
 			endpoint = "https://storage." + ud
 		}
-		client = oauth2.NewClient(ctx, creds.TokenSource)
+		base = &oauth2.Transport{Source: creds.TokenSource, Base: base}
 	}
+	client := &http.Client{Transport: gcsRetrying(base)}
 	u := strings.TrimSuffix(endpoint, "/") + "/storage/v1/b/" + url.PathEscape(bucket) + "/o/" + url.PathEscape(object) + "?alt=media"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -58,6 +64,29 @@ func fetchGCS(ctx context.Context, src string, opt FetchOptions) (string, error)
 		return "", fmt.Errorf("fetching context %s: %w", src, gcsCause(err))
 	}
 	return unpackTo(resp.Body, opt.TempDir, src)
+}
+
+// gcsRetrying retries Cloud Storage's transient answers (408, 429, 5xx)
+// and dropped connections with exponential backoff and jitter, as Google
+// advises; a GET is safe to repeat.
+func gcsRetrying(base http.RoundTripper) http.RoundTripper {
+	return transport.NewRetry(base,
+		transport.WithRetryBackoff(transport.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 5}),
+		transport.WithRetryPredicate(gcsTransient),
+		transport.WithRetryStatusCodes(http.StatusRequestTimeout, http.StatusTooManyRequests,
+			http.StatusInternalServerError, http.StatusBadGateway,
+			http.StatusServiceUnavailable, http.StatusGatewayTimeout))
+}
+
+// gcsTransient is a retryable status (transport.Error says so), or a
+// connection that dropped, was reset or refused, or timed out: worth
+// another try. A token Google refused is not.
+func gcsTransient(err error) bool {
+	var te *transport.Error
+	var ne net.Error
+	return (errors.As(err, &te) && te.Temporary()) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		(errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, context.DeadlineExceeded))
 }
 
 // gcsTransportCause says a token refused as such.
