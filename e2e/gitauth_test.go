@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -95,12 +96,16 @@ func TestImageContextGitAuth(t *testing.T) {
 	}
 }
 
+// containerID is the line `docker create` prints.
+var containerID = regexp.MustCompile(`^[0-9a-f]{64}\n?$`)
+
 // executorOutput is runContainer's output without the docker commands it
-// ran, whose --env arguments carry the test's credentials.
+// ran, whose --env arguments carry the test's credentials, and without
+// the container's ID.
 func executorOutput(out string) string {
 	var b strings.Builder
 	for _, line := range strings.SplitAfter(out, "\n") {
-		if !strings.HasPrefix(line, "$ docker ") {
+		if !strings.HasPrefix(line, "$ docker ") && !containerID.MatchString(line) {
 			b.WriteString(line)
 		}
 	}

@@ -164,6 +164,8 @@ type container struct {
 	volumes []string          // host:container[:ro]
 	copyIn  map[string]string // container path -> host file, copied before the start
 	stdin   io.Reader         // the executor's standard input; nil for none
+	image   string            // the image to run; empty for the executor's
+	hosts   []string          // NAME:IP lines for the container's /etc/hosts
 	// keep leaves the stopped container for the caller to inspect
 	// (copyOut) and remove (removeContainer).
 	keep bool
@@ -199,7 +201,14 @@ func (h *harness) runContainer(ctx context.Context, c *container) (string, error
 	for _, v := range c.volumes {
 		create = append(create, "--volume", v)
 	}
-	create = append(create, h.image)
+	for _, host := range c.hosts {
+		create = append(create, "--add-host", host)
+	}
+	image := h.image
+	if c.image != "" {
+		image = c.image
+	}
+	create = append(create, image)
 	create = append(create, c.args...)
 	if err := docker(nil, create...); err != nil {
 		return log.String(), fmt.Errorf("docker create: %w", err)

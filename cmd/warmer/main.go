@@ -152,6 +152,7 @@ func (c *config) warm(ctx context.Context) error {
 			return err
 		}
 		todo = append(todo, more...)
+		c.log.Debug(fmt.Sprintf("%s: %d base image(s)", c.dockerfile, len(more)), "dockerfile", c.dockerfile)
 	}
 	store := &remote.ImageCache{Path: filepath.Join(c.cacheDir, "images")}
 	var errs []error
@@ -183,6 +184,7 @@ func (c *config) warm(ctx context.Context) error {
 func (c *config) warmOne(ctx context.Context, store *remote.ImageCache, t target) error {
 	o := c.remote
 	o.Platform = t.platform
+	c.log.Debug("pulling "+t.ref, "image", t.ref, "platform", plan.FormatPlatform(t.platform))
 	img, err := o.Pull(ctx, t.ref)
 	if err != nil {
 		return err
