@@ -7,10 +7,19 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"net"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -37,9 +46,10 @@ func contextTarGz(t *testing.T, base, marker string) []byte {
 	return buf.Bytes()
 }
 
-// The executor image builds from s3:// and gs:// contexts served by the
-// providers' emulators on 127.0.0.1 (gofakes3, fake-gcs-server), with the
-// environment a Kaniko user sets; a missing object fails naming the URL.
+// The executor image builds from s3://, gs:// and Azure Blob contexts
+// served by the providers' emulators on 127.0.0.1 (gofakes3,
+// fake-gcs-server, Azurite), with the environment a Kaniko user sets; a
+// missing object fails naming the URL, and no secret is printed.
 func TestImageCloudContexts(t *testing.T) {
 	h := suite
 	needImage(t)
@@ -72,6 +82,9 @@ func TestImageCloudContexts(t *testing.T) {
 	defer gcs.Stop()
 	gcsEnv := []string{"STORAGE_EMULATOR_HOST=" + strings.TrimPrefix(gcs.URL(), "http://")}
 
+	azKey, azEndpoint := azuriteContext(t, contextTarGz(t, busybox, "from azure\n"))
+	azEnv := []string{"AZURE_STORAGE_ACCESS_KEY=" + azKey, "AZURE_STORAGE_BLOB_ENDPOINT=" + azEndpoint}
+
 	for _, tc := range []struct {
 		name, context string
 		env           []string
@@ -81,11 +94,13 @@ func TestImageCloudContexts(t *testing.T) {
 		{"s3-missing", "s3://ctx/app/missing.tar.gz", s3env, ""},
 		{"gcs", "gs://ctx/app/context.tar.gz", gcsEnv, "from gcs\n"},
 		{"gcs-missing", "gs://ctx/app/missing.tar.gz", gcsEnv, ""},
+		{"azure", azEndpoint + "/ctx/app/context.tar.gz", azEnv, "from azure\n"},
+		{"azure-missing", azEndpoint + "/ctx/app/missing.tar.gz", azEnv, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := h.reg.Host + "/image-cloud/" + tc.name + ":latest"
 			out, err := h.runContainer(ctx, &container{args: []string{"--context", tc.context, "--destination", ref}, env: tc.env})
-			if strings.Contains(executorOutput(out), "e2e-secret-s3") {
+			if o := executorOutput(out); strings.Contains(o, "e2e-secret-s3") || strings.Contains(o, azKey) {
 				t.Errorf("the secret is in the output:\n%s", tail(out, 3000))
 			}
 			if tc.want == "" {
@@ -100,4 +115,72 @@ func TestImageCloudContexts(t *testing.T) {
 			checkFiles(t, ref, map[string]string{"/marker.txt": tc.want, "/ran.txt": tc.want})
 		})
 	}
+}
+
+// azuriteContext starts Azurite's Blob service (Microsoft's emulator,
+// installed by e2e/setup.sh) on 127.0.0.1 with a fresh account key,
+// uploads tgz as ctx/app/context.tar.gz, and returns the key and the
+// account's endpoint, http://127.0.0.1:PORT/ACCOUNT.
+func azuriteContext(t *testing.T, tgz []byte) (key, endpoint string) {
+	t.Helper()
+	const account = "e2eaccount"
+	raw := make([]byte, 64)
+	if _, err := rand.Read(raw); err != nil {
+		t.Fatal(err)
+	}
+	key = base64.StdEncoding.EncodeToString(raw)
+	bin, err := exec.LookPath("azurite-blob")
+	if err != nil {
+		t.Fatalf("azurite-blob is not installed (bash e2e/setup.sh installs it): %v", err)
+	}
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	var log bytes.Buffer
+	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", port,
+		"--location", filepath.Join(dir, "data"), "--skipApiVersionCheck", "--disableTelemetry")
+	cmd.Env = append(os.Environ(), "AZURITE_ACCOUNTS="+account+":"+key)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	endpoint = "http://127.0.0.1:" + port + "/" + account
+	cred, err := azblob.NewSharedKeyCredential(account, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := azblob.NewClientWithSharedKeyCredential(endpoint, cred, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The container is the readiness probe: Azurite answers once it listens.
+	ctx := context.Background()
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		_, err := client.CreateContainer(ctx, "ctx", nil)
+		if err == nil {
+			break
+		}
+		select {
+		case werr := <-exited:
+			t.Fatalf("azurite-blob exited (%v):\n%s", werr, log.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("azurite-blob did not answer within 60s: %v", err)
+		}
+	}
+	if _, err := client.UploadBuffer(ctx, "ctx", "app/context.tar.gz", tgz, nil); err != nil {
+		t.Fatal(err)
+	}
+	return key, endpoint
 }
