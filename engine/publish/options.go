@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/pflag"
 )
 
@@ -84,13 +86,29 @@ func (o *Options) Finish() error {
 	}
 	var dests []string
 	for _, d := range o.Destinations {
-		if d != "" {
-			dests = append(dests, d)
+		if d == "" {
+			continue
 		}
+		if err := checkReference(d); err != nil {
+			return fmt.Errorf("--destination=%s: %w", d, err)
+		}
+		dests = append(dests, d)
 	}
 	o.Destinations = dests
 	if !o.NoPush && len(o.Destinations) == 0 {
 		return errors.New("--destination is required unless --no-push is given")
 	}
 	return nil
+}
+
+// checkReference says what is wrong with ref as an image reference, with
+// the cause ggcr's ParseReference leaves out.
+func checkReference(ref string) error {
+	var err error
+	if strings.Contains(ref, "@") {
+		_, err = name.NewDigest(ref)
+	} else {
+		_, err = name.NewTag(ref)
+	}
+	return err
 }
