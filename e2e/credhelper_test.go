@@ -93,3 +93,43 @@ func TestImageCredentialHelper(t *testing.T) {
 		})
 	}
 }
+
+// TestImageKanikoCloudHelperConfigs builds with each config.json of
+// Kaniko's documented ECR, GCR and ACR set-ups mounted: the helpers they
+// name are built into the executor (Kaniko's image shipped them as
+// binaries), so none is looked for on PATH, and the build, whose
+// registries are none of those clouds', pulls and pushes anonymously.
+func TestImageKanikoCloudHelperConfigs(t *testing.T) {
+	h := suite
+	needImage(t)
+	ctx := context.Background()
+	base := h.bases["busybox"]
+	for _, tc := range []struct{ name, config string }{
+		{"ecr-credsStore", `{"credsStore":"ecr-login"}`},
+		{"ecr-credHelpers", `{"credHelpers":{"123456789012.dkr.ecr.us-east-1.amazonaws.com":"ecr-login"}}`},
+		{"gcr-credHelpers", `{"credHelpers":{"gcr.io":"gcr","us-docker.pkg.dev":"gcloud"}}`},
+		{"acr-credHelpers", `{"credHelpers":{"myregistry.azurecr.io":"acr-env"}}`},
+		{"acr-credsStore", `{"credsStore":"acr"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfgDir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(cfgDir, "config.json"), []byte(tc.config), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ctxDir, files := simpleContext(t, base, "kaniko-"+tc.name)
+			ref := h.reg.Host + "/app/kaniko-" + strings.ToLower(tc.name) + ":1"
+			out := t.TempDir()
+			log, err := h.runContainer(ctx, &container{
+				args:    []string{"--context", "/workspace", "--destination", ref, "--digest-file", "/kaniko/out/digest"},
+				volumes: []string{ctxDir + ":/workspace", out + ":/kaniko/out", cfgDir + ":/kaniko/.docker:ro"},
+			})
+			if err != nil {
+				t.Fatalf("executor: %v\n%s", err, tail(log, 6000))
+			}
+			if strings.Contains(log, "docker-credential-") {
+				t.Errorf("a credential helper was looked for:\n%s", tail(log, 3000))
+			}
+			checkImage(t, ref, readDigestFile(t, filepath.Join(out, "digest")), files)
+		})
+	}
+}
