@@ -39,6 +39,10 @@ type Options struct {
 	CompressionLevel int
 	// ImageFormat is docker or oci; empty keeps the base image's format.
 	ImageFormat string
+	// BuilderOutput ($BUILDER_OUTPUT, as Kaniko reads it for Cloud Build)
+	// is a directory whose file images receives one JSON object
+	// {"name","digest"} per destination pushed.
+	BuilderOutput string
 	// KeepImmutableTags makes a registry's refusal to move an immutable
 	// tag no error: the tag keeps its image (Kaniko's
 	// --push-ignore-immutable-tag-errors).
@@ -63,10 +67,14 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ImageFormat, "image-format", "", "manifest format: docker or oci (default: the base image's)")
 }
 
-// Finish applies Kaniko's $KANIKO_NO_PUSH on top of --no-push and checks
+// Finish applies Kaniko's $KANIKO_NO_PUSH on top of --no-push, reads
+// $BUILDER_OUTPUT, and checks
 // what pflag cannot: the compression and format names, and that an image
 // to push has a destination.
 func (o *Options) Finish() error {
+	if o.BuilderOutput == "" {
+		o.BuilderOutput = os.Getenv("BUILDER_OUTPUT")
+	}
 	if v, ok := os.LookupEnv("KANIKO_NO_PUSH"); ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

@@ -3,10 +3,13 @@
 package publish
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -35,6 +38,7 @@ func Write(ctx context.Context, img v1.Image, o Options, reg remote.Options, up 
 		return nil, err
 	}
 	var pushed, withDigest, withTag []string
+	var outputs bytes.Buffer // $BUILDER_OUTPUT/images
 	for _, d := range o.Destinations {
 		r, err := reg.Parse(d)
 		if err != nil {
@@ -54,6 +58,11 @@ func Write(ctx context.Context, img v1.Image, o Options, reg remote.Options, up 
 		for i, d := range o.Destinations {
 			if !kept[d] {
 				pushed = append(pushed, withDigest[i])
+				line, err := json.Marshal(map[string]string{"name": strings.TrimSuffix(withTag[i], "@"+digest.String()), "digest": digest.String()})
+				if err != nil {
+					return nil, err
+				}
+				outputs.Write(append(line, '\n'))
 				log.Info(fmt.Sprintf("pushed %s@%s", d, digest), progress.Event, "pushed", "destination", d, "digest", digest.String())
 			}
 		}
@@ -68,6 +77,9 @@ func Write(ctx context.Context, img v1.Image, o Options, reg remote.Options, up 
 		{o.ImagesFile, strings.Join(withTag, "\n")},
 		{o.ImageNameDigestFile, strings.Join(withDigest, "\n")},
 		{o.ImageNameTagDigestFile, strings.Join(withTag, "\n")},
+	}
+	if o.BuilderOutput != "" && !o.NoPush {
+		files = append(files, struct{ path, content string }{filepath.Join(o.BuilderOutput, "images"), outputs.String()})
 	}
 	for _, f := range files {
 		if f.path == "" {
