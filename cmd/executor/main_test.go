@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -412,6 +413,45 @@ func TestBucketAsKaniko(t *testing.T) {
 		}
 		if got := f.opt.Context.Source; got != tc.want {
 			t.Errorf("%q: context %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}
+
+// A destination that cannot be reached fails the run, naming the cause: a
+// name that does not resolve at once, with no retry; a closed port after
+// each retry asked for, each logged.
+func TestUnreachableDestination(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY Dockerfile /\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	for _, tc := range []struct {
+		dest, cause string
+		retries     int
+	}{
+		{"no-such-registry.invalid/app:1", "no such host", 0},
+		{closed + "/app:1", "connection refused", 2},
+	} {
+		var stderr bytes.Buffer
+		args := []string{"--context", dir, "--destination", tc.dest, "--push-retry", "2", "--tar-path", filepath.Join(dir, "image.tar")}
+		if code := Main(context.Background(), args, &stderr); code != exitBuild {
+			t.Errorf("%s: exit %d, want %d\n%s", tc.dest, code, exitBuild, stderr.String())
+		}
+		out := stderr.String()
+		if !strings.Contains(out, "error: ") || !strings.Contains(out, tc.dest) || !strings.Contains(out, tc.cause) {
+			t.Errorf("%s: the error does not name the destination and %q:\n%s", tc.dest, tc.cause, out)
+		}
+		if n := strings.Count(out, "retrying in"); n != tc.retries {
+			t.Errorf("%s: %d retries, want %d:\n%s", tc.dest, n, tc.retries, out)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "image.tar")); !os.IsNotExist(err) {
+			t.Errorf("%s: a failed push left --tar-path written (%v)", tc.dest, err)
 		}
 	}
 }

@@ -80,7 +80,7 @@ func (o Options) Open(ctx context.Context, reg remote.Options, dests []string) (
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{Repo: r, Options: opts, TTL: ttl}, nil
+	return &Registry{Repo: r, Options: opts, TTL: ttl, Retry: reg.Retry}, nil
 }
 
 // SumsPath is where --cache-dir keeps the content keys of the files of

@@ -109,19 +109,38 @@ type Registry struct {
 	Options []remote.Option
 	TTL     time.Duration
 	Now     func() time.Time // dates entries and reads their age; nil means time.Now
+	// Retry runs each request again while it fails for a transient
+	// reason (remote.Options.Retry); nil tries once.
+	Retry func(ctx context.Context, fn func() error) error
+}
+
+func (r *Registry) retry(ctx context.Context, fn func() error) error {
+	if r.Retry == nil {
+		return fn()
+	}
+	return r.Retry(ctx, fn)
 }
 
 // Get implements Store.
 func (r *Registry) Get(ctx context.Context, tag string) (Entry, bool, error) {
-	img, err := remote.Image(r.Repo.Tag(tag), append(slices.Clip(r.Options), remote.WithContext(ctx))...)
-	var te *transport.Error
-	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
-		return Entry{}, false, nil
-	}
+	var e Entry
+	var found bool
+	err := r.retry(ctx, func() error {
+		img, err := remote.Image(r.Repo.Tag(tag), append(slices.Clip(r.Options), remote.WithContext(ctx))...)
+		var te *transport.Error
+		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		e, found, err = entryFromImage(img, r.TTL, now(r.Now))
+		return err
+	})
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("reading cache %s:%s: %w", r.Repo, tag, err)
 	}
-	return entryFromImage(img, r.TTL, now(r.Now))
+	return e, found, nil
 }
 
 // Put implements Store.
@@ -130,7 +149,9 @@ func (r *Registry) Put(ctx context.Context, tag string, e Entry) error {
 	if err != nil {
 		return err
 	}
-	if err := remote.Write(r.Repo.Tag(tag), img, append(slices.Clip(r.Options), remote.WithContext(ctx))...); err != nil {
+	if err := r.retry(ctx, func() error {
+		return remote.Write(r.Repo.Tag(tag), img, append(slices.Clip(r.Options), remote.WithContext(ctx))...)
+	}); err != nil {
 		return fmt.Errorf("writing cache %s:%s: %w", r.Repo, tag, err)
 	}
 	return nil

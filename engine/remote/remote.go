@@ -17,7 +17,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // Options says how to reach registries.
@@ -83,19 +82,27 @@ func dir(pull bool) int {
 func (o Options) transport(pull bool) (http.RoundTripper, error) {
 	s := o.shared
 	if s == nil {
-		return o.TLS.transport(pull)
+		return o.newTransport(pull)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if tr := s.tr[dir(pull)]; tr != nil {
 		return tr, nil
 	}
-	tr, err := o.TLS.transport(pull)
+	tr, err := o.newTransport(pull)
 	if err != nil {
 		return nil, err
 	}
 	s.tr[dir(pull)] = tr
 	return tr, nil
+}
+
+func (o Options) newTransport(pull bool) (http.RoundTripper, error) {
+	tr, err := o.TLS.transport(pull)
+	if err != nil {
+		return nil, err
+	}
+	return retryAfterTransport{tr}, nil
 }
 
 func (o Options) keychain() authn.Keychain {
@@ -135,40 +142,6 @@ func (o Options) retries() int {
 	return o.Retries
 }
 
-// Retry runs fn until it succeeds, fails for a reason retrying cannot fix
-// (authentication, a missing repository), or runs out of tries.
-func (o Options) Retry(ctx context.Context, fn func() error) error { return o.retry(ctx, fn) }
-
-func (o Options) retry(ctx context.Context, fn func() error) error {
-	delay := 500 * time.Millisecond
-	var err error
-	for i := 0; i <= o.retries(); i++ {
-		if err = fn(); err == nil || !transient(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
-		}
-		delay *= 2
-	}
-	return err
-}
-
-func transient(err error) bool {
-	var te *transport.Error
-	if errors.As(err, &te) {
-		switch te.StatusCode {
-		case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
-			http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			return true
-		}
-		return false
-	}
-	return !errors.Is(err, context.Canceled)
-}
-
 func (o Options) options(ctx context.Context, pull bool) ([]remote.Option, error) {
 	tr, err := o.transport(pull)
 	if err != nil {
@@ -179,9 +152,10 @@ func (o Options) options(ctx context.Context, pull bool) ([]remote.Option, error
 		remote.WithAuthFromKeychain(o.keychain()),
 		remote.WithTransport(tr),
 		remote.WithPlatform(o.Platform),
-		remote.WithRetryBackoff(remote.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: o.retries() + 1}),
-		remote.WithRetryStatusCodes(http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
-			http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout),
+		// One try each: retry (retry.go) is the only retry layer.
+		remote.WithRetryBackoff(remote.Backoff{Steps: 1}),
+		remote.WithRetryPredicate(func(error) bool { return false }),
+		remote.WithRetryStatusCodes(),
 	}
 	s := o.shared
 	if s == nil {
@@ -263,7 +237,15 @@ func (o Options) Pull(ctx context.Context, ref string) (v1.Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parsing image reference %q: %w", c, err)
 		}
-		img, err := remote.Image(r, opts...)
+		var img v1.Image
+		err = o.retry(ctx, func() (err error) {
+			if img, err = remote.Image(r, opts...); err != nil {
+				return err
+			}
+			// Read now, under retry: later reads come from memory.
+			_, err = img.RawConfigFile()
+			return err
+		})
 		if err == nil {
 			return img, nil
 		}
@@ -319,11 +301,36 @@ func (o Options) Push(ctx context.Context, img v1.Image, refs []string) error {
 		err := remote.MultiWrite(todo, append(opts, remote.WithProgress(updates))...)
 		close(stop) // MultiWrite sends nothing more once it returns
 		<-done
+		if err != nil && !IsImmutableTag(err) && o.hold(ctx, img, todo, opts) {
+			o.logf("%s: the push landed, its answer did not (%v)", strings.Join(refs, ", "), err)
+			return nil
+		}
 		return err
 	}); err != nil {
 		return fmt.Errorf("pushing: %w", err)
 	}
 	return nil
+}
+
+// hold tells whether every ref of todo holds img's manifest.
+func (o Options) hold(ctx context.Context, img v1.Image, todo map[name.Reference]remote.Taggable, opts []remote.Option) bool {
+	want, err := img.Digest()
+	if err != nil || ctx.Err() != nil {
+		return false
+	}
+	for r := range todo {
+		d, err := remote.Head(r, opts...)
+		if err != nil || d.Digest != want {
+			return false
+		}
+	}
+	return true
+}
+
+func (o Options) logf(format string, args ...any) {
+	if o.Logf != nil {
+		o.Logf(format, args...)
+	}
 }
 
 // progressEvery is how often a long push reports its progress.

@@ -3,6 +3,7 @@ package remote
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -419,10 +420,36 @@ func (u *Uploader) push(ctx context.Context, img v1.Image, refs []string) error 
 	return nil
 }
 
+// putManifest puts manifest under r. When the registry's answer is lost
+// or an error, the tag is looked at before trying again or giving up: a
+// tag that holds the manifest is a push that landed.
 func (u *Uploader) putManifest(ctx context.Context, c *http.Client, r name.Reference, manifest []byte, mt types.MediaType) error {
 	target := u.url("manifests/" + r.Identifier())
+	want := v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", sha256.Sum256(manifest))}
 	return u.o.retry(ctx, func() error {
 		_, err := u.do(ctx, c, http.MethodPut, target.String(), io.NopCloser(bytes.NewReader(manifest)), int64(len(manifest)), string(mt), http.StatusCreated)
+		if err != nil && !IsImmutableTag(err) && u.holds(ctx, c, target.String(), mt, want) {
+			u.o.logf("%s holds %s: the push landed, its answer did not (%v)", r, want, err)
+			return nil
+		}
 		return err
 	})
+}
+
+// holds tells whether the manifest at target has digest want.
+func (u *Uploader) holds(ctx context.Context, c *http.Client, target string, mt types.MediaType, want v1.Hash) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, target, nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Accept", string(mt))
+	resp, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK && resp.Header.Get("Docker-Content-Digest") == want.String()
 }

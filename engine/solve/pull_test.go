@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -64,7 +65,7 @@ type flakyLayer struct {
 	fails atomic.Int32
 }
 
-var errDropped = errors.New("connection dropped")
+var errDropped = fmt.Errorf("connection dropped: %w", syscall.ECONNRESET)
 
 func (l *flakyLayer) Compressed() (io.ReadCloser, error) {
 	rc, err := l.Layer.Compressed()
