@@ -257,7 +257,8 @@ func TestImageRegistryTLS(t *testing.T) {
 
 // faultProxy is a reverse proxy in front of a registry that answers a
 // share of the requests itself, drawn from a seeded pseudo-random
-// sequence: 503, 500, or a connection closed without an answer.
+// sequence: 503, 500, 429 with Retry-After, a connection closed without an
+// answer, a blob cut short, or an answer after a 2 s stall.
 type faultProxy struct {
 	host string // 127.0.0.1:port
 	rate float64
@@ -296,15 +297,20 @@ func startFaultProxy(t *testing.T, target string, seed uint64, rate float64) *fa
 				http.Error(w, "injected fault", http.StatusServiceUnavailable)
 			case "500":
 				http.Error(w, "injected fault", http.StatusInternalServerError)
+			case "429":
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "injected fault", http.StatusTooManyRequests)
+			case "stall":
+				time.Sleep(2 * time.Second)
+				rp.ServeHTTP(w, r)
+			case "truncate":
+				if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+					truncated(w, r, u)
+					return
+				}
+				drop(w)
 			case "drop":
-				hj, ok := w.(http.Hijacker)
-				if !ok {
-					panic("the server cannot hijack connections")
-				}
-				conn, _, err := hj.Hijack()
-				if err == nil {
-					conn.Close()
-				}
+				drop(w)
 			default:
 				rp.ServeHTTP(w, r)
 			}
@@ -316,12 +322,56 @@ func startFaultProxy(t *testing.T, target string, seed uint64, rate float64) *fa
 	return p
 }
 
+// drop closes the connection without an answer.
+func drop(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic("the server cannot hijack connections")
+	}
+	if conn, _, err := hj.Hijack(); err == nil {
+		conn.Close()
+	}
+}
+
+// truncated sends the registry's answer to r with its headers, but half
+// its body: the server then closes the connection, the rest unsent.
+func truncated(w http.ResponseWriter, r *http.Request, target *url.URL) {
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, target.String()+r.URL.RequestURI(), nil)
+	if err != nil {
+		drop(w)
+		return
+	}
+	req.Header = r.Header.Clone()
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		drop(w)
+		return
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.CopyN(w, resp.Body, max(resp.ContentLength/2, 0))
+}
+
+// setRate changes the share of requests that fail.
+func (p *faultProxy) setRate(rate float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rate = rate
+}
+
 func (p *faultProxy) draw(r *http.Request) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	kind := "passed"
 	if p.rng.Float64() < p.rate {
-		kind = []string{"503", "500", "drop"}[p.rng.IntN(3)]
+		kinds := []string{"503", "500", "429", "drop", "truncate", "stall"}
+		if p.rate >= 1 {
+			kinds = kinds[:5] // a stall ends in an answer: every request fails
+		}
+		kind = kinds[p.rng.IntN(len(kinds))]
 		p.faults = append(p.faults, kind+" "+r.Method+" "+r.URL.Path)
 	}
 	p.counts[kind]++
@@ -355,25 +405,11 @@ func (p *faultProxy) stats() (string, int) {
 	return s, total
 }
 
-// TestImageRegistryFaults builds through a proxy that fails a fifth of the
-// registry requests (the base pulls, the push check, the pushes) and
-// wants every build to land, correct, with the executor's default flags;
-// then a build that fails must push nothing.
-func TestImageRegistryFaults(t *testing.T) {
-	h := suite
-	needImage(t)
-	ctx := context.Background()
-	reg, _ := startRegistry(t, registry.Options{})
-	proxy := startFaultProxy(t, reg.Host, 20260101, 0.2)
-	base := proxy.host + "/base/busybox:latest"
-
-	injected := 0
-	for i := 1; i <= 6; i++ {
-		t.Run(fmt.Sprint("build-", i), func(t *testing.T) {
-			dir := t.TempDir()
-			// Several stages and layers of some size, different per build.
-			writeTree(t, dir, map[string]string{
-				"Dockerfile": fmt.Sprintf(`FROM %[1]s AS gen
+// faultsDockerfile is a build of several stages and layers of some size,
+// different per build i, FROM base.
+func faultsDockerfile(base string, i int) map[string]string {
+	return map[string]string{
+		"Dockerfile": fmt.Sprintf(`FROM %[1]s AS gen
 RUN for n in $(seq 1 %[2]d); do echo "line $n of build %[3]d" >> /gen.txt; done
 RUN mkdir -p /gen && for n in $(seq 1 20); do head -c %[4]d /dev/zero | tr '\0' '%[3]d' > /gen/f$n; done
 
@@ -384,23 +420,71 @@ RUN mkdir -p /var/app && cp /srv/gen.txt /var/app/copy.txt
 COPY ctx.txt /ctx.txt
 RUN rm /srv/f1 && chmod 0600 /srv/f2
 `, base, 1000*i, i, 20000*i),
-				"ctx.txt": fmt.Sprintf("context of build %d\n", i),
-			})
-			out := t.TempDir()
-			ref := fmt.Sprintf("%s/faults/build-%d:latest", proxy.host, i)
-			c := &container{
-				args:    []string{"--context", "/workspace", "--destination", ref, "--digest-file", "/kaniko/out/digest"},
-				volumes: []string{dir + ":/workspace", out + ":/kaniko/out"},
-			}
-			log, err := h.runContainer(ctx, c)
-			stats, n := proxy.stats()
-			injected += n
-			t.Logf("proxy: %s", stats)
+		"ctx.txt": fmt.Sprintf("context of build %d\n", i),
+	}
+}
+
+// TestImageRegistryFaults builds through a proxy that fails 20%, then
+// 50%, of the registry requests (base pulls, cache reads and writes, the
+// push check, the pushes) with every kind of fault it has, and wants
+// every build, run with the executor's default flags, to land and to
+// equal the same build made without faults; run again, from the cache
+// written through the proxy, it still does. At 100% a build fails within
+// the retry budget and pushes nothing, as does a build whose RUN fails.
+func TestImageRegistryFaults(t *testing.T) {
+	h := suite
+	needImage(t)
+	ctx := context.Background()
+	reg, _ := startRegistry(t, registry.Options{})
+	proxy := startFaultProxy(t, reg.Host, 20260101, 0)
+	base := proxy.host + "/base/busybox:latest"
+	// build runs the executor with the default retries; repo is under
+	// host, where its cache goes too.
+	build := func(t *testing.T, dir, host, repo string) (string, error) {
+		out := t.TempDir()
+		c := &container{
+			args: []string{"--context", "/workspace", "--destination", host + "/" + repo + ":latest",
+				"--cache=true", "--cache-repo", host + "/" + repo + "-cache", "--reproducible",
+				"--digest-file", "/kaniko/out/digest"},
+			volumes: []string{dir + ":/workspace", out + ":/kaniko/out"},
+		}
+		log, err := h.runContainer(ctx, c)
+		if err != nil {
+			return log, err
+		}
+		return readDigestFile(t, filepath.Join(out, "digest")), nil
+	}
+
+	injected := 0
+	for i, rate := range []float64{0.2, 0.2, 0.5, 0.5} {
+		i++
+		t.Run(fmt.Sprintf("build-%d-at-%.0f%%", i, rate*100), func(t *testing.T) {
+			dir := t.TempDir()
+			writeTree(t, dir, faultsDockerfile(base, i))
+			// The reference: the same build, no faults.
+			proxy.setRate(0)
+			want, err := build(t, dir, reg.Host, fmt.Sprintf("faults/clean-%d", i))
 			if err != nil {
-				t.Fatalf("executor: %v\n%s", err, tail(log, 6000))
+				t.Fatalf("the build without faults: %v\n%s", err, tail(want, 6000))
 			}
-			direct := fmt.Sprintf("%s/faults/build-%d:latest", reg.Host, i)
-			b := checkImage(t, direct, readDigestFile(t, filepath.Join(out, "digest")), map[string]string{
+			proxy.stats()
+			proxy.setRate(rate)
+			defer proxy.setRate(0)
+			repo := fmt.Sprintf("faults/build-%d", i)
+			for _, run := range []string{"first", "from the cache"} {
+				got, err := build(t, dir, proxy.host, repo)
+				stats, n := proxy.stats()
+				injected += n
+				t.Logf("%s run, proxy: %s", run, stats)
+				if err != nil {
+					t.Fatalf("%s run: %v\n%s", run, err, tail(got, 6000))
+				}
+				if got != want {
+					t.Errorf("%s run: digest %s, the build without faults %s", run, got, want)
+				}
+			}
+			direct := fmt.Sprintf("%s/%s:latest", reg.Host, repo)
+			b := checkImage(t, direct, want, map[string]string{
 				"/build.txt":        fmt.Sprintf("%d\n", i),
 				"/ctx.txt":          fmt.Sprintf("context of build %d\n", i),
 				"/var/app/copy.txt": genLines(1000*i, i),
@@ -419,10 +503,12 @@ RUN rm /srv/f1 && chmod 0600 /srv/f2
 	}
 	t.Logf("%d faults injected over the builds", injected)
 
-	t.Run("failing-build", func(t *testing.T) {
+	failing := func(t *testing.T, rate float64, dockerfile, repo string) string {
 		dir := t.TempDir()
-		writeTree(t, dir, map[string]string{"Dockerfile": "FROM " + base + "\nRUN echo before > /before.txt\nRUN false\n"})
-		ref := proxy.host + "/faults/failing:latest"
+		writeTree(t, dir, map[string]string{"Dockerfile": dockerfile})
+		proxy.setRate(rate)
+		defer proxy.setRate(0)
+		ref := proxy.host + "/" + repo + ":latest"
 		c := &container{args: []string{"--context", "/workspace", "--destination", ref}, volumes: []string{dir + ":/workspace"}}
 		log, err := h.runContainer(ctx, c)
 		stats, _ := proxy.stats()
@@ -430,12 +516,22 @@ RUN rm /srv/f1 && chmod 0600 /srv/f2
 		if code := exitCode(err); code <= 0 {
 			t.Fatalf("the executor exited with %d (%v), want a failure\n%s", code, err, tail(log, 3000))
 		}
-		found, err := exists(ctx, reg.Host+"/faults/failing:latest")
+		found, err := exists(ctx, reg.Host+"/"+repo+":latest")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if found {
 			t.Errorf("the failed build pushed a tag")
+		}
+		return executorOutput(log)
+	}
+	t.Run("failing-build", func(t *testing.T) {
+		failing(t, 0.2, "FROM "+base+"\nRUN echo before > /before.txt\nRUN false\n", "faults/failing")
+	})
+	t.Run("every-request-fails", func(t *testing.T) {
+		out := failing(t, 1, "FROM "+base+"\nRUN echo never > /never.txt\n", "faults/never")
+		if !strings.Contains(out, "of the 14s retry budget spent") {
+			t.Errorf("no retry logged against its budget:\n%s", tail(out, 3000))
 		}
 	})
 }

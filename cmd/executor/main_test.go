@@ -436,7 +436,9 @@ func TestUnreachableDestination(t *testing.T) {
 		retries     int
 	}{
 		{"no-such-registry.invalid/app:1", "no such host", 0},
-		{closed + "/app:1", "connection refused", 2},
+		// ggcr tries https and http at once on 127.0.0.1: two requests,
+		// each retried twice.
+		{closed + "/app:1", "connection refused", 4},
 	} {
 		var stderr bytes.Buffer
 		args := []string{"--context", dir, "--destination", tc.dest, "--push-retry", "2", "--tar-path", filepath.Join(dir, "image.tar")}

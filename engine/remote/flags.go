@@ -21,7 +21,7 @@ type RegistryOptions struct {
 	TransportOptions
 	// Retries is how many times a failed request is retried: --push-retry,
 	// raised by --image-download-retry and --image-fs-extract-retry;
-	// 0 means 5.
+	// 0 means as often as DefaultRetryBudget allows.
 	Retries int
 	// Certificates maps a registry to a CA bundle file.
 	Certificates map[string]string
@@ -70,7 +70,7 @@ func (r *RegistryOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&r.SkipTLSVerify, "skip-tls-verify", false, "do not verify TLS certificates when pushing")
 	fs.BoolVar(&r.SkipTLSVerifyPull, "skip-tls-verify-pull", false, "do not verify TLS certificates when pulling")
 	fs.StringArrayVar(&r.SkipTLSVerifyRegistries, "skip-tls-verify-registry", nil, "registry whose TLS certificate is not verified (repeatable)")
-	fs.IntVar(&r.Retries, "push-retry", 0, "times to retry a failed registry request (default 5)")
+	fs.IntVar(&r.Retries, "push-retry", 0, "times to retry a failed registry request (default: for up to 14s)")
 	fs.IntVar(&r.raw.downloadRetry, "image-download-retry", 0, "times to retry pulling a base image (default: as --push-retry)")
 	fs.IntVar(&r.raw.extractRetry, "image-fs-extract-retry", 0, "times to retry pulling a base image layer (default: as --push-retry)")
 	fs.StringArrayVar(&r.Mirrors, "registry-mirror", nil, "mirror tried before Docker Hub (repeatable; also $KANIKO_REGISTRY_MIRROR)")

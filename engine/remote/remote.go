@@ -32,7 +32,7 @@ type Options struct {
 	// MirrorsOnly never falls back to a registry that has mirrors.
 	MirrorsOnly bool
 	// Retries is how many times a failed request is tried again; 0 means
-	// the default of 5.
+	// as often as DefaultRetryBudget allows.
 	Retries  int
 	Platform v1.Platform
 	// Keychain finds credentials; nil means Keychain(DockerConfig).
@@ -102,7 +102,7 @@ func (o Options) newTransport(pull bool) (http.RoundTripper, error) {
 	if err != nil {
 		return nil, err
 	}
-	return retryAfterTransport{tr}, nil
+	return retryTransport{inner: tr, o: o}, nil
 }
 
 func (o Options) keychain() authn.Keychain {
@@ -133,13 +133,6 @@ func (o Options) parse(ref string, pull bool) (name.Reference, error) {
 		return name.ParseReference(ref, name.Insecure)
 	}
 	return r, nil
-}
-
-func (o Options) retries() int {
-	if o.Retries <= 0 {
-		return 5
-	}
-	return o.Retries
 }
 
 func (o Options) options(ctx context.Context, pull bool) ([]remote.Option, error) {

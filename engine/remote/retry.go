@@ -18,54 +18,161 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// Every registry request is retried here and only here: ggcr's own
-// retries are off (see options), so the two cannot multiply.
+// Every registry request is retried in one place, by one policy: the
+// transport (retryTransport) sends a request again while it fails for a
+// transient reason, and gives up with an exhaustedError, which nothing
+// retries again. What the transport cannot retry, a request whose body
+// cannot be sent twice or a body cut short while read, the operation
+// retries (Options.retry) under the same policy. ggcr's own retries are
+// off (see options), so no two layers multiply.
+//
+// By default a request is tried again for as long as the retry budget
+// lasts, quickly at first (a flaky proxy costs little) and every 2 s at
+// most; --push-retry=N asks for N retries instead, Kaniko's way.
 const (
+	// DefaultRetryBudget is how long, by default, a request that keeps
+	// failing for a transient reason is retried: what a registry that is
+	// down costs before the build fails (the README states it).
+	DefaultRetryBudget = 14 * time.Second
 	// firstWait is the wait before the first retry; each next one
 	// doubles, up to maxWait, with ±20% jitter.
-	firstWait = 500 * time.Millisecond
-	maxWait   = 4 * time.Second
+	firstWait = 50 * time.Millisecond
+	maxWait   = 2 * time.Second
+	// countedFirstWait starts the waits of --push-retry=N, as Kaniko's.
+	countedFirstWait = 500 * time.Millisecond
 	// maxRetryAfter bounds how long a registry's Retry-After is obeyed.
 	maxRetryAfter = 10 * time.Second
 )
 
-// RetryBudget is the longest the default retries wait in all, jitter
-// included: what a registry that never answers costs before the build
-// fails (the README states it).
-func RetryBudget(retries int) time.Duration {
-	var d time.Duration
-	for i := range retries {
-		d += backoff(i)
-	}
-	return d * 12 / 10
+// backoff is the wait before retry i (from 0), without jitter.
+func backoff(first time.Duration, i int) time.Duration {
+	return min(first<<min(i, 10), maxWait)
 }
 
-// backoff is the wait before retry i (from 0), without jitter.
-func backoff(i int) time.Duration {
-	return min(firstWait<<min(i, 10), maxWait)
+// retrier is one request's or one operation's run of tries.
+type retrier struct {
+	o     Options
+	start time.Time
+	tries int
+}
+
+func (o Options) retrier() *retrier { return &retrier{o: o, start: time.Now()} }
+
+// next decides, after a failure, whether to try again; if so, it logs the
+// retry and returns the wait before it. wait is what the registry asked.
+func (r *retrier) next(err error, asked time.Duration) (time.Duration, bool) {
+	first := firstWait
+	if r.o.Retries > 0 {
+		first = countedFirstWait
+	}
+	wait := max(asked, jitter(backoff(first, r.tries)))
+	r.tries++
+	var left string
+	if r.o.Retries > 0 {
+		if r.tries > r.o.Retries {
+			return 0, false
+		}
+		left = fmt.Sprintf("retry %d of %d", r.tries, r.o.Retries)
+	} else {
+		spent := time.Since(r.start) + wait
+		if spent > DefaultRetryBudget {
+			return 0, false
+		}
+		left = fmt.Sprintf("%s of the %s retry budget spent", spent.Round(100*time.Millisecond), DefaultRetryBudget)
+	}
+	r.o.logf("retrying in %s (%s): %v", wait.Round(time.Millisecond), left, err)
+	return wait, true
+}
+
+// sleep waits d, or less when ctx ends; it tells whether ctx is still on.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // Retry runs fn until it succeeds, fails for a reason retrying cannot fix,
-// or runs out of tries; each retry is logged with its cause.
+// or runs out of retries; each retry is logged with its cause.
 func (o Options) Retry(ctx context.Context, fn func() error) error { return o.retry(ctx, fn) }
 
 func (o Options) retry(ctx context.Context, fn func() error) error {
-	tries := o.retries() + 1
-	for i := 0; ; i++ {
+	r := o.retrier()
+	for {
 		err := fn()
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		again, wait := retryable(err)
-		if !again || i+1 >= tries {
+		again, asked := retryable(err)
+		if !again {
 			return err
 		}
-		wait = max(wait, jitter(backoff(i)))
-		o.logf("retrying in %s (attempt %d of %d): %v", wait.Round(time.Millisecond), i+2, tries, err)
-		select {
-		case <-ctx.Done():
+		wait, ok := r.next(err, asked)
+		if !ok || !sleep(ctx, wait) {
 			return err
-		case <-time.After(wait):
+		}
+	}
+}
+
+// exhaustedError is a request the transport gave up retrying.
+type exhaustedError struct {
+	tries int
+	spent time.Duration
+	err   error
+}
+
+func (e *exhaustedError) Error() string {
+	return fmt.Sprintf("%v (gave up after %d tries in %s)", e.err, e.tries, e.spent.Round(100*time.Millisecond))
+}
+
+func (e *exhaustedError) Unwrap() error { return e.err }
+
+// retryTransport sends each request again while it fails for a transient
+// reason (retryable), when its body, if any, can be sent again.
+type retryTransport struct {
+	inner http.RoundTripper
+	o     Options
+}
+
+func (t retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	r := t.o.retrier()
+	for try := req; ; {
+		resp, err := t.inner.RoundTrip(try)
+		cause, asked := err, time.Duration(0)
+		if err == nil {
+			if !transientStatus(resp.StatusCode) {
+				return resp, nil
+			}
+			cause = transport.CheckError(resp) // reads and closes the body
+			if w, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+				asked = min(w, maxRetryAfter)
+				cause = &retryAfterError{err: cause, wait: asked}
+			}
+		}
+		again, _ := retryable(cause)
+		if !again || !replayable || req.Context().Err() != nil {
+			return nil, cause // the operation above may retry it
+		}
+		logged := cause
+		if err != nil {
+			logged = fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), err)
+		}
+		wait, ok := r.next(logged, asked)
+		if !ok {
+			return nil, &exhaustedError{tries: r.tries, spent: time.Since(r.start), err: cause}
+		}
+		if !sleep(req.Context(), wait) {
+			return nil, cause
+		}
+		if try = req.Clone(req.Context()); req.GetBody != nil {
+			if try.Body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
 		}
 	}
 }
@@ -82,6 +189,10 @@ func jitter(d time.Duration) time.Duration {
 // the 4xx answers (authentication, a missing image, a bad manifest).
 func retryable(err error) (bool, time.Duration) {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false, 0
+	}
+	var ex *exhaustedError
+	if errors.As(err, &ex) {
 		return false, 0
 	}
 	var ra *retryAfterError
@@ -130,34 +241,15 @@ func transientStatus(code int) bool {
 	return false
 }
 
-// retryAfterError is a 429 or 503 whose Retry-After said when to come back.
+// retryAfterError is a 429 or 503 whose Retry-After said when to come
+// back.
 type retryAfterError struct {
-	method, url string
-	status      int
-	wait        time.Duration
+	err  error
+	wait time.Duration
 }
 
-func (e *retryAfterError) Error() string {
-	return fmt.Sprintf("%s %s: %d %s (Retry-After %s)", e.method, e.url, e.status, http.StatusText(e.status), e.wait)
-}
-
-// retryAfterTransport turns a 429 or 503 that carries Retry-After into a
-// retryAfterError, which ggcr passes up intact (its own error keeps no
-// headers), so retry can wait as long as the registry asked.
-type retryAfterTransport struct{ inner http.RoundTripper }
-
-func (t retryAfterTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.inner.RoundTrip(req)
-	if err != nil || (resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable) {
-		return resp, err
-	}
-	wait, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	if !ok {
-		return resp, nil
-	}
-	resp.Body.Close()
-	return nil, &retryAfterError{method: req.Method, url: req.URL.Redacted(), status: resp.StatusCode, wait: min(wait, maxRetryAfter)}
-}
+func (e *retryAfterError) Error() string { return fmt.Sprintf("%v (Retry-After %s)", e.err, e.wait) }
+func (e *retryAfterError) Unwrap() error { return e.err }
 
 // parseRetryAfter reads Retry-After as seconds or an HTTP date.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
