@@ -117,8 +117,45 @@ func (x *extractor) settle() error {
 	return err
 }
 
+// EntryError is a layer entry refused as hostile or broken.
+type EntryError struct {
+	Name   string // the entry's name as in the tar
+	Reason string
+}
+
+func (e *EntryError) Error() string { return fmt.Sprintf("layer entry %q: %s", e.Name, e.Reason) }
+
+// checkEntry refuses a name, whiteout or hard link target that climbs
+// with "..", or a whiteout of "." or "..": cleaned, each would reach
+// somewhere the entry does not name, a whiteout of "." its directory.
+func checkEntry(hdr *tar.Header) error {
+	if hasDotDot(hdr.Name) {
+		return &EntryError{hdr.Name, `".." in its path`}
+	}
+	if victim, ok := strings.CutPrefix(path.Base(filepath.ToSlash(hdr.Name)), WhiteoutPrefix); ok &&
+		(victim == "" || victim == "." || victim == ".." || victim == ".wh.") {
+		return &EntryError{hdr.Name, fmt.Sprintf("a whiteout of %q", victim)}
+	}
+	if hdr.Typeflag == tar.TypeLink && hasDotDot(hdr.Linkname) {
+		return &EntryError{hdr.Name, fmt.Sprintf("a hard link to %q, with \"..\" in it", hdr.Linkname)}
+	}
+	return nil
+}
+
+func hasDotDot(p string) bool {
+	for _, e := range strings.Split(filepath.ToSlash(p), "/") {
+		if e == ".." {
+			return true
+		}
+	}
+	return false
+}
+
 // entry applies one entry of the layer, its content read from r.
 func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
+	if err := checkEntry(hdr); err != nil {
+		return err
+	}
 	p := Clean(hdr.Name)
 	if p == "/" {
 		return nil

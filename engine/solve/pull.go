@@ -27,6 +27,7 @@ const progressEvery = 5 * time.Second
 // Each file can be read while it is being written, so that a layer is
 // extracted as it arrives.
 type layerFetch struct {
+	what   string // the image, as progress names it
 	cancel context.CancelFunc
 	layers []*download
 	// pause, when set, is called before each read of a layer: it holds
@@ -47,11 +48,12 @@ func (b *Solver) fetchImage(ctx context.Context, what string, img v1.Image) (*la
 // fetchLayers starts downloading layers, what names them in progress.
 func (b *Solver) fetchLayers(ctx context.Context, what string, layers []v1.Layer) *layerFetch {
 	ctx, cancel := context.WithCancel(ctx)
-	lf := &layerFetch{cancel: cancel}
+	lf := &layerFetch{what: what, cancel: cancel}
 	sem := make(chan struct{}, pullJobs)
 	var all sync.WaitGroup
 	for _, l := range layers {
 		d := &download{}
+		d.digest, _ = l.Digest()
 		d.cond.L = &d.mu
 		lf.layers = append(lf.layers, d)
 		b.fetches.Add(1)
@@ -133,6 +135,10 @@ func (lf *layerFetch) extract(root string, skip func(string) bool) error {
 	for _, d := range lf.layers {
 		if firstErr == nil {
 			firstErr = d.extract(root, skip, lf.pause)
+			var bad *filetree.EntryError
+			if errors.As(firstErr, &bad) {
+				firstErr = fmt.Errorf("%s, layer %s: %w", lf.what, d.digest, firstErr)
+			}
 			if firstErr != nil {
 				lf.cancel()
 			}
@@ -146,12 +152,13 @@ func (lf *layerFetch) extract(root string, skip func(string) bool) error {
 
 // download is one layer's compressed blob being written to a file.
 type download struct {
-	mu   sync.Mutex
-	cond sync.Cond // on mu: the file grew, or the download ended
-	path string    // the file, once made
-	size int64     // bytes in the file; a retry starts again from 0
-	done bool
-	err  error
+	digest v1.Hash
+	mu     sync.Mutex
+	cond   sync.Cond // on mu: the file grew, or the download ended
+	path   string    // the file, once made
+	size   int64     // bytes in the file; a retry starts again from 0
+	done   bool
+	err    error
 }
 
 // downloadLayer copies a layer's compressed blob into a file; the registry

@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
@@ -250,5 +252,46 @@ func TestLongPullReportsProgress(t *testing.T) {
 	want := fmt.Sprintf("  pulling example/base: %.1f of %.1f MB", float64(size/2)/1e6, float64(size)/1e6)
 	if r.Message != want {
 		t.Errorf("got %q, want %q", r.Message, want)
+	}
+}
+
+// A base whose layer holds a hostile entry is refused, the error naming
+// the image, the layer's digest and the entry.
+func TestHostileBaseLayerNamed(t *testing.T) {
+	good, _ := testLayer(t, 1)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: ".wh..", Typeflag: tar.TypeReg, Mode: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Close()
+	data := buf.Bytes()
+	bad, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Layer(bad); err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, good, bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := bad.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	err = New(testConfig(t, dir)).extract(context.Background(), "registry.test/hostile:1", img, root, nil, 0)
+	want := fmt.Sprintf(`registry.test/hostile:1, layer %s: layer entry ".wh..": a whiteout of "."`, d)
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v\nwant %s", err, want)
+	}
+	if _, err := os.Stat(filepath.Join(root, "d", "f000")); err != nil {
+		t.Errorf("the good layer's file is gone: %v", err)
 	}
 }
