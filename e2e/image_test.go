@@ -630,3 +630,30 @@ func TestDebugImageAsJenkinsAgent(t *testing.T) {
 	}
 	report(t, "the second image", problems)
 }
+
+// Not installed at its --kaniko-dir, the executor in an unprivileged
+// container builds in chroot mode, where RUN needs namespaces it may not
+// create: the error says so, which mode it is in, and how to get the
+// in-container mode; nothing is written.
+func TestImageRunWithoutNamespacesExplains(t *testing.T) {
+	h := suite
+	needImage(t)
+	dir, out := t.TempDir(), t.TempDir()
+	writeTree(t, dir, map[string]string{"Dockerfile": "FROM scratch\nCOPY Dockerfile /\nRUN true\n"})
+	log, err := h.runContainer(context.Background(), &container{
+		args:    []string{"--kaniko-dir", "/other", "--context", "/workspace", "--no-push", "--tar-path", "/out/image.tar"},
+		volumes: []string{dir + ":/workspace", out + ":/out"},
+	})
+	if code := exitCode(err); code <= 0 {
+		t.Fatalf("exit %d (%v), want a failure:\n%s", code, err, tail(log, 3000))
+	}
+	for _, want := range []string{"Dockerfile:3", "namespaces, which this process may not create",
+		"chroot mode, as it is not installed as /other/executor", "in-container mode", "--kaniko-dir"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the error lacks %q:\n%s", want, tail(log, 3000))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "image.tar")); !os.IsNotExist(err) {
+		t.Errorf("a failed build wrote --tar-path (%v)", err)
+	}
+}

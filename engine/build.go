@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -37,6 +38,15 @@ func Build(ctx context.Context, opt Options) (_ *Result, err error) {
 	if opt.Root.Dir == "/" {
 		if opt.Root, err = opt.Root.InContainerMode(); err != nil {
 			return nil, err
+		}
+	}
+	if opt.Root.TempDir == "" {
+		// A scratch image has no /tmp.
+		opt.Root.TempDir = os.TempDir()
+		if _, err := os.Stat(opt.Root.TempDir); errors.Is(err, fs.ErrNotExist) {
+			if err := os.MkdirAll(opt.Root.TempDir, 0o755); err == nil {
+				os.Chmod(opt.Root.TempDir, os.ModeSticky|0o777)
+			}
 		}
 	}
 	tmp, err := os.MkdirTemp(opt.Root.TempDir, "kaniko-build-")
@@ -193,7 +203,17 @@ func (r registry) Pull(ctx context.Context, ref string, p v1.Platform) (v1.Image
 // in the container's own root, leaving alone what is not the image's.
 func chooseRunner(opt Options, dockerfile string, cfg *solve.Config) (err error) {
 	if opt.Root.Dir != "/" {
-		cfg.Runner = run.Chroot{TempDir: cfg.TempDir}
+		hint := "the executor is in chroot mode, as it runs outside a container; there RUN needs root (CAP_SYS_ADMIN)"
+		if rootfs.InContainer() {
+			kaniko := opt.Root.KanikoDir
+			if kaniko == "" {
+				kaniko = "/kaniko"
+			}
+			hint = fmt.Sprintf("the executor is in chroot mode, as it is not installed as %s/executor; "+
+				"to build in the container's own root (in-container mode, as Kaniko), which needs no new namespaces, "+
+				"run it from there or set --kaniko-dir to its directory", filepath.Clean(kaniko))
+		}
+		cfg.Runner = run.Chroot{TempDir: cfg.TempDir, Hint: hint}
 		return nil
 	}
 	cfg.Runner = run.Direct{TempDir: cfg.TempDir}

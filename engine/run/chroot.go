@@ -25,7 +25,28 @@ const initArg = "kaniko-build-run-init"
 type Chroot struct {
 	// TempDir holds the generated hosts and resolv.conf files.
 	TempDir string
+	// Hint, when the namespaces a command needs are refused, says how to
+	// build otherwise.
+	Hint string
 }
+
+// NamespaceError is a command that could not get the namespaces it runs
+// in: the process may not create them (an unprivileged container, no
+// user namespaces).
+type NamespaceError struct {
+	Err  error
+	Hint string
+}
+
+func (e *NamespaceError) Error() string {
+	msg := fmt.Sprintf("the command needs new mount, PID, UTS and IPC namespaces, which this process may not create (%v)", e.Err)
+	if e.Hint != "" {
+		msg += ": " + e.Hint
+	}
+	return msg
+}
+
+func (e *NamespaceError) Unwrap() error { return e.Err }
 
 // systemMounts are provided to every command and never become content.
 var systemMounts = []struct {
@@ -63,7 +84,12 @@ func (c Chroot) Run(ctx context.Context, s Spec) error {
 	}
 	s.Mounts = mounts
 	stubs.settle()
-	return runInit(ctx, s)
+	err = runInit(ctx, s)
+	var ne *NamespaceError
+	if errors.As(err, &ne) {
+		ne.Hint = c.Hint
+	}
+	return err
 }
 
 // makeSystemMounts returns the system mounts, the files among them
@@ -117,6 +143,9 @@ func runInit(ctx context.Context, s Spec) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		w.Close()
+		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EACCES) {
+			return &NamespaceError{Err: err}
+		}
 		return fmt.Errorf("starting run: %w", err)
 	}
 	_, werr := w.Write(spec)
