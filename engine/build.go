@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -153,14 +154,20 @@ func configure(ctx context.Context, opt Options, cfg *solve.Config) (remote.Opti
 	if opt.Cache.Dir != "" {
 		reg.Images = &remote.ImageCache{Path: filepath.Join(opt.Cache.Dir, "images"), TTL: opt.Cache.TTL}
 	}
-	cfg.Registry = registry{reg}
 	args, err := plan.ParseBuildArgs(opt.Build.Args, os.LookupEnv)
 	if err != nil {
 		return reg, err
 	}
-	if cfg.Secrets, err = solve.ParseSecrets(opt.Build.Secrets, cfg.TempDir); err != nil {
+	var secretFiles []string
+	if cfg.Secrets, secretFiles, err = solve.ParseSecrets(opt.Build.Secrets, os.LookupEnv); err != nil {
 		return reg, err
 	}
+	if opt.Build.ConsumeCredentials {
+		if err := consumeCredentials(&reg, secretFiles, cfg.Log); err != nil {
+			return reg, err
+		}
+	}
+	cfg.Registry = registry{reg}
 	var dockerfile string
 	var text []byte
 	if cfg.Context, dockerfile, text, err = buildctx.Load(ctx, opt.Context, cfg.TempDir); err != nil {
@@ -188,6 +195,23 @@ func configure(ctx context.Context, opt Options, cfg *solve.Config) (remote.Opti
 		cfg.Cache.Sums = cache.LoadSums(p, time.Now())
 	}
 	return reg, chooseRunner(opt, dockerfile, cfg)
+}
+
+// consumeCredentials reads the docker config into reg's keychain and
+// deletes it and the secret files, all already read: no RUN finds them.
+func consumeCredentials(reg *remote.Options, secretFiles []string, log *slog.Logger) error {
+	kc, files, err := remote.LoadKeychain(reg.DockerConfig)
+	if err != nil {
+		return fmt.Errorf("--consume-credentials: %w", err)
+	}
+	reg.Keychain = kc
+	for _, f := range append(files, secretFiles...) {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("--consume-credentials: removing %s (mount it writable, or copy it to a writable directory first): %w", f, err)
+		}
+		log.Info("removed "+f+" (--consume-credentials)", progress.Event, "consumed", "file", f)
+	}
+	return nil
 }
 
 // registry pulls for the platform each stage asks for.

@@ -82,6 +82,9 @@ type BuildOptions struct {
 	Reproducible bool
 	// Secrets are id=ID,src=FILE or id=ID,env=VAR for RUN --mount=type=secret.
 	Secrets []string
+	// ConsumeCredentials reads the docker config and the secret files
+	// once, at the start, and removes them before any RUN can read them.
+	ConsumeCredentials bool
 
 	argsJSON string // --build-args-json
 }
@@ -95,6 +98,7 @@ func (b *BuildOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&b.Platform, "custom-platform", "", "target platform os/arch[/variant]")
 	fs.BoolVar(&b.Reproducible, "reproducible", false, "strip timestamps: the same inputs give the same digest")
 	fs.StringArrayVar(&b.Secrets, "secret", nil, "id=ID,src=FILE (or env=VAR) secret for RUN --mount=type=secret (repeatable)")
+	fs.BoolVar(&b.ConsumeCredentials, "consume-credentials", false, "read the docker config (config.json, .dockerconfigjson) and the --secret files at the start, then delete them, so that no RUN can read them")
 }
 
 // Finish adds the --build-args-json list after the other build args.

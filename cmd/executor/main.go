@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/spf13/pflag"
 
 	"github.com/kaniko-build/kaniko-build/cmd/internal/logflags"
@@ -33,6 +35,10 @@ func main() {
 	// As docker and BuildKit: files the build makes (directories COPY
 	// creates, files RUN writes) get 0022, whatever the caller's umask.
 	syscall.Umask(0o022)
+	// Not dumpable: a RUN (root in the container, without CAP_SYS_PTRACE)
+	// cannot read the executor's memory, environ or open files under
+	// /proc, where the registry credentials and secrets are.
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := Main(ctx, os.Args[1:], os.Stderr)
 	stop()

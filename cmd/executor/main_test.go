@@ -117,6 +117,7 @@ var todaysFlags = [][3]string{
 	{"registry-mirror", "", "[]"},
 	{"reproducible", "", "false"},
 	{"secret", "", "[]"},
+	{"consume-credentials", "", "false"},
 	{"single-snapshot", "", "false"},
 	{"skip-default-registry-fallback", "", "false"},
 	{"skip-push-permission-check", "", "false"},

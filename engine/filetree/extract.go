@@ -117,13 +117,13 @@ func (x *extractor) settle() error {
 	return err
 }
 
-// EntryError is a layer entry refused as hostile or broken.
+// EntryError is a tar entry refused as hostile or broken.
 type EntryError struct {
 	Name   string // the entry's name as in the tar
 	Reason string
 }
 
-func (e *EntryError) Error() string { return fmt.Sprintf("layer entry %q: %s", e.Name, e.Reason) }
+func (e *EntryError) Error() string { return fmt.Sprintf("entry %q: %s", e.Name, e.Reason) }
 
 // checkEntry refuses a name, whiteout or hard link target that climbs
 // with "..", or a whiteout of "." or "..": cleaned, each would reach

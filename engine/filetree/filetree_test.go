@@ -107,15 +107,15 @@ func TestExtractRefusesHostileEntries(t *testing.T) {
 		e    ent
 		want string
 	}{
-		{ent{name: "../outside", typ: tar.TypeReg, body: "x"}, `layer entry "../outside": ".." in its path`},
+		{ent{name: "../outside", typ: tar.TypeReg, body: "x"}, `entry "../outside": ".." in its path`},
 		{ent{name: "a/../../outside", typ: tar.TypeReg, body: "x"}, `".." in its path`},
 		{ent{name: "a/../b", typ: tar.TypeDir}, `".." in its path`},
-		{ent{name: ".wh..", typ: tar.TypeReg}, `layer entry ".wh..": a whiteout of "."`},
+		{ent{name: ".wh..", typ: tar.TypeReg}, `entry ".wh..": a whiteout of "."`},
 		{ent{name: "kept/.wh..", typ: tar.TypeReg}, `a whiteout of "."`},
 		{ent{name: ".wh...", typ: tar.TypeReg}, `a whiteout of ".."`},
 		{ent{name: "kept/.wh.", typ: tar.TypeReg}, `a whiteout of ""`},
 		{ent{name: "../.wh.beside", typ: tar.TypeReg}, `".." in its path`},
-		{ent{name: "hard", typ: tar.TypeLink, link: "../../etc/hostname"}, `layer entry "hard": a hard link to "../../etc/hostname"`},
+		{ent{name: "hard", typ: tar.TypeLink, link: "../../etc/hostname"}, `entry "hard": a hard link to "../../etc/hostname"`},
 	} {
 		parent := t.TempDir()
 		root := filepath.Join(parent, "root")

@@ -28,9 +28,38 @@ import (
 // environment or role) and Azure ACR (from the AZURE_* service principal
 // environment).
 func Keychain(dockerConfig string) authn.Keychain {
-	return authn.NewMultiKeychain(configKeychain{dir: dockerConfig}, secretKeychain{dir: dockerConfig}, google.Keychain,
+	return keychain(configKeychain{dir: dockerConfig}, secretKeychain{dir: dockerConfig})
+}
+
+func keychain(c configKeychain, s secretKeychain) authn.Keychain {
+	return authn.NewMultiKeychain(c, s, google.Keychain,
 		hostKeychain{match: isECR, kc: builtinHelper("ecr-login")},
 		hostKeychain{match: isACR, kc: builtinHelper("acr-env")})
+}
+
+// LoadKeychain is Keychain, but with config.json (or .dockerconfigjson)
+// read now, once: later lookups answer from that copy (credential
+// helpers it names still run), so the files may go. files lists those
+// read in dockerConfig's directory (podman's auth.json is not one).
+func LoadKeychain(dockerConfig string) (_ authn.Keychain, files []string, _ error) {
+	c := configKeychain{dir: dockerConfig, loaded: true}
+	var p string
+	var err error
+	if c.cf, p, err = c.load(); err != nil {
+		return nil, nil, err
+	}
+	dir := dockerConfigDir(dockerConfig)
+	if p != "" && filepath.Dir(p) == dir {
+		files = append(files, p)
+	}
+	s := secretKeychain{dir: dockerConfig, loaded: true}
+	if s.cf, p, err = s.load(); err != nil {
+		return nil, nil, err
+	}
+	if p != "" {
+		files = append(files, p)
+	}
+	return keychain(c, s), files, nil
 }
 
 // builtinHelper is the login built into the executor that stands in for
@@ -73,12 +102,20 @@ var configMu sync.Mutex
 // credsStore: a helper built into the executor (builtinHelper) is asked
 // in-process, any other runs as docker-credential-<name> from PATH. When
 // there is none, or it has no credentials, auths are read.
-type configKeychain struct{ dir string }
+type configKeychain struct {
+	dir string
+	// cf, when loaded is set, is config.json as read once (nil: none).
+	cf     *configfile.ConfigFile
+	loaded bool
+}
 
 func (k configKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
 	configMu.Lock()
 	defer configMu.Unlock()
-	cf, err := k.load()
+	cf, err := k.cf, error(nil)
+	if !k.loaded {
+		cf, _, err = k.load()
+	}
 	if err != nil || cf == nil {
 		return authn.Anonymous, err
 	}
@@ -126,19 +163,20 @@ func (k configKeychain) Resolve(target authn.Resource) (authn.Authenticator, err
 	return authn.Anonymous, nil
 }
 
-// load reads the config file, or returns nil when there is none.
-func (k configKeychain) load() (*configfile.ConfigFile, error) {
+// load reads the config file, or returns nil when there is none; p is
+// the file read.
+func (k configKeychain) load() (cf *configfile.ConfigFile, p string, _ error) {
 	dir := dockerConfigDir(k.dir)
-	p := filepath.Join(dir, config.ConfigFileName)
+	p = filepath.Join(dir, config.ConfigFileName)
 	if _, err := os.Stat(p); err == nil {
 		cf, err := config.Load(dir)
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", p, err)
+			return nil, "", fmt.Errorf("reading %s: %w", p, err)
 		}
-		return cf, nil
+		return cf, p, nil
 	}
 	if k.dir != "" {
-		return nil, nil
+		return nil, "", nil
 	}
 	for _, p := range podmanAuthFiles() {
 		f, err := os.Open(p)
@@ -148,11 +186,11 @@ func (k configKeychain) load() (*configfile.ConfigFile, error) {
 		defer f.Close()
 		cf, err := config.LoadFromReader(f)
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", p, err)
+			return nil, "", fmt.Errorf("reading %s: %w", p, err)
 		}
-		return cf, nil
+		return cf, p, nil
 	}
-	return nil, nil
+	return nil, "", nil
 }
 
 // dockerConfigDir is dir, or when that is "" $DOCKER_CONFIG, else
@@ -216,21 +254,40 @@ func isACR(host string) bool {
 
 // secretKeychain reads .dockerconfigjson in dir ("" for $DOCKER_CONFIG,
 // else ~/.docker) when there is no config.json there.
-type secretKeychain struct{ dir string }
+type secretKeychain struct {
+	dir string
+	// cf, when loaded is set, is .dockerconfigjson as read once (nil:
+	// none, or a config.json beside it).
+	cf     *configfile.ConfigFile
+	loaded bool
+}
 
-func (k secretKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
+// load reads .dockerconfigjson, or returns nil when there is none or a
+// config.json beside it; p is the file read.
+func (k secretKeychain) load() (cf *configfile.ConfigFile, p string, _ error) {
 	dir := dockerConfigDir(k.dir)
 	if _, err := os.Stat(filepath.Join(dir, config.ConfigFileName)); err == nil {
-		return authn.Anonymous, nil
+		return nil, "", nil
 	}
-	f, err := os.Open(filepath.Join(dir, ".dockerconfigjson"))
+	p = filepath.Join(dir, ".dockerconfigjson")
+	f, err := os.Open(p)
 	if err != nil {
-		return authn.Anonymous, nil
+		return nil, "", nil
 	}
 	defer f.Close()
-	cf, err := config.LoadFromReader(f)
-	if err != nil {
-		return nil, err
+	if cf, err = config.LoadFromReader(f); err != nil {
+		return nil, "", fmt.Errorf("reading %s: %w", p, err)
+	}
+	return cf, p, nil
+}
+
+func (k secretKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
+	cf, err := k.cf, error(nil)
+	if !k.loaded {
+		cf, _, err = k.load()
+	}
+	if err != nil || cf == nil {
+		return authn.Anonymous, err
 	}
 	// The repository's own entry first, then its registry's, as
 	// configKeychain: never whichever the map gives first.

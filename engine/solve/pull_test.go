@@ -287,7 +287,7 @@ func TestHostileBaseLayerNamed(t *testing.T) {
 	}
 	root := t.TempDir()
 	err = New(testConfig(t, dir)).extract(context.Background(), "registry.test/hostile:1", img, root, nil, 0)
-	want := fmt.Sprintf(`registry.test/hostile:1, layer %s: layer entry ".wh..": a whiteout of "."`, d)
+	want := fmt.Sprintf(`registry.test/hostile:1, layer %s: entry ".wh..": a whiteout of "."`, d)
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v\nwant %s", err, want)
 	}

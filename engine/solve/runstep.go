@@ -158,6 +158,9 @@ func (b *Solver) runMounts(ctx context.Context, s *stage, c *instructions.RunCom
 			}
 			if mnt != nil {
 				out = append(out, *mnt)
+				// The copy lives only as long as the RUN.
+				copied := mnt.Source
+				releases = append(releases, func() { os.Remove(copied) })
 			}
 		case instructions.MountTypeSSH:
 			if m.Required {
@@ -228,16 +231,12 @@ func (b *Solver) secretMount(m *instructions.Mount, abs func(string) string) (kv
 	if id == "" && m.Target != "" {
 		id = path.Base(m.Target)
 	}
-	src, ok := b.cfg.Secrets[id]
+	dt, ok := b.cfg.Secrets[id]
 	if !ok {
 		if m.Required {
 			return "", nil, fmt.Errorf("secret %s: not provided (use --secret id=%s,src=FILE)", id, id)
 		}
 		return "", nil, nil
-	}
-	dt, err := os.ReadFile(src)
-	if err != nil {
-		return "", nil, fmt.Errorf("secret %s: %w", id, err)
 	}
 	if m.Env != nil {
 		name := *m.Env

@@ -7,10 +7,11 @@ import (
 )
 
 // ParseSecrets reads --secret id=ID,src=PATH (or env=VAR) flags into
-// Config.Secrets: the file of each id; a variable's value is written to a
-// file in tmp.
-func ParseSecrets(flags []string, tmp string) (map[string]string, error) {
-	out := map[string]string{}
+// Config.Secrets, each secret's content read now, once, so that nothing
+// but the RUN that mounts one finds it on disk. files lists the src files
+// read; lookupEnv finds env secrets.
+func ParseSecrets(flags []string, lookupEnv func(string) (string, bool)) (_ map[string][]byte, files []string, _ error) {
+	out := map[string][]byte{}
 	for _, sflag := range flags {
 		var id, src, env string
 		for _, kv := range strings.Split(sflag, ",") {
@@ -24,29 +25,29 @@ func ParseSecrets(flags []string, tmp string) (map[string]string, error) {
 				env = v
 			case "type":
 			default:
-				return nil, fmt.Errorf("--secret %q: unknown key %q", sflag, k)
+				return nil, nil, fmt.Errorf("--secret %q: unknown key %q", sflag, k)
 			}
 		}
 		if id == "" {
-			return nil, fmt.Errorf("--secret %q: no id", sflag)
+			return nil, nil, fmt.Errorf("--secret %q: no id", sflag)
 		}
 		if src == "" && env == "" {
 			env = id
 		}
 		if src == "" {
-			v, ok := os.LookupEnv(env)
+			v, ok := lookupEnv(env)
 			if !ok {
-				return nil, fmt.Errorf("--secret %q: environment variable %s is not set", sflag, env)
+				return nil, nil, fmt.Errorf("--secret %q: environment variable %s is not set", sflag, env)
 			}
-			f, err := os.CreateTemp(tmp, "secret-env-")
-			if err != nil {
-				return nil, err
-			}
-			_, _ = f.WriteString(v)
-			f.Close()
-			src = f.Name()
+			out[id] = []byte(v)
+			continue
 		}
-		out[id] = src
+		dt, err := os.ReadFile(src)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--secret %q: %w", sflag, err)
+		}
+		out[id] = dt
+		files = append(files, src)
 	}
-	return out, nil
+	return out, files, nil
 }

@@ -56,8 +56,8 @@ type Config struct {
 	// CacheDir keeps RUN --mount=type=cache contents between builds; empty
 	// keeps them in TempDir for this build only.
 	CacheDir string
-	// Secrets maps a secret's id to the file that holds it.
-	Secrets map[string]string
+	// Secrets maps a secret's id to its content.
+	Secrets map[string][]byte
 	// Log receives everything the build reports: progress records at Info
 	// (the message a line for a person, attributes for machines, an
 	// "event" attribute naming what happened) and warnings; nil discards
