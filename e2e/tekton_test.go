@@ -131,7 +131,8 @@ func (p tektonPod) runTask(t *testing.T, taskName string, spec *v1.TaskSpec, tr 
 		t.Fatal(err)
 	}
 
-	// Volume name (as CreateVolumes named it) -> host directory.
+	// Volume name (as CreateVolumes named it, or the Task's own
+	// emptyDirs) -> host directory.
 	hostVolumes := map[string]string{}
 	for binding, vol := range vols {
 		dir, ok := p.volumes[binding]
@@ -139,6 +140,15 @@ func (p tektonPod) runTask(t *testing.T, taskName string, spec *v1.TaskSpec, tr 
 			t.Fatalf("TaskRun %s binds workspace %s, which the test gave no directory", tr.Name, binding)
 		}
 		hostVolumes[vol.Name] = dir
+	}
+	for _, v := range ts.Volumes {
+		if _, ok := hostVolumes[v.Name]; ok {
+			continue
+		}
+		if v.EmptyDir == nil {
+			t.Fatalf("Task volume %s is not an emptyDir, which the test cannot provide", v.Name)
+		}
+		hostVolumes[v.Name] = t.TempDir()
 	}
 
 	// The volumes every Tekton step has (pod.go's implicitVolumeMounts,

@@ -42,8 +42,12 @@ const (
 	ResultImages      = "IMAGES"
 )
 
-// stepName is the name of the one step that runs the executor.
-const stepName = "build-and-push"
+// stepName is the name of the step that runs the build; copyStepName of
+// the one before it, which copies the credentials.
+const (
+	stepName     = "build-and-push"
+	copyStepName = "copy-credentials"
+)
 
 // sourcePath is where a StepAction user mounts the source by default.
 const sourcePath = "/workspace/source"

@@ -12,7 +12,7 @@ import (
 // a pod, with the workspaces bound to the kinds of volume the README
 // suggests, and evaluates it with the Pod Security admission library.
 func TestStepRunsUnderBaseline(t *testing.T) {
-	step := Task().Spec.Steps[0]
+	step := Task().Spec.Steps[buildStep]
 	sa := StepAction().Spec
 	pod := corev1.PodSpec{
 		Containers: []corev1.Container{{

@@ -30,10 +30,10 @@ func TestGeneratedReferencesAreDeclared(t *testing.T) {
 func TestReferenceCheckCatchesWhatTektonMisses(t *testing.T) {
 	ctx := webhookContext(t)
 	typoResult := Task()
-	typoResult.Spec.Steps[0].Args[3] = "--digest-file=$(results.IMAGE_DIGST.path)"
+	typoResult.Spec.Steps[buildStep].Args[4] = "--digest-file=$(results.IMAGE_DIGST.path)"
 
 	typoWorkspace := Task()
-	typoWorkspace.Spec.Steps[0].Env[0].Value = "$(workspaces.dockercfg.path)"
+	typoWorkspace.Spec.Steps[buildStep].Env[0].Value = "$(workspaces.dockercfg.path)"
 
 	duplicateResult := Task()
 	duplicateResult.Spec.Results = append(duplicateResult.Spec.Results, duplicateResult.Spec.Results[0])
@@ -61,3 +61,7 @@ func TestReferenceCheckCatchesWhatTektonMisses(t *testing.T) {
 		}
 	}
 }
+
+// buildStep is the Task's step that runs the build, after the one that
+// copies the credentials.
+const buildStep = 1

@@ -13,7 +13,7 @@ import (
 // computes for params, an unbound optional workspace and result paths)
 // and checks the command line the executor receives.
 func TestRenderedExecutorArguments(t *testing.T) {
-	step := Task().Spec.Steps[0]
+	step := Task().Spec.Steps[buildStep]
 	strs := map[string]string{
 		"params.IMAGE":                 "registry.example.com/team/app:1",
 		"params.DOCKERFILE":            "./app/Dockerfile",
@@ -38,6 +38,7 @@ func TestRenderedExecutorArguments(t *testing.T) {
 	container.ApplyStepReplacements(&step, strs, arrays)
 
 	want := []string{
+		"--consume-credentials",
 		"--dockerfile=./app/Dockerfile",
 		"--context=/workspace/source/app",
 		"--destination=registry.example.com/team/app:1",
@@ -64,7 +65,7 @@ func TestRenderedExecutorArguments(t *testing.T) {
 	}
 
 	// With no build arguments the command line ends in a bare "--".
-	step = Task().Spec.Steps[0]
+	step = Task().Spec.Steps[buildStep]
 	container.ApplyStepReplacements(&step, strs, map[string][]string{"params.EXTRA_ARGS": {}, "params.BUILD_ARGS": {}})
 	if step.Args[len(step.Args)-1] != "--" {
 		t.Errorf("with empty arrays the arguments end in %q, want --", step.Args[len(step.Args)-1])

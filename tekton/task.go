@@ -26,7 +26,8 @@ func Task() *v1.Task {
 			Params:     buildParams(),
 			Workspaces: taskWorkspaces(),
 			Results:    taskResults(),
-			Steps:      []v1.Step{taskStep()},
+			Steps:      []v1.Step{copyCredentialsStep(), taskStep()},
+			Volumes:    taskVolumes(),
 		},
 	}
 }
@@ -62,11 +63,11 @@ func taskWorkspaces() []v1.WorkspaceDeclaration {
 	}, {
 		Name: WorkspaceDockerConfig,
 		Description: "Registry credentials: a Secret (or other volume) holding config.json, or a " +
-			"kubernetes.io/dockerconfigjson Secret as is (its .dockerconfigjson key). Mounted where the " +
-			"executor looks by default, so an unbound workspace means anonymous access.",
-		MountPath: catalog.DockerConfigDir,
-		ReadOnly:  true,
-		Optional:  true,
+			"kubernetes.io/dockerconfigjson Secret as is (its .dockerconfigjson key). Mounted in the first " +
+			"step alone, which copies it for the build step to read once and delete before any RUN; " +
+			"unbound means anonymous access.",
+		ReadOnly: true,
+		Optional: true,
 	}, {
 		Name: WorkspaceCache,
 		Description: "Kept between runs: cached base images and the contents of RUN --mount=type=cache " +
@@ -91,23 +92,62 @@ func taskResults() []v1.TaskResult {
 	}}
 }
 
+// Task volumes: the build step's copy of the credentials, and what
+// covers the service account token in the build step.
+const (
+	volumeCredentials = "kaniko-credentials"
+	volumeNoToken     = "no-service-account-token"
+)
+
+func taskVolumes() []corev1.Volume {
+	return []corev1.Volume{
+		{Name: volumeCredentials, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
+		{Name: volumeNoToken, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+	}
+}
+
+// copyCredentialsStep copies the credentials workspace, isolated to this
+// step, to a volume the build step consumes (--consume-credentials): a
+// RUN never finds the Secret mounted.
+func copyCredentialsStep() v1.Step {
+	return v1.Step{
+		Name:            copyStepName,
+		Image:           param(ParamBuilderImage),
+		Command:         []string{catalog.Executor},
+		Args:            []string{"copy-credentials", ref("workspaces." + WorkspaceDockerConfig + ".path"), catalog.DockerConfigDir},
+		Workspaces:      []v1.WorkspaceUsage{{Name: WorkspaceDockerConfig, MountPath: "/workspace/" + WorkspaceDockerConfig}},
+		VolumeMounts:    []corev1.VolumeMount{{Name: volumeCredentials, MountPath: catalog.DockerConfigDir}},
+		SecurityContext: securityContext(),
+	}
+}
+
 func taskStep() v1.Step {
 	return v1.Step{
 		Name:       stepName,
 		Image:      param(ParamBuilderImage),
 		WorkingDir: ref("workspaces." + WorkspaceSource + ".path"),
 		Command:    []string{catalog.Executor},
-		Args: executorArgs(paths{
+		// The copy of the credentials is read once and deleted before
+		// any RUN.
+		Args: append([]string{"--consume-credentials"}, executorArgs(paths{
 			source:   ref("workspaces." + WorkspaceSource + ".path"),
 			cacheDir: ref("workspaces." + WorkspaceCache + ".path"),
 			digest:   ref("results." + ResultImageDigest + ".path"),
 			url:      ref("results." + ResultImageURL + ".path"),
 			images:   ref("results." + ResultImages + ".path"),
-		}),
-		Env:             []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: catalog.DockerConfigDir}},
+		})...),
+		Env: []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: catalog.DockerConfigDir}},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: volumeCredentials, MountPath: catalog.DockerConfigDir},
+			{Name: volumeNoToken, MountPath: serviceAccountDir, ReadOnly: true},
+		},
 		SecurityContext: securityContext(),
 	}
 }
+
+// serviceAccountDir is where Kubernetes mounts the pod's service account
+// token, unless a container mounts something else there.
+const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 // securityContext runs the executor as root, which it needs to unpack base
 // images with their owners, and nothing more: not privileged, no added

@@ -69,7 +69,7 @@ func TestGeneratedPassTektonValidation(t *testing.T) {
 func TestBrokenCopiesFailTektonValidation(t *testing.T) {
 	ctx := webhookContext(t)
 	unknownParam := Task()
-	unknownParam.Spec.Steps[0].Args = append(unknownParam.Spec.Steps[0].Args, "--label=$(params.NO_SUCH_PARAM)")
+	unknownParam.Spec.Steps[buildStep].Args = append(unknownParam.Spec.Steps[buildStep].Args, "--label=$(params.NO_SUCH_PARAM)")
 
 	unknownStepActionParam := StepAction()
 	unknownStepActionParam.Spec.Args = append(unknownStepActionParam.Spec.Args, "--target=$(params.NO_SUCH_PARAM)")
@@ -78,7 +78,7 @@ func TestBrokenCopiesFailTektonValidation(t *testing.T) {
 	missingWorkspace.Spec.Workspaces = missingWorkspace.Spec.Workspaces[1:] // drop "source"
 
 	undeclaredStepWorkspace := Task()
-	undeclaredStepWorkspace.Spec.Steps[0].Workspaces = []v1.WorkspaceUsage{{Name: "no-such-workspace"}}
+	undeclaredStepWorkspace.Spec.Steps[buildStep].Workspaces = []v1.WorkspaceUsage{{Name: "no-such-workspace"}}
 
 	for name, obj := range map[string]any{
 		"unknown param reference in the Task":       unknownParam,

@@ -119,6 +119,9 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(os.Stdout, "kaniko-build version: %s\n", versionString())
 		return 0
 	}
+	if len(args) > 0 && args[0] == "copy-credentials" {
+		return copyCredentials(args[1:], stderr)
+	}
 	var f flags
 	fs := newFlagSet(&f)
 	fs.SetOutput(stderr)

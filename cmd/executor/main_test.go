@@ -458,3 +458,41 @@ func TestUnreachableDestination(t *testing.T) {
 		}
 	}
 }
+
+// copy-credentials copies a docker config, plain or a Secret's symlinked
+// key, to a directory of its own, 0600; with no source it copies nothing.
+func TestCopyCredentials(t *testing.T) {
+	from, to := t.TempDir(), filepath.Join(t.TempDir(), "creds")
+	data := filepath.Join(from, "..data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, ".dockerconfigjson"), []byte(`{"auths":{}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..data/.dockerconfigjson", filepath.Join(from, ".dockerconfigjson")); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	if code := Main(context.Background(), []string{"copy-credentials", from, to}, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	fi, err := os.Lstat(filepath.Join(to, ".dockerconfigjson"))
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("copied: %v %v, want a 0600 file", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(to, "config.json")); !os.IsNotExist(err) {
+		t.Errorf("config.json made from nothing (%v)", err)
+	}
+	// An unbound workspace: an empty path, nothing to copy.
+	empty := filepath.Join(t.TempDir(), "none")
+	if code := Main(context.Background(), []string{"copy-credentials", "", empty}, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if entries, err := os.ReadDir(empty); err != nil || len(entries) != 0 {
+		t.Errorf("from nothing: %v %v", entries, err)
+	}
+	if code := Main(context.Background(), []string{"copy-credentials", from}, &stderr); code != exitUsage {
+		t.Errorf("one argument: exit %d, want %d", code, exitUsage)
+	}
+}
