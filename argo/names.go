@@ -46,6 +46,11 @@ const (
 	VolumeWorkspace    = "workspace"
 	volumeOutputs      = "outputs"
 	volumeDockerConfig = "docker-config"
+	// volumeCredentials holds the main container's copy of the docker
+	// config, which it deletes before any RUN; volumeNoToken covers the
+	// service account token there.
+	volumeCredentials = "kaniko-credentials"
+	volumeNoToken     = "no-service-account-token"
 )
 
 // Paths inside the build container.

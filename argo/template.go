@@ -65,7 +65,8 @@ func spec() wfv1.WorkflowSpec {
 func buildTemplate(name, context string) wfv1.Template {
 	mounts := []corev1.VolumeMount{
 		{Name: volumeOutputs, MountPath: outputsPath},
-		{Name: volumeDockerConfig, MountPath: catalog.DockerConfigDir, ReadOnly: true},
+		{Name: volumeCredentials, MountPath: catalog.DockerConfigDir},
+		{Name: volumeNoToken, MountPath: serviceAccountDir, ReadOnly: true},
 	}
 	inputs := wfv1.Inputs{Parameters: inputParams(context)}
 	if name == TemplateBuildFromVolume {
@@ -87,7 +88,22 @@ func buildTemplate(name, context string) wfv1.Template {
 				SecretName: input(ParamDockerConfigSecret),
 				Optional:   boolPtr(true),
 			}}},
+			{Name: volumeCredentials, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
+			{Name: volumeNoToken, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		},
+		// The Secret is mounted here alone: the main container reads a
+		// copy once and deletes it before any RUN (--consume-credentials).
+		InitContainers: []wfv1.UserContainer{{Container: corev1.Container{
+			Name:    "copy-credentials",
+			Image:   input(ParamBuilderImage),
+			Command: []string{catalog.Executor},
+			Args:    []string{"copy-credentials", secretPath, catalog.DockerConfigDir},
+			VolumeMounts: []corev1.VolumeMount{
+				{Name: volumeDockerConfig, MountPath: secretPath, ReadOnly: true},
+				{Name: volumeCredentials, MountPath: catalog.DockerConfigDir},
+			},
+			SecurityContext: securityContext(),
+		}}},
 		Container: &corev1.Container{
 			Image:   input(ParamBuilderImage),
 			Command: []string{catalog.Executor},
@@ -103,10 +119,19 @@ func buildTemplate(name, context string) wfv1.Template {
 	}
 }
 
+// secretPath is where the init container reads the docker-config Secret;
+// serviceAccountDir is where Kubernetes mounts the pod's token, unless a
+// container mounts something else there.
+const (
+	secretPath        = "/workspace/docker-config"
+	serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+)
+
 func input(name string) string { return "{{inputs.parameters." + name + "}}" }
 
 func executorArgs() []string {
 	return []string{
+		"--consume-credentials",
 		"--context=" + input(ParamContext),
 		"--dockerfile=" + input(ParamDockerfile),
 		"--destination=" + input(ParamImage),

@@ -142,7 +142,13 @@ func (p argoPod) run(t *testing.T, tmpl *wfv1.Template) (map[string]string, map[
 	if img, ok := p.images[pc.image]; ok {
 		pc.image = img
 	}
-	for _, m := range c.VolumeMounts {
+	// One host directory per volume, shared by the init containers and
+	// the main one.
+	dirs := map[string]string{}
+	volumeDir := func(m corev1.VolumeMount) string {
+		if dir, ok := dirs[m.Name]; ok {
+			return dir
+		}
 		var dir string
 		i := slices.IndexFunc(tmpl.Volumes, func(v corev1.Volume) bool { return v.Name == m.Name })
 		switch {
@@ -165,10 +171,36 @@ func (p argoPod) run(t *testing.T, tmpl *wfv1.Template) (map[string]string, map[
 				t.Fatalf("template %s mounts %s, which neither it nor the Workflow declares", tmpl.Name, m.Name)
 			}
 		}
-		if m.SubPath != "" {
-			dir = filepath.Join(dir, filepath.FromSlash(m.SubPath))
+		dirs[m.Name] = dir
+		return dir
+	}
+	mountsOf := func(vms []corev1.VolumeMount) []podMount {
+		var out []podMount
+		for _, m := range vms {
+			dir := volumeDir(m)
+			if m.SubPath != "" {
+				dir = filepath.Join(dir, filepath.FromSlash(m.SubPath))
+			}
+			out = append(out, podMount{host: dir, container: m.MountPath, readOnly: m.ReadOnly})
 		}
-		pc.mounts = append(pc.mounts, podMount{host: dir, container: m.MountPath, readOnly: m.ReadOnly})
+		return out
+	}
+	pc.mounts = append(pc.mounts, mountsOf(c.VolumeMounts)...)
+	var initLogs strings.Builder
+	for _, ic := range tmpl.InitContainers {
+		ipc := podContainer{
+			image: ic.Image, command: ic.Command, args: ic.Args, env: ic.Env,
+			workingDir: ic.WorkingDir, security: ic.SecurityContext,
+			mounts: append([]podMount{{host: t.TempDir(), container: "/var/run/argo", readOnly: true}}, mountsOf(ic.VolumeMounts)...),
+		}
+		if img, ok := p.images[ipc.image]; ok {
+			ipc.image = img
+		}
+		out, err := dockerRun(t, ipc)
+		initLogs.WriteString(out)
+		if err != nil {
+			return nil, nil, initLogs.String(), fmt.Errorf("init container %s: %w", ic.Name, err)
+		}
 	}
 	for _, a := range tmpl.Inputs.Artifacts {
 		dir, ok := p.artifacts[a.Name]
@@ -182,6 +214,7 @@ func (p argoPod) run(t *testing.T, tmpl *wfv1.Template) (map[string]string, map[
 	}
 
 	logs, err := dockerRun(t, pc)
+	logs = initLogs.String() + logs
 	if err != nil {
 		return nil, nil, logs, err
 	}
