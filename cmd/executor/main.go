@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"testing"
 
 	"golang.org/x/sys/unix"
 
@@ -21,6 +22,7 @@ import (
 
 	"github.com/kaniko-build/kaniko-build/cmd/internal/logflags"
 	"github.com/kaniko-build/kaniko-build/engine"
+	"github.com/kaniko-build/kaniko-build/engine/rootfs"
 	"github.com/kaniko-build/kaniko-build/engine/run"
 )
 
@@ -32,6 +34,7 @@ const (
 
 func main() {
 	run.Init()
+	rootfs.InitRemover()
 	// As docker and BuildKit: files the build makes (directories COPY
 	// creates, files RUN writes) get 0022, whatever the caller's umask.
 	syscall.Umask(0o022)
@@ -156,6 +159,8 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		return exitUsage
 	}
 	f.opt.Log = log
+	// main calls rootfs.InitRemover; a test binary would not.
+	f.opt.Root.RemoveInBackground = !testing.Testing()
 	f.opt.Context.Stdin = os.Stdin
 	f.opt.Context.GitPullMethod = os.Getenv("GIT_PULL_METHOD")
 	// Installed as <kaniko-dir>/executor, as in our image, the build runs in

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -494,5 +495,55 @@ func TestCopyCredentials(t *testing.T) {
 	}
 	if code := Main(context.Background(), []string{"copy-credentials", from}, &stderr); code != exitUsage {
 		t.Errorf("one argument: exit %d, want %d", code, exitUsage)
+	}
+}
+
+// The executor exits as soon as the image is written: a detached copy of
+// it deletes the scratch afterwards, leaving nothing behind.
+func TestScratchRemovedAfterExit(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "executor")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ctxDir, tmp := t.TempDir(), t.TempDir()
+	files := map[string]string{"Dockerfile": "FROM scratch\nCOPY . /\n"}
+	for i := range 2000 {
+		files[fmt.Sprintf("d/f%d", i)] = fmt.Sprint(i)
+	}
+	for p, body := range files {
+		if err := os.MkdirAll(filepath.Join(ctxDir, filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(ctxDir, p), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, "--context", ctxDir, "--dockerfile", filepath.Join(ctxDir, "Dockerfile"), "--no-push")
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("executor: %v\n%s", err, out)
+	}
+	left := func() []string {
+		ents, err := os.ReadDir(tmp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	for _, n := range left() {
+		if !strings.HasPrefix(n, "trash-") {
+			t.Errorf("the scratch %s is still in place after the exit", n)
+		}
+	}
+	// The remover runs on: wait for it to finish its one job.
+	for deadline := time.Now().Add(time.Minute); len(left()) > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("a minute after the exit, %v is still there", left())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -33,6 +33,10 @@ type Options struct {
 	// TempDir holds scratch files; empty means os.TempDir() (in-container
 	// mode: KanikoDir/tmp).
 	TempDir string
+	// RemoveInBackground, outside in-container mode, has the scratch of a
+	// finished build deleted by a detached copy of the program, which
+	// then exits at once: its main must call InitRemover.
+	RemoveInBackground bool
 }
 
 // AddFlags declares the root filesystem flags on fs; --kaniko-dir
@@ -80,6 +84,8 @@ func (o Options) RemoveTemp(tmp string, ignored IgnoreList, log *slog.Logger) {
 		}
 	case ignored != nil:
 		Discard(tmp)
+	case o.RemoveInBackground:
+		removeDetached(tmp)
 	default:
 		os.RemoveAll(tmp)
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"sort"
@@ -285,6 +286,44 @@ func Discard(dir string) {
 	if os.Rename(dir, trash) != nil {
 		os.RemoveAll(dir)
 	}
+}
+
+// removerArg is the argv[0] under which the executor re-executes itself
+// to remove a finished build's scratch after it has exited.
+const removerArg = "kaniko-build-remove-scratch"
+
+// InitRemover must be called early in main of a program that sets
+// Options.RemoveInBackground: in the re-executed remover it deletes the
+// trash directories it was given and exits.
+func InitRemover() {
+	if len(os.Args) == 0 || os.Args[0] != removerArg {
+		return
+	}
+	for _, p := range os.Args[1:] {
+		if strings.HasPrefix(filepath.Base(p), trashPrefix) {
+			os.RemoveAll(p)
+		}
+	}
+	os.Exit(0)
+}
+
+// removeDetached moves dir to the trash and has a detached copy of this
+// program (see InitRemover) delete it, so that the caller can exit at
+// once; when that cannot start, it deletes dir itself.
+func removeDetached(dir string) {
+	trash := filepath.Join(filepath.Dir(dir), trashPrefix+filepath.Base(dir))
+	if os.Rename(dir, trash) != nil {
+		os.RemoveAll(dir)
+		return
+	}
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Args = []string{removerArg, trash}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(trash)
+		return
+	}
+	cmd.Process.Release()
 }
 
 // EmptyTrash deletes, in the background, what earlier builds in this
