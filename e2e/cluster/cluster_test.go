@@ -7,11 +7,13 @@
 package cluster
 
 import (
+	"archive/tar"
 	"bytes"
-	"errors"
-
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/cgi"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"sigs.k8s.io/yaml"
@@ -864,5 +867,84 @@ func TestArgoCache(t *testing.T) {
 	}
 	if la, lb := layers(t, image+"@"+digests[0]), layers(t, image+"@"+digests[1]); strings.Join(la, ",") != strings.Join(lb, ",") {
 		t.Errorf("the cached rebuild has other layers: %v vs %v", la, lb)
+	}
+}
+
+// clusterHunt is a RUN that looks, in the Task's build step, for the
+// registry password (24 hex digits here) and its base64 login, in every
+// file of /workspace, /kaniko, /var/run and /tekton, every process's
+// environ and writable memory; and for the pod's service account token.
+// Its own control, a process with such a string in its environment, must
+// be found.
+const clusterHunt = `
+ctl=0123456789abcdef""01234567
+env MARK=$ctl sleep 60 &
+ctlpid=$!
+found() { tr -c 'A-Za-z0-9+/' '\n' | grep -E '^[0-9a-f]{24}$|a2ItZTJl' | sed "s|^|$1: |"; }
+{
+  [ -e /var/run/secrets/kubernetes.io/serviceaccount/token ] && echo "token: present"
+  for f in $(find /workspace /kaniko /var/run /tekton -xdev -type f 2>/dev/null); do
+    cat "$f" 2>/dev/null | found "file $f"
+  done
+  for p in /proc/[0-9]*; do
+    cat $p/environ 2>/dev/null | found environ
+    grep ' rw' $p/maps 2>/dev/null | while read range perms rest; do
+      start=$((0x${range%-*})); end=$((0x${range#*-}))
+      dd if=$p/mem bs=4096 skip=$((start/4096)) count=$(((end-start)/4096)) 2>/dev/null | found mem
+    done
+  done
+} | sort -u > /hunt.txt
+kill $ctlpid
+`
+
+// A hostile Dockerfile in the Task's build step finds neither the
+// registry credentials nor the service account token, and the build still
+// pulls its private base and pushes.
+func TestTknTaskRunSeesNoCredentials(t *testing.T) {
+	timed(t)
+	claim(t, "src-hunt", map[string]string{"Dockerfile": "FROM " + env.busybox + "\nRUN <<'HUNT'\n" + clusterHunt + "HUNT\n"})
+	image := env.registry + "/tkn/hunt:1"
+	tr, obj := startTask(t, "claimName=src-hunt", "-p", "IMAGE="+image)
+	if condition(obj) != "True" {
+		t.Fatalf("TaskRun %s failed:\n%s", tr, taskRunLog(t, tr))
+	}
+	found := imageFile(t, image, "hunt.txt")
+	if !strings.Contains(found, "environ: 0123456789abcdef01234567") {
+		t.Errorf("the hunt missed its control, so it proves nothing:\n%s", found)
+	}
+	login := base64.StdEncoding.EncodeToString([]byte(env.user + ":" + env.pass))
+	for _, secret := range []string{env.pass, login[:16], "token: present"} {
+		if strings.Contains(found, secret) {
+			t.Errorf("the RUN found %q:\n%s", secret, found)
+		}
+	}
+}
+
+// imageFile reads the file p (no leading slash) of the pushed image ref.
+func imageFile(t *testing.T, ref, p string) string {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(r, regOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s has no %s: %v", ref, p, err)
+		}
+		if strings.TrimPrefix(h.Name, "/") == p {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
 	}
 }
