@@ -50,7 +50,7 @@ func Build(ctx context.Context, opt Options) (_ *Result, err error) {
 			}
 		}
 	}
-	tmp, err := os.MkdirTemp(opt.Root.TempDir, "kaniko-build-")
+	tmp, err := os.MkdirTemp(opt.Root.TempDir, rootfs.ScratchPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("creating scratch directory: %w", err)
 	}

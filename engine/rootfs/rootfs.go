@@ -269,6 +269,9 @@ func moveEntry(fromRoot, toRoot, dir, name string) error {
 // the next build in the container to delete (see Discard).
 const trashPrefix = "trash-"
 
+// ScratchPrefix names a build's scratch directory.
+const ScratchPrefix = "kaniko-build-"
+
 // Discard disposes of a finished build's scratch directory dir. The
 // stages set aside there can hold many thousands of files and a container
 // usually ends with its build, so only dir's plain files go now (deleting
@@ -327,9 +330,18 @@ func removeDetached(dir string) {
 }
 
 // EmptyTrash deletes, in the background, what earlier builds in this
-// container left in dir.
+// container left in dir: their trash, and the scratch of a build that was
+// killed (only one build at a time runs in a container's own root, so any
+// scratch there is a dead build's).
 func EmptyTrash(dir string) {
 	old, _ := filepath.Glob(filepath.Join(dir, trashPrefix+"*"))
+	killed, _ := filepath.Glob(filepath.Join(dir, ScratchPrefix+"*"))
+	for _, k := range killed {
+		trash := filepath.Join(dir, trashPrefix+filepath.Base(k))
+		if os.Rename(k, trash) == nil {
+			old = append(old, trash)
+		}
+	}
 	if len(old) == 0 {
 		return
 	}
