@@ -17,33 +17,8 @@ import (
 	"github.com/kaniko-build/kaniko-build/e2e/registry"
 )
 
-// huntScript is a RUN that looks for every string beginning with KBX: in
-// the files a Kaniko-style builder leaves about (the docker config, the
-// secrets, /kaniko), in every process's environ and in the writable
-// memory of every process it may read. Each find is a line "WHERE: STRING"
-// in /hunt.txt. A process of its own with KBXctl in its environment is
-// the control: the hunt must find it in both environ and mem.
-const huntScript = `
-ctl=KBX""ctl-control
-env MARK=$ctl sleep 60 &
-ctlpid=$!
-found() { tr -c 'A-Za-z0-9-' '\n' | grep '^KBX' | sed "s|^|$1: |"; }
-cat /run/secrets/one > /mounted.txt
-for f in $(find /creds /kaniko /run/secrets /tmp /var/run -xdev -type f 2>/dev/null); do
-  cat "$f" 2>/dev/null | found "file $f"
-done
-for p in /proc/[0-9]*; do
-  cat $p/environ 2>/dev/null | found environ
-  grep ' rw' $p/maps 2>/dev/null | while read range perms rest; do
-    start=$((0x${range%-*})); end=$((0x${range#*-}))
-    dd if=$p/mem bs=4096 skip=$((start/4096)) count=$(((end-start)/4096)) 2>/dev/null | found mem
-  done
-done | sort -u > /hunt.txt
-kill $ctlpid
-`
-
 // TestImageRunCannotReadCredentials builds, with the executor image, a
-// Dockerfile whose RUN mounts one of two secrets and hunts for every
+// Dockerfile whose RUN (testdata/hunt.sh) mounts one of two secrets and hunts for every
 // credential the build was given: the password of the private registry
 // the base comes from and the image goes to (in DOCKER_CONFIG, a writable
 // directory, as the catalog Task arranges), the other secret, an env=
@@ -70,13 +45,17 @@ func TestImageRunCannotReadCredentials(t *testing.T) {
 			creds := dockerConfigDir(t, reg.Host, user, pass)
 			writeTree(t, creds, map[string]string{"one.txt": one, "two.txt": two})
 			dir := t.TempDir()
-			writeTree(t, dir, map[string]string{
-				"Dockerfile": "FROM " + base + "\nRUN --mount=type=secret,id=one <<'HUNT'\n" + huntScript + "HUNT\n",
-			})
+			script, err := os.ReadFile(filepath.Join(h.root, "e2e", "testdata", "hunt.sh"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeTree(t, dir, map[string]string{"Dockerfile": "FROM " + base +
+				"\nARG PATTERN\nARG CONTROL\nRUN --mount=type=secret,id=one <<'HUNT'\n" + string(script) + "HUNT\n"})
 			ref := reg.Host + "/app/isolation-" + name + ":1"
 			args := []string{"--context", "/workspace", "--destination", ref,
 				"--secret", "id=one,src=/creds/one.txt", "--secret", "id=two,src=/creds/two.txt",
-				"--secret", "id=envsecret,env=ENV_SECRET"}
+				"--secret", "id=envsecret,env=ENV_SECRET",
+				"--build-arg", "PATTERN=^KBX", "--build-arg", "CONTROL=KBXctl-control"}
 			if consume {
 				args = append(args, "--consume-credentials")
 			}
