@@ -236,47 +236,19 @@ func (opt CopyOptions) MadeDirMode() os.FileMode {
 	return opt.DirMode
 }
 
-// walk lists a directory tree in path order, honouring Exclude.
+// walk lists a directory tree in path order, honouring Exclude as
+// walkEach does.
 func walk(root, rootRel string, opt CopyOptions) ([]entry, error) {
 	var out []entry
-	included := map[string]bool{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel := filepath.ToSlash(strings.TrimPrefix(p, root))
-		rel = strings.TrimPrefix(rel, "/")
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if rel != "" && opt.Exclude != nil && opt.Exclude(path.Join(rootRel, rel)) {
-			if d.IsDir() && !opt.HasExceptions {
-				return filepath.SkipDir
-			}
-			if d.IsDir() {
-				out = append(out, entry{rel, info}) // kept only if a child is
-			}
-			return nil
-		}
-		included[rel] = true
-		for dir := path.Dir(rel); rel != "" && dir != "." && !included[dir]; dir = path.Dir(dir) {
-			included[dir] = true
-		}
-		out = append(out, entry{rel, info})
+	err := walkEach(root, rootRel, opt, func(e entry) error {
+		out = append(out, e)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	kept := out[:0]
-	for _, e := range out {
-		if e.rel == "" || included[e.rel] {
-			kept = append(kept, e)
-		}
-	}
-	sort.SliceStable(kept, func(i, j int) bool { return kept[i].rel < kept[j].rel })
-	return kept, nil
+	sort.SliceStable(out, func(i, j int) bool { return out[i].rel < out[j].rel })
+	return out, nil
 }
 
 // walkEach calls fn for each entry of the tree at root that Exclude
