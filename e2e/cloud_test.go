@@ -9,20 +9,16 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"net"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/kaniko-build/kaniko-build/e2e/azurite"
 )
 
 // contextTarGz is a build context as a .tar.gz: a Dockerfile FROM base
@@ -129,32 +125,11 @@ func azuriteContext(t *testing.T, tgz []byte) (key, endpoint string) {
 		t.Fatal(err)
 	}
 	key = base64.StdEncoding.EncodeToString(raw)
-	bin, err := exec.LookPath("azurite-blob")
-	if err != nil {
-		t.Fatalf("azurite-blob is not installed (bash e2e/setup.sh installs it): %v", err)
-	}
-	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	endpoint, stop, err := azurite.Start(t.TempDir(), account, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
-	var log bytes.Buffer
-	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", port,
-		"--location", filepath.Join(dir, "data"), "--skipApiVersionCheck", "--disableTelemetry")
-	cmd.Env = append(os.Environ(), "AZURITE_ACCOUNTS="+account+":"+key)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	endpoint = "http://127.0.0.1:" + port + "/" + account
+	t.Cleanup(stop)
 	cred, err := azblob.NewSharedKeyCredential(account, key)
 	if err != nil {
 		t.Fatal(err)
@@ -163,21 +138,9 @@ func azuriteContext(t *testing.T, tgz []byte) (key, endpoint string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The container is the readiness probe: Azurite answers once it listens.
 	ctx := context.Background()
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		_, err := client.CreateContainer(ctx, "ctx", nil)
-		if err == nil {
-			break
-		}
-		select {
-		case werr := <-exited:
-			t.Fatalf("azurite-blob exited (%v):\n%s", werr, log.String())
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("azurite-blob did not answer within 60s: %v", err)
-		}
+	if _, err := client.CreateContainer(ctx, "ctx", nil); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := client.UploadBuffer(ctx, "ctx", "app/context.tar.gz", tgz, nil); err != nil {
 		t.Fatal(err)

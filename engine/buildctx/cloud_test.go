@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,19 +18,19 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
+
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/spf13/pflag"
+
+	azuritepkg "github.com/kaniko-build/kaniko-build/e2e/azurite"
 )
 
 // loadCloud loads src with cloud's settings into a new temporary
@@ -308,52 +309,19 @@ func freePort(t *testing.T) int {
 
 // azurite starts Azurite's Blob service on 127.0.0.1 with the one
 // account given, and returns its endpoint, http://127.0.0.1:PORT/ACCOUNT.
-// The test is skipped without azurite-blob (npm install -g azurite, as
-// e2e/setup.sh does), except in CI, whose machine has it.
+// The test is skipped without azurite-blob, except in CI, whose machine
+// has it.
 func azurite(t *testing.T, account, key string) string {
 	t.Helper()
-	bin, err := exec.LookPath("azurite-blob")
-	if err != nil {
-		cannotHere(t, "azurite-blob is not installed (npm install -g azurite@3.37.0, as e2e/setup.sh does): Azure Blob contexts are not tested")
+	endpoint, stop, err := azuritepkg.Start(t.TempDir(), account, key)
+	if errors.Is(err, azuritepkg.ErrNotInstalled) {
+		cannotHere(t, "%v: Azure Blob contexts are not tested", err)
 	}
-	dir := t.TempDir()
-	log, err := os.Create(filepath.Join(dir, "azurite.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer log.Close()
-	port := freePort(t)
-	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
-		"--location", filepath.Join(dir, "data"), "--skipApiVersionCheck", "--disableTelemetry")
-	cmd.Env = append(os.Environ(), "AZURITE_ACCOUNTS="+account+":"+key)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-exited:
-			out, _ := os.ReadFile(log.Name())
-			t.Fatalf("azurite-blob exited (%v):\n%s", err, out)
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(log.Name())
-			t.Fatalf("azurite-blob did not listen on %s within 60s:\n%s", addr, out)
-		}
-	}
-	return "http://" + addr + "/" + account
+	t.Cleanup(stop)
+	return endpoint
 }
 
 // TestFetchAzureBlob reads Azure Blob contexts from Azurite, Microsoft's
