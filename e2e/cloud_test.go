@@ -7,13 +7,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -78,7 +75,15 @@ func TestImageCloudContexts(t *testing.T) {
 	defer gcs.Stop()
 	gcsEnv := []string{"STORAGE_EMULATOR_HOST=" + strings.TrimPrefix(gcs.URL(), "http://")}
 
-	azKey, azEndpoint := azuriteContext(t, contextTarGz(t, busybox, "from azure\n"))
+	az, err := azurite.Start(t.TempDir(), "e2eaccount")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer az.Close()
+	if err := az.Upload(ctx, "ctx", "app/context.tar.gz", contextTarGz(t, busybox, "from azure\n")); err != nil {
+		t.Fatal(err)
+	}
+	azKey, azEndpoint := az.Key, az.Endpoint
 	azEnv := []string{"AZURE_STORAGE_ACCESS_KEY=" + azKey, "AZURE_STORAGE_BLOB_ENDPOINT=" + azEndpoint}
 
 	for _, tc := range []struct {
@@ -111,39 +116,4 @@ func TestImageCloudContexts(t *testing.T) {
 			checkFiles(t, ref, map[string]string{"/marker.txt": tc.want, "/ran.txt": tc.want})
 		})
 	}
-}
-
-// azuriteContext starts Azurite's Blob service (Microsoft's emulator,
-// installed by e2e/setup.sh) on 127.0.0.1 with a fresh account key,
-// uploads tgz as ctx/app/context.tar.gz, and returns the key and the
-// account's endpoint, http://127.0.0.1:PORT/ACCOUNT.
-func azuriteContext(t *testing.T, tgz []byte) (key, endpoint string) {
-	t.Helper()
-	const account = "e2eaccount"
-	raw := make([]byte, 64)
-	if _, err := rand.Read(raw); err != nil {
-		t.Fatal(err)
-	}
-	key = base64.StdEncoding.EncodeToString(raw)
-	endpoint, stop, err := azurite.Start(t.TempDir(), account, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stop)
-	cred, err := azblob.NewSharedKeyCredential(account, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := azblob.NewClientWithSharedKeyCredential(endpoint, cred, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, err := client.CreateContainer(ctx, "ctx", nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.UploadBuffer(ctx, "ctx", "app/context.tar.gz", tgz, nil); err != nil {
-		t.Fatal(err)
-	}
-	return key, endpoint
 }

@@ -4,6 +4,9 @@ package azurite
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -13,15 +16,61 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 )
 
 // ErrNotInstalled is Start's error when azurite-blob is not on PATH.
 var ErrNotInstalled = errors.New("azurite-blob is not installed (npm install -g azurite@3.37.0, as e2e/setup.sh does)")
 
+// Server is a running Azurite with one storage account.
+type Server struct {
+	// Endpoint is the account's Blob service, http://127.0.0.1:PORT/ACCOUNT.
+	Endpoint string
+	Account  string
+	// Key is the account's shared key, made at random.
+	Key  string
+	stop func()
+}
+
+// Close stops the server.
+func (s *Server) Close() { s.stop() }
+
+// Upload puts data as blob in container, which it creates if need be.
+func (s *Server) Upload(ctx context.Context, container, blob string, data []byte) error {
+	cred, err := azblob.NewSharedKeyCredential(s.Account, s.Key)
+	if err != nil {
+		return err
+	}
+	client, err := azblob.NewClientWithSharedKeyCredential(s.Endpoint, cred, nil)
+	if err != nil {
+		return err
+	}
+	_, err = client.CreateContainer(ctx, container, nil)
+	if err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		return fmt.Errorf("creating container %s: %w", container, err)
+	}
+	_, err = client.UploadBuffer(ctx, container, blob, data, nil)
+	return err
+}
+
 // Start runs azurite-blob on 127.0.0.1 with its data in dir and the one
-// account given, waits until it listens, and returns the account's
-// endpoint, http://127.0.0.1:PORT/ACCOUNT, and what stops it.
-func Start(dir, account, key string) (endpoint string, stop func(), _ error) {
+// account given, with a random key, and waits until it listens.
+func Start(dir, account string) (*Server, error) {
+	raw := make([]byte, 64)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	key := base64.StdEncoding.EncodeToString(raw)
+	endpoint, stop, err := start(dir, account, key)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{Endpoint: endpoint, Account: account, Key: key, stop: stop}, nil
+}
+
+func start(dir, account, key string) (endpoint string, stop func(), _ error) {
 	bin, err := exec.LookPath("azurite-blob")
 	if err != nil {
 		return "", nil, ErrNotInstalled

@@ -23,7 +23,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"github.com/johannesboyne/gofakes3"
@@ -308,48 +307,31 @@ func freePort(t *testing.T) int {
 }
 
 // azurite starts Azurite's Blob service on 127.0.0.1 with the one
-// account given, and returns its endpoint, http://127.0.0.1:PORT/ACCOUNT.
-// The test is skipped without azurite-blob, except in CI, whose machine
-// has it.
-func azurite(t *testing.T, account, key string) string {
+// account given. The test is skipped without azurite-blob, except in CI,
+// whose machine has it.
+func azurite(t *testing.T, account string) *azuritepkg.Server {
 	t.Helper()
-	endpoint, stop, err := azuritepkg.Start(t.TempDir(), account, key)
+	srv, err := azuritepkg.Start(t.TempDir(), account)
 	if errors.Is(err, azuritepkg.ErrNotInstalled) {
 		cannotHere(t, "%v: Azure Blob contexts are not tested", err)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(stop)
-	return endpoint
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // TestFetchAzureBlob reads Azure Blob contexts from Azurite, Microsoft's
 // Blob service emulator, named by AZURE_STORAGE_BLOB_ENDPOINT.
 func TestFetchAzureBlob(t *testing.T) {
 	const account = "ctxaccount"
-	raw := make([]byte, 64)
-	if _, err := rand.Read(raw); err != nil {
-		t.Fatal(err)
-	}
-	key := base64.StdEncoding.EncodeToString(raw)
-	endpoint := azurite(t, account, key)
-
-	cred, err := azblob.NewSharedKeyCredential(account, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := azblob.NewClientWithSharedKeyCredential(endpoint, cred, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := azurite(t, account)
+	key, endpoint := srv.Key, srv.Endpoint
 	ctx := context.Background()
-	if _, err := client.CreateContainer(ctx, "ctx", nil); err != nil {
-		t.Fatal(err)
-	}
 	tgz := compress(t, "gzip", makeTar(t, contextEntries))
 	for _, name := range []string{"app/context.tar.gz", "context.tar.gz", "a b.tar.gz"} {
-		if _, err := client.UploadBuffer(ctx, "ctx", name, tgz, nil); err != nil {
+		if err := srv.Upload(ctx, "ctx", name, tgz); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -381,6 +363,10 @@ func TestFetchAzureBlob(t *testing.T) {
 	// A wrong key: Azurite refuses the signature (AuthorizationFailure
 	// where Azure says AuthenticationFailed).
 	src = endpoint + "/ctx/app/context.tar.gz"
+	raw, err := base64.StdEncoding.DecodeString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	raw[0]++
 	wrong := base64.StdEncoding.EncodeToString(raw)
 	bad := cloud
