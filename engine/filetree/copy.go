@@ -60,10 +60,9 @@ type entry struct {
 // Copy copies srcHost (a host path: a file, a symlink or a directory whose
 // contents are copied) to the in-image path dst under dstRoot. srcRel is
 // srcHost relative to its source root for Exclude. Hard links inside the
-// copy stay hard links. A directory is copied as it is walked, in
-// constant memory whatever the number of files: its directories in
-// order, its files by workers once their directory exists, its hard
-// links last.
+// copy stay hard links. A directory is copied as it is walked, in memory
+// that grows with its directories (and hard links), not its files: its
+// directories in order, then its files by workers, its hard links last.
 func Copy(srcHost, srcRel, dstRoot, dst string, opt CopyOptions) error {
 	fi, err := os.Lstat(srcHost)
 	if err != nil {
