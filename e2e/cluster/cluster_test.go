@@ -870,27 +870,30 @@ func TestArgoCache(t *testing.T) {
 	}
 }
 
-// A hostile Dockerfile in the Task's build step finds neither the
-// registry credentials nor the service account token, and the build still
-// pulls its private base and pushes.
-func TestTknTaskRunSeesNoCredentials(t *testing.T) {
-	timed(t)
-	// The hunt of the e2e isolation test: the password is 24 hex digits,
-	// its login in base64 begins with that of "kb-e2e".
+// huntPattern and huntControl are testdata/hunt.sh's build args here:
+// the password is 24 hex digits, its login in base64 begins with that of
+// "kb-e2e".
+const (
+	huntPattern = "^[0-9a-f]{24}$|a2ItZTJl"
+	huntControl = "0123456789abcdef01234567"
+)
+
+// huntDockerfile is the Dockerfile of the e2e isolation test's hunt.
+func huntDockerfile(t *testing.T) string {
+	t.Helper()
 	script, err := os.ReadFile("../testdata/hunt.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	claim(t, "src-hunt", map[string]string{"Dockerfile": "FROM " + env.busybox +
-		"\nARG PATTERN\nARG CONTROL\nRUN <<'HUNT'\n" + string(script) + "HUNT\n"})
-	image := env.registry + "/tkn/hunt:1"
-	tr, obj := startTask(t, "claimName=src-hunt", "-p", "IMAGE="+image,
-		"-p", "BUILD_ARGS=PATTERN=^[0-9a-f]{24}$|a2ItZTJl,CONTROL=0123456789abcdef01234567")
-	if condition(obj) != "True" {
-		t.Fatalf("TaskRun %s failed:\n%s", tr, taskRunLog(t, tr))
-	}
+	return "FROM " + env.busybox + "\nARG PATTERN\nARG CONTROL\nRUN <<'HUNT'\n" + string(script) + "HUNT\n"
+}
+
+// checkHunt reads the hunt's findings from the pushed image: its control
+// and nothing of the credentials or the token.
+func checkHunt(t *testing.T, image string) {
+	t.Helper()
 	found := imageFile(t, image, "hunt.txt")
-	if !strings.Contains(found, "environ: 0123456789abcdef01234567") {
+	if !strings.Contains(found, "environ: "+huntControl) {
 		t.Errorf("the hunt missed its control, so it proves nothing:\n%s", found)
 	}
 	login := base64.StdEncoding.EncodeToString([]byte(env.user + ":" + env.pass))
@@ -899,6 +902,37 @@ func TestTknTaskRunSeesNoCredentials(t *testing.T) {
 			t.Errorf("the RUN found %q:\n%s", secret, found)
 		}
 	}
+}
+
+// A hostile Dockerfile in the Task's build step finds neither the
+// registry credentials nor the service account token, and the build still
+// pulls its private base and pushes.
+func TestTknTaskRunSeesNoCredentials(t *testing.T) {
+	timed(t)
+	claim(t, "src-hunt", map[string]string{"Dockerfile": huntDockerfile(t)})
+	image := env.registry + "/tkn/hunt:1"
+	tr, obj := startTask(t, "claimName=src-hunt", "-p", "IMAGE="+image,
+		"-p", "BUILD_ARGS=PATTERN="+huntPattern+",CONTROL="+huntControl)
+	if condition(obj) != "True" {
+		t.Fatalf("TaskRun %s failed:\n%s", tr, taskRunLog(t, tr))
+	}
+	checkHunt(t, image)
+}
+
+// The same in the WorkflowTemplate's main container.
+func TestArgoRunSeesNoCredentials(t *testing.T) {
+	timed(t)
+	url := gitRepo(t, "hunt", map[string]string{"ctx/Dockerfile": huntDockerfile(t)})
+	image := env.registry + "/argo/hunt:1"
+	args, err := json.Marshal([]string{"PATTERN=" + huntPattern, "CONTROL=" + huntControl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nm, obj := workflow(t, buildWorkflow(url, "ctx", image, map[string]any{"name": "build-args", "value": string(args)}))
+	if phase(obj) != "Succeeded" {
+		t.Fatalf("Workflow %s: %s\n%s", nm, phase(obj), podLogs(t, nm))
+	}
+	checkHunt(t, image)
 }
 
 // imageFile reads the file p (no leading slash) of the pushed image ref.
