@@ -66,7 +66,7 @@ func buildTemplate(name, context string) wfv1.Template {
 	mounts := []corev1.VolumeMount{
 		{Name: volumeOutputs, MountPath: outputsPath},
 		{Name: volumeCredentials, MountPath: catalog.DockerConfigDir},
-		{Name: volumeNoToken, MountPath: serviceAccountDir, ReadOnly: true},
+		{Name: volumeNoToken, MountPath: catalog.ServiceAccountDir, ReadOnly: true},
 	}
 	inputs := wfv1.Inputs{Parameters: inputParams(context)}
 	if name == TemplateBuildFromVolume {
@@ -119,13 +119,8 @@ func buildTemplate(name, context string) wfv1.Template {
 	}
 }
 
-// secretPath is where the init container reads the docker-config Secret;
-// serviceAccountDir is where Kubernetes mounts the pod's token, unless a
-// container mounts something else there.
-const (
-	secretPath        = "/workspace/docker-config"
-	serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
-)
+// secretPath is where the init container reads the docker-config Secret.
+const secretPath = "/workspace/docker-config"
 
 func input(name string) string { return "{{inputs.parameters." + name + "}}" }
 

@@ -7,6 +7,8 @@ import (
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	"github.com/tektoncd/pipeline/pkg/workspace"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kaniko-build/kaniko-build/catalog"
 )
 
 // With the credentials workspace bound to a Secret, as Tekton mounts it:
@@ -46,7 +48,7 @@ func TestBuildStepNeverMountsTheCredentials(t *testing.T) {
 	if build[volumeCredentials] != copyStep[volumeCredentials] || build[volumeCredentials] == "" {
 		t.Errorf("the build step does not read the copy: build %v, copy %v", build, copyStep)
 	}
-	if build[volumeNoToken] != serviceAccountDir {
+	if build[volumeNoToken] != catalog.ServiceAccountDir {
 		t.Errorf("the service account token is not covered in the build step: %v", build)
 	}
 	if build[vols[WorkspaceSource].Name] == "" {

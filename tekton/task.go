@@ -139,15 +139,11 @@ func taskStep() v1.Step {
 		Env: []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: catalog.DockerConfigDir}},
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: volumeCredentials, MountPath: catalog.DockerConfigDir},
-			{Name: volumeNoToken, MountPath: serviceAccountDir, ReadOnly: true},
+			{Name: volumeNoToken, MountPath: catalog.ServiceAccountDir, ReadOnly: true},
 		},
 		SecurityContext: securityContext(),
 	}
 }
-
-// serviceAccountDir is where Kubernetes mounts the pod's service account
-// token, unless a container mounts something else there.
-const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 // securityContext runs the executor as root, which it needs to unpack base
 // images with their owners, and nothing more: not privileged, no added
