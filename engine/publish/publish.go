@@ -37,13 +37,14 @@ func Write(ctx context.Context, img v1.Image, o Options, reg remote.Options, up 
 	if err := o.writeLayout(img); err != nil {
 		return nil, err
 	}
-	var pushed, withDigest, withTag []string
+	var pushed, names, withDigest, withTag []string
 	var outputs bytes.Buffer // $BUILDER_OUTPUT/images
 	for _, d := range o.Destinations {
 		r, err := reg.Parse(d)
 		if err != nil {
 			return nil, err
 		}
+		names = append(names, r.Name())
 		withDigest = append(withDigest, r.Context().Name()+"@"+digest.String())
 		withTag = append(withTag, r.Name()+"@"+digest.String())
 	}
@@ -58,7 +59,7 @@ func Write(ctx context.Context, img v1.Image, o Options, reg remote.Options, up 
 		for i, d := range o.Destinations {
 			if !kept[d] {
 				pushed = append(pushed, withDigest[i])
-				line, err := json.Marshal(map[string]string{"name": strings.TrimSuffix(withTag[i], "@"+digest.String()), "digest": digest.String()})
+				line, err := json.Marshal(map[string]string{"name": names[i], "digest": digest.String()})
 				if err != nil {
 					return nil, err
 				}

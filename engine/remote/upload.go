@@ -3,7 +3,6 @@ package remote
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -425,7 +424,10 @@ func (u *Uploader) push(ctx context.Context, img v1.Image, refs []string) error 
 // tag that holds the manifest is a push that landed.
 func (u *Uploader) putManifest(ctx context.Context, c *http.Client, r name.Reference, manifest []byte, mt types.MediaType) error {
 	target := u.url("manifests/" + r.Identifier())
-	want := v1.Hash{Algorithm: "sha256", Hex: fmt.Sprintf("%x", sha256.Sum256(manifest))}
+	want, _, err := v1.SHA256(bytes.NewReader(manifest))
+	if err != nil {
+		return err
+	}
 	return u.o.retry(ctx, func() error {
 		_, err := u.do(ctx, c, http.MethodPut, target.String(), io.NopCloser(bytes.NewReader(manifest)), int64(len(manifest)), string(mt), http.StatusCreated)
 		if err != nil && !IsImmutableTag(err) && u.holds(ctx, c, target.String(), mt, want) {
