@@ -243,8 +243,8 @@ func (o Options) Pull(ctx context.Context, ref string) (v1.Image, error) {
 			return img, nil
 		}
 		errs = append(errs, err)
-		if o.Logf != nil && c != cands[len(cands)-1] {
-			o.Logf("pulling %s from mirror %s failed, trying the next: %v", ref, c, err)
+		if c != cands[len(cands)-1] {
+			o.logf("pulling %s from mirror %s failed, trying the next: %v", ref, c, err)
 		}
 	}
 	return nil, fmt.Errorf("pulling %s: %w", ref, errors.Join(errs...))
@@ -320,6 +320,7 @@ func (o Options) hold(ctx context.Context, img v1.Image, todo map[name.Reference
 	return true
 }
 
+// logf is Logf, when set.
 func (o Options) logf(format string, args ...any) {
 	if o.Logf != nil {
 		o.Logf(format, args...)

@@ -115,8 +115,8 @@ func (u *Uploader) Add(ctx context.Context, l v1.Layer) {
 		err = remote.WriteLayer(u.repo, l, opts...)
 		if err == nil {
 			u.record(d)
-		} else if u.o.Logf != nil && ctx.Err() == nil {
-			u.o.Logf("early upload of a layer failed, the final push will retry it: %v", err)
+		} else if ctx.Err() == nil {
+			u.o.logf("early upload of a layer failed, the final push will retry it: %v", err)
 		}
 	}()
 }
@@ -336,8 +336,8 @@ func (o Options) PushAfter(ctx context.Context, u *Uploader, img v1.Image, refs 
 		if err == nil || IsImmutableTag(err) { // a full push would be told the same
 			return err
 		}
-		if u.o.Logf != nil && ctx.Err() == nil {
-			u.o.Logf("pushing the manifest alone failed, pushing the whole image: %v", err)
+		if ctx.Err() == nil {
+			u.o.logf("pushing the manifest alone failed, pushing the whole image: %v", err)
 		}
 	}
 	if u != nil {
