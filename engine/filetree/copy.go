@@ -235,21 +235,6 @@ func (opt CopyOptions) MadeDirMode() os.FileMode {
 	return opt.DirMode
 }
 
-// walk lists a directory tree in path order, honouring Exclude as
-// walkEach does.
-func walk(root, rootRel string, opt CopyOptions) ([]entry, error) {
-	var out []entry
-	err := walkEach(root, rootRel, opt, func(e entry) error {
-		out = append(out, e)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].rel < out[j].rel })
-	return out, nil
-}
-
 // walkEach calls fn for each entry of the tree at root that Exclude
 // keeps, as it walks: a directory before what is in it. An excluded
 // directory that "!" patterns may reach into (HasExceptions) is passed on

@@ -1,6 +1,7 @@
 package filetree
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -21,39 +22,42 @@ type Planned struct {
 	// Mtime is the source's, or zero for "when copied".
 	Mtime int64
 	Link  string // symlink target
-	// Dev and Ino are the source's: equal for hard links of one file.
-	Dev, Ino uint64
-	Size     int64
+	// Dev, Ino and Nlink are the source's: equal Dev and Ino for hard
+	// links of one file.
+	Dev, Ino, Nlink uint64
+	Size            int64
 }
 
-// PlanNew lists what Copy(srcHost, srcRel, dstRoot, dst, opt) would
-// create when dst does not exist yet: dst itself (the directory MkdirAll
-// makes for a directory source, or the file) and, for a directory, every
-// entry below it, in path order. The parents of dst are not included.
-// ok is false for sources Copy would treat in ways a plan does not model
+// ErrUnplanned is a source Copy treats in ways a plan does not model
 // (devices, FIFOs, sockets): copy those for real.
-func PlanNew(srcHost, srcRel, dst string, opt CopyOptions) (_ []Planned, ok bool, _ error) {
+var ErrUnplanned = errors.New("a source a plan does not model")
+
+// PlanEach calls fn with what Copy(srcHost, srcRel, dstRoot, dst, opt)
+// would create when dst does not exist yet: dst itself (the directory
+// MkdirAll makes for a directory source, or the file) and, for a
+// directory, every entry below it, in tree order (a directory, then what
+// is in it, siblings by name). The parents of dst are not included. It
+// stops with ErrUnplanned at the first source a plan does not model.
+func PlanEach(srcHost, srcRel, dst string, opt CopyOptions, fn func(Planned) error) error {
 	dst = Clean(dst)
 	fi, err := os.Lstat(srcHost)
 	if err != nil {
-		return nil, false, err
+		return err
 	}
 	if !fi.IsDir() {
 		if opt.Refuse != nil && opt.Refuse(dst) {
-			return nil, false, &RefusedError{dst}
+			return &RefusedError{dst}
 		}
 		p, ok := planOne(srcHost, dst, fi, opt)
-		return []Planned{p}, ok, nil
+		if !ok {
+			return ErrUnplanned
+		}
+		return fn(p)
 	}
-	entries, err := walk(srcHost, srcRel, opt)
-	if err != nil {
-		return nil, false, err
-	}
-	out := make([]Planned, 0, len(entries))
-	for _, e := range entries {
+	return walkEach(srcHost, srcRel, opt, func(e entry) error {
 		target := path.Join(dst, e.rel)
 		if opt.Refuse != nil && opt.Refuse(target) {
-			return nil, false, &RefusedError{target}
+			return &RefusedError{target}
 		}
 		if e.rel == "" {
 			// MkdirAll's: its mode, owned by DirOwner, made now.
@@ -61,16 +65,14 @@ func PlanNew(srcHost, srcRel, dst string, opt CopyOptions) (_ []Planned, ok bool
 			if opt.DirOwner != nil {
 				o = *opt.DirOwner
 			}
-			out = append(out, Planned{Path: dst, Mode: os.ModeDir | opt.MadeDirMode(), UID: o.UID, GID: o.GID})
-			continue
+			return fn(Planned{Path: dst, Mode: os.ModeDir | opt.MadeDirMode(), UID: o.UID, GID: o.GID})
 		}
 		p, ok := planOne(filepath.Join(srcHost, filepath.FromSlash(e.rel)), target, e.info, opt)
 		if !ok {
-			return nil, false, nil
+			return ErrUnplanned
 		}
-		out = append(out, p)
-	}
-	return out, true, nil
+		return fn(p)
+	})
 }
 
 // planOne is copyOne's result for one entry.
@@ -94,7 +96,7 @@ func planOne(src, target string, fi fs.FileInfo, opt CopyOptions) (Planned, bool
 	}
 	if st != nil {
 		p.UID, p.GID = int(st.Uid), int(st.Gid)
-		p.Dev, p.Ino = st.Dev, st.Ino
+		p.Dev, p.Ino, p.Nlink = st.Dev, st.Ino, uint64(st.Nlink)
 	}
 	if opt.Owner != nil {
 		p.UID, p.GID = opt.Owner.UID, opt.Owner.GID

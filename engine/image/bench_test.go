@@ -85,7 +85,7 @@ func BenchmarkWriteLayer(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				changes := snapshot.Diff(snapshot.State{}, cur)
+				changes := snapshot.Diff(nil, cur)
 				out := b.TempDir()
 				b.SetBytes(int64(tc.files * tc.size))
 				var size int64
@@ -115,7 +115,7 @@ func BenchmarkWriteTar(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			changes := snapshot.Diff(snapshot.State{}, cur)
+			changes := snapshot.Diff(nil, cur)
 			b.SetBytes(int64(tc.files * tc.size))
 			for b.Loop() {
 				if err := snapshot.WriteTar(io.Discard, root, cur, changes, snapshot.TarOptions{}); err != nil {

@@ -47,8 +47,8 @@ func BenchmarkScan100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(st) != benchFiles+benchDirs {
-			b.Fatalf("scanned %d paths", len(st))
+		if st.Len() != benchFiles+benchDirs {
+			b.Fatalf("scanned %d paths", st.Len())
 		}
 	}
 	perFile(b)
@@ -90,8 +90,8 @@ func BenchmarkDiff100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if ch := Diff(old, cur); len(ch) != changed {
-			b.Fatalf("%d changes", len(ch))
+		if n := Diff(old, cur).Len(); n != changed {
+			b.Fatalf("%d changes", n)
 		}
 	}
 	perFile(b)
@@ -111,8 +111,8 @@ func BenchmarkScanDiff100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if ch := Diff(old, cur); len(ch) != changed {
-			b.Fatalf("%d changes", len(ch))
+		if n := Diff(old, cur).Len(); n != changed {
+			b.Fatalf("%d changes", n)
 		}
 	}
 	perFile(b)

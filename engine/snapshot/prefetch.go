@@ -2,7 +2,6 @@ package snapshot
 
 import (
 	"sync"
-	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -11,43 +10,27 @@ import (
 // in the page cache (a context just checked out, or pages the kernel
 // reclaimed while the build waited), each read waits for the disk in
 // turn. A prefetcher asks the kernel to start reading the next files
-// (posix_fadvise WILLNEED) a bounded distance ahead of the writer, so the
-// disk sees many requests at once.
+// (posix_fadvise WILLNEED) as the items are made, a bounded distance
+// ahead of the writer, so the disk sees many requests at once.
 
 const (
-	prefetchAhead   = 128 // files
+	prefetchAhead   = 128 // items
 	prefetchWorkers = 4
 )
 
 type prefetcher struct {
-	slots chan struct{}
-	quit  chan struct{}
+	paths chan string
 	wg    sync.WaitGroup
 }
 
-// prefetch starts reading paths ahead; the reader calls consumed once per
-// path, in order, and stop at the end.
-func prefetch(paths []string) *prefetcher {
-	p := &prefetcher{slots: make(chan struct{}, prefetchAhead), quit: make(chan struct{})}
-	if len(paths) < 2 {
-		return p
-	}
-	var next atomic.Int64
+func startPrefetch() *prefetcher {
+	p := &prefetcher{paths: make(chan string, prefetchAhead)}
 	for range prefetchWorkers {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			for {
-				select {
-				case p.slots <- struct{}{}:
-				case <-p.quit:
-					return
-				}
-				i := int(next.Add(1)) - 1
-				if i >= len(paths) {
-					return
-				}
-				fd, err := unix.Open(paths[i], unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+			for path := range p.paths {
+				fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 				if err != nil {
 					continue
 				}
@@ -59,16 +42,17 @@ func prefetch(paths []string) *prefetcher {
 	return p
 }
 
-// consumed frees a slot: the reader is done with one more path.
-func (p *prefetcher) consumed() {
+// hint asks for path to be read soon; when the workers are behind, it is
+// dropped rather than waited for.
+func (p *prefetcher) hint(path string) {
 	select {
-	case <-p.slots:
+	case p.paths <- path:
 	default:
 	}
 }
 
 func (p *prefetcher) stop() {
-	close(p.quit)
+	close(p.paths)
 	p.wg.Wait()
 }
 

@@ -26,7 +26,7 @@ func write(t *testing.T, p, s string) {
 	}
 }
 
-func entries(t *testing.T, root string, old, cur State) map[string]byte {
+func entries(t *testing.T, root string, old, cur *State) map[string]byte {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := WriteTar(&buf, root, cur, Diff(old, cur), TarOptions{}); err != nil {
@@ -46,7 +46,7 @@ func entries(t *testing.T, root string, old, cur State) map[string]byte {
 	}
 }
 
-func scan(t *testing.T, root string) State {
+func scan(t *testing.T, root string) *State {
 	t.Helper()
 	st, err := Scan(root, nil)
 	if err != nil {
@@ -179,7 +179,7 @@ func TestScanMatchesASerialWalk(t *testing.T) {
 	must(os.Link(filepath.Join(root, "top"), filepath.Join(root, "d4/hard")))
 	skip := func(p string) bool { return p == "/skipped" || p == "/d5/sub5" }
 
-	want := State{}
+	want := map[string]Entry{}
 	err := filepath.WalkDir(root, func(host string, d iofs.DirEntry, err error) error {
 		if err != nil || host == root {
 			return err
@@ -209,24 +209,107 @@ func TestScanMatchesASerialWalk(t *testing.T) {
 		return nil
 	})
 	must(err)
-	got, err := Scan(root, skip)
+	st, err := Scan(root, skip)
 	must(err)
-	if !reflect.DeepEqual(got, want) {
-		for p, e := range want {
-			if got[p] != e {
-				t.Errorf("%s: got %+v, want %+v", p, got[p], e)
-			}
-		}
-		for p := range got {
-			if _, ok := want[p]; !ok {
-				t.Errorf("%s: scanned, but a walk does not find it", p)
-			}
+	got := metas(st)
+	for p, e := range want {
+		m := summarize(e)
+		if g, ok := got[p]; !ok || g.sum != m.sum || g.ctime != m.ctime || g.id != m.id || g.mode != m.mode {
+			t.Errorf("%s: got %+v, want %+v (%+v)", p, g, m, e)
 		}
 	}
-	if got["/d1/long-link"].Link != long {
-		t.Errorf("long link target %q", got["/d1/long-link"].Link)
+	for p := range got {
+		if _, ok := want[p]; !ok {
+			t.Errorf("%s: scanned, but a walk does not find it", p)
+		}
+	}
+	if st.Len() != len(want) {
+		t.Errorf("Len %d, want %d", st.Len(), len(want))
 	}
 	if _, err := Scan(filepath.Join(root, "missing"), nil); err == nil {
 		t.Error("scanning a missing root: no error")
+	}
+}
+
+// metas lists the paths of st and what it holds of each, in tree order.
+func metas(st *State) map[string]meta {
+	out := map[string]meta{}
+	Diff(nil, st).walk(visitFunc(func(p []byte, _ Kind, m meta, _ bool) error {
+		out[string(p)] = m
+		return nil
+	}))
+	return out
+}
+
+// A directory whose ctime alone changed is no change once told so;
+// Below finds changes under a directory and Update records a new entry.
+func TestIgnoreCtimeBelowAndUpdate(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "quiet/keep"), "k")
+	write(t, filepath.Join(root, "busy/keep"), "k")
+	old := scan(t, root)
+	for _, d := range []string{"quiet", "busy"} {
+		// A mount point made and removed: the times put back, a new ctime.
+		fi, err := os.Stat(filepath.Join(root, d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Mkdir(filepath.Join(root, d, "mnt"), 0o755)
+		os.Remove(filepath.Join(root, d, "mnt"))
+		os.Chtimes(filepath.Join(root, d), fi.ModTime(), fi.ModTime())
+	}
+	write(t, filepath.Join(root, "busy/new"), "n")
+	cur := scan(t, root)
+	ch := Diff(old, cur)
+	if got := ch.Below([]string{"/quiet", "/busy", "/bus"}); !reflect.DeepEqual(got, []bool{false, true, false}) {
+		t.Errorf("Below: %v", got)
+	}
+	if n := ch.Len(); n != 3 {
+		t.Errorf("%d changes before /quiet's ctime is ignored, want 3: %v", n, ch.List())
+	}
+	ch.IgnoreCtime("/quiet")
+	want := []Change{{"/busy", Modified}, {"/busy/new", Added}}
+	if got := ch.List(); !reflect.DeepEqual(got, want) {
+		t.Errorf("changes %v, want %v", got, want)
+	}
+	if err := cur.Update("/busy/new", Entry{Mode: unix.S_IFREG | 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cur.Update("/busy", Entry{Mode: unix.S_IFREG}); err == nil {
+		t.Error("updating a directory as a file: no error")
+	}
+	if err := cur.Update("/missing", Entry{}); err == nil {
+		t.Error("updating a missing path: no error")
+	}
+	if !cur.Has("/busy/keep") || cur.Has("/busy/kee") || cur.Has("/busy/keep/x") {
+		t.Error("Has")
+	}
+}
+
+// Entries come in tree order: a directory, then what is in it, siblings
+// by name, so "a/b" comes before "a.txt".
+func TestWriteTarTreeOrder(t *testing.T) {
+	root := t.TempDir()
+	old := scan(t, root)
+	for _, n := range []string{"a.txt", "a/b", "a/c/d", "a-b"} {
+		write(t, filepath.Join(root, n), n)
+	}
+	cur := scan(t, root)
+	var buf bytes.Buffer
+	if err := WriteTar(&buf, root, cur, Diff(old, cur), TarOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	tr := tar.NewReader(&buf)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		got = append(got, h.Name)
+	}
+	want := []string{"a/", "a/b", "a/c/", "a/c/d", "a-b", "a.txt"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("order %q, want %q", got, want)
 	}
 }

@@ -3,11 +3,13 @@
 package snapshot
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -67,8 +69,120 @@ func (e Entry) IsDir() bool { return e.Mode&syscall.S_IFMT == syscall.S_IFDIR }
 
 func (e Entry) typ() uint32 { return e.Mode & syscall.S_IFMT }
 
-// State maps clean in-image paths ("/etc/passwd") to their metadata.
-type State map[string]Entry
+// State is the metadata of every path below a root, held compactly for
+// trees of millions of files: a node per directory lists its entries by
+// name, each as a fingerprint of its Entry rather than the Entry itself.
+// Paths come in tree order: a directory, then what is in it, siblings by
+// name (byte order; the order of a path's components).
+type State struct {
+	nodes []node // nodes[0] is the root's
+	n     int
+}
+
+// node is one directory's entries, sorted by name.
+type node struct {
+	names []byte   // the names, back to back
+	ends  []uint32 // where each name ends in names
+	metas []meta
+}
+
+// meta is what a diff needs of an entry.
+type meta struct {
+	sum   uint64 // hash of the Entry but its Ctime
+	ctime int64
+	id    uint64 // hash of Dev and Ino: a directory's identity
+	mode  uint32
+	sub   int32 // a directory's node; -1 for none
+}
+
+func (m meta) isDir() bool { return m.mode&syscall.S_IFMT == syscall.S_IFDIR }
+
+func (nd *node) len() int { return len(nd.ends) }
+
+func (nd *node) name(i int) []byte {
+	start := uint32(0)
+	if i > 0 {
+		start = nd.ends[i-1]
+	}
+	return nd.names[start:nd.ends[i]]
+}
+
+// find is the index of name in nd, or -1.
+func (nd *node) find(name string) int {
+	i := sort.Search(nd.len(), func(i int) bool { return string(nd.name(i)) >= name })
+	if i < nd.len() && string(nd.name(i)) == name {
+		return i
+	}
+	return -1
+}
+
+// Len is the number of paths.
+func (st *State) Len() int {
+	if st == nil {
+		return 0
+	}
+	return st.n
+}
+
+// lookup finds the in-image path p: its node and index there.
+func (st *State) lookup(p string) (*node, int) {
+	if st == nil || len(st.nodes) == 0 || p == "/" || !strings.HasPrefix(p, "/") {
+		return nil, -1
+	}
+	nd := &st.nodes[0]
+	for rest := p[1:]; ; {
+		name, after, more := strings.Cut(rest, "/")
+		i := nd.find(name)
+		if i < 0 || !more {
+			return nd, i
+		}
+		m := nd.metas[i]
+		if m.sub < 0 {
+			return nil, -1
+		}
+		nd, rest = &st.nodes[m.sub], after
+	}
+}
+
+// Has reports whether st holds the path p.
+func (st *State) Has(p string) bool {
+	_, i := st.lookup(p)
+	return i >= 0
+}
+
+// Update records e as the entry of p, which st holds.
+func (st *State) Update(p string, e Entry) error {
+	nd, i := st.lookup(p)
+	if i < 0 {
+		return fmt.Errorf("updating %s: not in the snapshot", p)
+	}
+	m := summarize(e)
+	m.sub = nd.metas[i].sub
+	if m.isDir() != nd.metas[i].isDir() {
+		return fmt.Errorf("updating %s: its type changed", p)
+	}
+	nd.metas[i] = m
+	return nil
+}
+
+// summarize is the meta of e, not yet linked to a node.
+func summarize(e Entry) meta {
+	h := fnv.New64a()
+	var b [60]byte
+	binary.LittleEndian.PutUint32(b[0:], e.Mode)
+	binary.LittleEndian.PutUint32(b[4:], e.UID)
+	binary.LittleEndian.PutUint32(b[8:], e.GID)
+	binary.LittleEndian.PutUint64(b[12:], uint64(e.Size))
+	binary.LittleEndian.PutUint64(b[20:], uint64(e.Mtime))
+	binary.LittleEndian.PutUint64(b[28:], e.Ino)
+	binary.LittleEndian.PutUint64(b[36:], e.Dev)
+	binary.LittleEndian.PutUint64(b[44:], e.Nlink)
+	h.Write(b[:52])
+	h.Write([]byte(e.Link))
+	id := fnv.New64a()
+	id.Write(b[28:44])
+	return meta{sum: h.Sum64(), ctime: e.Ctime, id: id.Sum64(), mode: e.Mode, sub: -1}
+}
 
 // scanWorkers read directories at once: the walk is mostly system calls,
 // which overlap across cores and with the disk.
@@ -77,29 +191,26 @@ const scanWorkers = 4
 // Scan walks root and records every path but those skip reports; a
 // skipped directory is not entered. Workers read directories at once,
 // each entry stat'ed relative to its directory's descriptor.
-func Scan(root string, skip func(p string) bool) (State, error) {
+func Scan(root string, skip func(p string) bool) (*State, error) {
 	root = filepath.Clean(root)
 	prefix := root
 	if root == "/" {
 		prefix = ""
 	}
-	w := &walk{prefix: prefix, skip: skip, queue: []string{"/"}}
+	w := &walk{prefix: prefix, skip: skip, queue: []queued{{"/", 0}}, nodes: make([]node, 1)}
 	w.cond = sync.NewCond(&w.mu)
-	perWorker := make([][]found, scanWorkers)
 	var wg sync.WaitGroup
-	for i := range perWorker {
+	for range scanWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
-				dir, ok := w.next()
+				q, ok := w.next()
 				if !ok {
 					return
 				}
-				var subdirs []string
-				var err error
-				perWorker[i], subdirs, err = w.readDir(dir, perWorker[i])
-				w.done(subdirs, err)
+				nd, subdirs, err := w.readDir(q.dir)
+				w.done(q, nd, subdirs, err)
 			}
 		}()
 	}
@@ -107,22 +218,12 @@ func Scan(root string, skip func(p string) bool) (State, error) {
 	if w.err != nil {
 		return nil, fmt.Errorf("scanning %s: %w", root, w.err)
 	}
-	n := 0
-	for _, f := range perWorker {
-		n += len(f)
-	}
-	st := make(State, n)
-	for _, f := range perWorker {
-		for _, e := range f {
-			st[e.path] = e.entry
-		}
-	}
-	return st, nil
+	return &State{nodes: w.nodes, n: w.n}, nil
 }
 
-type found struct {
-	path  string
-	entry Entry
+type queued struct {
+	dir  string
+	node int32
 }
 
 // walk is the shared queue of directories still to read.
@@ -132,42 +233,60 @@ type walk struct {
 
 	mu     sync.Mutex
 	cond   *sync.Cond
-	queue  []string
+	queue  []queued
+	nodes  []node
+	n      int
 	active int // directories being read
 	err    error
 }
 
 // next is a directory to read, or false when there are none left (or an
 // error stopped the walk).
-func (w *walk) next() (string, bool) {
+func (w *walk) next() (queued, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for len(w.queue) == 0 && w.active > 0 && w.err == nil {
 		w.cond.Wait()
 	}
 	if len(w.queue) == 0 || w.err != nil {
-		return "", false
+		return queued{}, false
 	}
-	d := w.queue[len(w.queue)-1]
+	q := w.queue[len(w.queue)-1]
 	w.queue = w.queue[:len(w.queue)-1]
 	w.active++
-	return d, true
+	return q, true
 }
 
-func (w *walk) done(subdirs []string, err error) {
+// done stores the node read for directory q and queues its
+// subdirectories, each given a node of its own.
+func (w *walk) done(q queued, nd node, subdirs []subdir, err error) {
 	w.mu.Lock()
 	w.active--
 	if err != nil && w.err == nil {
 		w.err = err
 	}
-	w.queue = append(w.queue, subdirs...)
+	if err == nil {
+		for _, s := range subdirs {
+			k := int32(len(w.nodes))
+			w.nodes = append(w.nodes, node{})
+			nd.metas[s.index].sub = k
+			w.queue = append(w.queue, queued{s.path, k})
+		}
+		w.nodes[q.node] = nd
+		w.n += nd.len()
+	}
 	w.mu.Unlock()
 	w.cond.Broadcast()
 }
 
-// readDir appends the entries of the in-image directory dir to out and
-// returns its subdirectories to walk.
-func (w *walk) readDir(dir string, out []found) ([]found, []string, error) {
+type subdir struct {
+	index int
+	path  string
+}
+
+// readDir reads the in-image directory dir into a node and returns its
+// subdirectories to walk.
+func (w *walk) readDir(dir string) (node, []subdir, error) {
 	// Never follow a symlink or block on a FIFO that replaced a
 	// directory since it was stat'ed.
 	flags := os.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
@@ -176,19 +295,25 @@ func (w *walk) readDir(dir string, out []found) ([]found, []string, error) {
 	}
 	f, err := os.OpenFile(w.prefix+dir, flags, 0)
 	if err != nil {
-		return out, nil, err
+		return node{}, nil, err
 	}
 	defer f.Close()
 	names, err := f.Readdirnames(-1)
 	if err != nil {
-		return out, nil, err
+		return node{}, nil, err
 	}
+	sort.Strings(names)
 	fd := int(f.Fd())
 	base := dir
 	if dir != "/" {
 		base += "/"
 	}
-	var subdirs []string
+	size := 0
+	for _, name := range names {
+		size += len(name)
+	}
+	nd := node{names: make([]byte, 0, size), ends: make([]uint32, 0, len(names)), metas: make([]meta, 0, len(names))}
+	var subdirs []subdir
 	for _, name := range names {
 		p := base + name
 		if w.skip != nil && w.skip(p) {
@@ -196,14 +321,16 @@ func (w *walk) readDir(dir string, out []found) ([]found, []string, error) {
 		}
 		e, err := statAt(fd, name)
 		if err != nil {
-			return out, nil, fmt.Errorf("%s: %w", w.prefix+p, err)
+			return node{}, nil, fmt.Errorf("%s: %w", w.prefix+p, err)
 		}
-		out = append(out, found{p, e})
 		if e.IsDir() {
-			subdirs = append(subdirs, p)
+			subdirs = append(subdirs, subdir{nd.len(), p})
 		}
+		nd.names = append(nd.names, name...)
+		nd.ends = append(nd.ends, uint32(len(nd.names)))
+		nd.metas = append(nd.metas, summarize(e))
 	}
-	return out, subdirs, nil
+	return nd, subdirs, nil
 }
 
 // Stat is the entry of one host path, not following a symlink.
@@ -246,76 +373,4 @@ func readlinkAt(dirfd int, name string, size int) (string, error) {
 			return string(buf[:m]), nil
 		}
 	}
-}
-
-// Kind says how a path changed.
-type Kind int
-
-// The kinds of change.
-const (
-	Added Kind = iota
-	Modified
-	Deleted
-	// Replaced is a directory that is gone and came back (or changed type):
-	// lower content under it must be hidden.
-	Replaced
-)
-
-// Change is one changed path.
-type Change struct {
-	Path string
-	Kind Kind
-}
-
-// Diff lists the changes from old to cur, sorted by path. Deletions under
-// a deleted or replaced directory are folded into it.
-func Diff(old, cur State) []Change {
-	var out []Change
-	for p, e := range cur {
-		o, ok := old[p]
-		switch {
-		case !ok:
-			out = append(out, Change{p, Added})
-		case o.IsDir() && (!e.IsDir() || o.Ino != e.Ino || o.Dev != e.Dev):
-			out = append(out, Change{p, Replaced})
-		case o != e:
-			out = append(out, Change{p, Modified})
-		}
-	}
-	for p := range old {
-		if _, ok := cur[p]; ok {
-			continue
-		}
-		if hiddenByParent(p, old, cur) {
-			continue
-		}
-		out = append(out, Change{p, Deleted})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out
-}
-
-// hiddenByParent reports whether a deleted path needs no whiteout of its
-// own because an ancestor is deleted or replaced too.
-func hiddenByParent(p string, old, cur State) bool {
-	for d := path.Dir(p); d != "/"; d = path.Dir(d) {
-		c, ok := cur[d]
-		if !ok {
-			return true
-		}
-		o := old[d]
-		if !c.IsDir() || o.Ino != c.Ino || o.Dev != c.Dev {
-			return true
-		}
-	}
-	return false
-}
-
-// Clone returns a copy of st.
-func (st State) Clone() State {
-	n := make(State, len(st))
-	for k, v := range st {
-		n[k] = v
-	}
-	return n
 }

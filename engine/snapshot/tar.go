@@ -2,12 +2,12 @@ package snapshot
 
 import (
 	"archive/tar"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -25,126 +25,84 @@ type inode struct{ dev, ino uint64 }
 
 // WriteTar writes the changes as a layer tar: the changed entries with
 // their parent directories, whiteouts for deletions, opaque markers for
-// replaced directories. Entries come in path order, so equal trees give
-// equal bytes.
-func WriteTar(w io.Writer, root string, cur State, changes []Change, opt TarOptions) error {
+// replaced directories. Entries come in tree order, so equal trees give
+// equal bytes; each is stat'ed again as it is written.
+func WriteTar(w io.Writer, root string, cur *State, changes *Changes, opt TarOptions) error {
 	root = filepath.Clean(root)
-	items := changedItems(cur, changes)
-	paths := items.sorted()
-	var hosts []string
-	for _, p := range paths {
-		if e, ok := cur[p]; ok && !items[p].whiteout && readsContent(e) {
-			hosts = append(hosts, filepath.Join(root, filepath.FromSlash(p)))
-		}
+	if changes.cur != cur {
+		return fmt.Errorf("writing layer: the changes are not of this snapshot")
 	}
-	pf := prefetch(hosts)
-	defer pf.stop()
-	tw := tar.NewWriter(w)
-	links := map[inode]string{}
-	for _, p := range paths {
-		it := items[p]
-		if it.whiteout {
-			if err := writeMarker(tw, p[1:], opt); err != nil {
-				return fmt.Errorf("writing whiteout %s: %w", p, err)
-			}
-			continue
-		}
-		e, ok := cur[p]
-		if !ok {
-			continue
-		}
-		if err := writeEntry(tw, filepath.Join(root, filepath.FromSlash(p)), p, e, links, opt); err != nil {
-			return err
-		}
-		if readsContent(e) {
-			pf.consumed()
-		}
-		if it.opaque {
-			if err := writeMarker(tw, p[1:]+"/.wh..wh..opq", opt); err != nil {
-				return fmt.Errorf("writing opaque marker %s: %w", p, err)
-			}
-		}
+	return WriteItems(w, func(yield func(Item) error) error {
+		return changes.walk(&tarVisitor{root: root, yield: yield})
+	}, opt)
+}
+
+// tarVisitor turns a walk of the changes into the layer's items.
+type tarVisitor struct {
+	root  string
+	yield func(Item) error
+	// dirs are the directories entered, innermost last; written says
+	// whether each is in the layer yet.
+	dirs        []tarDir
+	justWritten string
+}
+
+type tarDir struct {
+	path    string
+	written bool
+}
+
+func (t *tarVisitor) entry(p []byte, k Kind, m meta, replaced bool) error {
+	if k == unchanged && !replaced {
+		return nil
 	}
-	if err := tw.Close(); err != nil {
-		return fmt.Errorf("closing layer tar: %w", err)
+	if err := t.parents(); err != nil {
+		return err
+	}
+	if k == Deleted {
+		dir, base := path.Split(string(p))
+		return t.yield(Item{Path: dir + ".wh." + base, Marker: true})
+	}
+	if err := t.write(string(p)); err != nil {
+		return err
+	}
+	t.justWritten = string(p)
+	if k == Replaced && m.isDir() {
+		return t.yield(Item{Path: string(p) + "/.wh..wh..opq", Marker: true})
 	}
 	return nil
 }
 
-// tarItem is one path WriteTar writes: an entry of cur, with an opaque
-// marker after it when opaque, or a whiteout.
-type tarItem struct {
-	path     string
-	whiteout bool
-	opaque   bool
+func (t *tarVisitor) enter(p []byte) {
+	written := t.justWritten == string(p)
+	t.dirs = append(t.dirs, tarDir{string(p), written})
 }
 
-// tarItems are the paths WriteTar writes.
-type tarItems map[string]*tarItem
+func (t *tarVisitor) leave() { t.dirs = t.dirs[:len(t.dirs)-1] }
 
-func (items tarItems) add(p string) *tarItem {
-	it := items[p]
-	if it == nil {
-		it = &tarItem{path: p}
-		items[p] = it
+// parents writes the directories entered and not written yet, so that
+// the layer alone recreates each path faithfully.
+func (t *tarVisitor) parents() error {
+	for i := range t.dirs {
+		if t.dirs[i].written {
+			continue
+		}
+		if err := t.write(t.dirs[i].path); err != nil {
+			return err
+		}
+		t.dirs[i].written = true
 	}
-	return it
+	return nil
 }
 
-// changedItems lists the paths a layer with changes holds: the changed
-// ones, whiteouts for deletions, what is under a replaced directory, and
-// every parent.
-func changedItems(cur State, changes []Change) tarItems {
-	items := tarItems{}
-	var replacedDirs []string
-	for _, c := range changes {
-		switch c.Kind {
-		case Deleted:
-			items.add(path.Join(path.Dir(c.Path), ".wh."+path.Base(c.Path))).whiteout = true
-		case Replaced:
-			if cur[c.Path].IsDir() {
-				items.add(c.Path).opaque = true
-				replacedDirs = append(replacedDirs, c.Path)
-			} else {
-				// A non-directory hides the lower directory's children by
-				// itself; a whiteout beside it confuses flatteners.
-				items.add(c.Path)
-			}
-		default:
-			items.add(c.Path)
-		}
+// write yields the entry of p as it is on disk.
+func (t *tarVisitor) write(p string) error {
+	host := filepath.Join(t.root, filepath.FromSlash(p))
+	e, err := Stat(host)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", p, err)
 	}
-	// Everything under a replaced directory is new content.
-	if len(replacedDirs) > 0 {
-		for p := range cur {
-			for _, d := range replacedDirs {
-				if strings.HasPrefix(p, d+"/") {
-					items.add(p)
-					break
-				}
-			}
-		}
-	}
-	// Parents, so that the layer alone recreates each path faithfully.
-	for p := range items {
-		for d := path.Dir(p); d != "/"; d = path.Dir(d) {
-			if _, ok := items[d]; ok {
-				break
-			}
-			items.add(d)
-		}
-	}
-	return items
-}
-
-// sorted returns the paths in order.
-func (items tarItems) sorted() []string {
-	paths := make([]string, 0, len(items))
-	for p := range items {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	return paths
+	return t.yield(Item{Path: p, Entry: e, Host: host})
 }
 
 // writeMarker writes an empty file named name, a whiteout or an opaque
@@ -207,35 +165,66 @@ func Header(p string, e Entry, host string) (*tar.Header, error) {
 }
 
 // Item is one entry of a layer that WriteItems writes: its metadata, and
-// the host file its content and xattrs come from ("" for none).
+// the host file its content and xattrs come from ("" for none); or a
+// whiteout or opaque marker.
 type Item struct {
-	Path  string
-	Entry Entry
-	Host  string
+	Path   string
+	Entry  Entry
+	Host   string
+	Marker bool
 }
 
-// WriteItems writes items as a layer tar, in path order, hard links (equal
-// Dev and Ino, Nlink above 1, not directories) as links to the first: for
-// a layer whose entries are known without a scan.
-func WriteItems(w io.Writer, items []Item, opt TarOptions) error {
-	items = append([]Item(nil), items...)
-	sort.Slice(items, func(i, j int) bool { return items[i].Path < items[j].Path })
-	var hosts []string
-	for _, it := range items {
-		if it.Host != "" && readsContent(it.Entry) {
-			hosts = append(hosts, it.Host)
-		}
+// Items yields a layer's items, in the order they are written.
+type Items func(yield func(Item) error) error
+
+// WriteItems writes items as a layer tar, hard links (equal Dev and Ino,
+// Nlink above 1, not directories) as links to the first. Items are made
+// in a goroutine of their own, a bounded distance ahead of the writer, and
+// the kernel is asked to read the files coming next.
+func WriteItems(w io.Writer, items Items, opt TarOptions) error {
+	pf := startPrefetch()
+	ch := make(chan Item, prefetchAhead)
+	quit := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		defer close(ch)
+		errc <- items(func(it Item) error {
+			if !it.Marker && it.Host != "" && readsContent(it.Entry) {
+				pf.hint(it.Host)
+			}
+			select {
+			case ch <- it:
+				return nil
+			case <-quit:
+				return errStopped
+			}
+		})
+	}()
+	err := writeAll(w, ch, opt)
+	close(quit)
+	for range ch {
 	}
-	pf := prefetch(hosts)
-	defer pf.stop()
+	pf.stop()
+	if perr := <-errc; err == nil && perr != errStopped {
+		err = perr
+	}
+	return err
+}
+
+var errStopped = errors.New("stopped")
+
+func writeAll(w io.Writer, ch <-chan Item, opt TarOptions) error {
 	tw := tar.NewWriter(w)
 	links := map[inode]string{}
-	for _, it := range items {
+	for it := range ch {
+		if it.Marker {
+			if err := writeMarker(tw, it.Path[1:], opt); err != nil {
+				return fmt.Errorf("writing whiteout %s: %w", it.Path, err)
+			}
+			continue
+		}
 		if err := writeEntry(tw, it.Host, it.Path, it.Entry, links, opt); err != nil {
 			return err
-		}
-		if it.Host != "" && readsContent(it.Entry) {
-			pf.consumed()
 		}
 	}
 	if err := tw.Close(); err != nil {

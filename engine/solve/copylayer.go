@@ -9,7 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/kaniko-build/kaniko-build/engine/filetree"
@@ -64,20 +64,8 @@ func (b *Solver) landIfTouched(s *stage, c *plan.Copy, dest string) error {
 		return b.land(s) // it will copy for real, maybe under them
 	}
 	chown := c.Chown != ""
-	touched := false
-	for p, e := range s.virtual {
-		switch {
-		case p == dest, strings.HasPrefix(p, dest+"/"), dest == "/":
-			touched = true
-		case strings.HasPrefix(dest, p+"/") && !e.IsDir():
-			touched = true
-		case chown && (p == "/etc" || strings.HasPrefix(p, "/etc/")):
-			touched = true
-		}
-		if touched {
-			break
-		}
-	}
+	v := s.virtual
+	touched := dest == "/" || v.under(dest) || v.belowFile(dest) || chown && v.under("/etc")
 	if !touched {
 		return nil
 	}
@@ -109,10 +97,6 @@ func (b *Solver) copyLayerOnly(ctx context.Context, s *stage, src, srcRel, targe
 	if !ok {
 		return false, nil
 	}
-	planned, ok, err := filetree.PlanNew(src, srcRel, target, opt)
-	if err != nil || !ok {
-		return false, err
-	}
 	if skip := b.stageSkip(s); skip != nil {
 		for _, p := range append(made, target) {
 			if skip(p) {
@@ -120,33 +104,57 @@ func (b *Solver) copyLayerOnly(ctx context.Context, s *stage, src, srcRel, targe
 			}
 		}
 	}
-
-	items, err := layerOnlyItems(s, anc, made, planned, opt)
+	now := time.Now().UnixNano()
+	top, err := ancestorItems(s, anc, now)
 	if err != nil {
 		return false, err
 	}
+	var run virtualRun
+	dirs := map[string]snapshot.Entry{}
+	record := func(it snapshot.Item) {
+		if len(it.Path) > len(anc) { // below the nearest ancestor that was there
+			run.add(it.Path, it.Entry)
+			if it.Entry.IsDir() {
+				dirs[it.Path] = it.Entry
+			}
+		}
+	}
+	n := 0
 	l, comp, err := b.writeLayer(s, func(w io.Writer) error {
-		return snapshot.WriteItems(w, items, snapshot.TarOptions{Epoch: s.epoch})
+		return snapshot.WriteItems(w, func(yield func(snapshot.Item) error) error {
+			for _, it := range append(top, madeItems(made, opt, now)...) {
+				record(it)
+				n++
+				if err := yield(it); err != nil {
+					return err
+				}
+			}
+			return filetree.PlanEach(src, srcRel, target, opt, func(p filetree.Planned) error {
+				it := plannedItem(p, now)
+				record(it)
+				n++
+				return yield(it)
+			})
+		}, snapshot.TarOptions{Epoch: s.epoch})
 	})
+	if errors.Is(err, filetree.ErrUnplanned) {
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}
 	size, _ := l.Size()
 	took := time.Since(start)
 	b.event(ctx, fmt.Sprintf("  layer of %d paths written from the sources (nothing later reads the files): %.1f MB (%s) in %s",
-		len(items), float64(size)/1e6, comp, took.Round(time.Millisecond)), "layer", s,
-		slog.Int("paths", len(items)), slog.Int64("bytes", size), slog.String("compression", string(comp)),
+		n, float64(size)/1e6, comp, took.Round(time.Millisecond)), "layer", s,
+		slog.Int("paths", n), slog.Int64("bytes", size), slog.String("compression", string(comp)),
 		slog.Int64("write_ms", took.Milliseconds()), slog.Bool("from_sources", true))
 	b.addLayer(ctx, s, l, createdBy)
 	s.lastLayer = l
 	if s.virtual == nil {
-		s.virtual = map[string]snapshot.Entry{}
+		s.virtual = &virtualSet{}
 	}
-	for _, it := range items {
-		if len(it.Path) > len(anc) { // below the nearest ancestor that was there
-			s.virtual[it.Path] = it.Entry
-		}
-	}
+	s.virtual.commit(run, dirs)
 	s.pending = append(s.pending, virtualCopy{src, srcRel, target, opt})
 	return true, nil
 }
@@ -161,8 +169,8 @@ func layerOnlyTarget(s *stage, target string) bool {
 	if _, err := os.Lstat(host); !errors.Is(err, os.ErrNotExist) {
 		return false
 	}
-	_, ok := s.virtual[target]
-	return !ok
+	found, _ := s.virtual.lookup(target)
+	return !found
 }
 
 // layerOnlyParents returns the parents of target MkdirAll would make, and
@@ -171,8 +179,8 @@ func layerOnlyTarget(s *stage, target string) bool {
 func layerOnlyParents(s *stage, target string) (made []string, anc string, ok bool) {
 	anc = path.Dir(target)
 	for anc != "/" {
-		if e, ok := s.virtual[anc]; ok {
-			if !e.IsDir() {
+		if found, isDir := s.virtual.lookup(anc); found {
+			if !isDir {
 				return nil, "", false
 			}
 			break
@@ -193,14 +201,13 @@ func layerOnlyParents(s *stage, target string) (made []string, anc string, ok bo
 	return made, anc, true
 }
 
-// layerOnlyItems lists the layer's paths: anc and the directories above
-// it as they are (anc gaining a child), the made parents, then planned.
-func layerOnlyItems(s *stage, anc string, made []string, planned []filetree.Planned, opt filetree.CopyOptions) ([]snapshot.Item, error) {
-	now := time.Now().UnixNano()
+// ancestorItems are anc and the directories above it as they are, top
+// first, anc gaining a child now.
+func ancestorItems(s *stage, anc string, now int64) ([]snapshot.Item, error) {
 	var items []snapshot.Item
 	for a := anc; a != "/"; a = path.Dir(a) {
 		h := filepath.Join(s.root, filepath.FromSlash(a))
-		e, virtual := s.virtual[a]
+		e, virtual := s.virtual.dir(a)
 		if virtual {
 			h = ""
 		} else {
@@ -214,40 +221,40 @@ func layerOnlyItems(s *stage, anc string, made []string, planned []filetree.Plan
 		}
 		items = append(items, snapshot.Item{Path: a, Entry: e, Host: h})
 	}
+	slices.Reverse(items)
+	return items, nil
+}
+
+// madeItems are the parents MkdirAll makes (made, deepest first), top
+// first.
+func madeItems(made []string, opt filetree.CopyOptions, now int64) []snapshot.Item {
 	owner := filetree.Owner{}
 	if opt.DirOwner != nil {
 		owner = *opt.DirOwner
 	}
-	for _, d := range made {
-		items = append(items, snapshot.Item{Path: d, Entry: snapshot.Entry{
+	items := make([]snapshot.Item, 0, len(made))
+	for i := len(made) - 1; i >= 0; i-- {
+		items = append(items, snapshot.Item{Path: made[i], Entry: snapshot.Entry{
 			Mode: snapshot.ModeOf(os.ModeDir | opt.MadeDirMode()), UID: uint32(owner.UID), GID: uint32(owner.GID), Mtime: now,
 		}})
 	}
-	return append(items, plannedItems(planned, now)...), nil
+	return items
 }
 
-// plannedItems are the entries of the planned copy; regular files linked
-// together within it keep their links, files without an mtime get now.
-func plannedItems(planned []filetree.Planned, now int64) []snapshot.Item {
-	links := map[[2]uint64]uint64{}
-	for _, p := range planned {
-		if p.Mode.IsRegular() && p.Ino != 0 {
-			links[[2]uint64{p.Dev, p.Ino}]++
-		}
+// plannedItem is the entry of one path of the planned copy: a file
+// without an mtime gets now; regular files linked to others keep their
+// source's link count and identity, so those linked within the copy stay
+// linked.
+func plannedItem(p filetree.Planned, now int64) snapshot.Item {
+	e := snapshot.Entry{
+		Mode: snapshot.ModeOf(p.Mode), UID: uint32(p.UID), GID: uint32(p.GID),
+		Size: p.Size, Mtime: p.Mtime, Link: p.Link, Nlink: 1,
 	}
-	items := make([]snapshot.Item, 0, len(planned))
-	for _, p := range planned {
-		e := snapshot.Entry{
-			Mode: snapshot.ModeOf(p.Mode), UID: uint32(p.UID), GID: uint32(p.GID),
-			Size: p.Size, Mtime: p.Mtime, Link: p.Link, Nlink: 1,
-		}
-		if e.Mtime == 0 {
-			e.Mtime = now
-		}
-		if n := links[[2]uint64{p.Dev, p.Ino}]; p.Mode.IsRegular() && n > 1 {
-			e.Dev, e.Ino, e.Nlink = p.Dev, p.Ino, n
-		}
-		items = append(items, snapshot.Item{Path: p.Path, Entry: e, Host: p.Src})
+	if e.Mtime == 0 {
+		e.Mtime = now
 	}
-	return items
+	if p.Mode.IsRegular() && p.Nlink > 1 {
+		e.Dev, e.Ino, e.Nlink = p.Dev, p.Ino, p.Nlink
+	}
+	return snapshot.Item{Path: p.Path, Entry: e, Host: p.Src}
 }

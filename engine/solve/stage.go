@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -61,7 +60,7 @@ type stageImage struct {
 // stageFiles is the stage's filesystem, made only when a step must run.
 type stageFiles struct {
 	root         string
-	snap         snapshot.State
+	snap         *snapshot.State
 	materialized bool         // root holds the stage's files
 	aside        bool         // root is a directory of ours, not the container's "/"
 	mat          sync.Mutex   // held while materializing
@@ -70,7 +69,7 @@ type stageFiles struct {
 	fetch        *layerFetch  // its base's layers, downloading; nil for none
 	// virtual holds what layer-only COPYs made but did not write (in-image
 	// path to entry), pending how to write it if a later COPY must look.
-	virtual map[string]snapshot.Entry
+	virtual *virtualSet
 	pending []virtualCopy
 }
 
@@ -325,13 +324,14 @@ func (b *Solver) commit(ctx context.Context, s *stage, createdBy string, restore
 	scanned := time.Now()
 	changes := snapshot.Diff(s.snap, cur)
 	if len(restored) > 0 {
-		if changes, err = settleRestored(s.root, changes, s.snap, cur, restored); err != nil {
+		if err := settleRestored(s.root, changes, cur, restored); err != nil {
 			return err
 		}
 	}
 	s.snap = cur
 	s.lastLayer = nil
-	if len(changes) == 0 {
+	n := changes.Len()
+	if n == 0 {
 		s.record(createdBy)
 		return nil
 	}
@@ -344,8 +344,8 @@ func (b *Solver) commit(ctx context.Context, s *stage, createdBy string, restore
 	size, _ := l.Size()
 	scan, write := scanned.Sub(start), time.Since(scanned)
 	b.event(ctx, fmt.Sprintf("  snapshot: %d paths scanned in %s, %d changed; layer of %.1f MB (%s) in %s",
-		len(cur), scan.Round(time.Millisecond), len(changes), float64(size)/1e6, comp, write.Round(time.Millisecond)),
-		"layer", s, slog.Int("paths", len(cur)), slog.Int("changed", len(changes)), slog.Int64("bytes", size),
+		cur.Len(), scan.Round(time.Millisecond), n, float64(size)/1e6, comp, write.Round(time.Millisecond)),
+		"layer", s, slog.Int("paths", cur.Len()), slog.Int("changed", n), slog.Int64("bytes", size),
 		slog.String("compression", string(comp)), slog.Int64("scan_ms", scan.Milliseconds()), slog.Int64("write_ms", write.Milliseconds()))
 	b.addLayer(ctx, s, l, createdBy)
 	s.lastLayer = l
@@ -356,46 +356,27 @@ func (b *Solver) commit(ctx context.Context, s *stage, createdBy string, restore
 // put back: one where the command changed something below takes the time
 // of the build, as in docker and BuildKit (their mount points were made
 // there too); in another, a new ctime alone is no change.
-func settleRestored(root string, changes []snapshot.Change, old, cur snapshot.State, dirs []string) ([]snapshot.Change, error) {
-	out := changes[:0]
-	touched := map[string]bool{}
-	for _, c := range changes {
-		for _, d := range dirs {
-			if strings.HasPrefix(c.Path, d+"/") {
-				touched[d] = true
-			}
-		}
-	}
-	for _, c := range changes {
-		if c.Kind == snapshot.Modified && slices.Contains(dirs, c.Path) && !touched[c.Path] {
-			o, n := old[c.Path], cur[c.Path]
-			o.Ctime = n.Ctime
-			if o == n {
-				continue
-			}
-		}
-		out = append(out, c)
-	}
-	for _, d := range dirs {
-		if !touched[d] {
+func settleRestored(root string, changes *snapshot.Changes, cur *snapshot.State, dirs []string) error {
+	below := changes.Below(dirs)
+	for i, d := range dirs {
+		if !below[i] {
+			changes.IgnoreCtime(d)
 			continue
 		}
 		host := filepath.Join(root, filepath.FromSlash(d))
 		now := time.Now()
 		if err := os.Chtimes(host, now, now); err != nil {
-			return nil, fmt.Errorf("dating %s: %w", d, err)
+			return fmt.Errorf("dating %s: %w", d, err)
 		}
 		e, err := snapshot.Stat(host)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		cur[d] = e
-		if !slices.ContainsFunc(out, func(c snapshot.Change) bool { return c.Path == d }) {
-			out = append(out, snapshot.Change{Path: d, Kind: snapshot.Modified})
+		if err := cur.Update(d, e); err != nil {
+			return err
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out, nil
+	return nil
 }
 
 // writeLayer compresses the tar that write makes into a layer file, with
