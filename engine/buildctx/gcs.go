@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/kaniko-build/kaniko-build/engine/remote"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/oauth2"
@@ -66,27 +65,15 @@ func fetchGCS(ctx context.Context, src string, opt FetchOptions) (string, error)
 	return unpackTo(resp.Body, opt.TempDir, src)
 }
 
-// gcsRetrying retries Cloud Storage's transient answers (408, 429, 5xx)
-// and dropped connections with exponential backoff and jitter, as Google
-// advises; a GET is safe to repeat.
+// gcsRetrying retries what a registry request would be retried for
+// (remote.Retryable: 408, 429, 5xx, dropped connections, timeouts) with
+// exponential backoff and jitter, as Google advises; a GET is safe to
+// repeat. A token Google refused is not retried.
 func gcsRetrying(base http.RoundTripper) http.RoundTripper {
 	return transport.NewRetry(base,
 		transport.WithRetryBackoff(transport.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 5}),
-		transport.WithRetryPredicate(gcsTransient),
-		transport.WithRetryStatusCodes(http.StatusRequestTimeout, http.StatusTooManyRequests,
-			http.StatusInternalServerError, http.StatusBadGateway,
-			http.StatusServiceUnavailable, http.StatusGatewayTimeout))
-}
-
-// gcsTransient is a retryable status (transport.Error says so), or a
-// connection that dropped, was reset or refused, or timed out: worth
-// another try. A token Google refused is not.
-func gcsTransient(err error) bool {
-	var te *transport.Error
-	var ne net.Error
-	return (errors.As(err, &te) && te.Temporary()) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
-		(errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, context.DeadlineExceeded))
+		transport.WithRetryPredicate(remote.Retryable),
+		transport.WithRetryStatusCodes(remote.TransientStatuses()...))
 }
 
 // gcsTransportCause says a token refused as such.

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -231,15 +232,23 @@ func retryable(err error) (bool, time.Duration) {
 	return strings.Contains(err.Error(), "error verifying "), 0
 }
 
-// transientStatus tells the HTTP statuses worth another try.
-func transientStatus(code int) bool {
-	switch code {
-	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
-		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
+// Retryable is retryable's verdict, for other HTTP services the build
+// reads (a gs:// context): the same causes are transient there.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
 	}
-	return false
+	again, _ := retryable(err)
+	return again
 }
+
+// TransientStatuses are the HTTP statuses worth another try.
+func TransientStatuses() []int {
+	return []int{http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+}
+
+func transientStatus(code int) bool { return slices.Contains(TransientStatuses(), code) }
 
 // retryAfterError is a 429 or 503 whose Retry-After said when to come
 // back.
