@@ -16,6 +16,9 @@ import (
 const (
 	prefetchAhead   = 128 // items
 	prefetchWorkers = 4
+	// prefetchBytes is how much of a file is asked for: the start of a
+	// large one is enough, the kernel's readahead follows the reader.
+	prefetchBytes = 8 << 20
 )
 
 type prefetcher struct {
@@ -34,7 +37,7 @@ func startPrefetch() *prefetcher {
 				if err != nil {
 					continue
 				}
-				_ = unix.Fadvise(fd, 0, 0, unix.FADV_WILLNEED)
+				_ = unix.Fadvise(fd, 0, prefetchBytes, unix.FADV_WILLNEED)
 				unix.Close(fd)
 			}
 		}()
