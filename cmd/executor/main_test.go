@@ -11,11 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"github.com/kaniko-build/kaniko-build/cmd/internal/logflags"
 	"github.com/kaniko-build/kaniko-build/engine"
@@ -539,11 +541,60 @@ func TestScratchRemovedAfterExit(t *testing.T) {
 			t.Errorf("the scratch %s is still in place after the exit", n)
 		}
 	}
-	// The remover runs on: wait for it to finish its one job.
-	for deadline := time.Now().Add(time.Minute); len(left()) > 0; {
-		if time.Now().After(deadline) {
-			t.Fatalf("a minute after the exit, %v is still there", left())
+	// The remover runs on: wait for it to exit, then nothing is left.
+	for _, pid := range removersOf(t, tmp) {
+		waitExit(t, pid)
+	}
+	if l := left(); len(l) > 0 {
+		t.Errorf("after the remover exited, %v is still there", l)
+	}
+}
+
+// removersOf finds the scratch removers working in dir.
+func removersOf(t *testing.T, dir string) []int {
+	t.Helper()
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
 		}
-		time.Sleep(50 * time.Millisecond)
+		cmdline, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+		args := strings.Split(string(cmdline), "\x00")
+		if err == nil && len(args) > 1 && args[0] == "kaniko-build-remove-scratch" && strings.HasPrefix(args[1], dir+"/") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// waitExit waits, on a pidfd, for the process pid (not our child) to exit.
+func waitExit(t *testing.T, pid int) {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return // gone already
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, int(time.Minute/time.Millisecond))
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Fatalf("the remover %d still runs a minute after the exit", pid)
+		}
+		return
 	}
 }
