@@ -9,7 +9,8 @@
 # (bench-peers: apt packages, Kaniko and BuildKit built from the module
 # proxy into ~/.cache/kaniko-build-bench, a debootstrapped Debian base).
 # BENCH_RUNS (default 3), BENCH_CONTEXTS and BENCH_BUILDERS (comma lists)
-# narrow a run; BENCH_KEEP=1 keeps the work directory with every log.
+# narrow a run, BENCH_SCALE the scale cases (none for none); BENCH_KEEP=1
+# keeps the work directory with every log.
 
 GO ?= go
 BENCH_RUNS ?= 3
@@ -18,10 +19,16 @@ export BENCH_RUNS
 # Keep the including Makefile's default goal.
 bench_default_goal := $(.DEFAULT_GOAL)
 
-.PHONY: bench bench-peers bench-go
+.PHONY: bench bench-peers bench-go bench-scale
 
 bench: setup image bench-peers
 	$(GO) run ./e2e/bench
+
+# The scale cases alone (files, a 10 GiB file, steps, stages, builds at
+# once), our image only: replaces the scale rows of results.json and
+# keeps the rest. BENCH_SCALE narrows it.
+bench-scale: setup image
+	BENCH_CONTEXTS=none BENCH_BUILDERS=ours BENCH_FLOOR=0 $(GO) run ./e2e/bench
 
 bench-peers:
 	bash e2e/bench/peers.sh

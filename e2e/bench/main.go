@@ -50,6 +50,10 @@ type config struct {
 	keep        bool
 	timeout     time.Duration
 	settle      string
+	// scale cases (scale.go), the builders that build them, runs each
+	scale         []string
+	scaleBuilders []string
+	scaleRuns     int
 }
 
 func main() {
@@ -61,11 +65,14 @@ func main() {
 		os.Exit(2)
 	}
 	c := config{runs: runs}
-	var contexts, builders, cached string
+	var contexts, builders, cached, scale, scaleBuilders string
 	flag.IntVar(&c.runs, "runs", runs, "timed runs per context and builder; the median is reported (env BENCH_RUNS)")
 	flag.StringVar(&contexts, "contexts", envOr("BENCH_CONTEXTS", strings.Join(allContexts, ",")), "contexts to build (env BENCH_CONTEXTS)")
 	flag.StringVar(&builders, "builders", envOr("BENCH_BUILDERS", strings.Join(allBuilders, ",")), "builders to time (env BENCH_BUILDERS)")
 	flag.StringVar(&cached, "cached", envOr("BENCH_CACHED", "apt,manyfiles"), "contexts also rebuilt fully cached by each builder's -cached variant; none for no rebuilds (env BENCH_CACHED)")
+	flag.StringVar(&scale, "scale", envOr("BENCH_SCALE", strings.Join(allScale, ",")), "scale cases, how our cost grows (see scale.go); none for none (env BENCH_SCALE)")
+	flag.StringVar(&scaleBuilders, "scale-builders", envOr("BENCH_SCALE_BUILDERS", "ours"), "builders of the scale cases (env BENCH_SCALE_BUILDERS)")
+	flag.IntVar(&c.scaleRuns, "scale-runs", envInt("BENCH_SCALE_RUNS", 1), "runs of each scale case (env BENCH_SCALE_RUNS)")
 	flag.BoolVar(&c.floor, "floor", envOr("BENCH_FLOOR", "1") != "0", "time the floor, tar | pigz of our image's filesystem (env BENCH_FLOOR=0 to skip)")
 	flag.StringVar(&c.dir, "dir", "e2e/bench", "the bench directory, with contexts/")
 	flag.StringVar(&c.out, "out", envOr("BENCH_OUT", "e2e/bench"), "directory for results.json and results.png (env BENCH_OUT)")
@@ -86,8 +93,14 @@ func main() {
 		}
 		return
 	}
-	c.contexts = splitList(contexts)
+	if contexts != "none" {
+		c.contexts = splitList(contexts)
+	}
 	c.builders = splitList(builders)
+	if scale != "none" {
+		c.scale = splitList(scale)
+	}
+	c.scaleBuilders = splitList(scaleBuilders)
 	if cached != "none" {
 		c.cached = splitList(cached)
 	}
@@ -118,6 +131,14 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
+}
+
+func envInt(k string, def int) int {
+	n, err := strconv.Atoi(os.Getenv(k))
+	if err != nil {
+		return def
+	}
+	return n
 }
 
 func splitList(s string) []string {
@@ -163,6 +184,7 @@ type report struct {
 	Results   []*result           `json:"results"`
 	OursSteps map[string][]string `json:"ours_steps"` // per context: our log's timing lines, median run
 	Floors    map[string]string   `json:"floors"`
+	Scale     []scaleRow          `json:"scale,omitempty"`
 }
 
 var notes = []string{
@@ -184,7 +206,18 @@ func bench(ctx context.Context, c config) error {
 			return fmt.Errorf("unknown context %q (have %s)", ctxName, strings.Join(allContexts, ", "))
 		}
 	}
+	if err := checkScale(c.scale); err != nil {
+		return err
+	}
+	if c.scaleRuns < 1 {
+		return errors.New("BENCH_SCALE_RUNS must be a positive number")
+	}
 	all := builders()
+	for _, b := range c.scaleBuilders {
+		if all[b] == nil || strings.HasSuffix(b, cachedSuffix) {
+			return fmt.Errorf("unknown scale builder %q", b)
+		}
+	}
 	for _, b := range c.builders {
 		if all[b] == nil || strings.HasSuffix(b, cachedSuffix) {
 			return fmt.Errorf("unknown builder %q (have %s; -cached variants run on the -cached contexts)", b, strings.Join(append(slices.Clone(allBuilders), execBuilders...), ", "))
@@ -234,7 +267,7 @@ func bench(ctx context.Context, c config) error {
 		// have just deleted many files: the first run waits too.
 		e.deleted()
 	}
-	for _, b := range c.builders {
+	for _, b := range append(slices.Clone(c.builders), c.scaleBuilders...) {
 		if err := all[b].check(e); err != nil {
 			return fmt.Errorf("%s is not ready: %w", b, err)
 		}
@@ -368,8 +401,17 @@ func bench(ctx context.Context, c config) error {
 		}
 	}
 
+	if len(c.scale) > 0 {
+		if rep.Scale, err = benchScale(ctx, c, e, b); err != nil {
+			return err
+		}
+	}
 	rep.Machine["loadavg_end"] = loadavg()
-	printTable(os.Stdout, rep)
+	if len(c.contexts) > 0 {
+		printTable(os.Stdout, rep)
+	}
+	printScale(os.Stdout, rep.Scale)
+	keepEarlier(rep, filepath.Join(c.out, "results.json"), len(c.contexts) > 0, len(c.scale) > 0)
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err

@@ -15,7 +15,7 @@ import (
 // bytes; anything else is passed through as it is. Close releases the
 // decompressor, not r.
 func Decompress(r io.Reader) (io.ReadCloser, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(6)
 	switch {
 	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:

@@ -247,6 +247,9 @@ func (d *download) extract(root string, skip func(string) bool, pause func()) er
 	defer f.Close()
 	var r io.Reader = &followReader{d: d, f: f}
 	if pause != nil {
+		// Wait for the turn before the decompressor's buffers are made:
+		// a hundred stages waiting would hold a hundred of them.
+		pause()
 		r = pausingReader{r, pause}
 	}
 	err = extractFrom(r, root, skip)
