@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -116,11 +117,13 @@ type Solver struct {
 	fetches   sync.WaitGroup // layer downloads under way, which write into TempDir
 	puts      sync.WaitGroup // cache writes under way
 	order     extractOrder   // base extractions in the order the build needs them
+	// compressing holds a slot per layer being written.
+	compressing chan struct{}
 }
 
 // New makes a Solver for cfg.
 func New(cfg Config) *Solver {
-	b := &Solver{cfg: cfg, log: cfg.Log, images: map[string]string{}}
+	b := &Solver{cfg: cfg, log: cfg.Log, images: map[string]string{}, compressing: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}

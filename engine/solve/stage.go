@@ -386,6 +386,10 @@ func (b *Solver) writeLayer(s *stage, write func(io.Writer) error) (*image.FileL
 	if comp == "" {
 		comp = image.Gzip
 	}
+	// Compression takes all cores and buffers a few MB: stages at once
+	// take turns rather than hold a compressor each.
+	b.compressing <- struct{}{}
+	defer func() { <-b.compressing }()
 	l, err := image.WriteLayer(b.cfg.TempDir, comp, b.cfg.Image.Level, image.LayerMediaType(s.format, comp), write)
 	return l, comp, err
 }
