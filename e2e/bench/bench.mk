@@ -28,7 +28,7 @@ bench: setup image bench-peers
 # once), our image only: replaces the scale rows of results.json and
 # keeps the rest. BENCH_SCALE narrows it.
 bench-scale: setup image
-	BENCH_CONTEXTS=none BENCH_BUILDERS=ours BENCH_FLOOR=0 $(GO) run ./e2e/bench
+	BENCH_CONTEXTS=none BENCH_CACHED=none BENCH_BUILDERS=ours BENCH_FLOOR=0 $(GO) run ./e2e/bench
 
 bench-peers:
 	bash e2e/bench/peers.sh

@@ -411,7 +411,7 @@ func bench(ctx context.Context, c config) error {
 		printTable(os.Stdout, rep)
 	}
 	printScale(os.Stdout, rep.Scale)
-	keepEarlier(rep, filepath.Join(c.out, "results.json"), len(c.contexts) > 0, len(c.scale) > 0)
+	keepEarlier(rep, filepath.Join(c.out, "results.json"), len(c.contexts) > 0)
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err

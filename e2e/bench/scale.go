@@ -174,7 +174,7 @@ func benchScale(ctx context.Context, c config, e *env, b bases) ([]scaleRow, err
 				row := scaleRow{Case: caseName, Builder: bn, Unit: sc.unit, Count: sc.count, Seconds: s.Seconds,
 					PeakRSSBytes: s.PeakRSSBytes, PeakBytes: s.PeakBytes, Error: s.Error}
 				row.SecondsPerUnit = s.Seconds / float64(sc.count)
-				if sc.unit != "builds" && sc.unit != "bytes" {
+				if sc.unit == "files" {
 					row.RSSBytesPerUnit = float64(s.PeakRSSBytes) / float64(sc.count)
 				}
 				if sc.parallel > 0 && s.Error == "" {
@@ -286,11 +286,8 @@ func checkScale(names []string) error {
 
 // keepEarlier carries over, from the results.json at path, the part this
 // run did not measure: the peers' table when only scale cases ran, the
-// scale rows when none did.
-func keepEarlier(rep *report, path string, peers, scale bool) {
-	if peers && scale {
-		return
-	}
+// rows of the scale cases that did not run.
+func keepEarlier(rep *report, path string, peers bool) {
 	js, err := os.ReadFile(path)
 	if err != nil {
 		return
@@ -299,9 +296,23 @@ func keepEarlier(rep *report, path string, peers, scale bool) {
 	if json.Unmarshal(js, &old) != nil {
 		return
 	}
-	if !scale {
-		rep.Scale = old.Scale
+	ran := map[string]bool{}
+	for _, r := range rep.Scale {
+		ran[r.Case] = true
 	}
+	var scale []scaleRow
+	for _, name := range allScale {
+		from := old.Scale
+		if ran[name] {
+			from = rep.Scale
+		}
+		for _, r := range from {
+			if r.Case == name {
+				scale = append(scale, r)
+			}
+		}
+	}
+	rep.Scale = scale
 	if !peers {
 		rep.Results, rep.OursSteps, rep.Floors, rep.RunsEach = old.Results, old.OursSteps, old.Floors, old.RunsEach
 	}
@@ -340,7 +351,9 @@ func perUnit(s float64, unit string) string {
 		return fmt.Sprintf("%.0f MB/s", 1/s/1e6)
 	case "files":
 		return fmt.Sprintf("%.1f µs/file", s*1e6)
+	case "steps":
+		return fmt.Sprintf("%.1f ms/step", s*1e3)
 	default:
-		return fmt.Sprintf("%.3f s/%s", s, strings.TrimSuffix(unit, "s"))
+		return fmt.Sprintf("%.2f s/%s", s, strings.TrimSuffix(unit, "s"))
 	}
 }
