@@ -125,6 +125,9 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "copy-credentials" {
 		return copyCredentials(args[1:], stderr)
 	}
+	if len(args) > 0 && args[0] == "index" {
+		return joinIndex(ctx, args[1:], stderr)
+	}
 	var f flags
 	fs := newFlagSet(&f)
 	fs.SetOutput(stderr)

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	stdlog "log"
 	"net"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
@@ -596,5 +605,62 @@ func waitExit(t *testing.T, pid int) {
 			t.Fatalf("the remover %d still runs a minute after the exit", pid)
 		}
 		return
+	}
+}
+
+// `executor index` joins two platforms' images into one index under the
+// destination and writes the digest file; two images of one platform
+// fail naming both, and tag nothing.
+func TestIndexSubcommand(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(stdlog.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	push := func(arch string) string {
+		img, err := random.Image(128, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, _ := img.ConfigFile()
+		cfg = cfg.DeepCopy()
+		cfg.OS, cfg.Architecture = "linux", arch
+		if img, err = mutate.ConfigFile(img, cfg); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := img.Digest()
+		ref := host + "/app@" + d.String()
+		r, _ := name.ParseReference(ref)
+		if err := ggcrremote.Write(r, img); err != nil {
+			t.Fatal(err)
+		}
+		return ref
+	}
+	amd, arm, amd2 := push("amd64"), push("arm64"), push("amd64")
+	digestFile := filepath.Join(t.TempDir(), "digest")
+	var stderr bytes.Buffer
+	if code := Main(context.Background(), []string{"index", "--image", amd, "--image", arm,
+		"--destination", host + "/app:multi", "--digest-file", digestFile}, &stderr); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr.String())
+	}
+	r, _ := name.ParseReference(host + "/app:multi")
+	idx, err := ggcrremote.Index(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Index(idx); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := idx.Digest()
+	if b, _ := os.ReadFile(digestFile); string(b) != d.String() {
+		t.Errorf("digest file %q, want %s", b, d)
+	}
+
+	stderr.Reset()
+	code := Main(context.Background(), []string{"index", "--image", amd, "--image", amd2, "--destination", host + "/app:bad"}, &stderr)
+	if code != exitBuild || !strings.Contains(stderr.String(), "linux/amd64 is already in the index, from --image "+amd) {
+		t.Errorf("one platform twice: exit %d\n%s", code, stderr.String())
+	}
+	bad, _ := name.ParseReference(host + "/app:bad")
+	if _, err := ggcrremote.Head(bad); err == nil {
+		t.Error("a failed join tagged app:bad")
 	}
 }

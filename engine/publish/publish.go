@@ -27,15 +27,32 @@ import (
 // returns name@digest per destination pushed to, and logs each push and
 // each immutable tag kept to log.
 func Write(ctx context.Context, img v1.Image, o Options, reg remote.Options, up *remote.Uploader, log *slog.Logger) ([]string, error) {
-	digest, err := img.Digest()
-	if err != nil {
-		return nil, fmt.Errorf("computing digest: %w", err)
-	}
 	if err := o.writeTar(img); err != nil {
 		return nil, err
 	}
-	if err := o.writeLayout(img); err != nil {
+	if err := o.writeLayout(func(p layout.Path) error { return p.AppendImage(img) }); err != nil {
 		return nil, err
+	}
+	return o.publish(ctx, img, reg, log, func(refs []string) error { return reg.PushAfter(ctx, up, img, refs) })
+}
+
+// WriteIndex pushes idx, an image index whose images are in the
+// registry, and writes the requested files as Write does.
+func WriteIndex(ctx context.Context, idx v1.ImageIndex, o Options, reg remote.Options, log *slog.Logger) ([]string, error) {
+	if o.TarPath != "" {
+		return nil, fmt.Errorf("--tar-path holds one image, not an index: use --oci-layout-path")
+	}
+	if err := o.writeLayout(func(p layout.Path) error { return p.AppendIndex(idx) }); err != nil {
+		return nil, err
+	}
+	return o.publish(ctx, idx, reg, log, func(refs []string) error { return reg.Push(ctx, idx, refs) })
+}
+
+// publish pushes m with push and writes the result files.
+func (o Options) publish(ctx context.Context, m remote.Manifest, reg remote.Options, log *slog.Logger, push func(refs []string) error) ([]string, error) {
+	digest, err := m.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("computing digest: %w", err)
 	}
 	var pushed, names, withDigest, withTag []string
 	var outputs bytes.Buffer // $BUILDER_OUTPUT/images
@@ -49,10 +66,10 @@ func Write(ctx context.Context, img v1.Image, o Options, reg remote.Options, up 
 		withTag = append(withTag, r.Name()+"@"+digest.String())
 	}
 	if !o.NoPush {
-		// The uploader sent the layers while the build went on: the
-		// config and the manifest are all that is left, but for
+		// For a build, the uploader sent the layers while it went on:
+		// the config and the manifest are all that is left, but for
 		// destinations elsewhere or an early upload that failed.
-		kept, err := o.push(ctx, img, reg, up, log)
+		kept, err := o.push(push, log)
 		if err != nil {
 			return nil, err
 		}
@@ -93,16 +110,16 @@ func Write(ctx context.Context, img v1.Image, o Options, reg remote.Options, up 
 	return pushed, nil
 }
 
-// push pushes img to the destinations; with KeepImmutableTags one by
-// one, so that an immutable tag stops none of the others. It returns the
+// push pushes to the destinations; with KeepImmutableTags one by one, so
+// that an immutable tag stops none of the others. It returns the
 // immutable tags kept.
-func (o Options) push(ctx context.Context, img v1.Image, reg remote.Options, up *remote.Uploader, log *slog.Logger) (map[string]bool, error) {
+func (o Options) push(push func(refs []string) error, log *slog.Logger) (map[string]bool, error) {
 	if !o.KeepImmutableTags {
-		return nil, reg.PushAfter(ctx, up, img, o.Destinations)
+		return nil, push(o.Destinations)
 	}
 	kept := map[string]bool{}
 	for _, d := range o.Destinations {
-		err := reg.PushAfter(ctx, up, img, []string{d})
+		err := push([]string{d})
 		if remote.IsImmutableTag(err) {
 			log.Warn(fmt.Sprintf("kept %s: the registry says the tag is immutable (--push-ignore-immutable-tag-errors)", d),
 				"destination", d, "err", err)
@@ -135,8 +152,8 @@ func (o Options) writeTar(img v1.Image) error {
 	return nil
 }
 
-// writeLayout adds img to --oci-layout-path, made if missing.
-func (o Options) writeLayout(img v1.Image) error {
+// writeLayout adds to --oci-layout-path, made if missing, with add.
+func (o Options) writeLayout(add func(layout.Path) error) error {
 	if o.OCILayoutPath == "" {
 		return nil
 	}
@@ -146,7 +163,7 @@ func (o Options) writeLayout(img v1.Image) error {
 			return fmt.Errorf("writing --oci-layout-path: %w", err)
 		}
 	}
-	if err := p.AppendImage(img); err != nil {
+	if err := add(p); err != nil {
 		return fmt.Errorf("writing --oci-layout-path: %w", err)
 	}
 	return nil

@@ -271,8 +271,15 @@ func (o Options) CheckPush(ctx context.Context, refs []string) error {
 	return nil
 }
 
-// Push pushes img to every ref, uploading shared blobs once.
-func (o Options) Push(ctx context.Context, img v1.Image, refs []string) error {
+// Manifest is what Push pushes: a v1.Image or a v1.ImageIndex.
+type Manifest interface {
+	remote.Taggable
+	Digest() (v1.Hash, error)
+}
+
+// Push pushes img, an image or an index, to every ref, uploading shared
+// blobs once.
+func (o Options) Push(ctx context.Context, img Manifest, refs []string) error {
 	todo := map[name.Reference]remote.Taggable{}
 	for _, ref := range refs {
 		r, err := o.parse(ref, false)
@@ -306,7 +313,7 @@ func (o Options) Push(ctx context.Context, img v1.Image, refs []string) error {
 }
 
 // hold tells whether every ref of todo holds img's manifest.
-func (o Options) hold(ctx context.Context, img v1.Image, todo map[name.Reference]remote.Taggable, opts []remote.Option) bool {
+func (o Options) hold(ctx context.Context, img Manifest, todo map[name.Reference]remote.Taggable, opts []remote.Option) bool {
 	want, err := img.Digest()
 	if err != nil || ctx.Err() != nil {
 		return false
