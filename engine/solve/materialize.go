@@ -138,6 +138,7 @@ func (b *Solver) fromBase(ctx context.Context, s *stage, root string, ignored ro
 	if pf := s.prefetch; pf != nil {
 		s.prefetch = nil
 		pf.urgent.Store(true)
+		close(pf.hurry)
 		b.order.wake()
 		if err := <-pf.done; err != nil {
 			return fmt.Errorf("extracting base image: %w", err)
@@ -209,12 +210,25 @@ func (b *Solver) setAside(s *stage) error {
 type prefetched struct {
 	dir    string
 	done   chan error
-	urgent atomic.Bool // the stage has its turn and waits for it
+	urgent atomic.Bool   // the stage has its turn and waits for it
+	hurry  chan struct{} // closed when urgent is set
 }
 
 func (b *Solver) prefetch(ctx context.Context, s *stage) *prefetched {
-	pf := &prefetched{dir: filepath.Join(b.cfg.TempDir, fmt.Sprintf("base-%d", s.index)), done: make(chan error, 1)}
+	pf := &prefetched{dir: filepath.Join(b.cfg.TempDir, fmt.Sprintf("base-%d", s.index)), done: make(chan error, 1), hurry: make(chan struct{})}
 	go func() {
+		// A few at a time: with a hundred stages waiting for the root,
+		// a hundred extractions would hold their buffers at once.
+		// The stage whose turn came waits for none: those extracting
+		// may be waiting for it (extractOrder).
+		select {
+		case b.prefetching <- struct{}{}:
+			defer func() { <-b.prefetching }()
+		case <-pf.hurry:
+		case <-ctx.Done():
+			pf.done <- ctx.Err()
+			return
+		}
 		if err := os.Mkdir(pf.dir, 0o755); err != nil {
 			pf.done <- err
 			return

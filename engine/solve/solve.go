@@ -117,13 +117,14 @@ type Solver struct {
 	fetches   sync.WaitGroup // layer downloads under way, which write into TempDir
 	puts      sync.WaitGroup // cache writes under way
 	order     extractOrder   // base extractions in the order the build needs them
-	// compressing holds a slot per layer being written.
-	compressing chan struct{}
+	// compressing holds a slot per layer being written, prefetching per
+	// base extracted ahead of its stage's turn in the root.
+	compressing, prefetching chan struct{}
 }
 
 // New makes a Solver for cfg.
 func New(cfg Config) *Solver {
-	b := &Solver{cfg: cfg, log: cfg.Log, images: map[string]string{}, compressing: make(chan struct{}, runtime.GOMAXPROCS(0))}
+	b := &Solver{cfg: cfg, log: cfg.Log, images: map[string]string{}, compressing: make(chan struct{}, runtime.GOMAXPROCS(0)), prefetching: make(chan struct{}, 2)}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
