@@ -3,7 +3,9 @@ package engine_test
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -738,5 +740,37 @@ func TestDockerfileURL(t *testing.T) {
 	})
 	if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "t0ken") {
 		t.Fatalf("got %v, want an error without the URL's secrets", err)
+	}
+}
+
+// A RUN of another processor's program where no binfmt_misc handler runs
+// it says so, naming the platform and the command that registers QEMU.
+func TestForeignRunWithoutEmulationExplains(t *testing.T) {
+	if _, err := os.Stat("/proc/sys/fs/binfmt_misc/qemu-aarch64"); err == nil {
+		t.Skip("this machine runs arm64 programs through QEMU")
+	}
+	// An ELF header for AArch64 (e_machine 183) and nothing else: the
+	// kernel refuses it before reading further.
+	elf := make([]byte, 64)
+	copy(elf, "\x7fELF\x02\x01\x01")
+	binary.LittleEndian.PutUint16(elf[16:], 2)   // ET_EXEC
+	binary.LittleEndian.PutUint16(elf[18:], 183) // EM_AARCH64
+	binary.LittleEndian.PutUint32(elf[20:], 1)
+	dir := t.TempDir()
+	e := env{}
+	e.writeFiles(t, dir, map[string]string{"Dockerfile": "FROM scratch\nCOPY --chmod=755 sh /bin/sh\nRUN true\n", "sh": string(elf)})
+	var logs bytes.Buffer
+	_, err := engine.Build(context.Background(), engine.Options{
+		Context: engine.ContextOptions{Source: dir}, Build: engine.BuildOptions{Platform: "linux/arm64"},
+		Output: engine.OutputOptions{NoPush: true}, Root: engine.RootOptions{TempDir: t.TempDir()},
+		Log: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err == nil || !strings.Contains(err.Error(), "Dockerfile:3") {
+		t.Fatalf("err = %v, want the RUN at Dockerfile:3 to fail", err)
+	}
+	for _, want := range []string{"exec format error", "linux/arm64 program", "tonistiigi/binfmt --install arm64"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log does not say %q:\n%s", want, logs.String())
+		}
 	}
 }

@@ -2,6 +2,7 @@ package run
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -76,7 +77,14 @@ func initChild() error {
 	if err != nil {
 		return err
 	}
-	return syscall.Exec(bin, s.Args, s.Env)
+	err = syscall.Exec(bin, s.Args, s.Env)
+	if errors.Is(err, syscall.ENOEXEC) && s.Platform != "" {
+		arch := s.Platform[strings.IndexByte(s.Platform, '/')+1:]
+		return fmt.Errorf("running %s: %w: it is a %s program and no binfmt_misc handler for it is registered on this machine; "+
+			"register QEMU's on the node (as docker buildx needs) with: docker run --privileged --rm tonistiigi/binfmt --install %s",
+			bin, err, s.Platform, strings.Split(arch, "/")[0])
+	}
+	return err
 }
 
 // lookPath finds a command the way a shell would, inside the chroot.

@@ -37,6 +37,10 @@ type Spec struct {
 	Hostname string
 	// NoNetwork gives the command a network namespace of its own.
 	NoNetwork bool
+	// Platform, for a command built for another platform than this
+	// machine's (os/arch[/variant]), names it in the error when the
+	// kernel cannot run it (no binfmt_misc handler).
+	Platform string
 	Stdout    io.Writer `json:"-"`
 	Stderr    io.Writer `json:"-"`
 	// Restored, when set, is told each directory (an in-image path) in

@@ -9,10 +9,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"golang.org/x/sys/unix"
 
@@ -78,6 +80,7 @@ func (b *Solver) dispatchRun(ctx context.Context, s *stage, r *plan.Run) error {
 		Root:     s.root, Args: r.Args, Env: env, Dir: wd,
 		UID: id.UID, GID: id.GID, Groups: id.Groups, Mounts: mounts,
 		NoNetwork: instructions.GetNetwork(c) == instructions.NetworkNone,
+		Platform:  foreignPlatform(b.cfg.Plan.Stages[s.index].Platform),
 		Stdout:    stdout, Stderr: stderr,
 	}
 	if err := b.cfg.Runner.Run(ctx, spec); err != nil {
@@ -389,4 +392,13 @@ func (b *Solver) cacheRoot() string {
 		return filepath.Join(b.cfg.CacheDir, "run-cache")
 	}
 	return filepath.Join(b.cfg.TempDir, "run-cache")
+}
+
+// foreignPlatform is p, os/arch[/variant], when this machine's processor
+// cannot run its programs by itself; else "".
+func foreignPlatform(p v1.Platform) string {
+	if p.Architecture == "" || p.Architecture == runtime.GOARCH {
+		return ""
+	}
+	return plan.FormatPlatform(p)
 }
