@@ -281,7 +281,7 @@ func TestIgnoreCtimeBelowAndUpdate(t *testing.T) {
 	if err := cur.Update("/missing", Entry{}); err == nil {
 		t.Error("updating a missing path: no error")
 	}
-	if !cur.Has("/busy/keep") || cur.Has("/busy/kee") || cur.Has("/busy/keep/x") {
+	if !cur.has("/busy/keep") || cur.has("/busy/kee") || cur.has("/busy/keep/x") {
 		t.Error("Has")
 	}
 }

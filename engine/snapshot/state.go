@@ -144,8 +144,8 @@ func (st *State) lookup(p string) (*node, int) {
 	}
 }
 
-// Has reports whether st holds the path p.
-func (st *State) Has(p string) bool {
+// has reports whether st holds the path p.
+func (st *State) has(p string) bool {
 	_, i := st.lookup(p)
 	return i >= 0
 }
@@ -168,7 +168,7 @@ func (st *State) Update(p string, e Entry) error {
 // summarize is the meta of e, not yet linked to a node.
 func summarize(e Entry) meta {
 	h := fnv.New64a()
-	var b [60]byte
+	var b [52]byte
 	binary.LittleEndian.PutUint32(b[0:], e.Mode)
 	binary.LittleEndian.PutUint32(b[4:], e.UID)
 	binary.LittleEndian.PutUint32(b[8:], e.GID)
