@@ -41,8 +41,8 @@ type Spec struct {
 	// machine's (os/arch[/variant]), names it in the error when the
 	// kernel cannot run it (no binfmt_misc handler).
 	Platform string
-	Stdout    io.Writer `json:"-"`
-	Stderr    io.Writer `json:"-"`
+	Stdout   io.Writer `json:"-"`
+	Stderr   io.Writer `json:"-"`
 	// Restored, when set, is told each directory (an in-image path) in
 	// which Run made and removed mount points and whose times it put back:
 	// the command did not change it, only its ctime moved.
