@@ -1,6 +1,7 @@
 package solve
 
 import (
+	"path"
 	"sort"
 	"strings"
 
@@ -124,18 +125,10 @@ func (v *virtualSet) under(dir string) bool {
 // belowFile reports whether p lies below a path of the set that is no
 // directory.
 func (v *virtualSet) belowFile(p string) bool {
-	for d := parentDir(p); d != "/"; d = parentDir(d) {
+	for d := path.Dir(p); d != "/"; d = path.Dir(d) {
 		if found, isDir := v.lookup(d); found && !isDir {
 			return true
 		}
 	}
 	return false
-}
-
-func parentDir(p string) string {
-	i := strings.LastIndexByte(p, '/')
-	if i <= 0 {
-		return "/"
-	}
-	return p[:i]
 }
