@@ -205,7 +205,7 @@ func WriteItems(w io.Writer, items Items, opt TarOptions) error {
 	for range ch {
 	}
 	pf.stop()
-	if perr := <-errc; err == nil && perr != errStopped {
+	if perr := <-errc; err == nil && !errors.Is(perr, errStopped) {
 		err = perr
 	}
 	return err
