@@ -133,10 +133,16 @@ func envOr(k, def string) string {
 	return def
 }
 
+// envInt is $k as a number, def when unset; anything else ends the run.
 func envInt(k string, def int) int {
-	n, err := strconv.Atoi(os.Getenv(k))
-	if err != nil {
+	v := os.Getenv(k)
+	if v == "" {
 		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %s=%s: want a number\n", k, v)
+		os.Exit(2)
 	}
 	return n
 }
