@@ -32,7 +32,7 @@ func TestImageIndexJoinsPlatforms(t *testing.T) {
 	build := func(platform string) string {
 		t.Helper()
 		c := &container{
-			args: []string{"--context", "/workspace", "--custom-platform", platform, "--destination", repo,
+			args: []string{"--context", "/workspace", "--custom-platform", platform, "--destination", repo, "--push-by-digest",
 				"--digest-file", "/workspace/digest-" + strings.ReplaceAll(platform, "/", "-")},
 			volumes: []string{dir + ":/workspace"},
 		}
@@ -52,6 +52,13 @@ func TestImageIndexJoinsPlatforms(t *testing.T) {
 			args = append(args, "--image", im)
 		}
 		return h.runContainer(ctx, &container{args: args, volumes: []string{dir + ":/workspace"}})
+	}
+	r0, err := name.NewRepository(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tags, err := remote.List(r0); err != nil || len(tags) != 0 {
+		t.Errorf("pushed by digest, the repository has tags %q (%v)", tags, err)
 	}
 	var digests []string
 	for range 2 {

@@ -17,6 +17,10 @@ type Options struct {
 	Destinations []string
 	// NoPush builds without pushing.
 	NoPush bool
+	// ByDigest pushes the manifest by digest alone, tagging nothing; each
+	// destination then names a repository (a fan-out's per-platform
+	// builds, joined later by an index).
+	ByDigest bool
 	// SkipPushPermissionCheck skips the push check alongside the build.
 	SkipPushPermissionCheck bool
 	// TarPath writes the image as a docker-save tarball.
@@ -53,6 +57,7 @@ type Options struct {
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&o.Destinations, "destination", "d", nil, "image reference to push to (repeatable)")
 	fs.BoolVar(&o.NoPush, "no-push", false, "build without pushing (also $KANIKO_NO_PUSH=true)")
+	fs.BoolVar(&o.ByDigest, "push-by-digest", false, "push by digest alone, tagging nothing: each --destination names a repository (for per-platform builds an index joins)")
 	fs.BoolVar(&o.SkipPushPermissionCheck, "skip-push-permission-check", false, "do not check push access at the start (the check runs alongside the first steps and stops the build when it fails)")
 	fs.StringVar(&o.TarPath, "tar-path", "", "write the image as a tarball (docker load format) to this path")
 	fs.StringVar(&o.OCILayoutPath, "oci-layout-path", "", "write the image into an OCI image layout directory")
@@ -99,6 +104,11 @@ func (o *Options) Finish() error {
 		}
 		if err := checkReference(d); err != nil {
 			return fmt.Errorf("--destination=%s: %w", d, err)
+		}
+		if o.ByDigest {
+			if _, err := name.NewRepository(d); err != nil {
+				return fmt.Errorf("--destination=%s: --push-by-digest takes a repository, with no tag or digest", d)
+			}
 		}
 		dests = append(dests, d)
 	}

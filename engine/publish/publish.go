@@ -61,20 +61,29 @@ func (o Options) publish(ctx context.Context, m remote.Manifest, reg remote.Opti
 		if err != nil {
 			return nil, err
 		}
-		names = append(names, r.Name())
 		withDigest = append(withDigest, r.Context().Name()+"@"+digest.String())
+		if o.ByDigest {
+			names = append(names, r.Context().Name())
+			withTag = append(withTag, r.Context().Name()+"@"+digest.String())
+			continue
+		}
+		names = append(names, r.Name())
 		withTag = append(withTag, r.Name()+"@"+digest.String())
 	}
 	if !o.NoPush {
 		// For a build, the uploader sent the layers while it went on:
 		// the config and the manifest are all that is left, but for
 		// destinations elsewhere or an early upload that failed.
-		kept, err := o.push(push, log)
+		refs := o.Destinations
+		if o.ByDigest {
+			refs = withDigest
+		}
+		kept, err := o.push(push, refs, log)
 		if err != nil {
 			return nil, err
 		}
 		for i, d := range o.Destinations {
-			if !kept[d] {
+			if !kept[refs[i]] {
 				pushed = append(pushed, withDigest[i])
 				line, err := json.Marshal(map[string]string{"name": names[i], "digest": digest.String()})
 				if err != nil {
@@ -110,15 +119,15 @@ func (o Options) publish(ctx context.Context, m remote.Manifest, reg remote.Opti
 	return pushed, nil
 }
 
-// push pushes to the destinations; with KeepImmutableTags one by one, so
+// push pushes to refs; with KeepImmutableTags one by one, so
 // that an immutable tag stops none of the others. It returns the
 // immutable tags kept.
-func (o Options) push(push func(refs []string) error, log *slog.Logger) (map[string]bool, error) {
+func (o Options) push(push func(refs []string) error, refs []string, log *slog.Logger) (map[string]bool, error) {
 	if !o.KeepImmutableTags {
-		return nil, push(o.Destinations)
+		return nil, push(refs)
 	}
 	kept := map[string]bool{}
-	for _, d := range o.Destinations {
+	for _, d := range refs {
 		err := push([]string{d})
 		if remote.IsImmutableTag(err) {
 			log.Warn(fmt.Sprintf("kept %s: the registry says the tag is immutable (--push-ignore-immutable-tag-errors)", d),

@@ -11,8 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/kaniko-build/kaniko-build/engine/remote"
@@ -93,4 +95,73 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// --push-by-digest puts the manifest under its digest in each repository
+// and tags nothing; the result files name the repositories by digest.
+func TestWriteByDigestTagsNothing(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(stdlog.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img, err := random.Image(512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	repo := host + "/app/arm64"
+	o := Options{
+		Destinations: []string{repo},
+		ByDigest:     true,
+		DigestFile:   filepath.Join(dir, "digest"),
+		ImageURLFile: filepath.Join(dir, "url"),
+		ImagesFile:   filepath.Join(dir, "images"),
+	}
+	if err := o.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pushed, err := Write(context.Background(), img, o, remote.Options{}, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := repo + "@" + d.String(); len(pushed) != 1 || pushed[0] != want {
+		t.Errorf("pushed %q, want [%s]", pushed, want)
+	}
+	for file, want := range map[string]string{"digest": d.String(), "url": repo, "images": repo + "@" + d.String()} {
+		if got := readFile(t, filepath.Join(dir, file)); got != want {
+			t.Errorf("%s: %q, want %q", file, got, want)
+		}
+	}
+	r, err := name.NewRepository(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := ggcrremote.List(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tags) != 0 {
+		t.Errorf("tags %q, want none", tags)
+	}
+	got, err := ggcrremote.Image(r.Digest(d.String()))
+	if err != nil {
+		t.Fatalf("pulling by digest: %v", err)
+	}
+	if err := validate.Image(got); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestByDigestWantsRepositories(t *testing.T) {
+	for _, dest := range []string{"localhost:5000/app:v1", "localhost:5000/app@sha256:" + strings.Repeat("a", 64)} {
+		o := Options{Destinations: []string{dest}, ByDigest: true}
+		err := o.Finish()
+		if err == nil || !strings.Contains(err.Error(), "--destination="+dest) || !strings.Contains(err.Error(), "--push-by-digest") {
+			t.Errorf("%s: %v, want an error naming the flag and the destination", dest, err)
+		}
+	}
 }
