@@ -167,6 +167,9 @@ func (bk *buildkit) build(ctx context.Context, r *caseRun, ref, format string) (
 	if r.c.Target != "" {
 		args = append(args, "--opt", "target="+r.c.Target)
 	}
+	if r.c.Platform != "" {
+		args = append(args, "--opt", "platform="+r.c.Platform)
+	}
 	for _, id := range r.secretIDs() {
 		args = append(args, "--secret", "id="+id+",src="+filepath.Join(r.src, filepath.FromSlash(r.c.Secrets[id])))
 	}

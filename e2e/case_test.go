@@ -47,6 +47,9 @@ type Case struct {
 	// BuildKit, with Legacy, compares ours with BuildKit's image too: for
 	// behaviour both references share and ours must match exactly.
 	BuildKit bool `json:"buildkit,omitempty"`
+	// Platform is the platform to build for: --custom-platform for our
+	// executor, --platform for docker, platform= for BuildKit.
+	Platform string `json:"platform,omitempty"`
 	// Secrets maps secret ids to files of the case directory (usually
 	// "_name", so they are not part of the context); passed to our
 	// executor as --secret id=ID,src=FILE.

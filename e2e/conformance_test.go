@@ -223,6 +223,19 @@ func setup() (h *harness, cleanup func(), err error) {
 		}
 		h.bases[n] = ref
 	}
+	if err := h.platformBases(ctx); err != nil {
+		return nil, cleanup, err
+	}
+	// RUN of arm64 programs, for the multi-platform tests.
+	binfmt := filepath.Join(h.work, "binfmt.state")
+	if out, err := exec.CommandContext(ctx, "bash", filepath.Join(h.root, "e2e", "qemu-binfmt.sh"), "add", binfmt).CombinedOutput(); err != nil {
+		return nil, cleanup, fmt.Errorf("registering QEMU for arm64 (e2e/qemu-binfmt.sh): %v\n%s", err, out)
+	}
+	cleanups = append(cleanups, func() {
+		if out, err := exec.Command("bash", filepath.Join(h.root, "e2e", "qemu-binfmt.sh"), "remove", binfmt).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: removing the QEMU handler: %v\n%s", err, out)
+		}
+	})
 	if h.docker {
 		// docker pulls the bases under this run's registry port: drop those
 		// tags afterwards (the images stay, shared by every run's tags).
@@ -382,6 +395,9 @@ func (h *harness) dockerBuild(ctx context.Context, r *caseRun, ref string) (stri
 	if r.c.Target != "" {
 		args = append(args, "--target", r.c.Target)
 	}
+	if r.c.Platform != "" {
+		args = append(args, "--platform", r.c.Platform)
+	}
 	args = append(args, r.c.DockerArgs...)
 	args = append(args, r.ctx)
 	env := r.environ("DOCKER_BUILDKIT=0")
@@ -435,6 +451,9 @@ func (r *caseRun) executorArgs(ctxDir string, join func(elem ...string) string, 
 	}
 	if r.c.Target != "" {
 		args = append(args, "--target", r.c.Target)
+	}
+	if r.c.Platform != "" {
+		args = append(args, "--custom-platform", r.c.Platform)
 	}
 	for _, id := range r.secretIDs() {
 		args = append(args, secretFlag(id, secretSrc(id, r.c.Secrets[id]))...)

@@ -4,7 +4,8 @@
 # built from the module proxy (e2e/buildkit.sh) with runc, the
 # Distribution registry,
 # a static busybox (the base images are made from it), skopeo, buildah,
-# pigz and htpasswd, the Debian base's root filesystem (debootstrap,
+# pigz and htpasswd, busybox-static for arm64 and qemu-user-static (the
+# multi-platform tests), the Debian base's root filesystem (debootstrap,
 # e2e/debian-base.sh), and Azurite (npm) for the unit tests of Azure Blob
 # contexts. Safe to run again: it installs only what is missing
 # and starts dockerd only when `docker info` fails.
@@ -12,6 +13,8 @@
 # Environment:
 #   E2E_STATE           directory for dockerd's log and pid (default /tmp/kaniko-build-e2e)
 #   E2E_DOCKER_TIMEOUT  seconds to wait for dockerd to answer (default 60)
+#   E2E_BUSYBOX_ARM64   where to put busybox-static's arm64 binary (default
+#                       ~/.cache/kaniko-build-e2e/busybox-arm64)
 #   E2E_DEBIAN_BASE     the Debian root filesystem's tarball (default
 #                       ~/.cache/kaniko-build-bench/debian-bookworm-minbase.tar.gz,
 #                       which make bench shares)
@@ -41,6 +44,8 @@ declare -A want=(
 	[debootstrap]=/usr/sbin/debootstrap
 	# BuildKit's OCI worker, for the cases the legacy builder cannot build
 	[runc]=/usr/sbin/runc
+	# RUN of arm64 programs in the multi-platform tests (qemu-binfmt.sh)
+	[qemu-user-static]=/usr/bin/qemu-aarch64-static
 	# go test -race (make unit) needs cgo: a C compiler and libc's headers.
 	[gcc]=/usr/bin/gcc
 	[libc6-dev]=/usr/include/stdio.h
@@ -104,6 +109,26 @@ fi
 # BuildKit, the reference for what the legacy builder cannot build; the
 # bench shares it.
 bash "$(dirname "$0")/buildkit.sh" >/dev/null
+
+# busybox-static for arm64, the same version as the host's: the second
+# platform of the multi-platform base (e2e/baseimage).
+arm64_busybox=${E2E_BUSYBOX_ARM64:-$HOME/.cache/kaniko-build-e2e/busybox-arm64}
+if [ ! -s "$arm64_busybox" ]; then
+	version=$(dpkg-query -W -f='${Version}' busybox-static)
+	log "downloading busybox-static:arm64=$version"
+	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+		dpkg --add-architecture arm64
+	fi
+	apt-get update -qq
+	work=$(mktemp -d)
+	(cd "$work" && apt-get download -qq "busybox-static:arm64=$version" 2>"$work/download.log") ||
+		{ cat "$work/download.log" >&2; rm -rf "$work"; die "apt-get download busybox-static:arm64 failed"; }
+	dpkg-deb -x "$work"/busybox-static_*_arm64.deb "$work/root"
+	mkdir -p "$(dirname "$arm64_busybox")"
+	cp "$work/root/bin/busybox" "$arm64_busybox.tmp"
+	mv "$arm64_busybox.tmp" "$arm64_busybox"
+	rm -rf "$work"
+fi
 
 # The {{debian}} base of the conformance suite; the bench's apt context
 # uses the same file.

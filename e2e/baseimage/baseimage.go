@@ -342,13 +342,19 @@ func Bare() (v1.Image, error) {
 }
 
 func busyboxEntries(bin string) ([]entry, error) {
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return nil, fmt.Errorf("reading busybox binary: %w", err)
-	}
 	applets, err := Applets(bin)
 	if err != nil {
 		return nil, err
+	}
+	return busyboxEntriesWith(bin, applets)
+}
+
+// busyboxEntriesWith makes the busybox root filesystem with the given
+// applets: for a binary this machine cannot run to ask.
+func busyboxEntriesWith(bin string, applets []string) ([]entry, error) {
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, fmt.Errorf("reading busybox binary: %w", err)
 	}
 	entries := []entry{
 		dir("bin", 0o755, 0, 0),

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -172,5 +174,75 @@ func TestPush(t *testing.T) {
 	gotD, _ := got.Digest()
 	if want != gotD {
 		t.Errorf("pulled digest %s, pushed %s", gotD, want)
+	}
+}
+
+// The multi-platform busybox is a valid Docker manifest list with one
+// image per platform, each config naming it, the same on every call.
+func TestMultiBusybox(t *testing.T) {
+	idx, err := MultiBusybox(BusyboxArm64())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Index(idx); err != nil {
+		t.Fatal(err)
+	}
+	again, err := MultiBusybox(BusyboxArm64())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, _ := idx.Digest()
+	d2, _ := again.Digest()
+	if d1 != d2 {
+		t.Errorf("two calls gave %s and %s", d1, d2)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.MediaType != types.DockerManifestList || len(m.Manifests) != 2 {
+		t.Fatalf("%s with %d manifests, want a Docker manifest list of 2", m.MediaType, len(m.Manifests))
+	}
+	for _, desc := range m.Manifests {
+		img, err := idx.Image(desc.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if desc.Platform == nil || cfg.Architecture != desc.Platform.Architecture || cfg.OS != "linux" {
+			t.Errorf("%s: descriptor says %v, config %s/%s", desc.Digest, desc.Platform, cfg.OS, cfg.Architecture)
+		}
+		if _, ok := flatten(t, img)["/bin/uname"]; !ok {
+			t.Errorf("%s: no /bin/uname", desc.Platform.Architecture)
+		}
+	}
+}
+
+// The Go image holds a toolchain cut down to what a program importing
+// fmt needs, with the go command on PATH.
+func TestGoToolchain(t *testing.T) {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := Go(strings.TrimSpace(string(out)), "fmt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(img); err != nil {
+		t.Fatal(err)
+	}
+	files := flatten(t, img)
+	for _, p := range []string{"/usr/local/go/bin/go", "/usr/local/go/pkg/tool/linux_amd64/compile", "/usr/local/go/src/fmt/print.go",
+		"/usr/local/go/src/runtime/asm_arm64.s", "/bin/sh"} {
+		if _, ok := files[p]; !ok {
+			t.Errorf("no %s", p)
+		}
+	}
+	if _, ok := files["/usr/local/go/src/fmt/fmt_test.go"]; ok {
+		t.Error("tests are in the image")
 	}
 }
