@@ -766,9 +766,29 @@ func TestForeignRunWithoutEmulationExplains(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "Dockerfile:3") {
 		t.Fatalf("err = %v, want the RUN at Dockerfile:3 to fail", err)
 	}
-	for _, want := range []string{"exec format error", "linux/arm64 program", "tonistiigi/binfmt --install arm64"} {
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("the log does not say %q:\n%s", want, logs.String())
+	for _, want := range []string{"RUN true", "exec format error", "linux/arm64 program", "tonistiigi/binfmt --install arm64"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q: %v", want, err)
 		}
+	}
+	var ee *run.ExitError
+	if errors.As(err, &ee) {
+		t.Errorf("the RUN's command never started, yet the error is its exit code %d", ee.Code)
+	}
+}
+
+// A program the sandbox cannot find fails the RUN naming it, in the
+// error and not as an exit code of a command that never ran.
+func TestRunOfMissingProgramSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	e := env{}
+	e.writeFiles(t, dir, map[string]string{"Dockerfile": "FROM scratch\nRUN [\"/no/such/program\"]\n"})
+	_, err := engine.Build(context.Background(), engine.Options{
+		Context: engine.ContextOptions{Source: dir},
+		Output:  engine.OutputOptions{NoPush: true}, Root: engine.RootOptions{TempDir: t.TempDir()},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err == nil || !strings.Contains(err.Error(), "Dockerfile:2") || !strings.Contains(err.Error(), "running /no/such/program: no such file or directory") {
+		t.Fatalf("err = %v, want the RUN at Dockerfile:2 to fail naming /no/such/program", err)
 	}
 }

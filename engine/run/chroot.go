@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,17 +132,25 @@ func runInit(ctx context.Context, s Spec) error {
 		return fmt.Errorf("starting run: %w", err)
 	}
 	defer r.Close()
+	reportR, reportW, err := os.Pipe()
+	if err != nil {
+		w.Close()
+		return fmt.Errorf("starting run: %w", err)
+	}
+	defer reportR.Close()
 	cmd := exec.CommandContext(ctx, "/proc/self/exe")
 	cmd.Args = []string{initArg}
 	cmd.Stdout, cmd.Stderr = s.Stdout, s.Stderr
-	cmd.ExtraFiles = []*os.File{r}
+	cmd.ExtraFiles = []*os.File{r, reportW}
 	cmd.Env = []string{}
 	flags := uintptr(syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC)
 	if s.NoNetwork {
 		flags |= syscall.CLONE_NEWNET
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	reportW.Close()
+	if err != nil {
 		w.Close()
 		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EACCES) {
 			return &NamespaceError{Err: err}
@@ -158,6 +167,11 @@ func runInit(ctx context.Context, s Spec) error {
 	if errors.As(err, &ee) {
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		// What init wrote before the command started; the command
+		// itself never had the pipe.
+		if why, _ := io.ReadAll(io.LimitReader(reportR, 64<<10)); len(why) > 0 {
+			return &StartError{Reason: string(why)}
 		}
 		return &ExitError{Code: ee.ExitCode()}
 	}

@@ -19,8 +19,14 @@ func Init() {
 	if len(os.Args) == 0 || os.Args[0] != initArg {
 		return
 	}
+	// fd 4 takes the reason the sandbox could not start the command; it
+	// closes when the command starts, so the command never holds it.
+	report := os.NewFile(4, "report")
+	unix.CloseOnExec(4)
 	if err := initChild(); err != nil {
-		fmt.Fprintf(os.Stderr, "run: %v\n", err)
+		if _, werr := io.WriteString(report, err.Error()); werr != nil {
+			fmt.Fprintf(os.Stderr, "run: %v\n", err)
+		}
 		os.Exit(125)
 	}
 }
@@ -84,7 +90,7 @@ func initChild() error {
 			"register QEMU's on the node (as docker buildx needs) with: docker run --privileged --rm tonistiigi/binfmt --install %s",
 			bin, err, s.Platform, strings.Split(arch, "/")[0])
 	}
-	return err
+	return fmt.Errorf("running %s: %w", bin, err)
 }
 
 // lookPath finds a command the way a shell would, inside the chroot.

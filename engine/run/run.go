@@ -61,6 +61,12 @@ func (e *ExitError) Error() string {
 	return fmt.Sprintf("exit code %d", e.Code)
 }
 
+// StartError is a command the sandbox could not start: its program
+// missing or not runnable here, a mount or a user it could not set up.
+type StartError struct{ Reason string }
+
+func (e *StartError) Error() string { return e.Reason }
+
 func lookEnv(env []string, key string) string {
 	for i := len(env) - 1; i >= 0; i-- {
 		if len(env[i]) > len(key) && env[i][:len(key)+1] == key+"=" {

@@ -88,6 +88,10 @@ func (b *Solver) dispatchRun(ctx context.Context, s *stage, r *plan.Run) error {
 		if errors.As(err, &ee) {
 			return fmt.Errorf("RUN %s: did not complete successfully: %w", oneLine(strings.Join(c.CmdLine, " ")), err)
 		}
+		var se *run.StartError
+		if errors.As(err, &se) {
+			return fmt.Errorf("RUN %s: %w", oneLine(strings.Join(c.CmdLine, " ")), err)
+		}
 		return fmt.Errorf("RUN: %w", err)
 	}
 	if s.root == "/" && !slices.Contains(restored, "/etc") {
