@@ -9,7 +9,8 @@ import (
 )
 
 // Tekton checks that a run's params and workspaces fit the Task only when
-// it runs. checkUse does it here for every sample that uses kaniko-build:
+// it runs. checkUse does it here for every sample that uses kaniko-build
+// or kaniko-build-index:
 // no unknown params, every required param given, every required workspace
 // bound, no unknown workspace.
 func checkUse(task *v1.Task, params []string, workspaces []string) error {
@@ -51,7 +52,12 @@ func names[T any](list []T, name func(T) string) []string {
 func paramName(p v1.Param) string { return p.Name }
 
 func TestSamplesUseTheTaskAsDeclared(t *testing.T) {
-	tasks := map[string]*v1.Task{Name: Task(), sampleStepTask: SampleStepActionTask()}
+	tasks := map[string]*v1.Task{
+		Name:                Task(),
+		sampleStepTask:      SampleStepActionTask(),
+		IndexName:           IndexTask(),
+		sampleIndexStepTask: SampleIndexStepActionTask(),
+	}
 	uses := 0
 	for path, objs := range generated(t) {
 		for _, obj := range objs {
@@ -81,16 +87,23 @@ func TestSamplesUseTheTaskAsDeclared(t *testing.T) {
 						continue
 					}
 					ref, params = pt.TaskRef, names(pt.Params, paramName)
+					if pt.Matrix != nil {
+						// A matrix's params are the Task's too, one value per run.
+						params = append(params, names(pt.Matrix.Params, paramName)...)
+					}
 					workspaces = names(pt.Workspaces, func(w v1.WorkspacePipelineTaskBinding) string { return w.Name })
 					check()
 				}
 			}
 		}
 	}
-	if uses < 6 {
-		t.Errorf("checked %d uses of the Task, want every sample's", uses)
+	if uses < 18 {
+		t.Errorf("checked %d uses of the Tasks, want every sample's", uses)
 	}
 	if err := checkUse(Task(), []string{"IMAGES"}, nil); err == nil {
 		t.Error("a run with an unknown param, no IMAGE and no source workspace passed the check")
+	}
+	if err := checkUse(IndexTask(), []string{"IMAGE", "PLATFORM"}, nil); err == nil {
+		t.Error("an index run with an unknown param and no IMAGES passed the check")
 	}
 }

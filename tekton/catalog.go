@@ -8,9 +8,11 @@ import (
 
 // Where the generated files go, relative to the repository root.
 const (
-	taskDir       = "catalog/task/" + Name + "/" + Version
-	stepActionDir = "catalog/stepaction/" + Name + "/" + Version
-	examplesDir   = "examples/tekton"
+	taskDir            = "catalog/task/" + Name + "/" + Version
+	stepActionDir      = "catalog/stepaction/" + Name + "/" + Version
+	indexTaskDir       = "catalog/task/" + IndexName + "/" + Version
+	indexStepActionDir = "catalog/stepaction/" + IndexName + "/" + Version
+	examplesDir        = "examples/tekton"
 )
 
 // OwnedDirs are the directories Files fills entirely.
@@ -18,7 +20,7 @@ func OwnedDirs() []string {
 	return []string{"catalog/task", "catalog/stepaction", examplesDir}
 }
 
-// Files renders the Task and StepAction in the Tekton catalog's layout,
+// Files renders the Tasks and StepActions in the Tekton catalog's layout,
 // their samples and catalog tests, and copies of the samples under
 // examples/tekton.
 func Files() (catalog.Files, error) {
@@ -30,12 +32,19 @@ func Files() (catalog.Files, error) {
 		{taskDir + "/samples/taskrun.yaml", []any{SampleTaskRun()}},
 		{taskDir + "/samples/taskrun-git-resolver.yaml", []any{SampleTaskRunGitResolver()}},
 		{taskDir + "/samples/pipeline-base-and-app.yaml", []any{SamplePipeline(), SamplePipelineRun()}},
+		{taskDir + "/samples/pipeline-multi-platform.yaml", []any{SampleMultiPlatformPipeline(), SampleMultiPlatformPipelineRun()}},
 		{taskDir + "/tests/run.yaml", []any{TestPipeline(), TestPipelineRun()}},
 		{taskDir + "/tests/resources.yaml", []any{TestResources()}},
 		{stepActionDir + "/" + Name + ".yaml", []any{StepAction()}},
 		{stepActionDir + "/samples/task-using-stepaction.yaml", []any{SampleStepActionTask(), SampleStepActionTaskRun()}},
+		{indexTaskDir + "/" + IndexName + ".yaml", []any{IndexTask()}},
+		{indexTaskDir + "/samples/taskrun.yaml", []any{SampleIndexTaskRun()}},
+		{indexTaskDir + "/samples/pipeline-multi-platform.yaml", []any{SampleMultiPlatformPipeline(), SampleMultiPlatformPipelineRun()}},
+		{indexStepActionDir + "/" + IndexName + ".yaml", []any{IndexStepAction()}},
+		{indexStepActionDir + "/samples/task-using-stepaction.yaml", []any{SampleIndexStepActionTask(), SampleIndexStepActionTaskRun()}},
 		{examplesDir + "/taskrun.yaml", []any{SampleTaskRun()}},
 		{examplesDir + "/pipeline-base-and-app.yaml", []any{SamplePipeline(), SamplePipelineRun()}},
+		{examplesDir + "/pipeline-multi-platform.yaml", []any{SampleMultiPlatformPipeline(), SampleMultiPlatformPipelineRun()}},
 		{examplesDir + "/task-using-stepaction.yaml", []any{SampleStepActionTask(), SampleStepActionTaskRun()}},
 	}
 	files := catalog.Files{}
@@ -54,6 +63,8 @@ func Files() (catalog.Files, error) {
 	}{
 		{taskDir + "/README.md", TaskREADME},
 		{stepActionDir + "/README.md", StepActionREADME},
+		{indexTaskDir + "/README.md", IndexTaskREADME},
+		{indexStepActionDir + "/README.md", IndexStepActionREADME},
 		{examplesDir + "/README.md", ExamplesREADME},
 	}
 	for _, r := range readmes {

@@ -3,6 +3,10 @@ package tekton
 // Name is the name of the Task and of the StepAction.
 const Name = "kaniko-build"
 
+// IndexName is the name of the Task and of the StepAction that join
+// images built one platform each into an image index.
+const IndexName = Name + "-index"
+
 // Version is the catalog version of the Task and the StepAction.
 const Version = "0.1"
 
@@ -20,6 +24,12 @@ const (
 	ParamCacheRepo        = "CACHE_REPO"
 	ParamSkipPush         = "SKIP_PUSH"
 	ParamInsecureRegistry = "INSECURE_REGISTRY"
+	ParamPlatform         = "PLATFORM"
+	ParamPushByDigest     = "PUSH_BY_DIGEST"
+
+	// The index's own: the images to join and the index's format.
+	ParamImages = "IMAGES"
+	ParamFormat = "FORMAT"
 
 	// StepAction only: it has no workspaces, so paths come in as params.
 	ParamSourcePath   = "SOURCE_PATH"
@@ -42,11 +52,13 @@ const (
 	ResultImages      = "IMAGES"
 )
 
-// stepName is the name of the step that runs the build; copyStepName of
-// the one before it, which copies the credentials.
+// stepName is the name of the step that runs the build, indexStepName of
+// the one that pushes the index; copyStepName of the one before either,
+// which copies the credentials.
 const (
-	stepName     = "build-and-push"
-	copyStepName = "copy-credentials"
+	stepName      = "build-and-push"
+	indexStepName = "push-index"
+	copyStepName  = "copy-credentials"
 )
 
 // sourcePath is where a StepAction user mounts the source by default.

@@ -25,13 +25,18 @@ func arr(name, description string) v1.ParamSpec {
 	}
 }
 
+// arrRequired declares an array parameter without a default.
+func arrRequired(name, description string) v1.ParamSpec {
+	return v1.ParamSpec{Name: name, Type: v1.ParamTypeArray, Description: description}
+}
+
 func ptr(s string) *string { return &s }
 
 // buildParams are the parameters the Task and the StepAction share, in the
 // order they are documented.
 func buildParams() v1.ParamSpecs {
 	return v1.ParamSpecs{
-		str(ParamImage, "Name (reference) of the image to build and push, e.g. registry.example.com/team/app:1.2.", nil),
+		str(ParamImage, "Name (reference) of the image to build and push, e.g. registry.example.com/team/app:1.2; with PUSH_BY_DIGEST a repository alone, e.g. registry.example.com/team/app.", nil),
 		str(ParamDockerfile, "Path to the Dockerfile to build. A relative path is looked up in the working directory (the source), then in the context, as Kaniko does.", ptr("./Dockerfile")),
 		str(ParamContext, "The build context, relative to the source.", ptr("./")),
 		arr(ParamExtraArgs, "Extra executor flags (Kaniko's names), e.g. --label=team=a. They come after the Task's own flags, so a repeated single-value flag overrides the Task's."),
@@ -42,6 +47,8 @@ func buildParams() v1.ParamSpecs {
 		str(ParamCacheRepo, "Repository for cached layers; empty means IMAGE's repository with /cache appended.", ptr("")),
 		str(ParamSkipPush, "Set to \"true\" to build without pushing; the results still name the built image.", ptr("false")),
 		str(ParamInsecureRegistry, "A registry (host[:port]) to reach over plain HTTP, e.g. an in-cluster registry; empty for none.", ptr("")),
+		str(ParamPlatform, "The platform to build for, os/arch[/variant], e.g. linux/arm64; empty builds for the node's. A RUN for another processor needs QEMU registered on the node.", ptr("")),
+		str(ParamPushByDigest, "Set to \"true\" to push by digest alone, tagging nothing (IMAGE is then a repository): a platform's build that kaniko-build-index joins.", ptr("false")),
 	}
 }
 
@@ -71,6 +78,8 @@ func executorArgs(p paths) []string {
 		"--cache-dir=" + p.cacheDir,
 		"--no-push=" + param(ParamSkipPush),
 		"--insecure-registry=" + param(ParamInsecureRegistry),
+		"--custom-platform=" + param(ParamPlatform),
+		"--push-by-digest=" + param(ParamPushByDigest),
 		arrayParam(ParamExtraArgs),
 		// Everything after -- is a build argument: Tekton can expand an
 		// array into arguments but cannot put --build-arg before each one.

@@ -8,12 +8,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// TestStepRunsUnderBaseline puts the Task's and the StepAction's step into
-// a pod, with the workspaces bound to the kinds of volume the README
+// TestStepRunsUnderBaseline puts the Tasks' and the StepActions' steps
+// into a pod, with the workspaces bound to the kinds of volume the README
 // suggests, and evaluates it with the Pod Security admission library.
 func TestStepRunsUnderBaseline(t *testing.T) {
 	step := Task().Spec.Steps[buildStep]
 	sa := StepAction().Spec
+	index := IndexTask().Spec.Steps[indexStep]
+	indexSA := IndexStepAction().Spec
 	pod := corev1.PodSpec{
 		Containers: []corev1.Container{{
 			Name: step.Name, Image: catalog.BuilderImage(), Command: step.Command, Args: step.Args,
@@ -21,6 +23,12 @@ func TestStepRunsUnderBaseline(t *testing.T) {
 		}, {
 			Name: "stepaction", Image: catalog.BuilderImage(), Command: sa.Command, Args: sa.Args,
 			Env: sa.Env, SecurityContext: sa.SecurityContext,
+		}, {
+			Name: index.Name, Image: catalog.BuilderImage(), Command: index.Command, Args: index.Args,
+			Env: index.Env, SecurityContext: index.SecurityContext,
+		}, {
+			Name: "index-stepaction", Image: catalog.BuilderImage(), Command: indexSA.Command, Args: indexSA.Args,
+			Env: indexSA.Env, SecurityContext: indexSA.SecurityContext,
 		}},
 		Volumes: []corev1.Volume{
 			{Name: "source", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "source"}}},

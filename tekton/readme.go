@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"strings"
 	"text/template"
 
 	"github.com/kaniko-build/kaniko-build/catalog"
@@ -17,6 +18,11 @@ type readmeData struct {
 	Name, Version, TaskDir, StepActionDir, BuilderImage, DockerConfigDir string
 	Params, StepActionParams, Workspaces, Results, StepResults           string
 	MinVersion, StepActionMinVersion                                     string
+	// The index Task and StepAction's.
+	IndexName, IndexTaskDir, IndexStepActionDir         string
+	IndexParams, IndexStepActionParams, IndexWorkspaces string
+	IndexResults, IndexStepResults                      string
+	DefaultPlatforms                                    string
 	// Released is false while the builder image's digest is the placeholder.
 	Released bool
 }
@@ -24,21 +30,32 @@ type readmeData struct {
 func newReadmeData() readmeData {
 	sa := StepAction()
 	task := Task()
+	index := IndexTask()
+	indexSA := IndexStepAction()
 	return readmeData{
-		Name:                 Name,
-		Version:              Version,
-		TaskDir:              taskDir,
-		StepActionDir:        stepActionDir,
-		BuilderImage:         catalog.BuilderImage(),
-		Released:             catalog.Current().Released(),
-		DockerConfigDir:      catalog.DockerConfigDir,
-		Params:               paramTable(task.Spec.Params),
-		StepActionParams:     paramTable(sa.Spec.Params),
-		Workspaces:           workspaceTable(task.Spec.Workspaces),
-		Results:              taskResultTable(task.Spec.Results),
-		StepResults:          stepResultTable(sa.Spec.Results),
-		MinVersion:           minVersion,
-		StepActionMinVersion: stepActionMinVersion,
+		IndexName:             IndexName,
+		IndexTaskDir:          indexTaskDir,
+		IndexStepActionDir:    indexStepActionDir,
+		IndexParams:           paramTable(index.Spec.Params),
+		IndexStepActionParams: paramTable(indexSA.Spec.Params),
+		IndexWorkspaces:       workspaceTable(index.Spec.Workspaces),
+		IndexResults:          taskResultTable(index.Spec.Results),
+		IndexStepResults:      stepResultTable(indexSA.Spec.Results),
+		DefaultPlatforms:      strings.Join(samplePlatforms, ", "),
+		Name:                  Name,
+		Version:               Version,
+		TaskDir:               taskDir,
+		StepActionDir:         stepActionDir,
+		BuilderImage:          catalog.BuilderImage(),
+		Released:              catalog.Current().Released(),
+		DockerConfigDir:       catalog.DockerConfigDir,
+		Params:                paramTable(task.Spec.Params),
+		StepActionParams:      paramTable(sa.Spec.Params),
+		Workspaces:            workspaceTable(task.Spec.Workspaces),
+		Results:               taskResultTable(task.Spec.Results),
+		StepResults:           stepResultTable(sa.Spec.Results),
+		MinVersion:            minVersion,
+		StepActionMinVersion:  stepActionMinVersion,
 	}
 }
 
@@ -60,6 +77,12 @@ func TaskREADME() ([]byte, error) { return render("task.md.tmpl") }
 
 // StepActionREADME is the StepAction's README in the catalog.
 func StepActionREADME() ([]byte, error) { return render("stepaction.md.tmpl") }
+
+// IndexTaskREADME is the index Task's README in the catalog.
+func IndexTaskREADME() ([]byte, error) { return render("index-task.md.tmpl") }
+
+// IndexStepActionREADME is the index StepAction's README in the catalog.
+func IndexStepActionREADME() ([]byte, error) { return render("index-stepaction.md.tmpl") }
 
 // ExamplesREADME introduces examples/tekton.
 func ExamplesREADME() ([]byte, error) { return render("examples.md.tmpl") }

@@ -41,6 +41,9 @@ func TestReferenceCheckCatchesWhatTektonMisses(t *testing.T) {
 	typoStepResult := StepAction()
 	typoStepResult.Spec.Args[4] = "--image-url-file=$(step.results.IMAGE_ULR.path)"
 
+	typoIndexResult := IndexTask()
+	typoIndexResult.Spec.Steps[indexStep].Args[4] = "--images-file=$(results.IMAGE.path)"
+
 	cases := []struct {
 		name  string
 		obj   admittable
@@ -51,6 +54,7 @@ func TestReferenceCheckCatchesWhatTektonMisses(t *testing.T) {
 		{"workspace typo in env", typoWorkspace, func() error { return CheckTask(typoWorkspace) }, `undeclared workspaces "dockercfg"`},
 		{"duplicate result", duplicateResult, func() error { return CheckTask(duplicateResult) }, `result "IMAGE_DIGEST" is declared twice`},
 		{"step result typo", typoStepResult, func() error { return CheckStepAction(typoStepResult) }, `undeclared step.results "IMAGE_ULR"`},
+		{"index result typo", typoIndexResult, func() error { return CheckTask(typoIndexResult) }, `undeclared results "IMAGE"`},
 	}
 	for _, c := range cases {
 		if err := c.check(); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -24,6 +24,8 @@ func TestRenderedExecutorArguments(t *testing.T) {
 		"params.CACHE_REPO":            "",
 		"params.SKIP_PUSH":             "false",
 		"params.INSECURE_REGISTRY":     "",
+		"params.PLATFORM":              "",
+		"params.PUSH_BY_DIGEST":        "false",
 		"workspaces.source.path":       "/workspace/source",
 		"workspaces.cache.path":        "", // optional and unbound
 		"results.IMAGE_DIGEST.path":    "/tekton/results/IMAGE_DIGEST",
@@ -51,6 +53,8 @@ func TestRenderedExecutorArguments(t *testing.T) {
 		"--cache-dir=",
 		"--no-push=false",
 		"--insecure-registry=",
+		"--custom-platform=",
+		"--push-by-digest=false",
 		"--label=team=a",
 		"--reproducible",
 		"--",

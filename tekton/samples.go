@@ -1,6 +1,8 @@
 package tekton
 
 import (
+	"strings"
+
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -9,12 +11,14 @@ import (
 
 // Names the samples use for things the user creates.
 const (
-	sampleSourceClaim  = "kaniko-build-source"
-	sampleDockerSecret = "registry-credentials"
-	samplePipeline     = "kaniko-build-base-and-app"
-	sampleStepTask     = "kaniko-build-with-stepaction"
-	sampleRegistry     = "registry.example.com/team"
-	sourceWriterImage  = "docker.io/library/busybox:1.37"
+	sampleSourceClaim   = "kaniko-build-source"
+	sampleDockerSecret  = "registry-credentials"
+	samplePipeline      = "kaniko-build-base-and-app"
+	sampleMultiPlatform = "kaniko-build-multi-platform"
+	sampleStepTask      = "kaniko-build-with-stepaction"
+	sampleIndexStepTask = "kaniko-build-index-with-stepaction"
+	sampleRegistry      = "registry.example.com/team"
+	sourceWriterImage   = "docker.io/library/busybox:1.37"
 )
 
 func typeMeta(kind string) metav1.TypeMeta {
@@ -127,17 +131,30 @@ func SamplePipeline() *v1.Pipeline {
 // writeDockerfiles stands in for a git-clone: it puts the two Dockerfiles
 // into the source workspace.
 func writeDockerfiles() v1.PipelineTask {
+	return writeDockerfilesTask("write-dockerfiles", dockerfile{"base", baseDockerfile}, dockerfile{"app", appDockerfile})
+}
+
+// dockerfile is a Dockerfile a sample writes into dir of the source.
+type dockerfile struct{ dir, content string }
+
+func writeDockerfilesTask(name string, files ...dockerfile) v1.PipelineTask {
+	dirs := make([]string, 0, len(files))
+	for _, f := range files {
+		dirs = append(dirs, f.dir)
+	}
+	script := "#!/bin/sh\nset -eu\nmkdir -p " + strings.Join(dirs, " ") + "\n"
+	for _, f := range files {
+		script += "cat > " + f.dir + "/Dockerfile <<'EOF'\n" + f.content + "EOF\n"
+	}
 	return v1.PipelineTask{
-		Name: "write-dockerfiles",
+		Name: name,
 		TaskSpec: &v1.EmbeddedTask{TaskSpec: v1.TaskSpec{
 			Workspaces: []v1.WorkspaceDeclaration{{Name: WorkspaceSource}},
 			Steps: []v1.Step{{
 				Name:       "write",
 				Image:      sourceWriterImage,
 				WorkingDir: ref("workspaces." + WorkspaceSource + ".path"),
-				Script: "#!/bin/sh\nset -eu\nmkdir -p base app\n" +
-					"cat > base/Dockerfile <<'EOF'\n" + baseDockerfile + "EOF\n" +
-					"cat > app/Dockerfile <<'EOF'\n" + appDockerfile + "EOF\n",
+				Script:     script,
 			}},
 		}},
 		Workspaces: []v1.WorkspacePipelineTaskBinding{{Name: WorkspaceSource, Workspace: WorkspaceSource}},
@@ -170,6 +187,127 @@ func volumeClaimTemplate(size string) *corev1.PersistentVolumeClaim {
 			Resources: corev1.VolumeResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)},
 			},
+		},
+	}
+}
+
+// platformDockerfile is what the multi-platform sample builds: its RUN
+// runs the platform's own uname, under QEMU on a foreign node.
+const platformDockerfile = "FROM docker.io/library/busybox:1.37\nRUN uname -m > /arch.txt\nCMD [\"cat\", \"/arch.txt\"]\n"
+
+// The multi-platform sample's parameters.
+const (
+	paramPlatforms  = "PLATFORMS"
+	paramRepository = "image"
+	paramTag        = "tag"
+)
+
+// samplePlatforms are the platforms the multi-platform sample builds by
+// default: those the executor image is published for.
+var samplePlatforms = []string{"linux/amd64", "linux/arm64"}
+
+// SampleMultiPlatformPipeline fans the build out over PLATFORMS with a
+// matrix, each build pushed by digest to the repository, then joins the
+// builds' IMAGES, which Tekton aggregates into an array, with the index
+// Task. The Pipeline's results are the index's, for Tekton Chains.
+func SampleMultiPlatformPipeline() *v1.Pipeline {
+	return &v1.Pipeline{
+		TypeMeta:   typeMeta("Pipeline"),
+		ObjectMeta: metav1.ObjectMeta{Name: sampleMultiPlatform},
+		Spec: v1.PipelineSpec{
+			Description: "Builds the image once per platform, each pushed by digest, then joins them into one image index.",
+			Params: v1.ParamSpecs{
+				{
+					Name:        paramPlatforms,
+					Type:        v1.ParamTypeArray,
+					Description: "The platforms to build for, one TaskRun each.",
+					Default:     &v1.ParamValue{Type: v1.ParamTypeArray, ArrayVal: samplePlatforms},
+				},
+				str(paramRepository, "The repository, e.g. registry.example.com/team/app: each platform's image is pushed there by digest, the index as image:tag.", nil),
+				str(paramTag, "The tag of the index.", ptr("latest")),
+			},
+			Workspaces: []v1.PipelineWorkspaceDeclaration{
+				{Name: WorkspaceSource},
+				{Name: WorkspaceDockerConfig, Optional: true},
+			},
+			Tasks: []v1.PipelineTask{
+				writeDockerfilesTask("write-dockerfile", dockerfile{"platform", platformDockerfile}),
+				{
+					Name:    "build",
+					TaskRef: &v1.TaskRef{Name: Name},
+					Params: v1.Params{
+						strParam(ParamImage, param(paramRepository)),
+						strParam(ParamContext, "platform"),
+						strParam(ParamDockerfile, "./platform/Dockerfile"),
+						strParam(ParamPushByDigest, "true"),
+					},
+					Matrix: &v1.Matrix{Params: v1.Params{strParam(ParamPlatform, arrayParam(paramPlatforms))}},
+					Workspaces: []v1.WorkspacePipelineTaskBinding{
+						{Name: WorkspaceSource, Workspace: WorkspaceSource},
+						{Name: WorkspaceDockerConfig, Workspace: WorkspaceDockerConfig},
+					},
+					RunAfter: []string{"write-dockerfile"},
+				},
+				{
+					Name:    "index",
+					TaskRef: &v1.TaskRef{Name: IndexName},
+					Params: v1.Params{
+						strParam(ParamImage, param(paramRepository)+":"+param(paramTag)),
+						// One repository@digest per build: Tekton gathers the string
+						// result of each of the matrix's TaskRuns into an array.
+						strParam(ParamImages, ref("tasks.build.results."+ResultImages+"[*]")),
+					},
+					Workspaces: []v1.WorkspacePipelineTaskBinding{{Name: WorkspaceDockerConfig, Workspace: WorkspaceDockerConfig}},
+				},
+			},
+			Results: []v1.PipelineResult{{
+				Name:        ResultImageDigest,
+				Description: "Digest of the image index.",
+				Value:       *v1.NewStructuredValues(ref("tasks.index.results." + ResultImageDigest)),
+			}, {
+				Name:        ResultImageURL,
+				Description: "The image index's name, image:tag.",
+				Value:       *v1.NewStructuredValues(ref("tasks.index.results." + ResultImageURL)),
+			}},
+		},
+	}
+}
+
+// SampleMultiPlatformPipelineRun runs SampleMultiPlatformPipeline on a
+// fresh volume, for the default PLATFORMS.
+func SampleMultiPlatformPipelineRun() *v1.PipelineRun {
+	return &v1.PipelineRun{
+		TypeMeta:   typeMeta("PipelineRun"),
+		ObjectMeta: metav1.ObjectMeta{GenerateName: sampleMultiPlatform + "-run-"},
+		Spec: v1.PipelineRunSpec{
+			PipelineRef: &v1.PipelineRef{Name: sampleMultiPlatform},
+			Params: v1.Params{
+				strParam(paramRepository, sampleRegistry+"/app"),
+				strParam(paramTag, "1.0"),
+			},
+			Workspaces: []v1.WorkspaceBinding{
+				{Name: WorkspaceSource, VolumeClaimTemplate: volumeClaimTemplate("1Gi")},
+				dockerSecretBinding(WorkspaceDockerConfig),
+			},
+		},
+	}
+}
+
+// sampleDigests stand for what two builds by digest reported.
+var sampleDigests = []string{"sha256:" + strings.Repeat("1", 64), "sha256:" + strings.Repeat("2", 64)}
+
+// SampleIndexTaskRun joins two images already pushed by digest.
+func SampleIndexTaskRun() *v1.TaskRun {
+	return &v1.TaskRun{
+		TypeMeta:   typeMeta("TaskRun"),
+		ObjectMeta: metav1.ObjectMeta{GenerateName: IndexName + "-run-"},
+		Spec: v1.TaskRunSpec{
+			TaskRef: &v1.TaskRef{Name: IndexName},
+			Params: v1.Params{
+				strParam(ParamImage, sampleRegistry+"/app:1.0"),
+				arrParam(ParamImages, sampleRegistry+"/app@"+sampleDigests[0], sampleRegistry+"/app@"+sampleDigests[1]),
+			},
+			Workspaces: []v1.WorkspaceBinding{dockerSecretBinding(WorkspaceDockerConfig)},
 		},
 	}
 }

@@ -23,7 +23,7 @@ func StepAction() *v1beta1.StepAction {
 	)
 	return &v1beta1.StepAction{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "tekton.dev/v1beta1", Kind: "StepAction"},
-		ObjectMeta: objectMeta(stepActionMinVersion, "Kaniko Build"),
+		ObjectMeta: objectMeta(Name, stepActionMinVersion, "Kaniko Build", buildTags),
 		Spec: v1beta1.StepActionSpec{
 			Description: "Builds a Dockerfile into a container image and pushes it with the kaniko-build executor, " +
 				"as one step of your own Task. The results IMAGE_DIGEST, IMAGE_URL and IMAGES are step results: " +
@@ -40,15 +40,16 @@ func StepAction() *v1beta1.StepAction {
 			}),
 			Env:             []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: param(ParamDockerConfig)}},
 			Params:          params,
-			Results:         stepResults(),
+			Results:         stepResults(taskResults()),
 			SecurityContext: securityContext(),
 		},
 	}
 }
 
-func stepResults() []v1.StepResult {
+// stepResults are a Task's results as a StepAction's.
+func stepResults(rs []v1.TaskResult) []v1.StepResult {
 	var out []v1.StepResult
-	for _, r := range taskResults() {
+	for _, r := range rs {
 		out = append(out, v1.StepResult{Name: r.Name, Type: r.Type, Description: r.Description})
 	}
 	return out

@@ -16,7 +16,7 @@ const minVersion = "0.50.0"
 func Task() *v1.Task {
 	return &v1.Task{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "tekton.dev/v1", Kind: "Task"},
-		ObjectMeta: objectMeta(minVersion, "Kaniko Build"),
+		ObjectMeta: objectMeta(Name, minVersion, "Kaniko Build", buildTags),
 		Spec: v1.TaskSpec{
 			Description: "Builds a Dockerfile into a container image and pushes it, without a Docker daemon and " +
 				"without privileges, using the kaniko-build executor (the successor of Kaniko).\n\n" +
@@ -32,19 +32,25 @@ func Task() *v1.Task {
 	}
 }
 
-func objectMeta(minVersion, displayName string) metav1.ObjectMeta {
+// The tekton.dev/tags of the build and of the index.
+const (
+	buildTags = "image-build, kaniko, dockerfile"
+	indexTags = "image-build, kaniko, multi-platform, image-index"
+)
+
+func objectMeta(name, minVersion, displayName, tags string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{
-		Name:        Name,
+		Name:        name,
 		Labels:      map[string]string{"app.kubernetes.io/version": Version},
-		Annotations: annotations(minVersion, displayName),
+		Annotations: annotations(minVersion, displayName, tags),
 	}
 }
 
-func annotations(minVersion, displayName string) map[string]string {
+func annotations(minVersion, displayName, tags string) map[string]string {
 	return map[string]string{
 		"tekton.dev/pipelines.minVersion": minVersion,
 		"tekton.dev/categories":           "Image Build",
-		"tekton.dev/tags":                 "image-build, kaniko, dockerfile",
+		"tekton.dev/tags":                 tags,
 		"tekton.dev/displayName":          displayName,
 		"tekton.dev/platforms":            "linux/amd64,linux/arm64",
 		"artifacthub.io/category":         "integration-delivery",
@@ -88,7 +94,7 @@ func taskResults() []v1.TaskResult {
 	}, {
 		Name:        ResultImages,
 		Type:        v1.ResultsTypeString,
-		Description: "Every destination as given, pinned by digest (name:tag@sha256:<hex>), one per line.",
+		Description: "Every destination as given, pinned by digest (name:tag@sha256:<hex>, or repository@sha256:<hex> with PUSH_BY_DIGEST), one per line.",
 	}}
 }
 
@@ -101,9 +107,14 @@ const (
 
 func taskVolumes() []corev1.Volume {
 	return []corev1.Volume{
-		{Name: volumeCredentials, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
+		credentialsVolume(),
 		{Name: volumeNoToken, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 	}
+}
+
+// credentialsVolume holds the copy of the credentials, in memory.
+func credentialsVolume() corev1.Volume {
+	return corev1.Volume{Name: volumeCredentials, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}}
 }
 
 // copyCredentialsStep copies the credentials workspace, isolated to this

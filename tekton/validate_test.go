@@ -25,11 +25,15 @@ func (l testLogger) Fatalf(f string, a ...any) { l.t.Fatalf(f, a...) }
 // empty ones, i.e. the defaults of this Tekton release, and the create
 // operation.
 func webhookContext(t *testing.T) context.Context {
+	return webhookContextWith(t, map[string]string{})
+}
+
+// webhookContextWith is webhookContext with these feature flags set.
+func webhookContextWith(t *testing.T, flags map[string]string) context.Context {
 	t.Helper()
 	store := config.NewStore(testLogger{t})
-	for _, name := range []string{config.GetDefaultsConfigName(), config.GetFeatureFlagsConfigName()} {
-		store.OnConfigChanged(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{}})
-	}
+	store.OnConfigChanged(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: config.GetDefaultsConfigName()}, Data: map[string]string{}})
+	store.OnConfigChanged(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: config.GetFeatureFlagsConfigName()}, Data: flags})
 	return apis.WithinCreate(store.ToContext(context.Background()))
 }
 
@@ -61,7 +65,7 @@ func TestGeneratedPassTektonValidation(t *testing.T) {
 			}
 		}
 	}
-	if n < 10 {
+	if n < 26 {
 		t.Errorf("validated %d Tekton objects, want every Task, StepAction, Pipeline and run", n)
 	}
 }
@@ -80,11 +84,22 @@ func TestBrokenCopiesFailTektonValidation(t *testing.T) {
 	undeclaredStepWorkspace := Task()
 	undeclaredStepWorkspace.Spec.Steps[buildStep].Workspaces = []v1.WorkspaceUsage{{Name: "no-such-workspace"}}
 
+	// Why the images follow a lone --: an array is only expanded whole.
+	imagesInFlag := IndexTask()
+	args := imagesInFlag.Spec.Steps[indexStep].Args
+	args[len(args)-1] = "--image=" + arrayParam(ParamImages)
+
+	// A matrixed task's result is consumed only whole, with [*].
+	oneResult := SampleMultiPlatformPipeline()
+	oneResult.Spec.Tasks[2].Params[1].Value = *v1.NewStructuredValues(ref("tasks.build.results." + ResultImages))
+
 	for name, obj := range map[string]any{
 		"unknown param reference in the Task":       unknownParam,
 		"unknown param reference in the StepAction": unknownStepActionParam,
 		"pipeline task binds a missing workspace":   missingWorkspace,
 		"step uses an undeclared workspace":         undeclaredStepWorkspace,
+		"array param inside an index argument":      imagesInFlag,
+		"matrixed result consumed without [*]":      oneResult,
 	} {
 		err := admit(ctx, obj)
 		if err == nil {
@@ -92,5 +107,19 @@ func TestBrokenCopiesFailTektonValidation(t *testing.T) {
 			continue
 		}
 		t.Logf("%s: rejected as expected: %v", name, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+}
+
+// The READMEs say the fan-out needs matrix, a beta feature: it passes with
+// enable-api-fields at beta (the default, above) and fails at stable.
+func TestMatrixNeedsBetaFields(t *testing.T) {
+	for _, fields := range []string{"beta", "alpha"} {
+		if err := admit(webhookContextWith(t, map[string]string{"enable-api-fields": fields}), SampleMultiPlatformPipeline()); err != nil {
+			t.Errorf("enable-api-fields %s: %v", fields, err)
+		}
+	}
+	err := admit(webhookContextWith(t, map[string]string{"enable-api-fields": "stable"}), SampleMultiPlatformPipeline())
+	if err == nil || !strings.Contains(err.Error(), "matrix") {
+		t.Errorf("enable-api-fields stable: %v, want matrix refused", err)
 	}
 }
