@@ -53,7 +53,8 @@ func ArtifactHub() ArtifactHubPackage {
 		CreatedAt:   createdAt,
 		Description: "Builds a Dockerfile into a container image and pushes it with the kaniko-build executor " +
 			"(the successor of Kaniko): no Docker daemon, no privileges. Outputs the digest and image URL as " +
-			"parameters, for pinning the next build's FROM.",
+			"parameters, for pinning the next build's FROM, and joins images built per platform into one " +
+			"multi-platform image index.",
 		License:          "Apache-2.0",
 		HomeURL:          "https://github.com/kaniko-build/kaniko-build",
 		AppVersion:       catalog.Current().Version,

@@ -24,6 +24,7 @@ func Files() (catalog.Files, error) {
 		{packageDir + "/manifests.yaml", []any{WorkflowTemplate()}},
 		{packageDir + "/cluster-workflow-template.yaml", []any{ClusterWorkflowTemplate()}},
 		{examplesDir + "/dag-base-and-app.yaml", []any{DAGExample()}},
+		{examplesDir + "/dag-multi-platform.yaml", []any{MultiPlatformExample()}},
 		{examplesDir + "/steps-build-and-run.yaml", []any{StepsExample()}},
 		{examplesDir + "/volume-context.yaml", []any{VolumeExample()}},
 	}
@@ -50,11 +51,12 @@ func Files() (catalog.Files, error) {
 		return nil, err
 	}
 	for path, content := range map[string][]byte{
-		packageDir + "/artifacthub-pkg.yml": pkg,
-		packageDir + "/README.md":           readme,
-		examplesDir + "/README.md":          examples,
-		examplesDir + "/base/Dockerfile":    []byte(BaseDockerfile),
-		examplesDir + "/app/Dockerfile":     []byte(AppDockerfile),
+		packageDir + "/artifacthub-pkg.yml":  pkg,
+		packageDir + "/README.md":            readme,
+		examplesDir + "/README.md":           examples,
+		examplesDir + "/base/Dockerfile":     []byte(BaseDockerfile),
+		examplesDir + "/app/Dockerfile":      []byte(AppDockerfile),
+		examplesDir + "/platform/Dockerfile": []byte(PlatformDockerfile),
 	} {
 		if err := files.Add(path, content); err != nil {
 			return nil, err

@@ -1,6 +1,8 @@
 package argo
 
 import (
+	"encoding/json"
+
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -18,7 +20,14 @@ const (
 	// BaseDockerfile and AppDockerfile are examples/argo/{base,app}/Dockerfile.
 	BaseDockerfile = "FROM docker.io/library/busybox:1.37\nRUN echo base > /base.txt\n"
 	AppDockerfile  = "ARG BASE\nFROM ${BASE}\nRUN echo app > /app.txt\nCMD [\"cat\", \"/base.txt\", \"/app.txt\"]\n"
+	// PlatformDockerfile is examples/argo/platform/Dockerfile: its RUN
+	// runs the platform's own uname, under QEMU on a foreign node.
+	PlatformDockerfile = "FROM docker.io/library/busybox:1.37\nRUN uname -m > /arch.txt\nCMD [\"cat\", \"/arch.txt\"]\n"
 )
+
+// examplePlatforms are the platforms the multi-platform example builds:
+// those the executor image is published for.
+var examplePlatforms = []string{"linux/amd64", "linux/arm64"}
 
 func workflowMeta(generateName string) (metav1.TypeMeta, metav1.ObjectMeta) {
 	return metav1.TypeMeta{APIVersion: "argoproj.io/v1alpha1", Kind: "Workflow"},
@@ -163,5 +172,55 @@ func VolumeExample() *wfv1.Workflow {
 				VolumeMounts: []corev1.VolumeMount{{Name: VolumeWorkspace, MountPath: workspacePath}},
 			},
 		}},
+	}}
+}
+
+// items are withItems values, one string each.
+func items(values ...string) []wfv1.Item {
+	out := make([]wfv1.Item, 0, len(values))
+	for _, v := range values {
+		raw, _ := json.Marshal(v) // a string
+		out = append(out, wfv1.Item{Value: raw})
+	}
+	return out
+}
+
+// MultiPlatformExample builds examples/argo/platform once per platform
+// with withItems, each pushed by digest to the repository, joins the
+// builds' images, which Argo aggregates into a JSON list, into one index
+// pushed as image:tag, then runs the index pinned by its digest.
+func MultiPlatformExample() *wfv1.Workflow {
+	tm, om := workflowMeta(Name + "-multi-platform-")
+	return &wfv1.Workflow{TypeMeta: tm, ObjectMeta: om, Spec: wfv1.WorkflowSpec{
+		Entrypoint: "main",
+		Arguments: wfv1.Arguments{Parameters: []wfv1.Parameter{
+			value("image", exampleRegistry+"/app"),
+			value("tag", "latest"),
+		}},
+		Templates: []wfv1.Template{{
+			Name: "main",
+			DAG: &wfv1.DAGTemplate{Tasks: []wfv1.DAGTask{{
+				Name:        "build",
+				TemplateRef: &wfv1.TemplateRef{Name: Name, Template: TemplateBuild},
+				WithItems:   items(examplePlatforms...),
+				Arguments: buildArgs("{{workflow.parameters.image}}", "platform",
+					value(ParamPlatform, "{{item}}"),
+					value(ParamPushByDigest, "true")),
+			}, {
+				Name:        "index",
+				TemplateRef: &wfv1.TemplateRef{Name: Name, Template: TemplateIndex},
+				Depends:     "build",
+				Arguments: wfv1.Arguments{Parameters: []wfv1.Parameter{
+					value(ParamImage, "{{workflow.parameters.image}}:{{workflow.parameters.tag}}"),
+					// ["repository@sha256:...", ...], one per build.
+					value(ParamImages, "{{tasks.build.outputs.parameters."+OutputImages+"}}"),
+				}},
+			}, {
+				Name:      "run",
+				Template:  "run",
+				Depends:   "index",
+				Arguments: wfv1.Arguments{Parameters: []wfv1.Parameter{value("image", pinned("tasks.index"))}},
+			}}},
+		}, runTemplate()},
 	}}
 }

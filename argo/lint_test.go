@@ -77,8 +77,8 @@ func lintOpts() validate.ValidateOpts { return validate.ValidateOpts{Lint: true}
 
 func TestGeneratedPassArgoLint(t *testing.T) {
 	p := parseGenerated(t)
-	if len(p.templates) != 1 || len(p.clusterTemplates) != 1 || len(p.workflows) != 3 {
-		t.Fatalf("parsed %d WorkflowTemplates, %d ClusterWorkflowTemplates, %d Workflows; want 1, 1, 3",
+	if len(p.templates) != 1 || len(p.clusterTemplates) != 1 || len(p.workflows) != 4 {
+		t.Fatalf("parsed %d WorkflowTemplates, %d ClusterWorkflowTemplates, %d Workflows; want 1, 1, 4",
 			len(p.templates), len(p.clusterTemplates), len(p.workflows))
 	}
 	for _, wft := range p.templates {
@@ -118,6 +118,19 @@ func TestBrokenCopiesFailArgoLint(t *testing.T) {
 	unknownTemplate := StepsExample()
 	unknownTemplate.Spec.Templates[0].Steps[0].Steps[0].TemplateRef.Template = "no-such-template"
 
+	unknownIndexParam := WorkflowTemplate()
+	index := unknownIndexParam.GetTemplateByName(TemplateIndex)
+	index.Container.Args = append(index.Container.Args, "--image={{inputs.parameters.platform}}")
+
+	// The index takes the builds' images; a build output that does not
+	// exist, or a task that is not there, is caught.
+	unknownBuildOutput := MultiPlatformExample()
+	unknownBuildOutput.Spec.Templates[0].DAG.Tasks[1].Arguments.Parameters[1].Value =
+		wfv1.AnyStringPtr("{{tasks.build.outputs.parameters.no-such-output}}")
+	unknownTask := MultiPlatformExample()
+	unknownTask.Spec.Templates[0].DAG.Tasks[1].Arguments.Parameters[1].Value =
+		wfv1.AnyStringPtr("{{tasks.builds.outputs.parameters." + OutputImages + "}}")
+
 	cases := map[string]func() error{
 		"unknown parameter reference":     func() error { return lintTemplate(unknownParam) },
 		"output parameter without a path": func() error { return lintTemplate(missingPath) },
@@ -126,6 +139,13 @@ func TestBrokenCopiesFailArgoLint(t *testing.T) {
 		},
 		"templateRef to a missing template": func() error {
 			return validate.ValidateWorkflow(p.templates, p.clusterTemplates, unknownTemplate, nil, lintOpts())
+		},
+		"index refers to a build input": func() error { return lintTemplate(unknownIndexParam) },
+		"index given an output the build lacks": func() error {
+			return validate.ValidateWorkflow(p.templates, p.clusterTemplates, unknownBuildOutput, nil, lintOpts())
+		},
+		"index given the outputs of a missing task": func() error {
+			return validate.ValidateWorkflow(p.templates, p.clusterTemplates, unknownTask, nil, lintOpts())
 		},
 	}
 	for name, lint := range cases {

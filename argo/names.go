@@ -14,6 +14,9 @@ const (
 	// TemplateBuildFromVolume takes the context from a volume named
 	// "workspace" that the calling Workflow declares.
 	TemplateBuildFromVolume = "build-from-volume"
+	// TemplateIndex joins images built one platform each into an image
+	// index: the join step of a multi-platform build.
+	TemplateIndex = "index"
 )
 
 // Input parameter names.
@@ -27,9 +30,15 @@ const (
 	ParamCache              = "cache"
 	ParamCacheRepo          = "cache-repo"
 	ParamInsecureRegistry   = "insecure-registry"
+	ParamPlatform           = "platform"
+	ParamPushByDigest       = "push-by-digest"
 	ParamDockerConfigSecret = "docker-config-secret"
 	ParamSaveTar            = "save-tar"
 	ParamBuilderImage       = "builder-image"
+
+	// The index's own: the images to join and the index's format.
+	ParamImages = "images"
+	ParamFormat = "format"
 )
 
 // Artifact, output and volume names.

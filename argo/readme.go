@@ -17,8 +17,9 @@ var templates embed.FS
 
 type readmeData struct {
 	Name, Version, PackageDir, BuilderImage, DockerConfigDir, ArgoVersion string
-	Params, Outputs                                                       string
-	Build, BuildFromVolume, SourcePath, WorkspacePath, TarPath            string
+	Params, Outputs, IndexParams, IndexOutputs                            string
+	Build, BuildFromVolume, Index, SourcePath, WorkspacePath, TarPath     string
+	Platforms                                                             string
 	// Released is false while the builder image's digest is the placeholder.
 	Released bool
 }
@@ -38,8 +39,12 @@ func render(name string) ([]byte, error) {
 		ArgoVersion:     argoVersion,
 		Params:          inputTable(inputParams(sourcePath)),
 		Outputs:         outputTable(outputs().Parameters),
+		IndexParams:     inputTable(indexInputParams()),
+		IndexOutputs:    outputTable(indexOutputs().Parameters),
 		Build:           TemplateBuild,
 		BuildFromVolume: TemplateBuildFromVolume,
+		Index:           TemplateIndex,
+		Platforms:       strings.Join(examplePlatforms, ", "),
 		SourcePath:      sourcePath,
 		WorkspacePath:   workspacePath,
 		TarPath:         tarPath,

@@ -130,6 +130,30 @@ func TestSubmitFromTemplate(t *testing.T) {
 	}
 }
 
+// The index can be submitted from the template too, with --entrypoint
+// index and its images as a JSON list.
+func TestSubmitIndexFromTemplate(t *testing.T) {
+	p := parseGenerated(t)
+	images := `["r.example.com/a@sha256:` + strings.Repeat("1", 64) + `","r.example.com/a@sha256:` + strings.Repeat("2", 64) + `"]`
+	for _, clusterScope := range []bool{false, true} {
+		wf, err := submitFrom(p, clusterScope, TemplateIndex, "image=r.example.com/a:1", "images="+images)
+		if err != nil {
+			t.Fatalf("clusterScope %t: submitting --entrypoint index: %v", clusterScope, err)
+		}
+		args := entrypointArgs(t, p, wf)
+		for _, want := range []string{"index", "--destination=r.example.com/a:1", "--images-json=" + images, "--image-format=oci"} {
+			if !slices.Contains(args, want) {
+				t.Errorf("clusterScope %t: --entrypoint index: arguments lack %q:\n  %s", clusterScope, want, strings.Join(args, "\n  "))
+			}
+		}
+		if _, err := submitFrom(p, clusterScope, TemplateIndex, "image=r.example.com/a:1"); err == nil {
+			t.Errorf("clusterScope %t: submitting the index without -p images was accepted", clusterScope)
+		} else if !strings.Contains(err.Error(), ParamImages) {
+			t.Errorf("clusterScope %t: submitting without -p images: error does not name it: %v", clusterScope, err)
+		}
+	}
+}
+
 // TestSubmitArgumentsMatchInputs keeps spec.arguments in step with the
 // build template's inputs: the same names, image without a value, every
 // other one valued with its default.

@@ -32,7 +32,7 @@ func objectMeta() metav1.ObjectMeta {
 		Labels: map[string]string{"app.kubernetes.io/version": Version},
 		Annotations: map[string]string{
 			"workflows.argoproj.io/description": "Builds a Dockerfile into a container image and pushes it with the " +
-				"kaniko-build executor: no Docker daemon, no privileges.",
+				"kaniko-build executor: no Docker daemon, no privileges. Joins images built per platform into one index.",
 			"workflows.argoproj.io/maintainer": "kaniko-build maintainers",
 			"workflows.argoproj.io/tags":       "image-build, kaniko, dockerfile",
 			"workflows.argoproj.io/version":    argoVersion,
@@ -44,7 +44,7 @@ func objectMeta() metav1.ObjectMeta {
 // template-level volumes, emissary executor, expression tags.
 const argoVersion = ">= 3.4.0"
 
-// spec holds the two templates. Its entrypoint and arguments are for
+// spec holds the templates. Its entrypoint and arguments are for
 // `argo submit --from workflowtemplate/kaniko-build -p image=...`: the
 // controller passes the Workflow's arguments to the entrypoint template's
 // inputs. templateRef callers pass arguments per task and use neither.
@@ -55,6 +55,7 @@ func spec() wfv1.WorkflowSpec {
 		Templates: []wfv1.Template{
 			buildTemplate(TemplateBuild, sourcePath),
 			buildTemplate(TemplateBuildFromVolume, workspacePath),
+			indexTemplate(),
 		},
 	}
 }
@@ -82,28 +83,11 @@ func buildTemplate(name, context string) wfv1.Template {
 		Name:    name,
 		Inputs:  inputs,
 		Outputs: outputs(),
-		Volumes: []corev1.Volume{
-			{Name: volumeOutputs, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-			{Name: volumeDockerConfig, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName: input(ParamDockerConfigSecret),
-				Optional:   boolPtr(true),
-			}}},
-			{Name: volumeCredentials, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
-			{Name: volumeNoToken, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-		},
+		Volumes: append(credentialVolumes(),
+			corev1.Volume{Name: volumeNoToken, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}),
 		// The Secret is mounted here alone: the main container reads a
 		// copy once and deletes it before any RUN (--consume-credentials).
-		InitContainers: []wfv1.UserContainer{{Container: corev1.Container{
-			Name:    "copy-credentials",
-			Image:   input(ParamBuilderImage),
-			Command: []string{catalog.Executor},
-			Args:    []string{"copy-credentials", secretPath, catalog.DockerConfigDir},
-			VolumeMounts: []corev1.VolumeMount{
-				{Name: volumeDockerConfig, MountPath: secretPath, ReadOnly: true},
-				{Name: volumeCredentials, MountPath: catalog.DockerConfigDir},
-			},
-			SecurityContext: securityContext(),
-		}}},
+		InitContainers: copyCredentials(),
 		Container: &corev1.Container{
 			Image:   input(ParamBuilderImage),
 			Command: []string{catalog.Executor},
@@ -116,6 +100,75 @@ func buildTemplate(name, context string) wfv1.Template {
 			VolumeMounts:    mounts,
 			SecurityContext: securityContext(),
 		},
+	}
+}
+
+// credentialVolumes are the outputs' directory, the docker-config Secret
+// and the main container's copy of it.
+func credentialVolumes() []corev1.Volume {
+	return []corev1.Volume{
+		{Name: volumeOutputs, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: volumeDockerConfig, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: input(ParamDockerConfigSecret),
+			Optional:   boolPtr(true),
+		}}},
+		{Name: volumeCredentials, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}},
+	}
+}
+
+// copyCredentials is the init container that copies the Secret, mounted
+// there alone, for the main container.
+func copyCredentials() []wfv1.UserContainer {
+	return []wfv1.UserContainer{{Container: corev1.Container{
+		Name:    "copy-credentials",
+		Image:   input(ParamBuilderImage),
+		Command: []string{catalog.Executor},
+		Args:    []string{"copy-credentials", secretPath, catalog.DockerConfigDir},
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: volumeDockerConfig, MountPath: secretPath, ReadOnly: true},
+			{Name: volumeCredentials, MountPath: catalog.DockerConfigDir},
+		},
+		SecurityContext: securityContext(),
+	}}}
+}
+
+// indexTemplate runs `executor index` on the images given as a JSON list,
+// the form Argo aggregates a withItems task's output parameter into. No
+// RUN happens here: nothing covers the service account token.
+func indexTemplate() wfv1.Template {
+	return wfv1.Template{
+		Name:           TemplateIndex,
+		Inputs:         wfv1.Inputs{Parameters: indexInputParams()},
+		Outputs:        indexOutputs(),
+		Volumes:        credentialVolumes(),
+		InitContainers: copyCredentials(),
+		Container: &corev1.Container{
+			Image:   input(ParamBuilderImage),
+			Command: []string{catalog.Executor},
+			Args:    indexArgs(),
+			Env:     []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: catalog.DockerConfigDir}},
+			VolumeMounts: []corev1.VolumeMount{
+				{Name: volumeOutputs, MountPath: outputsPath},
+				{Name: volumeCredentials, MountPath: catalog.DockerConfigDir},
+			},
+			SecurityContext: securityContext(),
+		},
+	}
+}
+
+func indexArgs() []string {
+	return []string{
+		"index",
+		"--destination=" + input(ParamImage),
+		"--digest-file=" + outputsPath + "/" + OutputDigest,
+		"--image-url-file=" + outputsPath + "/" + OutputImageURL,
+		"--images-file=" + outputsPath + "/" + OutputImages,
+		"--image-format=" + input(ParamFormat),
+		"--insecure-registry=" + input(ParamInsecureRegistry),
+		// JSON lists, as for a build: Argo cannot expand a list into
+		// several arguments.
+		"--images-json=" + input(ParamImages),
+		"--extra-args-json=" + input(ParamExtraArgs),
 	}
 }
 
@@ -137,6 +190,8 @@ func executorArgs() []string {
 		"--cache=" + input(ParamCache),
 		"--cache-repo=" + input(ParamCacheRepo),
 		"--insecure-registry=" + input(ParamInsecureRegistry),
+		"--custom-platform=" + input(ParamPlatform),
+		"--push-by-digest=" + input(ParamPushByDigest),
 		// Argo checks no expression tag, so render_test.go evaluates this
 		// one with Argo's own substitution.
 		"--tar-path={{=inputs.parameters['" + ParamSaveTar + "'] == 'true' ? '" + tarPath + "' : ''}}",
