@@ -21,18 +21,29 @@ import (
 func joinIndex(ctx context.Context, args []string, stderr io.Writer) int {
 	var opt engine.IndexOptions
 	var lf logflags.Flags
+	var imagesJSON string
 	fs := pflag.NewFlagSet("executor index", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	opt.AddFlags(fs)
 	lf.AddFlags(fs)
+	// Argo cannot expand a list into arguments: its aggregated outputs
+	// come as a JSON list, as a build's --build-args-json do.
+	fs.StringVar(&imagesJSON, "images-json", "", `the images to join as a JSON list of REF@DIGEST, after the --image ones`)
+	// Expanded before parsing (expandExtraArgs); declared for --help.
+	fs.String("extra-args-json", "", `more flags as a JSON list, e.g. ["--insecure"], expanded in place`)
 	// A build's output flags that mean nothing for an index.
 	for _, name := range []string{"compression", "compression-level", "tar-path", "skip-push-permission-check"} {
 		_ = fs.MarkHidden(name)
 	}
 	fs.Lookup("image-format").Usage = "oci (an OCI image index, the default) or docker (a Docker manifest list)"
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: executor index --image REF@DIGEST --image REF@DIGEST ... --destination REF [flags]")
+		fmt.Fprintln(stderr, "usage: executor index --image REF@DIGEST --image REF@DIGEST ... --destination REF [flags] [-- REF@DIGEST ...]")
 		fs.PrintDefaults()
+	}
+	args, err := expandExtraArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return exitUsage
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -41,10 +52,21 @@ func joinIndex(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return exitUsage
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "error: unexpected arguments %q (every option is a flag)\n", fs.Args())
+	// Words after a lone "--" are images to join (Tekton's IMAGES array).
+	dash := fs.ArgsLenAtDash()
+	if fs.NArg() > 0 && dash != 0 {
+		fmt.Fprintf(stderr, "error: unexpected arguments %q (every option is a flag; images may follow a lone --)\n", fs.Args())
 		return exitUsage
 	}
+	if dash == 0 {
+		opt.Index.Images = append(opt.Index.Images, nonEmpty(fs.Args())...)
+	}
+	list, err := jsonList("--images-json", imagesJSON)
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return exitUsage
+	}
+	opt.Index.Images = append(opt.Index.Images, list...)
 	log, err := lf.Logger(stderr)
 	if err == nil {
 		err = opt.Finish()

@@ -121,6 +121,7 @@ var todaysFlags = [][3]string{
 	{"no-push-cache", "", "false"},
 	{"oci-layout-path", "", ""},
 	{"preserve-context", "", "false"},
+	{"push-by-digest", "", "false"},
 	{"push-ignore-immutable-tag-errors", "", "false"},
 	{"push-retry", "", "0"},
 	{"registry-certificate", "", "[]"},
@@ -652,6 +653,32 @@ func TestIndexSubcommand(t *testing.T) {
 	d, _ := idx.Digest()
 	if b, _ := os.ReadFile(digestFile); string(b) != d.String() {
 		t.Errorf("digest file %q, want %s", b, d)
+	}
+
+	// Tekton passes an array after a lone --, Argo a JSON list: the same
+	// images, in the same order, give the same index.
+	for _, args := range [][]string{
+		{"--destination", host + "/app:dash", "--", amd, "", arm},
+		{"--destination", host + "/app:json", "--images-json", `["` + amd + `","` + arm + `"]`},
+		{"--destination", host + "/app:mixed", "--image", amd, "--extra-args-json", `["--images-json=[\"` + arm + `\"]"]`},
+	} {
+		stderr.Reset()
+		if code := Main(context.Background(), append([]string{"index"}, args...), &stderr); code != 0 {
+			t.Fatalf("%q: exit %d\n%s", args, code, stderr.String())
+		}
+		r, _ := name.ParseReference(args[1])
+		got, err := ggcrremote.Index(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gd, _ := got.Digest(); gd != d {
+			t.Errorf("%q: index %s, want %s as with --image", args, gd, d)
+		}
+	}
+	stderr.Reset()
+	if code := Main(context.Background(), []string{"index", "--destination", host + "/app:stray", amd}, &stderr); code != exitUsage ||
+		!strings.Contains(stderr.String(), "unexpected arguments") {
+		t.Errorf("an image without --image or --: exit %d\n%s", code, stderr.String())
 	}
 
 	stderr.Reset()
