@@ -104,7 +104,7 @@ func TestMultiPlatformBuild(t *testing.T) {
 			t.Fatal(err)
 		}
 		arch := path.Base(p)
-		want := map[string]string{"/uname": machine[arch] + "\n", "/hello": p + "\n", "/platforms": "linux/amd64 " + p + "\n"}
+		want := map[string]string{"/uname": machine[arch] + "\n", "/hello": p + "\n", "/platforms": "linux/amd64 " + p + "\n", "/count": "1\n"}
 		for f, w := range want {
 			if got := our.fs[f]; got == nil || string(got.Content) != w {
 				t.Errorf("%s: %s is %s, want %q", p, f, imagecmp.Describe(got), w)

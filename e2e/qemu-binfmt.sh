@@ -2,7 +2,10 @@
 # Registers (add) or removes (remove) this machine's binfmt_misc handler
 # for AArch64 programs: qemu-user-static's emulator with the F flag, so
 # that the kernel holds the emulator open and a RUN in a chroot, a mount
-# namespace or a container finds it (as docker buildx relies on).
+# namespace or a container finds it (as docker buildx relies on), and
+# the P flag, so that a program sees the argv[0] it was started with
+# (busybox's sh runs its applets by argv[0]), as tonistiigi/binfmt and
+# Debian register it.
 #
 #   qemu-binfmt.sh add STATE     register unless a handler for AArch64 is
 #                                there already; STATE records what to undo
@@ -41,7 +44,7 @@ add)
 			exit 0
 		fi
 	done
-	printf ':%s:M::%s:%s:%s:F' "$name" "$magic" "$mask" "$qemu" >"$dir/register" ||
+	printf ':%s:M::%s:%s:%s:PF' "$name" "$magic" "$mask" "$qemu" >"$dir/register" ||
 		die "registering $qemu with binfmt_misc failed"
 	echo registered >>"$state"
 	;;

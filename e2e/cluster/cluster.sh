@@ -606,6 +606,9 @@ do_up() {
 	local t; t=$(now)
 	NODE_IP=$(node_ip); [ -n "$NODE_IP" ] || die "no node address"
 	snapshot
+	# linux/arm64 builds on this amd64 node run their RUNs through QEMU,
+	# as on a node prepared with tonistiigi/binfmt; removed at down.
+	bash "$REPO/e2e/qemu-binfmt.sh" add "$STATE/binfmt.state"
 	# cni0 is made here, not by the bridge plugin, so that the registry can
 	# listen on its address before the first pod.
 	ip link add cni0 type bridge
@@ -700,6 +703,7 @@ do_down() {
 	ip link show cni0 >/dev/null 2>&1 && ip link delete cni0
 	restore_iptables
 	restore_sysctls
+	bash "$REPO/e2e/qemu-binfmt.sh" remove "$STATE/binfmt.state"
 	# cgroups the kubelet made (cgroupfs driver), deepest first.
 	local cg
 	for cg in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/kubepods.slice; do
