@@ -17,8 +17,9 @@ type bases map[string]string
 
 // pushBases pushes the busybox base (made in Go from the host's static
 // busybox) and, when a context needs it, the Debian minbase that peers.sh
-// made with debootstrap. Nothing here is timed.
-func pushBases(ctx context.Context, host, cache string, needDebian bool) (bases, error) {
+// made with debootstrap, and when the multi-platform case runs, the busybox
+// base for linux/amd64 and linux/arm64. Nothing here is timed.
+func pushBases(ctx context.Context, host, cache string, needDebian, needMulti bool) (bases, error) {
 	b := bases{}
 	bb, err := baseimage.Busybox()
 	if err != nil {
@@ -43,6 +44,21 @@ func pushBases(ctx context.Context, host, cache string, needDebian bool) (bases,
 			return nil, fmt.Errorf("pushing %s: %w", ref, err)
 		}
 		b["debian"] = ref
+	}
+	if needMulti {
+		ref := host + "/base/multiarch:latest"
+		idx, err := baseimage.MultiBusybox(baseimage.BusyboxArm64())
+		if err != nil {
+			return nil, err
+		}
+		r, err := name.ParseReference(ref)
+		if err != nil {
+			return nil, err
+		}
+		if err := remote.WriteIndex(r, idx, remote.WithContext(ctx)); err != nil {
+			return nil, fmt.Errorf("pushing %s: %w", ref, err)
+		}
+		b["multiarch"] = ref
 	}
 	return b, nil
 }

@@ -9,7 +9,8 @@
 # (bench-peers: apt packages, Kaniko and BuildKit built from the module
 # proxy into ~/.cache/kaniko-build-bench, a debootstrapped Debian base).
 # BENCH_RUNS (default 3), BENCH_CONTEXTS and BENCH_BUILDERS (comma lists)
-# narrow a run, BENCH_SCALE the scale cases (none for none); BENCH_KEEP=1
+# narrow a run, BENCH_SCALE the scale cases and BENCH_PLATFORMS the
+# multi-platform case's builders (none for none); BENCH_KEEP=1
 # keeps the work directory with every log.
 
 GO ?= go
@@ -19,7 +20,7 @@ export BENCH_RUNS
 # Keep the including Makefile's default goal.
 bench_default_goal := $(.DEFAULT_GOAL)
 
-.PHONY: bench bench-peers bench-go bench-scale
+.PHONY: bench bench-peers bench-go bench-scale bench-platforms
 
 bench: setup image bench-peers
 	$(GO) run ./e2e/bench
@@ -28,7 +29,13 @@ bench: setup image bench-peers
 # once), our image only: replaces the scale rows of results.json and
 # keeps the rest. BENCH_SCALE narrows it.
 bench-scale: setup image
-	BENCH_CONTEXTS=none BENCH_CACHED=none BENCH_BUILDERS=ours BENCH_FLOOR=0 $(GO) run ./e2e/bench
+	BENCH_CONTEXTS=none BENCH_CACHED=none BENCH_BUILDERS=ours BENCH_FLOOR=0 BENCH_PLATFORMS=none $(GO) run ./e2e/bench
+
+# The multi-platform case alone (linux/amd64 and linux/arm64 into one
+# index: our image one platform after the other and two at once,
+# BuildKit in one build): replaces its rows and keeps the rest.
+bench-platforms: setup image bench-peers
+	BENCH_CONTEXTS=none BENCH_CACHED=none BENCH_BUILDERS=ours BENCH_FLOOR=0 BENCH_SCALE=none $(GO) run ./e2e/bench
 
 bench-peers:
 	bash e2e/bench/peers.sh

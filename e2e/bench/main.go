@@ -54,6 +54,8 @@ type config struct {
 	scale         []string
 	scaleBuilders []string
 	scaleRuns     int
+	// builders of the multi-platform case (platforms.go)
+	platformBuilders []string
 }
 
 func main() {
@@ -65,7 +67,7 @@ func main() {
 		os.Exit(2)
 	}
 	c := config{runs: runs}
-	var contexts, builders, cached, scale, scaleBuilders string
+	var contexts, builders, cached, scale, scaleBuilders, platforms string
 	flag.IntVar(&c.runs, "runs", runs, "timed runs per context and builder; the median is reported (env BENCH_RUNS)")
 	flag.StringVar(&contexts, "contexts", envOr("BENCH_CONTEXTS", strings.Join(allContexts, ",")), "contexts to build (env BENCH_CONTEXTS)")
 	flag.StringVar(&builders, "builders", envOr("BENCH_BUILDERS", strings.Join(allBuilders, ",")), "builders to time (env BENCH_BUILDERS)")
@@ -73,6 +75,7 @@ func main() {
 	flag.StringVar(&scale, "scale", envOr("BENCH_SCALE", strings.Join(allScale, ",")), "scale cases, how our cost grows (see scale.go); none for none (env BENCH_SCALE)")
 	flag.StringVar(&scaleBuilders, "scale-builders", envOr("BENCH_SCALE_BUILDERS", "ours"), "builders of the scale cases (env BENCH_SCALE_BUILDERS)")
 	flag.IntVar(&c.scaleRuns, "scale-runs", envInt("BENCH_SCALE_RUNS", 1), "runs of each scale case (env BENCH_SCALE_RUNS)")
+	flag.StringVar(&platforms, "platforms", envOr("BENCH_PLATFORMS", strings.Join(allPlatformBuilders, ",")), "builders of the multi-platform case (see platforms.go); none for none (env BENCH_PLATFORMS)")
 	flag.BoolVar(&c.floor, "floor", envOr("BENCH_FLOOR", "1") != "0", "time the floor, tar | pigz of our image's filesystem (env BENCH_FLOOR=0 to skip)")
 	flag.StringVar(&c.dir, "dir", "e2e/bench", "the bench directory, with contexts/")
 	flag.StringVar(&c.out, "out", envOr("BENCH_OUT", "e2e/bench"), "directory for results.json and results.png (env BENCH_OUT)")
@@ -101,6 +104,9 @@ func main() {
 		c.scale = splitList(scale)
 	}
 	c.scaleBuilders = splitList(scaleBuilders)
+	if platforms != "none" {
+		c.platformBuilders = splitList(platforms)
+	}
 	if cached != "none" {
 		c.cached = splitList(cached)
 	}
@@ -191,6 +197,8 @@ type report struct {
 	OursSteps map[string][]string `json:"ours_steps"` // per context: our log's timing lines, median run
 	Floors    map[string]string   `json:"floors"`
 	Scale     []scaleRow          `json:"scale,omitempty"`
+	// Platforms are the multi-platform case's runs (platforms.go).
+	Platforms []scaleRow `json:"platforms,omitempty"`
 }
 
 var notes = []string{
@@ -213,6 +221,9 @@ func bench(ctx context.Context, c config) error {
 		}
 	}
 	if err := checkScale(c.scale); err != nil {
+		return err
+	}
+	if err := checkPlatformBuilders(c.platformBuilders); err != nil {
 		return err
 	}
 	if c.scaleRuns < 1 {
@@ -278,6 +289,11 @@ func bench(ctx context.Context, c config) error {
 			return fmt.Errorf("%s is not ready: %w", b, err)
 		}
 	}
+	for _, b := range c.platformBuilders {
+		if err := platformBuilders()[b].check(e); err != nil {
+			return fmt.Errorf("%s is not ready: %w", b, err)
+		}
+	}
 	if c.floor {
 		if _, err := exec.LookPath("pigz"); err != nil {
 			return fmt.Errorf("the floor needs pigz (e2e/bench/peers.sh): %w", err)
@@ -291,7 +307,7 @@ func bench(ctx context.Context, c config) error {
 	defer reg.Close()
 	e.registry = reg.Host
 	fmt.Fprintf(os.Stderr, "bench: registry %s; pushing base images\n", reg.Host)
-	b, err := pushBases(ctx, reg.Host, c.cache, slices.Contains(c.contexts, "apt"))
+	b, err := pushBases(ctx, reg.Host, c.cache, slices.Contains(c.contexts, "apt"), len(c.platformBuilders) > 0)
 	if err != nil {
 		return err
 	}
@@ -412,11 +428,17 @@ func bench(ctx context.Context, c config) error {
 			return err
 		}
 	}
+	if len(c.platformBuilders) > 0 {
+		if rep.Platforms, err = benchPlatformsCase(ctx, c, e, b); err != nil {
+			return err
+		}
+	}
 	rep.Machine["loadavg_end"] = loadavg()
 	if len(c.contexts) > 0 {
 		printTable(os.Stdout, rep)
 	}
 	printScale(os.Stdout, rep.Scale)
+	printPlatforms(os.Stdout, rep.Platforms)
 	keepEarlier(rep, filepath.Join(c.out, "results.json"), len(c.contexts) > 0)
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {

@@ -36,7 +36,7 @@ type scaleCase struct {
 	name  string
 	unit  string // what grows: files, bytes, steps, builds
 	count int    // how many of them
-	// dockerfile is the Dockerfile, bases as {{busybox}}.
+	// dockerfile is the Dockerfile, bases as {{busybox}} (any base's name).
 	dockerfile string
 	// files writes what the context holds besides the Dockerfile.
 	files func(dir string) error
@@ -124,7 +124,10 @@ func prepareScale(sc scaleCase, dst string, b bases) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
 	}
-	df := strings.ReplaceAll(sc.dockerfile, "{{busybox}}", b["busybox"])
+	df := sc.dockerfile
+	for k, ref := range b {
+		df = strings.ReplaceAll(df, "{{"+k+"}}", ref)
+	}
 	if err := os.WriteFile(filepath.Join(dst, "Dockerfile"), []byte(df), 0o644); err != nil {
 		return err
 	}
@@ -286,7 +289,8 @@ func checkScale(names []string) error {
 
 // keepEarlier carries over, from the results.json at path, the part this
 // run did not measure: the peers' table when only scale cases ran, the
-// rows of the scale cases that did not run.
+// rows of the scale cases that did not run, the multi-platform rows when
+// that case did not run.
 func keepEarlier(rep *report, path string, peers bool) {
 	js, err := os.ReadFile(path)
 	if err != nil {
@@ -313,6 +317,9 @@ func keepEarlier(rep *report, path string, peers bool) {
 		}
 	}
 	rep.Scale = scale
+	if len(rep.Platforms) == 0 {
+		rep.Platforms = old.Platforms
+	}
 	if !peers {
 		rep.Results, rep.OursSteps, rep.Floors, rep.RunsEach = old.Results, old.OursSteps, old.Floors, old.RunsEach
 	}
