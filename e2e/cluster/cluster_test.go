@@ -91,6 +91,7 @@ func setup() error {
 		{"-n", env.ns, "create", "rolebinding", "argo-pull-secrets", "--role=argo-pull-secrets", "--serviceaccount=argo:argo"},
 		{"-n", env.ns, "apply", "-f", filepath.Join(env.release, "catalog/task/kaniko-build/0.1/kaniko-build.yaml")},
 		{"-n", env.ns, "apply", "-f", filepath.Join(env.release, "catalog/stepaction/kaniko-build/0.1/kaniko-build.yaml")},
+		{"-n", env.ns, "apply", "-f", filepath.Join(env.release, "catalog/task/kaniko-build-index/0.1/kaniko-build-index.yaml")},
 		{"-n", env.ns, "apply", "-f", filepath.Join(env.release, "catalog/argo/kaniko-build/0.1.0/manifests.yaml")},
 	}
 	for _, s := range steps {
@@ -102,6 +103,7 @@ func setup() error {
 	for _, d := range [][]string{
 		{"task", "kaniko-build", `{.spec.params[?(@.name=="BUILDER_IMAGE")].default}`},
 		{"stepaction", "kaniko-build", `{.spec.params[?(@.name=="BUILDER_IMAGE")].default}`},
+		{"task", "kaniko-build-index", `{.spec.params[?(@.name=="BUILDER_IMAGE")].default}`},
 		{"workflowtemplate", "kaniko-build", `{.spec.arguments.parameters[?(@.name=="builder-image")].value}`},
 	} {
 		out, err := kubectlErr(nil, "-n", env.ns, "get", d[0], d[1], "-o", "jsonpath="+d[2])
@@ -133,6 +135,9 @@ spec:
 	}
 	if out, err := kubectlErr(pvs.Bytes(), "apply", "-f", "-"); err != nil {
 		return fmt.Errorf("creating volumes: %v\n%s", err, out)
+	}
+	if err := pushMultiarch(); err != nil {
+		return err
 	}
 	g, err := startGitServer()
 	if err != nil {
@@ -478,11 +483,17 @@ func TestTknTaskStart(t *testing.T) {
 // registry's.
 func mapSample(t *testing.T, path string) []map[string]any {
 	t.Helper()
+	return mapSampleTo(t, path, env.busybox)
+}
+
+// mapSampleTo is mapSample with Docker Hub's busybox mapped to busybox.
+func mapSampleTo(t *testing.T, path, busybox string) []map[string]any {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(env.release, path))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := strings.ReplaceAll(string(b), "docker.io/library/busybox:1.37", env.busybox)
+	s := strings.ReplaceAll(string(b), "docker.io/library/busybox:1.37", busybox)
 	var docs []map[string]any
 	for _, d := range strings.Split(s, "\n---\n") {
 		var m map[string]any
@@ -742,11 +753,18 @@ func setGitRepo(wf map[string]any, url string) {
 }
 
 func readRepoFile(t *testing.T, p string) string {
+	t.Helper()
+	return readRepoFileTo(t, p, env.busybox)
+}
+
+// readRepoFileTo is readRepoFile with Docker Hub's busybox mapped to busybox.
+func readRepoFileTo(t *testing.T, p, busybox string) string {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(env.release, p))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.ReplaceAll(string(b), "docker.io/library/busybox:1.37", env.busybox)
+	return strings.ReplaceAll(string(b), "docker.io/library/busybox:1.37", busybox)
 }
 
 func TestArgoDAG(t *testing.T) {
