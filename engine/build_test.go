@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"golang.org/x/sys/unix"
 
@@ -431,6 +433,70 @@ func TestFromPlatformPicksFromIndex(t *testing.T) {
 	}
 	if got.Architecture != "arm64" {
 		t.Errorf("architecture = %s, want arm64 from FROM --platform", got.Architecture)
+	}
+}
+
+// --custom-platform for each platform Kaniko's users asked for: the base
+// is picked from an index by os, architecture and variant, the config
+// names the platform, and the TARGET* arguments say it beside the
+// BUILD* ones (this machine's).
+func TestCustomPlatformsPickBaseAndSetConfig(t *testing.T) {
+	e := newEnv(t)
+	img, err := baseimage.Busybox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	platforms := []v1.Platform{
+		{OS: "linux", Architecture: "amd64"},
+		{OS: "linux", Architecture: "arm64"},
+		{OS: "linux", Architecture: "arm", Variant: "v7"},
+		{OS: "linux", Architecture: "arm", Variant: "v6"},
+		{OS: "linux", Architecture: "ppc64le"},
+		{OS: "linux", Architecture: "s390x"},
+		{OS: "linux", Architecture: "riscv64"},
+	}
+	idx := mutate.IndexMediaType(empty.Index, types.DockerManifestList)
+	for _, p := range platforms {
+		cfg, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg = cfg.DeepCopy()
+		cfg.Architecture, cfg.Variant = p.Architecture, p.Variant
+		cfg.Config.Labels = map[string]string{"base": p.String()}
+		pi, err := mutate.ConfigFile(img, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: pi, Descriptor: v1.Descriptor{Platform: &p}})
+	}
+	ref, err := name.ParseReference(e.host + "/base/all:latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	df := "FROM " + ref.String() + "\nARG TARGETPLATFORM TARGETOS TARGETARCH TARGETVARIANT BUILDPLATFORM\n" +
+		"LABEL target=$TARGETPLATFORM os=$TARGETOS arch=$TARGETARCH variant=$TARGETVARIANT build=$BUILDPLATFORM\n"
+	for _, p := range []string{"linux/arm/v7", "linux/ppc64le", "linux/s390x", "linux/riscv64", "linux/arm64"} {
+		out, _ := mustBuild(t, e, map[string]string{"Dockerfile": df}, func(o *engine.Options) { o.Build.Platform = p })
+		cfg, err := out.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := v1.ParsePlatform(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := cfg.Config.Labels
+		if cfg.OS != want.OS || cfg.Architecture != want.Architecture || cfg.Variant != want.Variant || l["base"] != want.String() {
+			t.Errorf("%s: config %s/%s/%s from the base for %s", p, cfg.OS, cfg.Architecture, cfg.Variant, l["base"])
+		}
+		if l["target"] != p || l["os"] != want.OS || l["arch"] != want.Architecture || l["variant"] != want.Variant ||
+			l["build"] != "linux/"+runtime.GOARCH {
+			t.Errorf("%s: the arguments gave %v", p, l)
+		}
 	}
 }
 
