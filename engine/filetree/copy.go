@@ -15,6 +15,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kaniko-build/kaniko-build/engine/owners"
 )
 
 // copyWorkers is how many files Copy writes at once.
@@ -43,6 +45,14 @@ type CopyOptions struct {
 	// Refuse reports destination paths that must not be written; Copy
 	// fails with a *RefusedError before writing anything there.
 	Refuse func(dst string) bool
+	// dstRoot is the destination's root, for Owners (set by Copy).
+	dstRoot string
+	// Owners keeps the owners and modes the destination's disk cannot
+	// hold (a build without root); SrcOwners those of the source's, under
+	// SrcRoot, the source's root.
+	Owners    *owners.Table
+	SrcOwners *owners.Table
+	SrcRoot   string
 }
 
 // RefusedError is a copy onto a path that Refuse protects.
@@ -64,6 +74,7 @@ type entry struct {
 // that grows with its directories (and hard links), not its files: its
 // directories in order, then its files by workers, its hard links last.
 func Copy(srcHost, srcRel, dstRoot, dst string, opt CopyOptions) error {
+	opt.dstRoot = dstRoot
 	fi, err := os.Lstat(srcHost)
 	if err != nil {
 		return err
@@ -72,7 +83,7 @@ func Copy(srcHost, srcRel, dstRoot, dst string, opt CopyOptions) error {
 		if opt.Refuse != nil && opt.Refuse(Clean(dst)) {
 			return &RefusedError{Clean(dst)}
 		}
-		if err := mkdirAll(dstRoot, path.Dir(dst), opt.DirOwner, opt.MadeDirMode()); err != nil {
+		if err := mkdirAllIn(opt.disk(), dstRoot, path.Dir(dst), opt.DirOwner, opt.MadeDirMode()); err != nil {
 			return err
 		}
 		host, err := ResolveParent(dstRoot, dst)
@@ -87,7 +98,7 @@ func Copy(srcHost, srcRel, dstRoot, dst string, opt CopyOptions) error {
 	if opt.Refuse != nil && opt.Refuse(Clean(dst)) {
 		return &RefusedError{Clean(dst)}
 	}
-	if err := mkdirAll(dstRoot, dst, opt.DirOwner, opt.MadeDirMode()); err != nil {
+	if err := mkdirAllIn(opt.disk(), dstRoot, dst, opt.DirOwner, opt.MadeDirMode()); err != nil {
 		return err
 	}
 	c := &copier{srcHost: srcHost, dstRoot: dstRoot, dst: dst, opt: opt,
@@ -279,6 +290,7 @@ func copyOne(src, dst string, fi fs.FileInfo, links map[[2]uint64]string, opt Co
 		if err := os.RemoveAll(dst); err != nil {
 			return err
 		}
+		opt.disk().forget(dst)
 	}
 	mode := fi.Mode()
 	switch {
@@ -292,7 +304,13 @@ func copyOne(src, dst string, fi fs.FileInfo, links map[[2]uint64]string, opt Co
 		if st != nil && st.Nlink > 1 {
 			key := [2]uint64{st.Dev, st.Ino}
 			if first, ok := links[key]; ok {
-				return os.Link(first, dst)
+				if err := os.Link(first, dst); err != nil {
+					return err
+				}
+				if d := opt.disk(); d.t != nil {
+					d.t.Link(d.key(first), d.key(dst))
+				}
+				return nil
 			}
 			links[key] = dst
 		}
@@ -316,12 +334,12 @@ func copyOne(src, dst string, fi fs.FileInfo, links map[[2]uint64]string, opt Co
 	}
 	uid, gid := 0, 0
 	if st != nil {
-		uid, gid = int(st.Uid), int(st.Gid)
+		uid, gid, mode = opt.srcDisk().meta(src, st.Uid, st.Gid, mode)
 	}
 	if opt.Owner != nil {
 		uid, gid = opt.Owner.UID, opt.Owner.GID
 	}
-	if err := os.Lchown(dst, uid, gid); err != nil {
+	if err := opt.disk().chown(dst, uid, gid); err != nil {
 		return err
 	}
 	if mode&os.ModeSymlink != 0 {
@@ -332,7 +350,7 @@ func copyOne(src, dst string, fi fs.FileInfo, links map[[2]uint64]string, opt Co
 	if opt.Chmod != nil {
 		perm = opt.Chmod(perm, fi.IsDir())
 	}
-	if err := os.Chmod(dst, perm); err != nil {
+	if err := opt.disk().chmod(dst, perm, fi.IsDir()); err != nil {
 		return err
 	}
 	if mode.IsRegular() {
@@ -418,8 +436,19 @@ func MkdirAll(root, p string, owner *Owner) error {
 	return mkdirAll(root, p, owner, 0o755)
 }
 
+// MkdirAllIn is MkdirAll with the owners and modes the disk cannot hold
+// kept in t (a build without root).
+func MkdirAllIn(t *owners.Table, root, p string, owner *Owner) error {
+	return mkdirAllIn(disk{t: t, root: root}, root, p, owner, 0o755)
+}
+
 // mkdirAll is MkdirAll with the mode of the directories it makes.
 func mkdirAll(root, p string, owner *Owner, mode os.FileMode) error {
+	return mkdirAllIn(disk{root: root}, root, p, owner, mode)
+}
+
+// mkdirAllIn is mkdirAll setting owners and modes through d.
+func mkdirAllIn(d disk, root, p string, owner *Owner, mode os.FileMode) error {
 	rp, err := ResolvePath(root, p, true)
 	if err != nil {
 		return err
@@ -433,19 +462,25 @@ func mkdirAll(root, p string, owner *Owner, mode os.FileMode) error {
 	}
 	parent := path.Dir(rp)
 	if parent != rp {
-		if err := mkdirAll(root, parent, owner, mode); err != nil {
+		if err := mkdirAllIn(d, root, parent, owner, mode); err != nil {
 			return err
 		}
 	}
 	if err := os.Mkdir(host, mode); err != nil && !os.IsExist(err) {
 		return err
 	}
-	if err := os.Chmod(host, mode); err != nil { // not the umask's
-		return err
-	}
 	uid, gid := 0, 0
 	if owner != nil {
 		uid, gid = owner.UID, owner.GID
 	}
-	return os.Lchown(host, uid, gid)
+	if err := d.chown(host, uid, gid); err != nil {
+		return err
+	}
+	return d.chmod(host, mode, true) // not the umask's
 }
+
+// disk is where Copy sets the destination's owners and modes.
+func (opt CopyOptions) disk() disk { return disk{t: opt.Owners, root: opt.dstRoot} }
+
+// srcDisk reads the source's owners and modes.
+func (opt CopyOptions) srcDisk() disk { return disk{t: opt.SrcOwners, root: opt.SrcRoot} }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kaniko-build/kaniko-build/engine/owners"
 )
 
 // Whiteout prefixes of the OCI layer format.
@@ -30,6 +32,10 @@ type ExtractOptions struct {
 	Ignore func(p string) bool
 	// NoChown leaves ownership to the calling user (tests as non-root).
 	NoChown bool
+	// Owners keeps the owners and modes the disk cannot hold (a build
+	// without root), by in-image path under OwnersRoot (root when empty).
+	Owners     *owners.Table
+	OwnersRoot string
 	// Owner, when set, owns every entry instead of the one in the tar
 	// (ADD --chown of an archive).
 	Owner *Owner
@@ -182,7 +188,7 @@ func (x *extractor) opaque(dir string) error {
 		return err
 	}
 	clear(x.parents)
-	return clearDir(x.root, dir, x.written, x.opt.Ignore)
+	return clearDir(x.root, dir, x.written, x.opt)
 }
 
 // whiteout removes victim, unless it is ignored.
@@ -201,6 +207,7 @@ func (x *extractor) whiteout(victim string) error {
 	if err := os.RemoveAll(host); err != nil {
 		return fmt.Errorf("applying whiteout %s: %w", victim, err)
 	}
+	x.opt.disk(x.root).forget(host)
 	return nil
 }
 
@@ -380,7 +387,8 @@ func (w *workers) stop() {
 
 // clearDir empties an opaque directory of everything the current layer
 // did not write.
-func clearDir(root, dir string, written map[string]bool, skip func(string) bool) error {
+func clearDir(root, dir string, written map[string]bool, opt ExtractOptions) error {
+	skip := opt.Ignore
 	host, err := Resolve(root, dir, true)
 	if err != nil {
 		return err
@@ -400,6 +408,7 @@ func clearDir(root, dir string, written map[string]bool, skip func(string) bool)
 		if err := os.RemoveAll(filepath.Join(host, e.Name())); err != nil {
 			return fmt.Errorf("applying opaque whiteout %s: %w", dir, err)
 		}
+		opt.disk(root).forget(filepath.Join(host, e.Name()))
 	}
 	return nil
 }
@@ -452,7 +461,7 @@ func (e *entryWriter) write(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	return setMetadata(e.host, e.hdr, e.opt)
+	return setMetadata(e.host, e.hdr, e.opt.disk(e.root), e.opt)
 }
 
 // create runs mk, and once more after removing what stood at host.
@@ -473,6 +482,7 @@ func (e *entryWriter) create(mk func() error) error {
 	if err := os.RemoveAll(e.host); err != nil {
 		return err
 	}
+	e.opt.disk(e.root).forget(e.host)
 	return mk()
 }
 
@@ -502,7 +512,7 @@ func (e *entryWriter) file(r io.Reader, mode os.FileMode) error {
 	}); err != nil {
 		return err
 	}
-	err := writeFile(f, r, e.hdr, e.opt)
+	err := writeFile(f, r, e.hdr, e.opt.disk(e.root), e.opt)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -521,7 +531,13 @@ func (e *entryWriter) link() error {
 		if err != nil {
 			return err
 		}
-		return os.Link(target, e.host)
+		if err := os.Link(target, e.host); err != nil {
+			return err
+		}
+		if d := e.opt.disk(e.root); d.t != nil {
+			d.t.Link(d.key(target), d.key(e.host))
+		}
+		return nil
 	})
 }
 
@@ -547,9 +563,9 @@ func (e *entryWriter) mknod(mode os.FileMode) error {
 
 // setMetadata gives the entry at host the owner, xattrs, mode and times
 // hdr records.
-func setMetadata(host string, hdr *tar.Header, opt ExtractOptions) error {
+func setMetadata(host string, hdr *tar.Header, d disk, opt ExtractOptions) error {
 	if !opt.NoChown {
-		if err := os.Lchown(host, hdr.Uid, hdr.Gid); err != nil {
+		if err := d.chown(host, hdr.Uid, hdr.Gid); err != nil {
 			return err
 		}
 	}
@@ -558,7 +574,7 @@ func setMetadata(host string, hdr *tar.Header, opt ExtractOptions) error {
 	}
 	if hdr.Typeflag != tar.TypeSymlink {
 		// chmod after chown: chown clears the setuid and setgid bits.
-		if err := os.Chmod(host, TarMode(hdr.Mode)); err != nil {
+		if err := d.chmod(host, TarMode(hdr.Mode), hdr.Typeflag == tar.TypeDir); err != nil {
 			return err
 		}
 	}
@@ -570,12 +586,16 @@ func setMetadata(host string, hdr *tar.Header, opt ExtractOptions) error {
 
 // writeFile fills a new regular file and sets its owner, xattrs and mode
 // through its descriptor.
-func writeFile(f *os.File, r io.Reader, hdr *tar.Header, opt ExtractOptions) error {
+func writeFile(f *os.File, r io.Reader, hdr *tar.Header, d disk, opt ExtractOptions) error {
 	if _, err := io.Copy(f, r); err != nil {
 		return err
 	}
 	if !opt.NoChown {
-		if err := f.Chown(hdr.Uid, hdr.Gid); err != nil {
+		if d.t != nil {
+			if err := d.chown(f.Name(), hdr.Uid, hdr.Gid); err != nil {
+				return err
+			}
+		} else if err := f.Chown(hdr.Uid, hdr.Gid); err != nil {
 			return err
 		}
 	}
@@ -583,6 +603,9 @@ func writeFile(f *os.File, r io.Reader, hdr *tar.Header, opt ExtractOptions) err
 		return err
 	}
 	// chmod after chown: chown clears the setuid and setgid bits.
+	if d.t != nil {
+		return d.chmod(f.Name(), TarMode(hdr.Mode), false)
+	}
 	return f.Chmod(TarMode(hdr.Mode))
 }
 
@@ -600,6 +623,14 @@ func setXattrs(host string, hdr *tar.Header) error {
 func setTimes(host string, hdr *tar.Header) {
 	ts := []unix.Timespec{unix.NsecToTimespec(hdr.ModTime.UnixNano()), unix.NsecToTimespec(hdr.ModTime.UnixNano())}
 	_ = unix.UtimesNanoAt(unix.AT_FDCWD, host, ts, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// disk is where the extraction under root sets owners and modes.
+func (o ExtractOptions) disk(root string) disk {
+	if o.OwnersRoot != "" {
+		root = o.OwnersRoot
+	}
+	return disk{t: o.Owners, root: root}
 }
 
 // TarMode turns a tar header mode into an os.FileMode keeping the

@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kaniko-build/kaniko-build/engine/owners"
 )
 
 // Entry is the metadata of one path that decides whether it changed.
@@ -192,12 +194,18 @@ const scanWorkers = 4
 // skipped directory is not entered. Workers read directories at once,
 // each entry stat'ed relative to its directory's descriptor.
 func Scan(root string, skip func(p string) bool) (*State, error) {
+	return ScanOwned(root, skip, nil)
+}
+
+// ScanOwned is Scan with each path's owner and mode as t says the image
+// has them, where the disk cannot hold them (a build without root).
+func ScanOwned(root string, skip func(p string) bool, t *owners.Table) (*State, error) {
 	root = filepath.Clean(root)
 	prefix := root
 	if root == "/" {
 		prefix = ""
 	}
-	w := &walk{prefix: prefix, skip: skip, queue: []queued{{"/", 0}}, nodes: make([]node, 1)}
+	w := &walk{prefix: prefix, skip: skip, owners: t, queue: []queued{{"/", 0}}, nodes: make([]node, 1)}
 	w.cond = sync.NewCond(&w.mu)
 	var wg sync.WaitGroup
 	for range scanWorkers {
@@ -230,6 +238,7 @@ type queued struct {
 type walk struct {
 	prefix string
 	skip   func(string) bool
+	owners *owners.Table
 
 	mu     sync.Mutex
 	cond   *sync.Cond
@@ -323,6 +332,7 @@ func (w *walk) readDir(dir string) (node, []subdir, error) {
 		if err != nil {
 			return node{}, nil, fmt.Errorf("%s: %w", w.prefix+p, err)
 		}
+		e = Owned(e, p, w.owners)
 		if e.IsDir() {
 			subdirs = append(subdirs, subdir{nd.len(), p})
 		}
@@ -331,6 +341,13 @@ func (w *walk) readDir(dir string) (node, []subdir, error) {
 		nd.metas = append(nd.metas, summarize(e))
 	}
 	return nd, subdirs, nil
+}
+
+// Owned is e, the entry of the in-image path p, with the owner and mode t
+// keeps for it.
+func Owned(e Entry, p string, t *owners.Table) Entry {
+	e.UID, e.GID, e.Mode = t.Apply(p, e.UID, e.GID, e.Mode)
+	return e
 }
 
 // Stat is the entry of one host path, not following a symlink.

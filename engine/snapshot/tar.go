@@ -13,12 +13,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kaniko-build/kaniko-build/engine/owners"
 )
 
 // TarOptions tunes WriteTar.
 type TarOptions struct {
 	// Epoch, when set, replaces every timestamp (reproducible builds).
 	Epoch *time.Time
+	// Owners keeps the owners and modes the disk cannot hold.
+	Owners *owners.Table
 }
 
 type inode struct{ dev, ino uint64 }
@@ -33,14 +37,15 @@ func WriteTar(w io.Writer, root string, cur *State, changes *Changes, opt TarOpt
 		return fmt.Errorf("writing layer: the changes are not of this snapshot")
 	}
 	return WriteItems(w, func(yield func(Item) error) error {
-		return changes.walk(&tarVisitor{root: root, yield: yield})
+		return changes.walk(&tarVisitor{root: root, owners: opt.Owners, yield: yield})
 	}, opt)
 }
 
 // tarVisitor turns a walk of the changes into the layer's items.
 type tarVisitor struct {
-	root  string
-	yield func(Item) error
+	root   string
+	owners *owners.Table
+	yield  func(Item) error
 	// dirs are the directories entered, innermost last; written says
 	// whether each is in the layer yet.
 	dirs        []tarDir
@@ -102,7 +107,7 @@ func (t *tarVisitor) write(p string) error {
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", p, err)
 	}
-	return t.yield(Item{Path: p, Entry: e, Host: host})
+	return t.yield(Item{Path: p, Entry: Owned(e, p, t.owners), Host: host})
 }
 
 // writeMarker writes an empty file named name, a whiteout or an opaque

@@ -51,7 +51,7 @@ func (b *Solver) step(ctx context.Context, s *stage, st plan.Step) error {
 	} else if ok {
 		if e.Layer != nil {
 			if s.materialized {
-				if err := b.applyLayer(ctx, e.Layer, s.root, b.stageSkip(s), b.rank(s)); err != nil {
+				if err := b.applyLayer(ctx, e.Layer, s.root, b.stageSkip(s), b.rank(s), s.owners); err != nil {
 					return err
 				}
 				if err := b.rescan(s); err != nil {
@@ -102,7 +102,7 @@ func (b *Solver) stageSkip(s *stage) func(string) bool {
 }
 
 func (b *Solver) rescan(s *stage) error {
-	snap, err := snapshot.Scan(s.root, b.stageSkip(s))
+	snap, err := snapshot.ScanOwned(s.root, b.stageSkip(s), s.owners)
 	if err != nil {
 		return err
 	}

@@ -106,7 +106,7 @@ func (b *Solver) dispatchCopy(ctx context.Context, s *stage, c *plan.Copy) error
 // copyOptions are c's --chown, --chmod and --exclude, and what the copy
 // must leave alone.
 func (b *Solver) copyOptions(s *stage, c *plan.Copy, src source) (filetree.CopyOptions, *patternmatcher.PatternMatcher, error) {
-	opt := filetree.CopyOptions{}
+	opt := filetree.CopyOptions{Owners: s.owners, SrcOwners: src.owners, SrcRoot: src.root}
 	if b.cfg.Root.Ignored != nil && !s.aside {
 		opt.Refuse = b.cfg.Root.Ignored.Covers
 	}
@@ -299,7 +299,7 @@ func (b *Solver) unpack(host, root, dest string, opt filetree.CopyOptions) (bool
 	if opt.Refuse != nil && opt.Refuse(filetree.Clean(dest)) {
 		return false, &filetree.RefusedError{Path: filetree.Clean(dest)}
 	}
-	if err := filetree.MkdirAll(root, dest, opt.DirOwner); err != nil {
+	if err := filetree.MkdirAllIn(opt.Owners, root, dest, opt.DirOwner); err != nil {
 		return false, err
 	}
 	destHost, err := filetree.Resolve(root, dest, true)
@@ -309,7 +309,7 @@ func (b *Solver) unpack(host, root, dest string, opt filetree.CopyOptions) (bool
 	// --chown owns what the archive holds (as BuildKit; the legacy
 	// builder kept the archive's owners); --chmod does not apply to it.
 	// (DirOwner is --chown's owner, nil without it.)
-	if err := filetree.Extract(destHost, br2, filetree.ExtractOptions{Owner: opt.DirOwner}); err != nil {
+	if err := filetree.Extract(destHost, br2, filetree.ExtractOptions{Owner: opt.DirOwner, Owners: opt.Owners, OwnersRoot: root}); err != nil {
 		return false, err
 	}
 	return true, nil

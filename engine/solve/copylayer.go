@@ -215,6 +215,7 @@ func ancestorItems(s *stage, anc string, now int64) ([]snapshot.Item, error) {
 			if e, err = snapshot.Stat(h); err != nil {
 				return nil, err
 			}
+			e = snapshot.Owned(e, a, s.owners)
 		}
 		if a == anc {
 			e.Mtime, e.Ctime = now, now // it gains a child

@@ -10,12 +10,15 @@ import (
 	"strings"
 
 	"github.com/kaniko-build/kaniko-build/engine/filetree"
+	"github.com/kaniko-build/kaniko-build/engine/owners"
 )
 
 // source is where COPY reads from: the context or another root.
 type source struct {
 	root      string
 	isContext bool
+	// owners keeps what root's disk cannot hold (a build without root).
+	owners *owners.Table
 }
 
 // copyMatch is one source of a COPY: a host path plus its path in the
@@ -36,12 +39,12 @@ func (b *Solver) copySource(ctx context.Context, s *stage, from string) (source,
 		if err := b.materialize(ctx, st); err != nil {
 			return source{}, err
 		}
-		return source{root: st.root}, nil
+		return source{root: st.root, owners: st.owners}, nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if root, ok := b.images[from]; ok {
-		return source{root: root}, nil
+	if src, ok := b.images[from]; ok {
+		return src, nil
 	}
 	img, err := b.cfg.Registry.Pull(ctx, from, b.cfg.Plan.Platform)
 	if err != nil {
@@ -51,11 +54,12 @@ func (b *Solver) copySource(ctx context.Context, s *stage, from string) (source,
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return source{}, err
 	}
-	if err := b.extract(ctx, from, img, root, nil, b.rank(s)); err != nil {
+	src := source{root: root, owners: owners.ForProcess()}
+	if err := b.extract(ctx, from, img, root, nil, b.rank(s), src.owners); err != nil {
 		return source{}, fmt.Errorf("extracting %s: %w", from, err)
 	}
-	b.images[from] = root
-	return source{root: root}, nil
+	b.images[from] = src
+	return src, nil
 }
 
 func hasWildcard(p string) bool { return strings.ContainsAny(p, "*?[") }

@@ -13,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kaniko-build/kaniko-build/engine/filetree"
+	"github.com/kaniko-build/kaniko-build/engine/owners"
 	"github.com/kaniko-build/kaniko-build/engine/rootfs"
 	"github.com/kaniko-build/kaniko-build/engine/snapshot"
 )
@@ -49,7 +50,7 @@ func (b *Solver) materialize(ctx context.Context, s *stage) error {
 	}()
 	var have int // layers of s.layers already in root
 	if parent := s.parent; parent != nil {
-		if err := b.fromParent(ctx, parent, root, ignored, first); err != nil {
+		if err := b.fromParent(ctx, parent, s, ignored, first); err != nil {
 			return err
 		}
 		have = len(parent.layers)
@@ -57,7 +58,7 @@ func (b *Solver) materialize(ctx context.Context, s *stage) error {
 		return err
 	}
 	for _, a := range s.layers[have:] {
-		if err := b.applyLayer(ctx, a.Layer, root, skip, rank); err != nil {
+		if err := b.applyLayer(ctx, a.Layer, root, skip, rank, s.owners); err != nil {
 			return err
 		}
 	}
@@ -66,7 +67,7 @@ func (b *Solver) materialize(ctx context.Context, s *stage) error {
 		if s.aside {
 			scanSkip = nil
 		}
-		snap, err := snapshot.Scan(root, scanSkip)
+		snap, err := snapshot.ScanOwned(root, scanSkip, s.owners)
 		if err != nil {
 			return err
 		}
@@ -83,7 +84,8 @@ func (b *Solver) materialize(ctx context.Context, s *stage) error {
 
 // fromParent fills root from the parent stage, made first; first starts
 // the turn in extractOrder, once the parent is made.
-func (b *Solver) fromParent(ctx context.Context, parent *stage, root string, ignored rootfs.IgnoreList, first func()) error {
+func (b *Solver) fromParent(ctx context.Context, parent, s *stage, ignored rootfs.IgnoreList, first func()) error {
+	root := s.root
 	if err := b.materialize(ctx, parent); err != nil {
 		return err
 	}
@@ -99,7 +101,8 @@ func (b *Solver) fromParent(ctx context.Context, parent *stage, root string, ign
 		}
 		// A parent built beside the root may hold paths that are the
 		// container's here (its base's /proc, say): they stay the container's.
-		opt := filetree.CopyOptions{Exclude: func(rel string) bool { return ignored.Covers("/" + rel) }}
+		opt := filetree.CopyOptions{Exclude: func(rel string) bool { return ignored.Covers("/" + rel) },
+			Owners: s.owners, SrcOwners: parent.owners, SrcRoot: parent.root}
 		if err := filetree.Copy(parent.root, "", root, "/", opt); err != nil {
 			return fmt.Errorf("restoring stage %d: %w", parent.index, err)
 		}
@@ -108,13 +111,14 @@ func (b *Solver) fromParent(ctx context.Context, parent *stage, root string, ign
 		parent.rw.Lock()
 		err := os.Rename(parent.root, root)
 		parent.root = root
+		s.owners = parent.owners.Clone()
 		parent.rw.Unlock()
 		if err != nil {
 			return fmt.Errorf("taking over stage %d: %w", parent.index, err)
 		}
 	default:
 		parent.rw.RLock()
-		err := filetree.Copy(parent.root, "", root, "/", filetree.CopyOptions{})
+		err := filetree.Copy(parent.root, "", root, "/", filetree.CopyOptions{Owners: s.owners, SrcOwners: parent.owners, SrcRoot: parent.root})
 		parent.rw.RUnlock()
 		if err != nil {
 			return fmt.Errorf("copying stage %d: %w", parent.index, err)
@@ -154,10 +158,10 @@ func (b *Solver) fromBase(ctx context.Context, s *stage, root string, ignored ro
 }
 
 // applyLayer extracts one layer (a cached one) into root.
-func (b *Solver) applyLayer(ctx context.Context, l v1.Layer, root string, skip func(string) bool, rank int) error {
+func (b *Solver) applyLayer(ctx context.Context, l v1.Layer, root string, skip func(string) bool, rank int, t *owners.Table) error {
 	lf := b.fetchLayers(ctx, "a cached layer", []v1.Layer{l})
 	b.inOrder(lf, rank, nil)
-	return lf.extract(root, skip)
+	return lf.extract(root, skip, t)
 }
 
 // rank is where stage s's extractions come in extractOrder: the stage in
@@ -189,7 +193,7 @@ func (b *Solver) extractBase(ctx context.Context, s *stage, root string, skip fu
 		}
 	}
 	b.inOrder(lf, rank, urgent)
-	return lf.extract(root, skip)
+	return lf.extract(root, skip, s.owners)
 }
 
 // setAside moves a finished stage that later stages read out of "/" (in

@@ -14,6 +14,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/kaniko-build/kaniko-build/engine/filetree"
+	"github.com/kaniko-build/kaniko-build/engine/owners"
 	"github.com/kaniko-build/kaniko-build/engine/progress"
 )
 
@@ -118,23 +119,23 @@ func (b *Solver) reportPull(ctx context.Context, what string, layers []v1.Layer,
 // extract applies img's layers to root in order, at the given rank in
 // extractOrder. Layers download in parallel (each retried as a whole when
 // the connection drops) while earlier ones are being extracted.
-func (b *Solver) extract(ctx context.Context, what string, img v1.Image, root string, skip func(string) bool, rank int) error {
+func (b *Solver) extract(ctx context.Context, what string, img v1.Image, root string, skip func(string) bool, rank int, t *owners.Table) error {
 	lf, err := b.fetchImage(ctx, what, img)
 	if err != nil {
 		return err
 	}
 	b.inOrder(lf, rank, nil)
-	return lf.extract(root, skip)
+	return lf.extract(root, skip, t)
 }
 
 // extract applies the fetched layers to root in order, each as it
 // downloads, and removes their files. The first error stops the fetch.
-func (lf *layerFetch) extract(root string, skip func(string) bool) error {
+func (lf *layerFetch) extract(root string, skip func(string) bool, t *owners.Table) error {
 	defer lf.cancel()
 	var firstErr error
 	for _, d := range lf.layers {
 		if firstErr == nil {
-			firstErr = d.extract(root, skip, lf.pause)
+			firstErr = d.extract(root, skip, lf.pause, t)
 			var bad *filetree.EntryError
 			if errors.As(firstErr, &bad) {
 				firstErr = fmt.Errorf("%s, layer %s: %w", lf.what, d.digest, firstErr)
@@ -230,7 +231,7 @@ func (d *download) wait() (string, error) {
 // extract applies the layer to root as it downloads. When the extraction
 // fails, a failed download is the error to report: what was read was not
 // the layer.
-func (d *download) extract(root string, skip func(string) bool, pause func()) error {
+func (d *download) extract(root string, skip func(string) bool, pause func(), t *owners.Table) error {
 	d.mu.Lock()
 	for d.path == "" && !d.done {
 		d.cond.Wait()
@@ -252,7 +253,7 @@ func (d *download) extract(root string, skip func(string) bool, pause func()) er
 		pause()
 		r = pausingReader{r, pause}
 	}
-	err = extractFrom(r, root, skip)
+	err = extractFrom(r, root, skip, t)
 	if _, derr := d.wait(); derr != nil {
 		return derr
 	}
@@ -388,11 +389,11 @@ func (q *extractOrder) wait(rank int, urgent *atomic.Bool) {
 }
 
 // extractFrom applies a layer, compressed or plain tar, read from r.
-func extractFrom(r io.Reader, root string, skip func(string) bool) error {
+func extractFrom(r io.Reader, root string, skip func(string) bool, t *owners.Table) error {
 	dr, err := filetree.Decompress(r)
 	if err != nil {
 		return fmt.Errorf("reading layer: %w", err)
 	}
 	defer dr.Close()
-	return filetree.Extract(root, dr, filetree.ExtractOptions{Ignore: skip})
+	return filetree.Extract(root, dr, filetree.ExtractOptions{Ignore: skip, Owners: t})
 }

@@ -110,7 +110,7 @@ func TestExtractWhileDownloadingRetried(t *testing.T) {
 			fl := &flakyLayer{Layer: l, cut: size / 2}
 			fl.fails.Store(tc.fails)
 			root := t.TempDir()
-			err = b.fetchLayers(context.Background(), "a test layer", []v1.Layer{fl}).extract(root, nil)
+			err = b.fetchLayers(context.Background(), "a test layer", []v1.Layer{fl}).extract(root, nil, nil)
 			if tc.err {
 				if !errors.Is(err, errDropped) {
 					t.Fatalf("extract: %v, want the download's error", err)
@@ -245,7 +245,7 @@ func TestLongPullReportsProgress(t *testing.T) {
 	lf := b.fetchLayers(context.Background(), "example/base", []v1.Layer{sl})
 	r := <-got // after progressEvery, the download still stalled
 	close(sl.release)
-	if err := lf.extract(t.TempDir(), nil); err != nil {
+	if err := lf.extract(t.TempDir(), nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	b.Close()
@@ -286,7 +286,7 @@ func TestHostileBaseLayerNamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
-	err = New(testConfig(t, dir)).extract(context.Background(), "registry.test/hostile:1", img, root, nil, 0)
+	err = New(testConfig(t, dir)).extract(context.Background(), "registry.test/hostile:1", img, root, nil, 0, nil)
 	want := fmt.Sprintf(`registry.test/hostile:1, layer %s: entry ".wh..": a whiteout of "."`, d)
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v\nwant %s", err, want)

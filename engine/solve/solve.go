@@ -111,7 +111,7 @@ type Solver struct {
 	mu     sync.Mutex // guards images, uses and cacheDirs across stages
 	// cacheDirs are the RUN --mount=type=cache directories in use.
 	cacheDirs map[string]*cacheDir
-	images    map[string]string // image ref -> extracted root, for COPY --from
+	images    map[string]source // image ref -> its extracted files, for COPY --from
 	uses      map[int]int       // stage -> how many later stages read it, counted down
 	sched     schedule
 	fetches   sync.WaitGroup // layer downloads under way, which write into TempDir
@@ -124,7 +124,7 @@ type Solver struct {
 
 // New makes a Solver for cfg.
 func New(cfg Config) *Solver {
-	b := &Solver{cfg: cfg, log: cfg.Log, images: map[string]string{}, compressing: make(chan struct{}, runtime.GOMAXPROCS(0)), prefetching: make(chan struct{}, 2)}
+	b := &Solver{cfg: cfg, log: cfg.Log, images: map[string]source{}, compressing: make(chan struct{}, runtime.GOMAXPROCS(0)), prefetching: make(chan struct{}, 2)}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}

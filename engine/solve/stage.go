@@ -20,6 +20,7 @@ import (
 	"github.com/kaniko-build/kaniko-build/engine/cache"
 	"github.com/kaniko-build/kaniko-build/engine/filetree"
 	"github.com/kaniko-build/kaniko-build/engine/image"
+	"github.com/kaniko-build/kaniko-build/engine/owners"
 	"github.com/kaniko-build/kaniko-build/engine/plan"
 	"github.com/kaniko-build/kaniko-build/engine/run"
 	"github.com/kaniko-build/kaniko-build/engine/snapshot"
@@ -71,11 +72,14 @@ type stageFiles struct {
 	// path to entry), pending how to write it if a later COPY must look.
 	virtual *virtualSet
 	pending []virtualCopy
+	// owners keeps what root's disk cannot hold (a build without root).
+	owners *owners.Table
 }
 
 func (b *Solver) runStage(ctx context.Context, i, n, total int) (_ *stage, err error) {
 	ps := b.cfg.Plan.Stages[i]
 	s := &stage{index: i, stageImage: stageImage{created: time.Now().UTC()}}
+	s.owners = owners.ForProcess()
 	if b.cfg.Image.Reproducible {
 		t := time.Unix(0, 0).UTC()
 		s.epoch, s.created = &t, t
@@ -295,7 +299,7 @@ func (b *Solver) makeWorkdir(ctx context.Context, s *stage, wd string) error {
 		}
 		owner = &filetree.Owner{UID: int(uid), GID: int(gid)}
 	}
-	if err := filetree.MkdirAll(s.root, wd, owner); err != nil {
+	if err := filetree.MkdirAllIn(s.owners, s.root, wd, owner); err != nil {
 		return fmt.Errorf("creating WORKDIR %s: %w", wd, err)
 	}
 	return b.commit(ctx, s, "WORKDIR "+wd)
@@ -317,14 +321,14 @@ func (b *Solver) commit(ctx context.Context, s *stage, createdBy string, restore
 		return nil
 	}
 	start := time.Now()
-	cur, err := snapshot.Scan(s.root, b.stageSkip(s))
+	cur, err := snapshot.ScanOwned(s.root, b.stageSkip(s), s.owners)
 	if err != nil {
 		return err
 	}
 	scanned := time.Now()
 	changes := snapshot.Diff(s.snap, cur)
 	if len(restored) > 0 {
-		if err := settleRestored(s.root, changes, cur, restored); err != nil {
+		if err := settleRestored(s.root, changes, cur, restored, s.owners); err != nil {
 			return err
 		}
 	}
@@ -336,7 +340,7 @@ func (b *Solver) commit(ctx context.Context, s *stage, createdBy string, restore
 		return nil
 	}
 	l, comp, err := b.writeLayer(s, func(w io.Writer) error {
-		return snapshot.WriteTar(w, s.root, cur, changes, snapshot.TarOptions{Epoch: s.epoch})
+		return snapshot.WriteTar(w, s.root, cur, changes, snapshot.TarOptions{Epoch: s.epoch, Owners: s.owners})
 	})
 	if err != nil {
 		return err
@@ -356,7 +360,7 @@ func (b *Solver) commit(ctx context.Context, s *stage, createdBy string, restore
 // put back: one where the command changed something below takes the time
 // of the build, as in docker and BuildKit (their mount points were made
 // there too); in another, a new ctime alone is no change.
-func settleRestored(root string, changes *snapshot.Changes, cur *snapshot.State, dirs []string) error {
+func settleRestored(root string, changes *snapshot.Changes, cur *snapshot.State, dirs []string, t *owners.Table) error {
 	below := changes.Below(dirs)
 	for i, d := range dirs {
 		if !below[i] {
@@ -372,7 +376,7 @@ func settleRestored(root string, changes *snapshot.Changes, cur *snapshot.State,
 		if err != nil {
 			return err
 		}
-		if err := cur.Update(d, e); err != nil {
+		if err := cur.Update(d, snapshot.Owned(e, d, t)); err != nil {
 			return err
 		}
 	}
