@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 
 	"github.com/kaniko-build/kaniko-build/engine/buildctx"
 	"github.com/kaniko-build/kaniko-build/engine/cache"
@@ -181,6 +183,11 @@ func configure(ctx context.Context, opt Options, cfg *solve.Config) (remote.Opti
 	if cfg.Plan, err = plan.New(f, plan.Options{BuildArgs: args, Target: opt.Build.Target, Platform: platform, BuildPlatform: here}); err != nil {
 		return reg, err
 	}
+	if uid := os.Geteuid(); uid != 0 {
+		if err := refuseRuns(cfg.Plan, uid); err != nil {
+			return reg, err
+		}
+	}
 	cfg.Image = solve.ImageOptions{
 		Compression: image.Compression(opt.Output.Compression), Level: opt.Output.CompressionLevel,
 		Format: image.Format(opt.Output.ImageFormat), Reproducible: opt.Build.Reproducible, Labels: opt.Build.Labels,
@@ -223,9 +230,35 @@ func (r registry) Pull(ctx context.Context, ref string, p v1.Platform) (v1.Image
 	return o.Pull(ctx, ref)
 }
 
+// noRootRun says why a build without root runs no RUN, and what to do.
+func noRootRun(uid int) string {
+	return fmt.Sprintf("a RUN needs root: the executor runs as user %d, without root, and builds only what copies files "+
+		"and sets metadata (FROM, COPY, ADD, COPY --from, ENV, USER, ...); run it as root, in a pod with hostUsers: false "+
+		"to keep root off the node", uid)
+}
+
+// refuseRuns fails a build without root that has a RUN in a stage it
+// needs, before anything is pulled.
+func refuseRuns(p *plan.Plan, uid int) error {
+	for _, i := range p.Needed {
+		for _, c := range p.File.Stages[i].Commands {
+			if r, ok := c.(*instructions.RunCommand); ok {
+				return plan.At(p.File.Name, r.Location(), fmt.Errorf("RUN %s: %s", strings.Join(r.CmdLine, " "), noRootRun(uid)))
+			}
+		}
+	}
+	return nil
+}
+
 // chooseRunner picks how RUN runs: in a directory of ours, isolated, or
 // in the container's own root, leaving alone what is not the image's.
+// Without root, no RUN runs: only ONBUILD triggers reach the runner.
 func chooseRunner(opt Options, dockerfile string, cfg *solve.Config) (err error) {
+	defer func() {
+		if uid := os.Geteuid(); uid != 0 && err == nil {
+			cfg.Runner = run.Refuse{Reason: noRootRun(uid)}
+		}
+	}()
 	if opt.Root.Dir != "/" {
 		hint := "the executor is in chroot mode, as it runs outside a container; there RUN needs root (CAP_SYS_ADMIN)"
 		if rootfs.InContainer() {

@@ -167,9 +167,12 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	f.opt.Context.Stdin = os.Stdin
 	f.opt.Context.GitPullMethod = os.Getenv("GIT_PULL_METHOD")
 	// Installed as <kaniko-dir>/executor, as in our image, the build runs in
-	// the container's own root; anywhere else it builds in a directory.
+	// the container's own root; anywhere else it builds in a directory, as
+	// it does without root, which cannot write "/".
 	if exe, err := os.Executable(); err == nil && filepath.Dir(exe) == filepath.Clean(f.opt.Root.KanikoDir) {
-		f.opt.Root.Dir = "/"
+		if os.Geteuid() == 0 {
+			f.opt.Root.Dir = "/"
+		}
 		if os.Getenv("DOCKER_CONFIG") == "" {
 			f.opt.Registry.DockerConfig = filepath.Join(f.opt.Root.KanikoDir, ".docker")
 		}

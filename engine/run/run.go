@@ -61,6 +61,12 @@ func (e *ExitError) Error() string {
 	return fmt.Sprintf("exit code %d", e.Code)
 }
 
+// Refuse runs nothing: each command is a StartError with the reason.
+type Refuse struct{ Reason string }
+
+// Run refuses s.
+func (r Refuse) Run(ctx context.Context, s Spec) error { return &StartError{Reason: r.Reason} }
+
 // StartError is a command the sandbox could not start: its program
 // missing or not runnable here, a mount or a user it could not set up.
 type StartError struct{ Reason string }
