@@ -166,6 +166,7 @@ type container struct {
 	stdin   io.Reader         // the executor's standard input; nil for none
 	image   string            // the image to run; empty for the executor's
 	hosts   []string          // NAME:IP lines for the container's /etc/hosts
+	flags   []string          // more flags of docker create (--user, --tmpfs)
 	// keep leaves the stopped container for the caller to inspect
 	// (copyOut) and remove (removeContainer).
 	keep bool
@@ -204,6 +205,7 @@ func (h *harness) runContainer(ctx context.Context, c *container) (string, error
 	for _, host := range c.hosts {
 		create = append(create, "--add-host", host)
 	}
+	create = append(create, c.flags...)
 	image := h.image
 	if c.image != "" {
 		image = c.image

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -115,24 +116,51 @@ func TestNonRootConformance(t *testing.T) {
 	}
 }
 
-// Without root a RUN fails before anything is pulled, saying why and
-// what to run instead, and nothing is pushed.
-func TestNonRootRefusesRun(t *testing.T) {
+// The executor image run as user 65534 with docker's defaults, whose
+// seccomp profile allows no user namespace (as a pod under Pod Security
+// "restricted"): a build that only copies lands, as the same build as
+// root does; one with a RUN fails before anything is pulled, saying why
+// and what to run instead, and pushes nothing.
+func TestImageNonRoot(t *testing.T) {
 	h := suite
-	exe, home := nobodyExecutor(t)
-	dir := filepath.Join(h.work, "nonroot-run")
+	needImage(t)
+	dir := filepath.Join(h.work, "image-nonroot")
 	writeTree(t, dir, map[string]string{
-		"Dockerfile": "FROM " + h.bases["busybox"] + "\nCOPY f /f\nRUN echo ran > /ran\n",
-		"f":          "f\n",
+		"Dockerfile":     "FROM " + h.bases["layered"] + "\nCOPY --chown=7:8 f /opt/old/f\nCOPY f /etc/f\nWORKDIR /w\nUSER 65532\n",
+		"Dockerfile.run": "FROM " + h.bases["busybox"] + "\nCOPY f /f\nRUN echo ran > /ran\n",
+		"f":              "f\n",
 	})
-	r := &caseRun{name: "nonroot-run", ctx: dir, logs: dir, c: &Case{}}
-	build := asNobody(t, r, exe, home)
-	ref := h.reg.Host + "/nonroot/run:1"
-	out, err := build(context.Background(), r, ref)
+	if out, err := exec.Command("chmod", "-R", "a+rX", dir).CombinedOutput(); err != nil {
+		t.Fatalf("chmod: %v\n%s", err, out)
+	}
+	nonRoot := []string{"--user", nobody + ":" + nobody, "--tmpfs", "/tmp:mode=1777"}
+	ctx := context.Background()
+	var digests []string
+	for i, flags := range [][]string{nonRoot, nil} {
+		ref := fmt.Sprintf("%s/image-nonroot/copy:%d", h.reg.Host, i)
+		c := &container{flags: flags, volumes: []string{dir + ":/workspace:ro"},
+			args: []string{"--context", "/workspace", "--destination", ref, "--reproducible"}}
+		if out, err := h.runContainer(ctx, c); err != nil {
+			t.Fatalf("building as %q: %v\n%s", flags, err, tail(out, 3000))
+		}
+		b, err := load(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := b.img.Digest()
+		digests = append(digests, d.String())
+	}
+	if digests[0] != digests[1] {
+		t.Errorf("as user 65534 the image is %s, as root %s", digests[0], digests[1])
+	}
+
+	ref := h.reg.Host + "/image-nonroot/run:1"
+	out, err := h.runContainer(ctx, &container{flags: nonRoot, volumes: []string{dir + ":/workspace:ro"},
+		args: []string{"--context", "/workspace", "--dockerfile", "/workspace/Dockerfile.run", "--destination", ref}})
 	if err == nil {
 		t.Fatalf("a RUN without root built:\n%s", out)
 	}
-	for _, want := range []string{"Dockerfile:3: RUN echo ran > /ran: a RUN needs root", "hostUsers: false"} {
+	for _, want := range []string{"Dockerfile.run:3: RUN echo ran > /ran: a RUN needs root", "hostUsers: false", "user namespace of its own is not allowed here"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the output does not say %q:\n%s", want, out)
 		}
@@ -140,7 +168,58 @@ func TestNonRootRefusesRun(t *testing.T) {
 	if strings.Contains(out, "FROM "+h.bases["busybox"]+" (") {
 		t.Errorf("the base was pulled before the RUN was refused:\n%s", out)
 	}
-	if ok, err := exists(context.Background(), ref); err != nil || ok {
+	if ok, err := exists(ctx, ref); err != nil || ok {
 		t.Errorf("a refused build pushed %s (%v)", ref, err)
+	}
+}
+
+// rootlessSkipped are the conformance cases with a RUN that a build by
+// user nobody in a user namespace of its own (one ID mapped) does not
+// match, and why.
+var rootlessSkipped = map[string]string{
+	// One ID mapped (no newuidmap here): a RUN cannot take another.
+	"copy-from-stage-perms": "RUN chown 1000:50",
+	"metadata-only-change":  "RUN chown 1000:50",
+	"long-names":            "RUN chown 3000000:3000001",
+	"env-in-instructions":   "RUN chown of a user",
+	"special-bits":          "RUN chown to another group",
+	"user-name":             "RUN as USER app",
+	"user-uid-gid":          "RUN as USER 1000",
+	"user-run-writes":       "RUN as USER 1000",
+	"user-workdir":          "RUN as USER 1000",
+	"user-workdir-owner":    "RUN as USER app",
+	"mount-cache":           "a cache mount owned by uid=1000",
+	"debian-system-edits":   "apt and useradd take other IDs",
+	"debian-apt-python":     "apt runs its downloads as _apt",
+}
+
+// TestRootlessConformance builds the conformance cases that run commands
+// as user nobody: the executor runs itself again as root in a user
+// namespace of its own, as rootless BuildKit and Buildah do, and the
+// image must match the reference as in TestConformance.
+func TestRootlessConformance(t *testing.T) {
+	h := suite
+	names, err := listCases(filepath.Join(h.root, "e2e", "testdata", "conformance"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, home := nobodyExecutor(t)
+	for _, name := range names {
+		c, err := loadCase(filepath.Join(h.root, "e2e", "testdata", "conformance", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		df, err := os.ReadFile(filepath.Join(h.root, "e2e", "testdata", "conformance", name, c.dockerfile()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !runsCommands.Match(df) || len(c.Secrets) > 0 || rootlessSkipped[name] != "" {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := h.prepareIn(t, "conformance", name, "rootless")
+			h.compareCase(t, r, "rootless", asNobody(t, r, exe, home), h.ours)
+		})
 	}
 }

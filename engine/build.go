@@ -164,12 +164,6 @@ func configure(ctx context.Context, opt Options, cfg *solve.Config) (remote.Opti
 	if cfg.Secrets, secretFiles, err = solve.ParseSecrets(opt.Build.Secrets, os.LookupEnv); err != nil {
 		return reg, err
 	}
-	if opt.Build.ConsumeCredentials {
-		if err := consumeCredentials(&reg, secretFiles, cfg.Log); err != nil {
-			return reg, err
-		}
-	}
-	cfg.Registry = registry{reg}
 	var dockerfile string
 	var text []byte
 	if cfg.Context, dockerfile, text, err = buildctx.Load(ctx, opt.Context, cfg.TempDir); err != nil {
@@ -188,6 +182,14 @@ func configure(ctx context.Context, opt Options, cfg *solve.Config) (remote.Opti
 			return reg, err
 		}
 	}
+	// After the refusal, which a run in a user namespace may follow: the
+	// credentials are still there for it.
+	if opt.Build.ConsumeCredentials {
+		if err := consumeCredentials(&reg, secretFiles, cfg.Log); err != nil {
+			return reg, err
+		}
+	}
+	cfg.Registry = registry{reg}
 	cfg.Image = solve.ImageOptions{
 		Compression: image.Compression(opt.Output.Compression), Level: opt.Output.CompressionLevel,
 		Format: image.Format(opt.Output.ImageFormat), Reproducible: opt.Build.Reproducible, Labels: opt.Build.Labels,
@@ -230,9 +232,13 @@ func (r registry) Pull(ctx context.Context, ref string, p v1.Platform) (v1.Image
 	return o.Pull(ctx, ref)
 }
 
+// ErrNeedsRoot is in the error of a build that has a RUN and no root: the
+// caller may run it again as root in a user namespace of its own.
+var ErrNeedsRoot = errors.New("a RUN needs root")
+
 // noRootRun says why a build without root runs no RUN, and what to do.
 func noRootRun(uid int) string {
-	return fmt.Sprintf("a RUN needs root: the executor runs as user %d, without root, and builds only what copies files "+
+	return fmt.Sprintf("the executor runs as user %d, without root or a user namespace of its own, and builds only what copies files "+
 		"and sets metadata (FROM, COPY, ADD, COPY --from, ENV, USER, ...); run it as root, in a pod with hostUsers: false "+
 		"to keep root off the node", uid)
 }
@@ -243,7 +249,7 @@ func refuseRuns(p *plan.Plan, uid int) error {
 	for _, i := range p.Needed {
 		for _, c := range p.File.Stages[i].Commands {
 			if r, ok := c.(*instructions.RunCommand); ok {
-				return plan.At(p.File.Name, r.Location(), fmt.Errorf("RUN %s: %s", strings.Join(r.CmdLine, " "), noRootRun(uid)))
+				return plan.At(p.File.Name, r.Location(), fmt.Errorf("RUN %s: %w: %s", strings.Join(r.CmdLine, " "), ErrNeedsRoot, noRootRun(uid)))
 			}
 		}
 	}
@@ -256,7 +262,7 @@ func refuseRuns(p *plan.Plan, uid int) error {
 func chooseRunner(opt Options, dockerfile string, cfg *solve.Config) (err error) {
 	defer func() {
 		if uid := os.Geteuid(); uid != 0 && err == nil {
-			cfg.Runner = run.Refuse{Reason: noRootRun(uid)}
+			cfg.Runner = run.Refuse{Err: ErrNeedsRoot, Reason: noRootRun(uid)}
 		}
 	}()
 	if opt.Root.Dir != "/" {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -170,7 +171,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	// the container's own root; anywhere else it builds in a directory, as
 	// it does without root, which cannot write "/".
 	if exe, err := os.Executable(); err == nil && filepath.Dir(exe) == filepath.Clean(f.opt.Root.KanikoDir) {
-		if os.Geteuid() == 0 {
+		if os.Geteuid() == 0 && unix.Access("/", unix.W_OK) == nil {
 			f.opt.Root.Dir = "/"
 		}
 		if os.Getenv("DOCKER_CONFIG") == "" {
@@ -178,10 +179,29 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 	}
 	if _, err := engine.Build(ctx, f.opt); err != nil {
+		if code, ok := asRootInUserNamespace(ctx, err, &f, args, log); ok {
+			return code
+		}
 		f.log.Fail(stderr, log, err)
 		return buildExitCode(err)
 	}
 	return 0
+}
+
+// asRootInUserNamespace runs a build that needs root and has none again,
+// as root in a user namespace of its own, as rootless BuildKit and Buildah
+// do; ok is false when it cannot (the kernel or a seccomp profile allows
+// no user namespace, or the context was stdin, read already).
+func asRootInUserNamespace(ctx context.Context, err error, f *flags, args []string, log *slog.Logger) (code int, ok bool) {
+	if !errors.Is(err, engine.ErrNeedsRoot) || os.Geteuid() == 0 || f.opt.Context.Source == "tar://stdin" {
+		return 0, false
+	}
+	code, uerr := run.AsRootInUserNamespace(ctx, args)
+	if uerr != nil {
+		log.Warn("a RUN needs root, and a user namespace of its own is not allowed here", "err", uerr)
+		return 0, false
+	}
+	return code, true
 }
 
 // buildExitCode is a failed build's exit code: as Kaniko's, a RUN's

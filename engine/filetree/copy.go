@@ -334,7 +334,7 @@ func copyOne(src, dst string, fi fs.FileInfo, links map[[2]uint64]string, opt Co
 	}
 	uid, gid := 0, 0
 	if st != nil {
-		uid, gid, mode = opt.srcDisk().meta(src, st.Uid, st.Gid, mode)
+		uid, gid, mode = opt.srcDisk().meta(src, st, mode)
 	}
 	if opt.Owner != nil {
 		uid, gid = opt.Owner.UID, opt.Owner.GID

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/kaniko-build/kaniko-build/engine/owners"
 )
@@ -47,11 +48,11 @@ func (d disk) forget(host string) {
 
 // meta is the owner and mode of the file at host that fi describes, as
 // the image has them.
-func (d disk) meta(host string, uid, gid uint32, mode os.FileMode) (int, int, os.FileMode) {
+func (d disk) meta(host string, st *syscall.Stat_t, mode os.FileMode) (int, int, os.FileMode) {
 	if d.t == nil {
-		return int(uid), int(gid), mode
+		return int(st.Uid), int(st.Gid), mode
 	}
-	u, g, m := d.t.Apply(d.key(host), uid, gid, stMode(mode))
+	u, g, m := d.t.Apply(d.key(host), st.Uid, st.Gid, stMode(mode), st.Ino)
 	return int(u), int(g), mode&^(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky) | TarMode(int64(m&0o7777))
 }
 

@@ -54,7 +54,7 @@ func TestExtractAndCopyWithoutRoot(t *testing.T) {
 			if err := syscall.Lstat(filepath.Join(root, p), &st); err != nil {
 				t.Fatal(err)
 			}
-			if u, g, m := tb.Apply(p, st.Uid, st.Gid, st.Mode); [3]uint32{u, g, m} != w {
+			if u, g, m := tb.Apply(p, st.Uid, st.Gid, st.Mode, st.Ino); [3]uint32{u, g, m} != w {
 				t.Errorf("%s reads %d:%d %o, want %d:%d %o", p, u, g, m, w[0], w[1], w[2])
 			}
 			if need := uint32(0o600); st.Mode&syscall.S_IFMT == syscall.S_IFDIR && st.Mode&0o700 != 0o700 || st.Mode&need != need {

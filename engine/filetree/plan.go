@@ -95,7 +95,7 @@ func planOne(src, target string, fi fs.FileInfo, opt CopyOptions) (Planned, bool
 		return p, false
 	}
 	if st != nil {
-		p.UID, p.GID, mode = opt.srcDisk().meta(src, st.Uid, st.Gid, mode)
+		p.UID, p.GID, mode = opt.srcDisk().meta(src, st, mode)
 		p.Dev, p.Ino, p.Nlink = st.Dev, st.Ino, uint64(st.Nlink)
 	}
 	if opt.Owner != nil {

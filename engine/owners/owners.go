@@ -20,6 +20,9 @@ type Meta struct {
 	UID, GID uint32
 	Perm     uint32
 	HasPerm  bool
+	// Ino, when set, is the inode the entry is for: a path a RUN made
+	// again (another inode) is the disk's once more.
+	Ino uint64
 }
 
 // Table maps in-image paths to their Meta. A nil *Table keeps nothing:
@@ -90,7 +93,16 @@ func (t *Table) Chown(host, p string, uid, gid int) error {
 	}
 	err := os.Lchown(host, uid, gid)
 	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EPERM) {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(host, &st); err != nil {
+			return err
+		}
 		t.setOwner(p, uid, gid, false)
+		t.mu.Lock()
+		m := t.m[p]
+		m.Ino = st.Ino
+		t.m[p] = m
+		t.mu.Unlock()
 		return nil
 	}
 	t.setOwner(p, uid, gid, true)
@@ -175,14 +187,18 @@ func stMode(perm os.FileMode) uint32 {
 	return m
 }
 
-// Apply returns the image's owner and st_mode of p from the disk's.
-func (t *Table) Apply(p string, uid, gid, mode uint32) (uint32, uint32, uint32) {
+// Apply returns the image's owner and st_mode of p, inode ino, from the
+// disk's.
+func (t *Table) Apply(p string, uid, gid, mode uint32, ino uint64) (uint32, uint32, uint32) {
 	if t == nil {
 		return uid, gid, mode
 	}
 	t.mu.RLock()
 	m, ok := t.m[p]
 	t.mu.RUnlock()
+	if ok && m.Ino != 0 && m.Ino != ino {
+		ok = false
+	}
 	if !ok {
 		uid, gid = t.image(uid, gid)
 		return uid, gid, mode

@@ -17,7 +17,7 @@ func TestSquashingTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := uint32(syscall.S_IFREG)
-	if u, g, m := tb.Apply("/f", 1234, 99, reg|0o644); u != 0 || g != 0 || m != reg|0o644 {
+	if u, g, m := tb.Apply("/f", 1234, 99, reg|0o644, 0); u != 0 || g != 0 || m != reg|0o644 {
 		t.Errorf("the builder's file reads %d:%d %o, want 0:0 100644", u, g, m)
 	}
 	if err := tb.Chown(f, "/f", 1000, 50); err != nil {
@@ -33,7 +33,7 @@ func TestSquashingTable(t *testing.T) {
 	if fi.Mode().Perm()&0o600 != 0o600 {
 		t.Errorf("the disk has %v: the builder cannot read or replace it", fi.Mode())
 	}
-	if u, g, m := tb.Apply("/f", 1234, 99, reg|0o644); u != 1000 || g != 50 || m != reg|syscall.S_ISUID|0o400 {
+	if u, g, m := tb.Apply("/f", 1234, 99, reg|0o644, 0); u != 1000 || g != 50 || m != reg|syscall.S_ISUID|0o400 {
 		t.Errorf("/f reads %d:%d %o, want 1000:50 104400", u, g, m)
 	}
 	// Back to root and to bits the disk holds: nothing is kept.
@@ -49,7 +49,7 @@ func TestSquashingTable(t *testing.T) {
 	tb.setOwner("/d/x", 5, 5, false)
 	tb.setOwner("/dx", 6, 6, false)
 	tb.Forget("/d")
-	if _, _, _ = tb.Apply("/d/x", 0, 0, 0); tb.Len() != 1 {
+	if _, _, _ = tb.Apply("/d/x", 0, 0, 0, 0); tb.Len() != 1 {
 		t.Errorf("Forget(/d) left %d entries, want /dx alone", tb.Len())
 	}
 	c := tb.Clone()
@@ -62,7 +62,7 @@ func TestSquashingTable(t *testing.T) {
 // A nil table is the disk.
 func TestNilTable(t *testing.T) {
 	var tb *Table
-	if u, g, m := tb.Apply("/x", 5, 6, 7); u != 5 || g != 6 || m != 7 {
+	if u, g, m := tb.Apply("/x", 5, 6, 7, 0); u != 5 || g != 6 || m != 7 {
 		t.Errorf("nil table changed the disk's values: %d %d %o", u, g, m)
 	}
 	if tb.Squashing() || tb.Len() != 0 || tb.Clone() != nil {

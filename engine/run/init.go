@@ -67,7 +67,9 @@ func initChild() error {
 	for i, g := range s.Groups {
 		groups[i] = int(g)
 	}
-	if err := syscall.Setgroups(groups); err != nil {
+	// A user namespace the executor made for itself (one ID) may not set
+	// groups: the command keeps none but its own.
+	if err := syscall.Setgroups(groups); err != nil && !(errors.Is(err, syscall.EPERM) && setgroupsDenied()) {
 		return fmt.Errorf("setting groups: %w", err)
 	}
 	if err := syscall.Setresgid(int(s.GID), int(s.GID), int(s.GID)); err != nil {

@@ -61,17 +61,27 @@ func (e *ExitError) Error() string {
 	return fmt.Sprintf("exit code %d", e.Code)
 }
 
-// Refuse runs nothing: each command is a StartError with the reason.
-type Refuse struct{ Reason string }
+// Refuse runs nothing: each command is a StartError of Err and the reason.
+type Refuse struct {
+	Err    error
+	Reason string
+}
 
 // Run refuses s.
-func (r Refuse) Run(ctx context.Context, s Spec) error { return &StartError{Reason: r.Reason} }
+func (r Refuse) Run(ctx context.Context, s Spec) error {
+	return &StartError{Reason: r.Err.Error() + ": " + r.Reason, Err: r.Err}
+}
 
 // StartError is a command the sandbox could not start: its program
 // missing or not runnable here, a mount or a user it could not set up.
-type StartError struct{ Reason string }
+type StartError struct {
+	Reason string
+	Err    error // what it is, for errors.Is; nil for none
+}
 
 func (e *StartError) Error() string { return e.Reason }
+
+func (e *StartError) Unwrap() error { return e.Err }
 
 func lookEnv(env []string, key string) string {
 	for i := len(env) - 1; i >= 0; i-- {

@@ -346,7 +346,7 @@ func (w *walk) readDir(dir string) (node, []subdir, error) {
 // Owned is e, the entry of the in-image path p, with the owner and mode t
 // keeps for it.
 func Owned(e Entry, p string, t *owners.Table) Entry {
-	e.UID, e.GID, e.Mode = t.Apply(p, e.UID, e.GID, e.Mode)
+	e.UID, e.GID, e.Mode = t.Apply(p, e.UID, e.GID, e.Mode, e.Ino)
 	return e
 }
 
