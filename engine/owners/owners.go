@@ -38,7 +38,8 @@ type Table struct {
 
 // ForProcess returns the table a build by this process needs: nil as
 // root outside a user namespace, one that squashes this user's IDs to
-// root's without root.
+// root's without root, and one for the owners a chown cannot set as root
+// in a user namespace.
 func ForProcess() *Table {
 	switch uid := os.Geteuid(); {
 	case uid != 0:
@@ -88,30 +89,26 @@ func (t *Table) Chown(host, p string, uid, gid int) error {
 	}
 	if t.squash {
 		// The disk says the builder, which reads as root.
-		t.setOwner(p, uid, gid, uid == 0 && gid == 0)
+		t.setOwner(p, uid, gid, uid == 0 && gid == 0, 0)
 		return nil
 	}
 	err := os.Lchown(host, uid, gid)
 	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EPERM) {
+		// Kept for this inode alone: a RUN may remake the path.
 		var st syscall.Stat_t
 		if err := syscall.Lstat(host, &st); err != nil {
 			return err
 		}
-		t.setOwner(p, uid, gid, false)
-		t.mu.Lock()
-		m := t.m[p]
-		m.Ino = st.Ino
-		t.m[p] = m
-		t.mu.Unlock()
+		t.setOwner(p, uid, gid, false, st.Ino)
 		return nil
 	}
-	t.setOwner(p, uid, gid, true)
+	t.setOwner(p, uid, gid, true, 0)
 	return err
 }
 
-// setOwner keeps uid:gid for p, unless the disk reads so already (asDisk)
-// and no permission bits are kept either.
-func (t *Table) setOwner(p string, uid, gid int, asDisk bool) {
+// setOwner keeps uid:gid for p (for inode ino, 0 for any), unless the
+// disk reads so already (asDisk) and no permission bits are kept either.
+func (t *Table) setOwner(p string, uid, gid int, asDisk bool, ino uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	m, ok := t.m[p]
@@ -119,7 +116,7 @@ func (t *Table) setOwner(p string, uid, gid int, asDisk bool) {
 		delete(t.m, p)
 		return
 	}
-	m.UID, m.GID = uint32(uid), uint32(gid)
+	m.UID, m.GID, m.Ino = uint32(uid), uint32(gid), ino
 	t.m[p] = m
 }
 

@@ -46,8 +46,8 @@ func TestSquashingTable(t *testing.T) {
 	if tb.Len() != 0 {
 		t.Errorf("%d entries kept for a file the disk describes", tb.Len())
 	}
-	tb.setOwner("/d/x", 5, 5, false)
-	tb.setOwner("/dx", 6, 6, false)
+	tb.setOwner("/d/x", 5, 5, false, 0)
+	tb.setOwner("/dx", 6, 6, false, 0)
 	tb.Forget("/d")
 	if _, _, _ = tb.Apply("/d/x", 0, 0, 0, 0); tb.Len() != 1 {
 		t.Errorf("Forget(/d) left %d entries, want /dx alone", tb.Len())
@@ -67,5 +67,20 @@ func TestNilTable(t *testing.T) {
 	}
 	if tb.Squashing() || tb.Len() != 0 || tb.Clone() != nil {
 		t.Error("nil table keeps something")
+	}
+}
+
+// As root in a user namespace, an owner kept for one inode does not
+// follow the path to another: a RUN that remade it made it as the disk
+// says.
+func TestKeptForItsInode(t *testing.T) {
+	tb := &Table{m: map[string]Meta{}}
+	tb.setOwner("/opt", 1000, 50, false, 42)
+	dir := uint32(syscall.S_IFDIR | 0o755)
+	if u, g, _ := tb.Apply("/opt", 0, 0, dir, 42); u != 1000 || g != 50 {
+		t.Errorf("the same inode reads %d:%d, want 1000:50", u, g)
+	}
+	if u, g, _ := tb.Apply("/opt", 0, 0, dir, 43); u != 0 || g != 0 {
+		t.Errorf("another inode reads %d:%d, want the disk's 0:0", u, g)
 	}
 }
