@@ -6,11 +6,13 @@ import (
 	"testing"
 
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
+
+	"github.com/kaniko-build/kaniko-build/catalog"
 )
 
 // Tekton checks that a run's params and workspaces fit the Task only when
 // it runs. checkUse does it here for every sample that uses kaniko-build
-// or kaniko-build-index:
+// (or its non-root variant) or kaniko-build-index:
 // no unknown params, every required param given, every required workspace
 // bound, no unknown workspace.
 func checkUse(task *v1.Task, params []string, workspaces []string) error {
@@ -53,10 +55,12 @@ func paramName(p v1.Param) string { return p.Name }
 
 func TestSamplesUseTheTaskAsDeclared(t *testing.T) {
 	tasks := map[string]*v1.Task{
-		Name:                Task(),
-		sampleStepTask:      SampleStepActionTask(),
-		IndexName:           IndexTask(),
-		sampleIndexStepTask: SampleIndexStepActionTask(),
+		Name:                                Task(),
+		NonRootName:                         NonRootTask(),
+		sampleStepTaskName(catalog.Root):    SampleStepActionTask(),
+		sampleStepTaskName(catalog.NonRoot): SampleNonRootStepActionTask(),
+		IndexName:                           IndexTask(),
+		sampleIndexStepTask:                 SampleIndexStepActionTask(),
 	}
 	uses := 0
 	for path, objs := range generated(t) {
@@ -97,7 +101,7 @@ func TestSamplesUseTheTaskAsDeclared(t *testing.T) {
 			}
 		}
 	}
-	if uses < 18 {
+	if uses < 21 {
 		t.Errorf("checked %d uses of the Tasks, want every sample's", uses)
 	}
 	if err := checkUse(Task(), []string{"IMAGES"}, nil); err == nil {

@@ -8,11 +8,13 @@ import (
 
 // Where the generated files go, relative to the repository root.
 const (
-	taskDir            = "catalog/task/" + Name + "/" + Version
-	stepActionDir      = "catalog/stepaction/" + Name + "/" + Version
-	indexTaskDir       = "catalog/task/" + IndexName + "/" + Version
-	indexStepActionDir = "catalog/stepaction/" + IndexName + "/" + Version
-	examplesDir        = "examples/tekton"
+	taskDir              = "catalog/task/" + Name + "/" + Version
+	stepActionDir        = "catalog/stepaction/" + Name + "/" + Version
+	nonRootTaskDir       = "catalog/task/" + NonRootName + "/" + Version
+	nonRootStepActionDir = "catalog/stepaction/" + NonRootName + "/" + Version
+	indexTaskDir         = "catalog/task/" + IndexName + "/" + Version
+	indexStepActionDir   = "catalog/stepaction/" + IndexName + "/" + Version
+	examplesDir          = "examples/tekton"
 )
 
 // OwnedDirs are the directories Files fills entirely.
@@ -37,12 +39,17 @@ func Files() (catalog.Files, error) {
 		{taskDir + "/tests/resources.yaml", []any{TestResources()}},
 		{stepActionDir + "/" + Name + ".yaml", []any{StepAction()}},
 		{stepActionDir + "/samples/task-using-stepaction.yaml", []any{SampleStepActionTask(), SampleStepActionTaskRun()}},
+		{nonRootTaskDir + "/" + NonRootName + ".yaml", []any{NonRootTask()}},
+		{nonRootTaskDir + "/samples/taskrun.yaml", []any{SampleNonRootTaskRun()}},
+		{nonRootStepActionDir + "/" + NonRootName + ".yaml", []any{NonRootStepAction()}},
+		{nonRootStepActionDir + "/samples/task-using-stepaction.yaml", []any{SampleNonRootStepActionTask(), SampleNonRootStepActionTaskRun()}},
 		{indexTaskDir + "/" + IndexName + ".yaml", []any{IndexTask()}},
 		{indexTaskDir + "/samples/taskrun.yaml", []any{SampleIndexTaskRun()}},
 		{indexTaskDir + "/samples/pipeline-multi-platform.yaml", []any{SampleMultiPlatformPipeline(), SampleMultiPlatformPipelineRun()}},
 		{indexStepActionDir + "/" + IndexName + ".yaml", []any{IndexStepAction()}},
 		{indexStepActionDir + "/samples/task-using-stepaction.yaml", []any{SampleIndexStepActionTask(), SampleIndexStepActionTaskRun()}},
 		{examplesDir + "/taskrun.yaml", []any{SampleTaskRun()}},
+		{examplesDir + "/taskrun-nonroot.yaml", []any{SampleNonRootTaskRun()}},
 		{examplesDir + "/pipeline-base-and-app.yaml", []any{SamplePipeline(), SamplePipelineRun()}},
 		{examplesDir + "/pipeline-multi-platform.yaml", []any{SampleMultiPlatformPipeline(), SampleMultiPlatformPipelineRun()}},
 		{examplesDir + "/task-using-stepaction.yaml", []any{SampleStepActionTask(), SampleStepActionTaskRun()}},
@@ -63,6 +70,8 @@ func Files() (catalog.Files, error) {
 	}{
 		{taskDir + "/README.md", TaskREADME},
 		{stepActionDir + "/README.md", StepActionREADME},
+		{nonRootTaskDir + "/README.md", NonRootTaskREADME},
+		{nonRootStepActionDir + "/README.md", NonRootStepActionREADME},
 		{indexTaskDir + "/README.md", IndexTaskREADME},
 		{indexStepActionDir + "/README.md", IndexStepActionREADME},
 		{examplesDir + "/README.md", ExamplesREADME},

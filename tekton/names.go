@@ -3,11 +3,15 @@ package tekton
 // Name is the name of the Task and of the StepAction.
 const Name = "kaniko-build"
 
+// NonRootName is the name of the Task and of the StepAction that build
+// without root: as a user of their own, with no capabilities.
+const NonRootName = Name + "-nonroot"
+
 // IndexName is the name of the Task and of the StepAction that join
 // images built one platform each into an image index.
 const IndexName = Name + "-index"
 
-// Version is the catalog version of the Task and the StepAction.
+// Version is the catalog version of the Tasks and the StepActions.
 const Version = "0.1"
 
 // Parameter names. The first five match the Tekton catalog's kaniko task
@@ -35,6 +39,8 @@ const (
 	ParamSourcePath   = "SOURCE_PATH"
 	ParamCacheDir     = "CACHE_DIR"
 	ParamDockerConfig = "DOCKER_CONFIG"
+	// The non-root StepAction's: the calling Task's scratch volume.
+	ParamTempVolume = "TMP_VOLUME"
 )
 
 // Workspace names of the Task.

@@ -1,6 +1,7 @@
 package tekton
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/kaniko-build/kaniko-build/catalog"
@@ -53,5 +54,51 @@ func TestStepRunsUnderBaseline(t *testing.T) {
 	// root); keep that true.
 	if forbidden, err := catalog.PodSecurity("restricted", pod); err != nil || forbidden == "" {
 		t.Errorf("restricted admitted the step (err %v); update the README's Security section", err)
+	}
+}
+
+// setSecurityContext is the feature flag that gives Tekton's own
+// containers a securityContext "restricted" admits.
+var setSecurityContext = map[string]string{"set-security-context": "true"}
+
+// TestTaskRunPodsUnderPodSecurity builds the pod of each kind of run with
+// Tekton's pod builder and evaluates it with the Pod Security admission
+// library: the non-root Task and StepAction are admitted under
+// "restricted" once Tekton's own containers are (set-security-context),
+// the root Task only under "baseline".
+func TestTaskRunPodsUnderPodSecurity(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		pod        *corev1.Pod
+		restricted bool
+		// refusedFor is a container restricted must name when it refuses.
+		refusedFor string
+	}{
+		{"kaniko-build", taskRunPod(t, setSecurityContext, Task(), SampleTaskRun()), false, "step-" + stepName},
+		{"kaniko-build StepAction", taskRunPod(t, setSecurityContext, SampleStepActionTask(), SampleStepActionTaskRun(), StepAction()), false, "step-build"},
+		{"kaniko-build-nonroot", taskRunPod(t, setSecurityContext, NonRootTask(), SampleNonRootTaskRun()), true, ""},
+		{"kaniko-build-nonroot StepAction", taskRunPod(t, setSecurityContext, SampleNonRootStepActionTask(), SampleNonRootStepActionTaskRun(), NonRootStepAction()), true, ""},
+		// What the README asks set-security-context for.
+		{"kaniko-build-nonroot without set-security-context", taskRunPod(t, nil, NonRootTask(), SampleNonRootTaskRun()), false, "prepare"},
+	} {
+		forbidden, err := catalog.PodSecurity("baseline", c.pod.Spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if forbidden != "" {
+			t.Errorf("%s: baseline refuses the pod: %s", c.name, forbidden)
+		}
+		forbidden, err = catalog.PodSecurity("restricted", c.pod.Spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case c.restricted && forbidden != "":
+			t.Errorf("%s: restricted refuses the pod: %s", c.name, forbidden)
+		case !c.restricted && forbidden == "":
+			t.Errorf("%s: restricted admits the pod; update the READMEs", c.name)
+		case !c.restricted && !strings.Contains(forbidden, `"`+c.refusedFor+`"`):
+			t.Errorf("%s: restricted refuses the pod, but not for container %s: %s", c.name, c.refusedFor, forbidden)
+		}
 	}
 }

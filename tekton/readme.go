@@ -23,6 +23,11 @@ type readmeData struct {
 	IndexParams, IndexStepActionParams, IndexWorkspaces string
 	IndexResults, IndexStepResults                      string
 	DefaultPlatforms                                    string
+	// The non-root Task and StepAction's.
+	NonRootName, NonRootTaskDir, NonRootStepActionDir string
+	NonRootWorkspaces, NonRootStepActionParams        string
+	NonRootUID                                        int
+	TempDir, TempVolume                               string
 	// Released is false while the builder image's digest is the placeholder.
 	Released bool
 }
@@ -32,30 +37,40 @@ func newReadmeData() readmeData {
 	task := Task()
 	index := IndexTask()
 	indexSA := IndexStepAction()
+	nonRoot := NonRootTask()
+	nonRootSA := NonRootStepAction()
 	return readmeData{
-		IndexName:             IndexName,
-		IndexTaskDir:          indexTaskDir,
-		IndexStepActionDir:    indexStepActionDir,
-		IndexParams:           paramTable(index.Spec.Params),
-		IndexStepActionParams: paramTable(indexSA.Spec.Params),
-		IndexWorkspaces:       workspaceTable(index.Spec.Workspaces),
-		IndexResults:          taskResultTable(index.Spec.Results),
-		IndexStepResults:      stepResultTable(indexSA.Spec.Results),
-		DefaultPlatforms:      strings.Join(samplePlatforms, ", "),
-		Name:                  Name,
-		Version:               Version,
-		TaskDir:               taskDir,
-		StepActionDir:         stepActionDir,
-		BuilderImage:          catalog.BuilderImage(),
-		Released:              catalog.Current().Released(),
-		DockerConfigDir:       catalog.DockerConfigDir,
-		Params:                paramTable(task.Spec.Params),
-		StepActionParams:      paramTable(sa.Spec.Params),
-		Workspaces:            workspaceTable(task.Spec.Workspaces),
-		Results:               taskResultTable(task.Spec.Results),
-		StepResults:           stepResultTable(sa.Spec.Results),
-		MinVersion:            minVersion,
-		StepActionMinVersion:  stepActionMinVersion,
+		NonRootName:             NonRootName,
+		NonRootTaskDir:          nonRootTaskDir,
+		NonRootStepActionDir:    nonRootStepActionDir,
+		NonRootWorkspaces:       workspaceTable(nonRoot.Spec.Workspaces),
+		NonRootStepActionParams: paramTable(nonRootSA.Spec.Params),
+		NonRootUID:              catalog.NonRootUID,
+		TempDir:                 catalog.TempDir,
+		TempVolume:              volumeTemp,
+		IndexName:               IndexName,
+		IndexTaskDir:            indexTaskDir,
+		IndexStepActionDir:      indexStepActionDir,
+		IndexParams:             paramTable(index.Spec.Params),
+		IndexStepActionParams:   paramTable(indexSA.Spec.Params),
+		IndexWorkspaces:         workspaceTable(index.Spec.Workspaces),
+		IndexResults:            taskResultTable(index.Spec.Results),
+		IndexStepResults:        stepResultTable(indexSA.Spec.Results),
+		DefaultPlatforms:        strings.Join(samplePlatforms, ", "),
+		Name:                    Name,
+		Version:                 Version,
+		TaskDir:                 taskDir,
+		StepActionDir:           stepActionDir,
+		BuilderImage:            catalog.BuilderImage(),
+		Released:                catalog.Current().Released(),
+		DockerConfigDir:         catalog.DockerConfigDir,
+		Params:                  paramTable(task.Spec.Params),
+		StepActionParams:        paramTable(sa.Spec.Params),
+		Workspaces:              workspaceTable(task.Spec.Workspaces),
+		Results:                 taskResultTable(task.Spec.Results),
+		StepResults:             stepResultTable(sa.Spec.Results),
+		MinVersion:              minVersion,
+		StepActionMinVersion:    stepActionMinVersion,
 	}
 }
 
@@ -77,6 +92,13 @@ func TaskREADME() ([]byte, error) { return render("task.md.tmpl") }
 
 // StepActionREADME is the StepAction's README in the catalog.
 func StepActionREADME() ([]byte, error) { return render("stepaction.md.tmpl") }
+
+// NonRootTaskREADME is the non-root Task's README in the catalog.
+func NonRootTaskREADME() ([]byte, error) { return render("task-nonroot.md.tmpl") }
+
+// NonRootStepActionREADME is the non-root StepAction's README in the
+// catalog.
+func NonRootStepActionREADME() ([]byte, error) { return render("stepaction-nonroot.md.tmpl") }
 
 // IndexTaskREADME is the index Task's README in the catalog.
 func IndexTaskREADME() ([]byte, error) { return render("index-task.md.tmpl") }

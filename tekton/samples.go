@@ -15,7 +15,6 @@ const (
 	sampleDockerSecret  = "registry-credentials"
 	samplePipeline      = "kaniko-build-base-and-app"
 	sampleMultiPlatform = "kaniko-build-multi-platform"
-	sampleStepTask      = "kaniko-build-with-stepaction"
 	sampleIndexStepTask = "kaniko-build-index-with-stepaction"
 	sampleRegistry      = "registry.example.com/team"
 	sourceWriterImage   = "docker.io/library/busybox:1.37"
@@ -56,6 +55,15 @@ func SampleTaskRun() *v1.TaskRun {
 			},
 		},
 	}
+}
+
+// SampleNonRootTaskRun runs the non-root Task as SampleTaskRun runs
+// kaniko-build; the source's Dockerfile must have no RUN.
+func SampleNonRootTaskRun() *v1.TaskRun {
+	tr := SampleTaskRun()
+	tr.GenerateName = NonRootName + "-run-"
+	tr.Spec.TaskRef = &v1.TaskRef{Name: NonRootName}
+	return tr
 }
 
 // SampleTaskRunGitResolver runs the Task straight from this repository with

@@ -13,29 +13,47 @@ import (
 const minVersion = "0.50.0"
 
 // Task returns the kaniko-build Task.
-func Task() *v1.Task {
+func Task() *v1.Task { return buildTask(catalog.Root) }
+
+// NonRootTask returns the kaniko-build-nonroot Task: the same steps, run
+// as catalog.NonRootUID with nothing more (PodSecurity "restricted"), and
+// a scratch directory; it builds Dockerfiles without RUN.
+func NonRootTask() *v1.Task { return buildTask(catalog.NonRoot) }
+
+func buildTask(u catalog.User) *v1.Task {
+	description := "Builds a Dockerfile into a container image and pushes it, without a Docker daemon and " +
+		"without privileges, using the kaniko-build executor (the successor of Kaniko).\n\n" +
+		"The parameters IMAGE, DOCKERFILE, CONTEXT, EXTRA_ARGS and BUILDER_IMAGE match the Tekton catalog's " +
+		"kaniko task. The digest and the image name are written as results by the executor itself, in the " +
+		"form Tekton Chains reads."
+	displayName, tags := "Kaniko Build", buildTags
+	if u == catalog.NonRoot {
+		description = "Builds a Dockerfile without RUN (FROM, COPY, ADD, WORKDIR, ENV, USER, ...) into a container image " +
+			"and pushes it, as a user other than root with no capabilities, which PodSecurity \"restricted\" admits, " +
+			"using the kaniko-build executor.\n\n" +
+			"The parameters, workspaces and results are kaniko-build's. A RUN fails the build before anything is " +
+			"pulled: build those with kaniko-build, in a pod with hostUsers: false to keep root off the node."
+		displayName, tags = "Kaniko Build (non-root)", nonRootTags
+	}
 	return &v1.Task{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "tekton.dev/v1", Kind: "Task"},
-		ObjectMeta: objectMeta(Name, minVersion, "Kaniko Build", buildTags),
+		ObjectMeta: objectMeta(Name+u.Suffix(), minVersion, displayName, tags),
 		Spec: v1.TaskSpec{
-			Description: "Builds a Dockerfile into a container image and pushes it, without a Docker daemon and " +
-				"without privileges, using the kaniko-build executor (the successor of Kaniko).\n\n" +
-				"The parameters IMAGE, DOCKERFILE, CONTEXT, EXTRA_ARGS and BUILDER_IMAGE match the Tekton catalog's " +
-				"kaniko task. The digest and the image name are written as results by the executor itself, in the " +
-				"form Tekton Chains reads.",
-			Params:     buildParams(),
-			Workspaces: taskWorkspaces(),
-			Results:    taskResults(),
-			Steps:      []v1.Step{copyCredentialsStep(), taskStep()},
-			Volumes:    taskVolumes(),
+			Description: description,
+			Params:      buildParams(),
+			Workspaces:  taskWorkspaces(u),
+			Results:     taskResults(),
+			Steps:       []v1.Step{copyCredentialsStep(u), taskStep(u)},
+			Volumes:     taskVolumes(u),
 		},
 	}
 }
 
 // The tekton.dev/tags of the build and of the index.
 const (
-	buildTags = "image-build, kaniko, dockerfile"
-	indexTags = "image-build, kaniko, multi-platform, image-index"
+	buildTags   = "image-build, kaniko, dockerfile"
+	nonRootTags = "image-build, kaniko, dockerfile, non-root"
+	indexTags   = "image-build, kaniko, multi-platform, image-index"
 )
 
 func objectMeta(name, minVersion, displayName, tags string) metav1.ObjectMeta {
@@ -62,7 +80,13 @@ func annotations(minVersion, displayName, tags string) map[string]string {
 	}
 }
 
-func taskWorkspaces() []v1.WorkspaceDeclaration {
+func taskWorkspaces(u catalog.User) []v1.WorkspaceDeclaration {
+	cache := "Kept between runs: cached base images and the contents of RUN --mount=type=cache " +
+		"directories. Unbound means no local cache."
+	if u == catalog.NonRoot {
+		cache = "Kept between runs: cached base images. Unbound means no local cache. The build writes it as " +
+			"user 65532: set fsGroup: 65532 in the run's podTemplate securityContext if the volume does not let it."
+	}
 	return []v1.WorkspaceDeclaration{{
 		Name:        WorkspaceSource,
 		Description: "Holds the build context; CONTEXT and DOCKERFILE are relative to it.",
@@ -75,10 +99,9 @@ func taskWorkspaces() []v1.WorkspaceDeclaration {
 		ReadOnly: true,
 		Optional: true,
 	}, {
-		Name: WorkspaceCache,
-		Description: "Kept between runs: cached base images and the contents of RUN --mount=type=cache " +
-			"directories. Unbound means no local cache.",
-		Optional: true,
+		Name:        WorkspaceCache,
+		Description: cache,
+		Optional:    true,
 	}}
 }
 
@@ -98,18 +121,24 @@ func taskResults() []v1.TaskResult {
 	}}
 }
 
-// Task volumes: the build step's copy of the credentials, and what
-// covers the service account token in the build step.
+// Task volumes: the build step's copy of the credentials, what covers
+// the service account token in the build step, and the non-root build's
+// scratch directory.
 const (
 	volumeCredentials = "kaniko-credentials"
 	volumeNoToken     = "no-service-account-token"
+	volumeTemp        = "kaniko-tmp"
 )
 
-func taskVolumes() []corev1.Volume {
-	return []corev1.Volume{
+func taskVolumes(u catalog.User) []corev1.Volume {
+	vols := []corev1.Volume{
 		credentialsVolume(),
 		{Name: volumeNoToken, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 	}
+	if u == catalog.NonRoot {
+		vols = append(vols, corev1.Volume{Name: volumeTemp, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	}
+	return vols
 }
 
 // credentialsVolume holds the copy of the credentials, in memory.
@@ -119,8 +148,9 @@ func credentialsVolume() corev1.Volume {
 
 // copyCredentialsStep copies the credentials workspace, isolated to this
 // step, to a volume the build step consumes (--consume-credentials): a
-// RUN never finds the Secret mounted.
-func copyCredentialsStep() v1.Step {
+// RUN never finds the Secret mounted. It runs as the build step's user,
+// who must read and delete the copy.
+func copyCredentialsStep(u catalog.User) v1.Step {
 	return v1.Step{
 		Name:            copyStepName,
 		Image:           param(ParamBuilderImage),
@@ -128,11 +158,18 @@ func copyCredentialsStep() v1.Step {
 		Args:            []string{"copy-credentials", ref("workspaces." + WorkspaceDockerConfig + ".path"), catalog.DockerConfigDir},
 		Workspaces:      []v1.WorkspaceUsage{{Name: WorkspaceDockerConfig, MountPath: "/workspace/" + WorkspaceDockerConfig}},
 		VolumeMounts:    []corev1.VolumeMount{{Name: volumeCredentials, MountPath: catalog.DockerConfigDir}},
-		SecurityContext: securityContext(),
+		SecurityContext: u.SecurityContext(),
 	}
 }
 
-func taskStep() v1.Step {
+func taskStep(u catalog.User) v1.Step {
+	mounts := []corev1.VolumeMount{
+		{Name: volumeCredentials, MountPath: catalog.DockerConfigDir},
+		{Name: volumeNoToken, MountPath: catalog.ServiceAccountDir, ReadOnly: true},
+	}
+	if u == catalog.NonRoot {
+		mounts = append(mounts, corev1.VolumeMount{Name: volumeTemp, MountPath: catalog.TempDir})
+	}
 	return v1.Step{
 		Name:       stepName,
 		Image:      param(ParamBuilderImage),
@@ -147,20 +184,8 @@ func taskStep() v1.Step {
 			url:      ref("results." + ResultImageURL + ".path"),
 			images:   ref("results." + ResultImages + ".path"),
 		})...),
-		Env: []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: catalog.DockerConfigDir}},
-		VolumeMounts: []corev1.VolumeMount{
-			{Name: volumeCredentials, MountPath: catalog.DockerConfigDir},
-			{Name: volumeNoToken, MountPath: catalog.ServiceAccountDir, ReadOnly: true},
-		},
-		SecurityContext: securityContext(),
+		Env:             append([]corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: catalog.DockerConfigDir}}, u.TempEnv()...),
+		VolumeMounts:    mounts,
+		SecurityContext: u.SecurityContext(),
 	}
-}
-
-// securityContext runs the executor as root, which it needs to unpack base
-// images with their owners, and nothing more: not privileged, no added
-// capabilities, which PodSecurity "baseline" admits.
-func securityContext() *corev1.SecurityContext {
-	root := int64(0)
-	no := false
-	return &corev1.SecurityContext{RunAsUser: &root, Privileged: &no}
 }

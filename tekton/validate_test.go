@@ -65,7 +65,7 @@ func TestGeneratedPassTektonValidation(t *testing.T) {
 			}
 		}
 	}
-	if n < 26 {
+	if n < 32 {
 		t.Errorf("validated %d Tekton objects, want every Task, StepAction, Pipeline and run", n)
 	}
 }
@@ -77,6 +77,10 @@ func TestBrokenCopiesFailTektonValidation(t *testing.T) {
 
 	unknownStepActionParam := StepAction()
 	unknownStepActionParam.Spec.Args = append(unknownStepActionParam.Spec.Args, "--target=$(params.NO_SUCH_PARAM)")
+
+	// Why the scratch volume is a param: a StepAction names no volume.
+	namedVolume := NonRootStepAction()
+	namedVolume.Spec.VolumeMounts[0].Name = volumeTemp
 
 	missingWorkspace := SamplePipeline()
 	missingWorkspace.Spec.Workspaces = missingWorkspace.Spec.Workspaces[1:] // drop "source"
@@ -96,6 +100,7 @@ func TestBrokenCopiesFailTektonValidation(t *testing.T) {
 	for name, obj := range map[string]any{
 		"unknown param reference in the Task":       unknownParam,
 		"unknown param reference in the StepAction": unknownStepActionParam,
+		"StepAction mounts a volume by name":        namedVolume,
 		"pipeline task binds a missing workspace":   missingWorkspace,
 		"step uses an undeclared workspace":         undeclaredStepWorkspace,
 		"array param inside an index argument":      imagesInFlag,
