@@ -101,7 +101,7 @@ func TestSamplesUseTheTaskAsDeclared(t *testing.T) {
 			}
 		}
 	}
-	if uses < 21 {
+	if uses < 23 {
 		t.Errorf("checked %d uses of the Tasks, want every sample's", uses)
 	}
 	if err := checkUse(Task(), []string{"IMAGES"}, nil); err == nil {

@@ -65,7 +65,7 @@ var setSecurityContext = map[string]string{"set-security-context": "true"}
 // Tekton's pod builder and evaluates it with the Pod Security admission
 // library: the non-root Task and StepAction are admitted under
 // "restricted" once Tekton's own containers are (set-security-context),
-// the root Task only under "baseline".
+// the root Task, with or without hostUsers: false, only under "baseline".
 func TestTaskRunPodsUnderPodSecurity(t *testing.T) {
 	for _, c := range []struct {
 		name       string
@@ -75,6 +75,7 @@ func TestTaskRunPodsUnderPodSecurity(t *testing.T) {
 		refusedFor string
 	}{
 		{"kaniko-build", taskRunPod(t, setSecurityContext, Task(), SampleTaskRun()), false, "step-" + stepName},
+		{"kaniko-build with hostUsers: false", taskRunPod(t, setSecurityContext, Task(), SampleHostUsersTaskRun()), false, "step-" + stepName},
 		{"kaniko-build StepAction", taskRunPod(t, setSecurityContext, SampleStepActionTask(), SampleStepActionTaskRun(), StepAction()), false, "step-build"},
 		{"kaniko-build-nonroot", taskRunPod(t, setSecurityContext, NonRootTask(), SampleNonRootTaskRun()), true, ""},
 		{"kaniko-build-nonroot StepAction", taskRunPod(t, setSecurityContext, SampleNonRootStepActionTask(), SampleNonRootStepActionTaskRun(), NonRootStepAction()), true, ""},
@@ -100,5 +101,12 @@ func TestTaskRunPodsUnderPodSecurity(t *testing.T) {
 		case !c.restricted && !strings.Contains(forbidden, `"`+c.refusedFor+`"`):
 			t.Errorf("%s: restricted refuses the pod, but not for container %s: %s", c.name, c.refusedFor, forbidden)
 		}
+	}
+	pod := taskRunPod(t, nil, Task(), SampleHostUsersTaskRun())
+	if pod.Spec.HostUsers == nil || *pod.Spec.HostUsers {
+		t.Errorf("the pod of %s has hostUsers %v, want false", SampleHostUsersTaskRun().GenerateName, pod.Spec.HostUsers)
+	}
+	if pod := taskRunPod(t, nil, Task(), SampleTaskRun()); pod.Spec.HostUsers != nil {
+		t.Errorf("the pod of %s sets hostUsers %v", SampleTaskRun().GenerateName, *pod.Spec.HostUsers)
 	}
 }

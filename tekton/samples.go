@@ -3,6 +3,7 @@ package tekton
 import (
 	"strings"
 
+	"github.com/tektoncd/pipeline/pkg/apis/pipeline/pod"
 	v1 "github.com/tektoncd/pipeline/pkg/apis/pipeline/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -55,6 +56,17 @@ func SampleTaskRun() *v1.TaskRun {
 			},
 		},
 	}
+}
+
+// SampleHostUsersTaskRun is SampleTaskRun in a pod with a user namespace
+// of its own (hostUsers: false): the build's root, RUN included, is an
+// unprivileged user on the node.
+func SampleHostUsersTaskRun() *v1.TaskRun {
+	tr := SampleTaskRun()
+	tr.GenerateName = Name + "-host-users-run-"
+	hostUsers := false
+	tr.Spec.PodTemplate = &pod.Template{HostUsers: &hostUsers}
+	return tr
 }
 
 // SampleNonRootTaskRun runs the non-root Task as SampleTaskRun runs

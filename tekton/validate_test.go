@@ -65,7 +65,7 @@ func TestGeneratedPassTektonValidation(t *testing.T) {
 			}
 		}
 	}
-	if n < 32 {
+	if n < 34 {
 		t.Errorf("validated %d Tekton objects, want every Task, StepAction, Pipeline and run", n)
 	}
 }
