@@ -27,6 +27,8 @@ func Files() (catalog.Files, error) {
 		{examplesDir + "/dag-multi-platform.yaml", []any{MultiPlatformExample()}},
 		{examplesDir + "/steps-build-and-run.yaml", []any{StepsExample()}},
 		{examplesDir + "/volume-context.yaml", []any{VolumeExample()}},
+		{examplesDir + "/nonroot.yaml", []any{NonRootExample()}},
+		{examplesDir + "/host-users.yaml", []any{HostUsersExample()}},
 	}
 	files := catalog.Files{}
 	for _, d := range docs {
@@ -57,6 +59,8 @@ func Files() (catalog.Files, error) {
 		examplesDir + "/base/Dockerfile":     []byte(BaseDockerfile),
 		examplesDir + "/app/Dockerfile":      []byte(AppDockerfile),
 		examplesDir + "/platform/Dockerfile": []byte(PlatformDockerfile),
+		examplesDir + "/nonroot/Dockerfile":  []byte(NonRootDockerfile),
+		examplesDir + "/nonroot/message.txt": []byte(NonRootMessage),
 	} {
 		if err := files.Add(path, content); err != nil {
 			return nil, err

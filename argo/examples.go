@@ -23,6 +23,12 @@ const (
 	// PlatformDockerfile is examples/argo/platform/Dockerfile: its RUN
 	// runs the platform's own uname, under QEMU on a foreign node.
 	PlatformDockerfile = "FROM docker.io/library/busybox:1.37\nRUN uname -m > /arch.txt\nCMD [\"cat\", \"/arch.txt\"]\n"
+	// NonRootDockerfile and NonRootMessage are examples/argo/nonroot: no
+	// RUN, so build-nonroot builds it.
+	NonRootDockerfile = "FROM docker.io/library/busybox:1.37\n" +
+		"COPY --chown=65532:65532 --chmod=0640 message.txt /home/app/message.txt\n" +
+		"WORKDIR /home/app\nUSER 65532\nCMD [\"cat\", \"message.txt\"]\n"
+	NonRootMessage = "Built without root.\n"
 )
 
 // examplePlatforms are the platforms the multi-platform example builds:
@@ -221,6 +227,51 @@ func MultiPlatformExample() *wfv1.Workflow {
 				Depends:   "index",
 				Arguments: wfv1.Arguments{Parameters: []wfv1.Parameter{value("image", pinned("tasks.index"))}},
 			}}},
+		}, runTemplate()},
+	}}
+}
+
+// NonRootExample builds examples/argo/nonroot, which has no RUN, with
+// build-nonroot: as a user other than root, with no capabilities.
+func NonRootExample() *wfv1.Workflow {
+	tm, om := workflowMeta(Name + "-nonroot-")
+	return &wfv1.Workflow{TypeMeta: tm, ObjectMeta: om, Spec: wfv1.WorkflowSpec{
+		Entrypoint: "main",
+		Arguments:  wfv1.Arguments{Parameters: []wfv1.Parameter{value("image", exampleRegistry+"/nonroot:latest")}},
+		Templates: []wfv1.Template{{
+			Name: "main",
+			Steps: []wfv1.ParallelSteps{{Steps: []wfv1.WorkflowStep{{
+				Name:        "build",
+				TemplateRef: &wfv1.TemplateRef{Name: Name, Template: TemplateBuildNonRoot},
+				Arguments:   buildArgs("{{workflow.parameters.image}}", "nonroot"),
+			}}}},
+		}},
+	}}
+}
+
+// hostUsersPatch gives every pod of a Workflow a user namespace of its
+// own: its root is an unprivileged user on the node.
+const hostUsersPatch = `{"hostUsers": false}`
+
+// HostUsersExample builds examples/argo/base, which has a RUN, with
+// build, in pods with hostUsers: false, then runs the image.
+func HostUsersExample() *wfv1.Workflow {
+	tm, om := workflowMeta(Name + "-host-users-")
+	return &wfv1.Workflow{TypeMeta: tm, ObjectMeta: om, Spec: wfv1.WorkflowSpec{
+		Entrypoint:   "main",
+		PodSpecPatch: hostUsersPatch,
+		Arguments:    wfv1.Arguments{Parameters: []wfv1.Parameter{value("image", exampleRegistry+"/base:latest")}},
+		Templates: []wfv1.Template{{
+			Name: "main",
+			Steps: []wfv1.ParallelSteps{{Steps: []wfv1.WorkflowStep{{
+				Name:        "build",
+				TemplateRef: &wfv1.TemplateRef{Name: Name, Template: TemplateBuild},
+				Arguments:   buildArgs("{{workflow.parameters.image}}", "base"),
+			}}}, {Steps: []wfv1.WorkflowStep{{
+				Name:      "run",
+				Template:  "run",
+				Arguments: wfv1.Arguments{Parameters: []wfv1.Parameter{value("image", pinned("steps.build"))}},
+			}}}},
 		}, runTemplate()},
 	}}
 }

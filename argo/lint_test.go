@@ -77,8 +77,8 @@ func lintOpts() validate.ValidateOpts { return validate.ValidateOpts{Lint: true}
 
 func TestGeneratedPassArgoLint(t *testing.T) {
 	p := parseGenerated(t)
-	if len(p.templates) != 1 || len(p.clusterTemplates) != 1 || len(p.workflows) != 4 {
-		t.Fatalf("parsed %d WorkflowTemplates, %d ClusterWorkflowTemplates, %d Workflows; want 1, 1, 4",
+	if len(p.templates) != 1 || len(p.clusterTemplates) != 1 || len(p.workflows) != 6 {
+		t.Fatalf("parsed %d WorkflowTemplates, %d ClusterWorkflowTemplates, %d Workflows; want 1, 1, 6",
 			len(p.templates), len(p.clusterTemplates), len(p.workflows))
 	}
 	for _, wft := range p.templates {

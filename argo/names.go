@@ -14,6 +14,9 @@ const (
 	// TemplateBuildFromVolume takes the context from a volume named
 	// "workspace" that the calling Workflow declares.
 	TemplateBuildFromVolume = "build-from-volume"
+	// TemplateBuildNonRoot is build run as catalog.NonRootUID with no
+	// capabilities (PodSecurity "restricted"): Dockerfiles without RUN.
+	TemplateBuildNonRoot = "build-nonroot"
 	// TemplateIndex joins images built one platform each into an image
 	// index: the join step of a multi-platform build.
 	TemplateIndex = "index"
@@ -60,6 +63,8 @@ const (
 	// service account token there.
 	volumeCredentials = "kaniko-credentials"
 	volumeNoToken     = "no-service-account-token"
+	// volumeTemp is build-nonroot's scratch directory, its TMPDIR.
+	volumeTemp = "kaniko-tmp"
 )
 
 // Paths inside the build container.

@@ -20,6 +20,9 @@ type readmeData struct {
 	Params, Outputs, IndexParams, IndexOutputs                            string
 	Build, BuildFromVolume, Index, SourcePath, WorkspacePath, TarPath     string
 	Platforms                                                             string
+	// The non-root template's.
+	BuildNonRoot, TempDir string
+	NonRootUID            int
 	// Released is false while the builder image's digest is the placeholder.
 	Released bool
 }
@@ -43,6 +46,9 @@ func render(name string) ([]byte, error) {
 		IndexOutputs:    outputTable(indexOutputs().Parameters),
 		Build:           TemplateBuild,
 		BuildFromVolume: TemplateBuildFromVolume,
+		BuildNonRoot:    TemplateBuildNonRoot,
+		TempDir:         catalog.TempDir,
+		NonRootUID:      catalog.NonRootUID,
 		Index:           TemplateIndex,
 		Platforms:       strings.Join(examplePlatforms, ", "),
 		SourcePath:      sourcePath,

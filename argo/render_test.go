@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kaniko-build/kaniko-build/catalog"
+
 	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	"github.com/argoproj/argo-workflows/v3/workflow/common"
 )
@@ -16,7 +18,7 @@ import (
 // included, and returns the executor's arguments.
 func renderArgs(t *testing.T, args wfv1.Arguments) []string {
 	t.Helper()
-	return renderTemplateArgs(t, buildTemplate(TemplateBuild, sourcePath), args)
+	return renderTemplateArgs(t, buildTemplate(TemplateBuild, sourcePath, catalog.Root), args)
 }
 
 func renderTemplateArgs(t *testing.T, tmpl wfv1.Template, args wfv1.Arguments) []string {

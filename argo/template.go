@@ -53,21 +53,29 @@ func spec() wfv1.WorkflowSpec {
 		Entrypoint: TemplateBuild,
 		Arguments:  wfv1.Arguments{Parameters: submitParams(inputParams(sourcePath))},
 		Templates: []wfv1.Template{
-			buildTemplate(TemplateBuild, sourcePath),
-			buildTemplate(TemplateBuildFromVolume, workspacePath),
+			buildTemplate(TemplateBuild, sourcePath, catalog.Root),
+			buildTemplate(TemplateBuildFromVolume, workspacePath, catalog.Root),
+			buildTemplate(TemplateBuildNonRoot, sourcePath, catalog.NonRoot),
 			indexTemplate(),
 		},
 	}
 }
 
-// buildTemplate is one container that runs the executor. context is the
-// default build context; build reads it from the "source" artifact,
-// build-from-volume from the caller's "workspace" volume.
-func buildTemplate(name, context string) wfv1.Template {
+// buildTemplate is one container that runs the executor as u. context is
+// the default build context; build and build-nonroot read it from the
+// "source" artifact, build-from-volume from the caller's "workspace"
+// volume.
+func buildTemplate(name, context string, u catalog.User) wfv1.Template {
 	mounts := []corev1.VolumeMount{
 		{Name: volumeOutputs, MountPath: outputsPath},
 		{Name: volumeCredentials, MountPath: catalog.DockerConfigDir},
 		{Name: volumeNoToken, MountPath: catalog.ServiceAccountDir, ReadOnly: true},
+	}
+	volumes := append(credentialVolumes(),
+		corev1.Volume{Name: volumeNoToken, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	if u == catalog.NonRoot {
+		mounts = append(mounts, corev1.VolumeMount{Name: volumeTemp, MountPath: catalog.TempDir})
+		volumes = append(volumes, corev1.Volume{Name: volumeTemp, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 	}
 	inputs := wfv1.Inputs{Parameters: inputParams(context)}
 	if name == TemplateBuildFromVolume {
@@ -83,11 +91,10 @@ func buildTemplate(name, context string) wfv1.Template {
 		Name:    name,
 		Inputs:  inputs,
 		Outputs: outputs(),
-		Volumes: append(credentialVolumes(),
-			corev1.Volume{Name: volumeNoToken, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}),
+		Volumes: volumes,
 		// The Secret is mounted here alone: the main container reads a
 		// copy once and deletes it before any RUN (--consume-credentials).
-		InitContainers: copyCredentials(),
+		InitContainers: copyCredentials(u),
 		Container: &corev1.Container{
 			Image:   input(ParamBuilderImage),
 			Command: []string{catalog.Executor},
@@ -96,9 +103,9 @@ func buildTemplate(name, context string) wfv1.Template {
 			// the context, and a git:// or missing context cannot break
 			// the container's start.
 			WorkingDir:      "/",
-			Env:             []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: catalog.DockerConfigDir}},
+			Env:             append([]corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: catalog.DockerConfigDir}}, u.TempEnv()...),
 			VolumeMounts:    mounts,
-			SecurityContext: securityContext(),
+			SecurityContext: u.SecurityContext(),
 		},
 	}
 }
@@ -117,8 +124,9 @@ func credentialVolumes() []corev1.Volume {
 }
 
 // copyCredentials is the init container that copies the Secret, mounted
-// there alone, for the main container.
-func copyCredentials() []wfv1.UserContainer {
+// there alone, for the main container; it runs as the main container's
+// user, who must read and delete the copy.
+func copyCredentials(u catalog.User) []wfv1.UserContainer {
 	return []wfv1.UserContainer{{Container: corev1.Container{
 		Name:    "copy-credentials",
 		Image:   input(ParamBuilderImage),
@@ -128,7 +136,7 @@ func copyCredentials() []wfv1.UserContainer {
 			{Name: volumeDockerConfig, MountPath: secretPath, ReadOnly: true},
 			{Name: volumeCredentials, MountPath: catalog.DockerConfigDir},
 		},
-		SecurityContext: securityContext(),
+		SecurityContext: u.SecurityContext(),
 	}}}
 }
 
@@ -141,7 +149,7 @@ func indexTemplate() wfv1.Template {
 		Inputs:         wfv1.Inputs{Parameters: indexInputParams()},
 		Outputs:        indexOutputs(),
 		Volumes:        credentialVolumes(),
-		InitContainers: copyCredentials(),
+		InitContainers: copyCredentials(catalog.Root),
 		Container: &corev1.Container{
 			Image:   input(ParamBuilderImage),
 			Command: []string{catalog.Executor},
@@ -151,7 +159,7 @@ func indexTemplate() wfv1.Template {
 				{Name: volumeOutputs, MountPath: outputsPath},
 				{Name: volumeCredentials, MountPath: catalog.DockerConfigDir},
 			},
-			SecurityContext: securityContext(),
+			SecurityContext: catalog.Root.SecurityContext(),
 		},
 	}
 }
@@ -200,13 +208,6 @@ func executorArgs() []string {
 		"--build-args-json=" + input(ParamBuildArgs),
 		"--extra-args-json=" + input(ParamExtraArgs),
 	}
-}
-
-// securityContext runs the executor as root, not privileged and with no
-// added capabilities: PodSecurity "baseline".
-func securityContext() *corev1.SecurityContext {
-	root := int64(0)
-	return &corev1.SecurityContext{RunAsUser: &root, Privileged: boolPtr(false)}
 }
 
 func boolPtr(b bool) *bool { return &b }
