@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -40,27 +39,12 @@ func joinIndex(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: executor index --image REF@DIGEST --image REF@DIGEST ... --destination REF [flags] [-- REF@DIGEST ...]")
 		fs.PrintDefaults()
 	}
-	args, err := expandExtraArgs(args)
-	if err != nil {
-		fmt.Fprintf(stderr, "error: %v\n", err)
-		return exitUsage
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "error: %v\n", err)
-		return exitUsage
-	}
 	// Words after a lone "--" are images to join (Tekton's IMAGES array).
-	dash := fs.ArgsLenAtDash()
-	if fs.NArg() > 0 && dash != 0 {
-		fmt.Fprintf(stderr, "error: unexpected arguments %q (every option is a flag; images may follow a lone --)\n", fs.Args())
-		return exitUsage
+	rest, code, done := parseArgs(fs, args, "images", stderr)
+	if done {
+		return code
 	}
-	if dash == 0 {
-		opt.Index.Images = append(opt.Index.Images, nonEmpty(fs.Args())...)
-	}
+	opt.Index.Images = append(opt.Index.Images, rest...)
 	list, err := jsonList("--images-json", imagesJSON)
 	if err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)

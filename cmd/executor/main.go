@@ -132,27 +132,12 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	var f flags
 	fs := newFlagSet(&f)
 	fs.SetOutput(stderr)
-	args, err := expandExtraArgs(args)
-	if err != nil {
-		fmt.Fprintf(stderr, "error: %v\n", err)
-		return exitUsage
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "error: %v\n", err)
-		return exitUsage
-	}
 	// Words after a lone "--" are build args (Tekton's BUILD_ARGS array).
-	dash := fs.ArgsLenAtDash()
-	if fs.NArg() > 0 && dash != 0 {
-		fmt.Fprintf(stderr, "error: unexpected arguments %q (every option is a flag; build args may follow a lone --)\n", fs.Args())
-		return exitUsage
+	rest, code, done := parseArgs(fs, args, "build args", stderr)
+	if done {
+		return code
 	}
-	if dash == 0 {
-		f.opt.Build.Args = append(f.opt.Build.Args, nonEmpty(fs.Args())...)
-	}
+	f.opt.Build.Args = append(f.opt.Build.Args, rest...)
 	log, err := f.log.Logger(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)
@@ -202,6 +187,30 @@ func asRootInUserNamespace(ctx context.Context, err error, f *flags, args []stri
 		return 0, false
 	}
 	return code, true
+}
+
+// parseArgs expands --extra-args-json and parses args into fs. It returns
+// the words after a lone "--", which only what may follow one (the
+// caller's list: build args, images) are, empties dropped; done is set,
+// with the exit code, when it printed help or an error instead.
+func parseArgs(fs *pflag.FlagSet, args []string, what string, stderr io.Writer) (rest []string, code int, done bool) {
+	args, err := expandExtraArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return nil, exitUsage, true
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil, 0, true
+		}
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return nil, exitUsage, true
+	}
+	if fs.NArg() > 0 && fs.ArgsLenAtDash() != 0 {
+		fmt.Fprintf(stderr, "error: unexpected arguments %q (every option is a flag; %s may follow a lone --)\n", fs.Args(), what)
+		return nil, exitUsage, true
+	}
+	return nonEmpty(fs.Args()), 0, false
 }
 
 // buildExitCode is a failed build's exit code: as Kaniko's, a RUN's
