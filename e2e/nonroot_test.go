@@ -86,34 +86,44 @@ func asNobody(t *testing.T, r *caseRun, exe, home string) builder {
 // the disk could not take are the image's all the same.
 func TestNonRootConformance(t *testing.T) {
 	h := suite
-	names, err := listCases(filepath.Join(h.root, "e2e", "testdata", "conformance"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	exe, home := nobodyExecutor(t)
-	n := 0
+	names := conformanceWhere(t, func(_ string, _ *Case, df []byte) bool { return !runsCommands.Match(df) })
 	for _, name := range names {
-		c, err := loadCase(filepath.Join(h.root, "e2e", "testdata", "conformance", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		df, err := os.ReadFile(filepath.Join(h.root, "e2e", "testdata", "conformance", name, c.dockerfile()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if runsCommands.Match(df) {
-			continue
-		}
-		n++
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			r := h.prepareIn(t, "conformance", name, "nonroot")
 			h.compareCase(t, r, "nonroot", asNobody(t, r, exe, home), h.ours)
 		})
 	}
-	if n < 30 {
-		t.Errorf("only %d conformance cases run no command; want the 30 or more there are", n)
+	if len(names) < 30 {
+		t.Errorf("only %d conformance cases run no command; want the 30 or more there are", len(names))
 	}
+}
+
+// conformanceWhere lists the conformance cases keep takes, given each
+// one's name, case.json and Dockerfile.
+func conformanceWhere(t *testing.T, keep func(name string, c *Case, dockerfile []byte) bool) []string {
+	t.Helper()
+	root := filepath.Join(suite.root, "e2e", "testdata", "conformance")
+	names, err := listCases(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, name := range names {
+		c, err := loadCase(filepath.Join(root, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		df, err := os.ReadFile(filepath.Join(root, name, c.dockerfile()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keep(name, c, df) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // The executor image run as user 65534 with docker's defaults, whose
@@ -199,23 +209,16 @@ var rootlessSkipped = map[string]string{
 // image must match the reference as in TestConformance.
 func TestRootlessConformance(t *testing.T) {
 	h := suite
-	names, err := listCases(filepath.Join(h.root, "e2e", "testdata", "conformance"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	exe, home := nobodyExecutor(t)
+	for name := range rootlessSkipped {
+		if _, err := os.Stat(filepath.Join(h.root, "e2e", "testdata", "conformance", name)); err != nil {
+			t.Errorf("rootlessSkipped names %s, which is no conformance case", name)
+		}
+	}
+	names := conformanceWhere(t, func(name string, c *Case, df []byte) bool {
+		return runsCommands.Match(df) && len(c.Secrets) == 0 && rootlessSkipped[name] == ""
+	})
 	for _, name := range names {
-		c, err := loadCase(filepath.Join(h.root, "e2e", "testdata", "conformance", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		df, err := os.ReadFile(filepath.Join(h.root, "e2e", "testdata", "conformance", name, c.dockerfile()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !runsCommands.Match(df) || len(c.Secrets) > 0 || rootlessSkipped[name] != "" {
-			continue
-		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			r := h.prepareIn(t, "conformance", name, "rootless")
