@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	ggcrremote "github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
@@ -24,20 +25,7 @@ import (
 // digest, the URL, the lists Tekton and Kaniko's users read, and
 // $BUILDER_OUTPUT/images as Kaniko writes it.
 func TestWriteResultFiles(t *testing.T) {
-	srv := httptest.NewServer(registry.New(registry.Logger(stdlog.New(io.Discard, "", 0))))
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
-	img, err := random.Image(512, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := validate.Image(img); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	host, img, d := registryAndImage(t)
 	dir, out := t.TempDir(), t.TempDir()
 	o := Options{
 		Destinations:           []string{host + "/app/one:1", host + "/app/two:v2"},
@@ -88,6 +76,25 @@ func TestWriteResultFiles(t *testing.T) {
 	}
 }
 
+// registryAndImage starts a registry for the test and makes a valid
+// image to push there.
+func registryAndImage(t *testing.T) (host string, img v1.Image, d v1.Hash) {
+	t.Helper()
+	srv := httptest.NewServer(registry.New(registry.Logger(stdlog.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	img, err := random.Image(512, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(img); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = img.Digest(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(srv.URL, "http://"), img, d
+}
+
 func readFile(t *testing.T, p string) string {
 	t.Helper()
 	b, err := os.ReadFile(p)
@@ -100,17 +107,7 @@ func readFile(t *testing.T, p string) string {
 // --push-by-digest puts the manifest under its digest in each repository
 // and tags nothing; the result files name the repositories by digest.
 func TestWriteByDigestTagsNothing(t *testing.T) {
-	srv := httptest.NewServer(registry.New(registry.Logger(stdlog.New(io.Discard, "", 0))))
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
-	img, err := random.Image(512, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
+	host, img, d := registryAndImage(t)
 	dir := t.TempDir()
 	repo := host + "/app/arm64"
 	o := Options{
