@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,8 +64,27 @@ func nobodyExecutor(t *testing.T) (exe, home string) {
 // nobody, no capabilities, outside any container.
 func asNobody(t *testing.T, r *caseRun, exe, home string) builder {
 	t.Helper()
+	// chown clears setuid and setgid: they are put back after.
+	special := map[string]os.FileMode{}
+	if err := filepath.WalkDir(r.ctx, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err == nil && fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 && fi.Mode()&os.ModeSymlink == 0 {
+			special[p] = fi.Mode()
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command("chown", "-R", nobody+":"+nobody, r.ctx).CombinedOutput(); err != nil {
 		t.Fatalf("chown: %v\n%s", err, out)
+	}
+	for p, m := range special {
+		if err := os.Chmod(p, m); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Nobody reaches the context through the run's directories.
 	for d := filepath.Dir(r.ctx); strings.HasPrefix(d, suite.work); d = filepath.Dir(d) {
@@ -184,23 +204,10 @@ func TestImageNonRoot(t *testing.T) {
 }
 
 // rootlessSkipped are the conformance cases with a RUN that a build by
-// user nobody in a user namespace of its own (one ID mapped) does not
-// match, and why.
+// user nobody in a user namespace of its own (this user and nobody's
+// 65,536 subordinate IDs mapped, setup.sh) does not match, and why.
 var rootlessSkipped = map[string]string{
-	// One ID mapped (no newuidmap here): a RUN cannot take another.
-	"copy-from-stage-perms": "RUN chown 1000:50",
-	"metadata-only-change":  "RUN chown 1000:50",
-	"long-names":            "RUN chown 3000000:3000001",
-	"env-in-instructions":   "RUN chown of a user",
-	"special-bits":          "RUN chown to another group",
-	"user-name":             "RUN as USER app",
-	"user-uid-gid":          "RUN as USER 1000",
-	"user-run-writes":       "RUN as USER 1000",
-	"user-workdir":          "RUN as USER 1000",
-	"user-workdir-owner":    "RUN as USER app",
-	"mount-cache":           "a cache mount owned by uid=1000",
-	"debian-system-edits":   "apt and useradd take other IDs",
-	"debian-apt-python":     "apt runs its downloads as _apt",
+	"long-names": "RUN chown 3000000:3000001: outside the subordinate IDs",
 }
 
 // TestRootlessConformance builds the conformance cases that run commands
@@ -224,5 +231,49 @@ func TestRootlessConformance(t *testing.T) {
 			r := h.prepareIn(t, "conformance", name, "rootless")
 			h.compareCase(t, r, "rootless", asNobody(t, r, exe, home), h.ours)
 		})
+	}
+}
+
+// A user with no subordinate IDs (65533 has none) gets a user namespace
+// that maps it alone: base files of other owners keep them through the
+// table, and the image equals the root build's.
+func TestRootlessSingleID(t *testing.T) {
+	h := suite
+	exe, _ := nobodyExecutor(t)
+	home := t.TempDir()
+	dir := filepath.Join(h.work, "rootless-single-id")
+	writeTree(t, dir, map[string]string{
+		"Dockerfile": "FROM " + h.bases["layered"] + "\nCOPY f /opt/old/f\nRUN echo ran > /ran && cat /opt/old/f >> /data/keep\n",
+		"f":          "f\n",
+	})
+	for _, p := range []string{home, filepath.Dir(home)} {
+		if err := os.Chmod(p, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("chmod", "-R", "a+rwX", dir).CombinedOutput(); err != nil {
+		t.Fatalf("chmod: %v\n%s", err, out)
+	}
+	if err := os.Chmod(h.work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := &caseRun{name: "rootless-single-id", ctx: dir, logs: dir, c: &Case{}}
+	var digests []string
+	for i, who := range [][]string{{"setpriv", "--reuid=65533", "--regid=65533", "--clear-groups", exe}, {exe}} {
+		ref := fmt.Sprintf("%s/rootless/single:%d", h.reg.Host, i)
+		args := append(who[1:], r.executorArgs(dir, filepath.Join, nil, ref)...)
+		out, err := r.run(context.Background(), "executor.log", r.environ("HOME="+home), who[0], append(args, "--reproducible")...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", who, err, tail(out, 3000))
+		}
+		b, err := load(context.Background(), ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := b.img.Digest()
+		digests = append(digests, d.String())
+	}
+	if digests[0] != digests[1] {
+		t.Errorf("as user 65533 in a namespace of one ID the image is %s, as root %s", digests[0], digests[1])
 	}
 }

@@ -5,7 +5,8 @@
 # Distribution registry,
 # a static busybox (the base images are made from it), skopeo, buildah,
 # pigz and htpasswd, busybox-static for arm64 and qemu-user-static (the
-# multi-platform tests), the Debian base's root filesystem (debootstrap,
+# multi-platform tests), uidmap and subordinate IDs for user nobody (the
+# rootless tests), the Debian base's root filesystem (debootstrap,
 # e2e/debian-base.sh), and Azurite (npm) for the unit tests of Azure Blob
 # contexts. Safe to run again: it installs only what is missing
 # and starts dockerd only when `docker info` fails.
@@ -46,6 +47,8 @@ declare -A want=(
 	[runc]=/usr/sbin/runc
 	# RUN of arm64 programs in the multi-platform tests (qemu-binfmt.sh)
 	[qemu-user-static]=/usr/bin/qemu-aarch64-static
+	# rootless builds map subordinate IDs with these (nonroot_test.go)
+	[uidmap]=/usr/bin/newuidmap
 	# go test -race (make unit) needs cgo: a C compiler and libc's headers.
 	[gcc]=/usr/bin/gcc
 	[libc6-dev]=/usr/include/stdio.h
@@ -109,6 +112,14 @@ fi
 # BuildKit, the reference for what the legacy builder cannot build; the
 # bench shares it.
 bash "$(dirname "$0")/buildkit.sh" >/dev/null
+
+# Subordinate IDs for user nobody, who runs the rootless e2e builds: the
+# executor maps them into its user namespace with newuidmap/newgidmap.
+for f in /etc/subuid /etc/subgid; do
+	if ! grep -q '^nobody:' "$f" 2>/dev/null; then
+		echo 'nobody:3000000:65536' >>"$f"
+	fi
+done
 
 # busybox-static for arm64, the same version as the host's: the second
 # platform of the multi-platform base (e2e/baseimage).

@@ -35,6 +35,7 @@ const (
 
 func main() {
 	run.Init()
+	run.AwaitUserNamespace()
 	rootfs.InitRemover()
 	// As docker and BuildKit: files the build makes (directories COPY
 	// creates, files RUN writes) get 0022, whatever the caller's umask.
@@ -181,7 +182,7 @@ func asRootInUserNamespace(ctx context.Context, err error, f *flags, args []stri
 	if !errors.Is(err, engine.ErrNeedsRoot) || os.Geteuid() == 0 || f.opt.Context.Source == "tar://stdin" {
 		return 0, false
 	}
-	code, uerr := run.AsRootInUserNamespace(ctx, args)
+	code, uerr := run.AsRootInUserNamespace(ctx, args, log)
 	if uerr != nil {
 		log.Warn("a RUN needs root, and a user namespace of its own is not allowed here", "err", uerr)
 		return 0, false
