@@ -266,6 +266,9 @@ func TestRootlessSingleID(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v\n%s", who, err, tail(out, 3000))
 		}
+		if kept := strings.Contains(out, "owners this user namespace does not map: kept in the layers' metadata"); kept != (i == 0) {
+			t.Errorf("%v: the log says owners were kept: %t, want %t:\n%s", who, kept, i == 0, tail(out, 3000))
+		}
 		b, err := load(context.Background(), ref)
 		if err != nil {
 			t.Fatal(err)

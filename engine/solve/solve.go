@@ -143,6 +143,7 @@ func (b *Solver) Solve(ctx context.Context, stop context.CancelFunc) (v1.Image, 
 	if err := b.runConcurrently(ctx, stop, p.Needed); err != nil {
 		return nil, err
 	}
+	b.noteKeptOwners()
 	final := b.stages[p.Target]
 	for _, l := range b.cfg.Image.Labels {
 		k, v, _ := strings.Cut(l, "=")
@@ -152,6 +153,18 @@ func (b *Solver) Solve(ctx context.Context, stop context.CancelFunc) (v1.Image, 
 		final.cfg.Config.Labels[k] = v
 	}
 	return final.image()
+}
+
+// noteKeptOwners says once when, as root in a user namespace, owners the
+// namespace does not map were kept beside the files rather than on them.
+func (b *Solver) noteKeptOwners() {
+	for _, s := range b.stages {
+		if s != nil && s.owners != nil && !s.owners.Squashing() && s.owners.Len() > 0 {
+			b.log.Info("files have owners this user namespace does not map: kept in the layers' metadata, as a build as root writes them",
+				progress.Event, "owners_kept")
+			return
+		}
+	}
 }
 
 // Close waits for the downloads still under way, which write into
