@@ -172,6 +172,14 @@ type sample struct {
 	log          string
 }
 
+// status is how one run went, for the progress lines.
+func (s sample) status() string {
+	if s.Error != "" {
+		return "FAILED: " + s.Error + " (log " + s.log + ")"
+	}
+	return fmt.Sprintf("%.2fs, peak rss %s", s.Seconds, mib(s.PeakRSSBytes))
+}
+
 // result is one builder on one context.
 type result struct {
 	Context            string   `json:"context"`

@@ -154,10 +154,7 @@ func benchPlatformsCase(ctx context.Context, c config, e *env, b bases) (rows []
 			row := scaleRow{Case: platformsCase, Builder: bn, Unit: "platforms", Count: len(benchPlatforms), Seconds: s.Seconds,
 				PeakRSSBytes: s.PeakRSSBytes, PeakBytes: s.PeakBytes, Error: s.Error}
 			row.SecondsPerUnit = s.Seconds / float64(len(benchPlatforms))
-			status := fmt.Sprintf("%.2fs, peak rss %s", s.Seconds, mib(s.PeakRSSBytes))
-			if s.Error != "" {
-				status = "FAILED: " + s.Error + " (log " + s.log + ")"
-			}
+			status := s.status()
 			fmt.Fprintf(os.Stderr, "bench: %s %-15s run %d/%d: %s\n", platformsCase, bn, n, c.runs, status)
 			rows = append(rows, row)
 			if err := ctx.Err(); err != nil {

@@ -183,10 +183,7 @@ func benchScale(ctx context.Context, c config, e *env, b bases) ([]scaleRow, err
 				if sc.parallel > 0 && s.Error == "" {
 					row.Landed = sc.parallel
 				}
-				status := fmt.Sprintf("%.2fs, peak rss %s", s.Seconds, mib(s.PeakRSSBytes))
-				if s.Error != "" {
-					status = "FAILED: " + s.Error + " (log " + s.log + ")"
-				}
+				status := s.status()
 				fmt.Fprintf(os.Stderr, "bench: scale %-13s %-9s run %d/%d: %s\n", caseName, bn, n, c.scaleRuns, status)
 				rows = append(rows, row)
 				if err := ctx.Err(); err != nil {
