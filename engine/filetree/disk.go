@@ -52,21 +52,6 @@ func (d disk) meta(host string, st *syscall.Stat_t, mode os.FileMode) (int, int,
 	if d.t == nil {
 		return int(st.Uid), int(st.Gid), mode
 	}
-	u, g, m := d.t.Apply(d.key(host), st.Uid, st.Gid, stMode(mode), st.Ino)
+	u, g, m := d.t.Apply(d.key(host), st.Uid, st.Gid, owners.PermBits(mode), st.Ino)
 	return int(u), int(g), mode&^(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky) | TarMode(int64(m&0o7777))
-}
-
-// stMode is the st_mode permission bits of a Go mode.
-func stMode(m os.FileMode) uint32 {
-	s := uint32(m.Perm())
-	if m&os.ModeSetuid != 0 {
-		s |= 0o4000
-	}
-	if m&os.ModeSetgid != 0 {
-		s |= 0o2000
-	}
-	if m&os.ModeSticky != 0 {
-		s |= 0o1000
-	}
-	return s
 }

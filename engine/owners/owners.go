@@ -164,13 +164,14 @@ func (t *Table) Chmod(host, p string, perm os.FileMode, dir bool) error {
 		}
 		return nil
 	}
-	m.Perm, m.HasPerm = stMode(perm), true // a new entry's owner: root, as the disk reads
+	m.Perm, m.HasPerm = PermBits(perm), true // a new entry's owner: root, as the disk reads
 	t.m[p] = m
 	return nil
 }
 
-// stMode is the st_mode permission bits of perm.
-func stMode(perm os.FileMode) uint32 {
+// PermBits is the st_mode permission bits (setuid, setgid and sticky
+// included) of the Go mode perm.
+func PermBits(perm os.FileMode) uint32 {
 	m := uint32(perm.Perm())
 	if perm&os.ModeSetuid != 0 {
 		m |= syscall.S_ISUID
