@@ -307,9 +307,7 @@ func copyOne(src, dst string, fi fs.FileInfo, links map[[2]uint64]string, opt Co
 				if err := os.Link(first, dst); err != nil {
 					return err
 				}
-				if d := opt.disk(); d.t != nil {
-					d.t.Link(d.key(first), d.key(dst))
-				}
+				opt.disk().link(first, dst)
 				return nil
 			}
 			links[key] = dst

@@ -46,6 +46,14 @@ func (d disk) forget(host string) {
 	}
 }
 
+// link gives host, a new hard link to target, what the table keeps for
+// target.
+func (d disk) link(target, host string) {
+	if d.t != nil {
+		d.t.Link(d.key(target), d.key(host))
+	}
+}
+
 // meta is the owner and mode of the file at host that fi describes, as
 // the image has them.
 func (d disk) meta(host string, st *syscall.Stat_t, mode os.FileMode) (int, int, os.FileMode) {

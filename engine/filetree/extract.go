@@ -534,9 +534,7 @@ func (e *entryWriter) link() error {
 		if err := os.Link(target, e.host); err != nil {
 			return err
 		}
-		if d := e.opt.disk(e.root); d.t != nil {
-			d.t.Link(d.key(target), d.key(e.host))
-		}
+		e.opt.disk(e.root).link(target, e.host)
 		return nil
 	})
 }
