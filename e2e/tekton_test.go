@@ -35,6 +35,7 @@ import (
 	"github.com/tektoncd/pipeline/pkg/reconciler/volumeclaim"
 	"github.com/tektoncd/pipeline/pkg/workspace"
 
+	"github.com/kaniko-build/kaniko-build/e2e/baseimage"
 	"github.com/kaniko-build/kaniko-build/e2e/imagecmp"
 )
 
@@ -614,5 +615,62 @@ func TestTektonTaskParams(t *testing.T) {
 				tc.check(t, dest, results, run)
 			}
 		})
+	}
+}
+
+// TestTektonTaskRunDebianBase builds FROM Debian, whose /var/run is a link
+// to /run, in the Task's step, where /var/run is the container's own
+// directory holding the service account's mount: the build keeps that
+// directory, as Kaniko does, and the image keeps the base's link.
+func TestTektonTaskRunDebianBase(t *testing.T) {
+	image := executorImage(t)
+	reg := startAuthRegistry(t)
+	task := catalogTask(t)
+	base, err := baseimage.Debian(baseimage.DebianTarball())
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseRef := reg.Host + "/base/debian:bookworm"
+	if err := baseimage.Push(context.Background(), base, baseRef, reg.auth()); err != nil {
+		t.Fatal(err)
+	}
+	dest := reg.Host + "/team/debian-app:1"
+	tr := &v1.TaskRun{}
+	tr.Name = "kaniko-build-debian-e2e"
+	tr.Spec.TaskRef = &v1.TaskRef{Name: task.Name}
+	tr.Spec.Params = v1.Params{
+		{Name: "IMAGE", Value: *v1.NewStructuredValues(dest)},
+		{Name: "BUILDER_IMAGE", Value: *v1.NewStructuredValues(image)},
+	}
+	tr.Spec.Workspaces = []v1.WorkspaceBinding{
+		{Name: "source", EmptyDir: &corev1.EmptyDirVolumeSource{}},
+		{Name: "dockerconfig", Secret: &corev1.SecretVolumeSource{SecretName: "registry-credentials"}},
+	}
+	source := t.TempDir()
+	writeFiles(t, source, map[string]string{
+		"Dockerfile": "FROM " + baseRef + "\nRUN test -d /var/run/secrets && echo built > /etc/built.txt\n",
+	})
+	pod := tektonPod{volumes: map[string]string{
+		"source":       source,
+		"dockerconfig": secretVolume(t, map[string][]byte{"config.json": reg.dockerConfig()}),
+	}}
+	results, logs, err := pod.runTask(t, task.Name, &task.Spec, tr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	digest := reg.digest(t, dest)
+	checkDigest(t, "IMAGE_DIGEST", results["IMAGE_DIGEST"], digest)
+	fs, err := imagecmp.Flatten(reg.image(t, dest+"@"+digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, ok := fs["/etc/built.txt"]; !ok || string(f.Content) != "built\n" {
+		t.Errorf("/etc/built.txt: %v %q", ok, f.Content)
+	}
+	if f, ok := fs["/var/run"]; !ok || f.Target != "/run" {
+		t.Errorf("/var/run in the image: %+v, want the base's link to /run", f)
+	}
+	if _, ok := fs["/var/run/secrets"]; ok {
+		t.Errorf("the image has the container's /var/run/secrets")
 	}
 }

@@ -282,6 +282,12 @@ func chooseRunner(opt Options, dockerfile string, cfg *solve.Config) (err error)
 	cfg.Runner = run.Direct{TempDir: cfg.TempDir}
 	cfg.Root = solve.Root{Dir: "/", IgnoreVarRun: opt.Root.IgnoreVarRun}
 	extra := append([]string{cfg.Context.Dir, dockerfile}, opt.Root.IgnorePaths...)
+	// The container's own /var/run (in a pod it holds the service account's
+	// mount) stays, as Kaniko leaves it: a base's /var/run -> /run link
+	// cannot replace it.
+	if fi, err := os.Lstat("/var/run"); err == nil && fi.IsDir() && opt.Root.IgnoreVarRun {
+		extra = append(extra, "/var/run")
+	}
 	// Outputs must survive the build too.
 	o := opt.Output
 	for _, p := range []string{o.DigestFile, o.ImageURLFile, o.ImagesFile, o.ImageNameDigestFile, o.ImageNameTagDigestFile, o.TarPath, o.OCILayoutPath, opt.Cache.Dir} {

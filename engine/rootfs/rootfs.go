@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -235,7 +236,11 @@ func MoveIn(src, root string, ignored IgnoreList) error {
 					return fmt.Errorf("moving %s in: %w", p, err)
 				}
 			case err == nil:
-				return fmt.Errorf("moving %s in: the container keeps a directory there", p)
+				kind := "file"
+				if e.Type()&fs.ModeSymlink != 0 {
+					kind = "symbolic link"
+				}
+				return fmt.Errorf("moving %s in: the image has a %s there, and the container keeps a directory that holds its mounts", p, kind)
 			default:
 				if err := moveEntry(src, root, dir, e.Name()); err != nil {
 					return err
