@@ -92,7 +92,9 @@ if ! docker info >/dev/null 2>&1; then
 	fi
 	log "starting dockerd (log: $state/dockerd.log)"
 	# setsid: dockerd must outlive this script and its caller's process group.
-	setsid dockerd >"$state/dockerd.log" 2>&1 </dev/null &
+	# The system's PATH: dockerd's containerd looks its shim and runc up
+	# there, and a caller's PATH may hold others (e2e/cluster builds them).
+	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin setsid dockerd >"$state/dockerd.log" 2>&1 </dev/null &
 	echo $! >"$state/dockerd.pid"
 	deadline=$((SECONDS + timeout))
 	until docker info >/dev/null 2>&1; do
