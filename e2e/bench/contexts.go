@@ -13,7 +13,7 @@ import (
 )
 
 // allContexts are the contexts under contexts/, in report order.
-var allContexts = []string{"tiny", "apt", "manyfiles", "bigfile", "multistage"}
+var allContexts = []string{"tiny", "apt", "manyfiles", "bigfile", "multistage", "parallel"}
 
 var placeholder = regexp.MustCompile(`\{\{([a-z]+)\}\}`)
 
