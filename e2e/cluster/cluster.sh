@@ -17,10 +17,12 @@ set -euo pipefail
 
 # Pins of the cluster's components.
 K8S_VERSION=v1.34.4          # k8s.io/kubernetes
+CONTAINERD_VERSION=v2.4.2    # github.com/containerd/containerd/v2: idmapped mounts for hostUsers: false
+RUNC_VERSION=v1.5.3          # github.com/opencontainers/runc (cgo, libseccomp)
 K8S_STAGING_VERSION=v0.34.4  # k8s.io/{api,client-go,...} for its ./staging replaces
 TEKTON_VERSION=v1.12.0       # github.com/tektoncd/pipeline (as in go.mod)
 ARGO_VERSION=v3.7.8          # github.com/argoproj/argo-workflows/v3 (as in go.mod)
-TKN_VERSION=v0.42.0          # github.com/tektoncd/cli
+TKN_VERSION=v0.45.0          # github.com/tektoncd/cli, on Tekton v1.12.0 (its pod template has hostUsers)
 TKN_HUB_VERSION=v1.23.1      # github.com/tektoncd/hub (the proxy refuses the one tkn asks for)
 KO_VERSION=v0.19.1           # github.com/google/ko
 
@@ -28,6 +30,9 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${KB_CLUSTER_CACHE:-$HOME/.cache/kaniko-build-cluster}
 STATE=${KB_CLUSTER_STATE:-/tmp/kaniko-build-cluster}
 BIN=$CACHE/bin
+# containerd, its shim and runc: not on PATH, where dockerd (started by
+# e2e/setup.sh from this script) would take the shim for its own containerd.
+RUNTIME=$CACHE/runtime
 POD_CIDR=10.244.0.0/24
 POD_GATEWAY=10.244.0.1 # cni0's address; the registry listens there
 POD_NET=10.244.0.0/16
@@ -119,6 +124,28 @@ EOF
 	touch "$stamp"
 }
 
+# build_runtime: containerd and runc from their modules, as their Makefiles
+# build them, in place of Debian's containerd 1.6 and runc 1.1, which cannot
+# run a pod with hostUsers: false (no idmapped mounts).
+build_runtime() {
+	local stamp=$RUNTIME/.stamp-$CONTAINERD_VERSION-$RUNC_VERSION
+	[ -e "$stamp" ] && return
+	rm -rf "$RUNTIME"; mkdir -p "$RUNTIME"
+	go mod download "github.com/opencontainers/runc@$RUNC_VERSION" "github.com/containerd/containerd/v2@$CONTAINERD_VERSION"
+	# runc without libpathrs (a Rust library Debian 12 does not have), which it
+	# falls back from.
+	(cd "$GOMODCACHE/github.com/opencontainers/runc@$RUNC_VERSION" &&
+		CGO_ENABLED=1 nicego build -trimpath -buildmode=pie -tags "seccomp urfave_cli_no_docs" \
+			-ldflags "-X main.gitCommit=$RUNC_VERSION" -o "$RUNTIME/runc" .)
+	local p=github.com/containerd/containerd/v2
+	local ld="-s -w -X $p/version.Version=$CONTAINERD_VERSION -X $p/version.Revision=$CONTAINERD_VERSION -X $p/version.Package=github.com/containerd/containerd"
+	(cd "$GOMODCACHE/github.com/containerd/containerd/v2@$CONTAINERD_VERSION" &&
+		nicego build -trimpath -tags "urfave_cli_no_docs no_btrfs no_devmapper no_zfs" -ldflags "$ld" -o "$RUNTIME/" ./cmd/containerd ./cmd/ctr &&
+		nicego build -trimpath -tags "urfave_cli_no_docs no_grpc" -ldflags "$ld" -o "$RUNTIME/" ./cmd/containerd-shim-runc-v2)
+	"$RUNTIME/runc" features | grep -A1 '"idmap"' | grep -q '"enabled": true' || die "runc $RUNC_VERSION reports no idmapped mounts on this kernel"
+	touch "$stamp"
+}
+
 build_tkn() {
 	local stamp=$BIN/.tkn-$TKN_VERSION
 	[ -e "$stamp" ] && return
@@ -126,7 +153,7 @@ build_tkn() {
 	go mod download "github.com/tektoncd/cli@$TKN_VERSION"
 	{
 		printf 'module kbcluster/tkn\n\ngo 1.24\n\nrequire github.com/tektoncd/cli %s\n\n' "$TKN_VERSION"
-		grep '^replace ' "$GOMODCACHE/github.com/tektoncd/cli@$TKN_VERSION/go.mod"
+		grep '^replace ' "$GOMODCACHE/github.com/tektoncd/cli@$TKN_VERSION/go.mod" | grep -v '^replace github.com/tektoncd/hub ' || true
 		echo "replace github.com/tektoncd/hub => github.com/tektoncd/hub $TKN_HUB_VERSION"
 	} >"$d/go.mod"
 	printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/tektoncd/cli/cmd/tkn"\n' >"$d/tools.go"
@@ -174,16 +201,19 @@ stop_build_registry() {
 }
 
 build_images() {
-	local stamp=$CACHE/images/.stamp-$TEKTON_VERSION-$ARGO_VERSION-4
+	local stamp=$CACHE/images/.stamp-$TEKTON_VERSION-$ARGO_VERSION-5
 	[ -e "$stamp" ] && return
 	rm -rf "$CACHE/registry" "$CACHE/images"; mkdir -p "$CACHE/images"
 	start_build_registry
 	trap 'stop_build_registry' RETURN
 	local base pause bb
-	base=$BR/kb/base@$(mkimage image -base "$BR/kb/base:1")
+	# Tekton's images and its shell image run as user 65532, as its
+	# released ones (Chainguard's static and busybox) do: what its
+	# set-security-context (runAsNonRoot) needs.
+	base=$BR/kb/base@$(mkimage image -base -user 65532 "$BR/kb/base:1")
 	pause=$BR/kb/pause@$(mkimage image -base -entrypoint /pause "$BR/kb/pause:1" "$BIN/pause=/pause")
 	mkimage busybox "$BR/library/busybox:1.37" >/dev/null
-	bb=$BR/library/busybox@$(mkimage busybox "$BR/kb/busybox:1")
+	bb=$BR/kb/busybox@$(mkimage busybox -user 65532 "$BR/kb/busybox:1")
 	echo "$pause" >"$CACHE/images/pause"
 
 	# Tekton: ko builds its images from the pinned module onto our base.
@@ -268,7 +298,8 @@ EOF
 packages() {
 	bash "$REPO/e2e/setup.sh"
 	local -A want=(
-		[etcd-server]=/usr/bin/etcd [containerd]=/usr/bin/containerd [runc]=/usr/sbin/runc
+		[etcd-server]=/usr/bin/etcd [libseccomp-dev]=/usr/include/seccomp.h [pkg-config]=/usr/bin/pkg-config
+		[gcc]=/usr/bin/gcc [libc6-dev]=/usr/include/stdio.h
 		[containernetworking-plugins]=/usr/lib/cni/bridge [iptables]=/usr/sbin/iptables
 		[conntrack]=/usr/sbin/conntrack [iproute2]=/usr/bin/ss [git]=/usr/bin/git
 	)
@@ -288,6 +319,7 @@ do_build() {
 	local t
 	t=$(now); packages; timing "packages" "$t"
 	t=$(now); wait_quiet; build_k8s; timing "build kubernetes" "$t"
+	t=$(now); wait_quiet; build_runtime; timing "build containerd and runc" "$t"
 	t=$(now); wait_quiet; build_tkn; timing "build tkn" "$t"
 	t=$(now); wait_quiet; build_ko; build_tools; timing "build ko and tools" "$t"
 	t=$(now); wait_quiet; build_images; timing "build tekton and argo images" "$t"
@@ -309,7 +341,8 @@ snapshot() {
 		ip6tables -t "$t" -S >"$STATE/before/ip6tables-$t" 2>/dev/null || true
 	done
 	ls /run/netns 2>/dev/null >"$STATE/before/netns" || true
-	for t in /var/log/containers /var/log/pods /var/lib/cni /run/netns /etc/cni /opt/cni /var/lib/kubelet /etc/kubernetes /opt/containerd; do
+	ls /run/containerd/s 2>/dev/null >"$STATE/before/shim-sockets" || true
+	for t in /var/log/containers /var/log/pods /var/lib/cni /run/netns /etc/cni /opt/cni /var/lib/kubelet /etc/kubernetes /opt/containerd /run/containerd /run/containerd/s; do
 		[ -e "$t" ] && echo "$t"
 	done >"$STATE/before/paths" || true
 }
@@ -435,11 +468,14 @@ server = "http://$REGISTRY"
   capabilities = ["pull", "resolve"]
   skip_verify = true
 EOF
+	# containerd 2's configuration (version 3); nothing of the machine's
+	# /etc/containerd is imported. The registry's credentials in the CRI's
+	# registry configs mean pulls without the transfer service.
 	cat >"$c/config.toml" <<EOF
-version = 2
+version = 3
 root = "$c/root"
 state = "$c/state"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+imports = []
 [grpc]
   address = "$c/containerd.sock"
 [ttrpc]
@@ -450,26 +486,35 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   address = ""
 [plugins."io.containerd.internal.v1.opt"]
   path = "$c/opt"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$(sed "s|KB_REGISTRY|$REGISTRY|" "$CACHE/images/pause")"
-  restrict_oom_score_adj = true
-  enable_selinux = false
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-        Root = "$c/runc"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$STATE/cni/net.d"
-  [plugins."io.containerd.grpc.v1.cri".registry]
+[plugins."io.containerd.nri.v1.nri"]
+  disable = true
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  use_local_image_pull = true
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "$(sed "s|KB_REGISTRY|$REGISTRY|" "$CACHE/images/pause")"
+  [plugins."io.containerd.cri.v1.images".registry]
     config_path = "$c/certs.d"
-    [plugins."io.containerd.grpc.v1.cri".registry.configs."$REGISTRY".auth]
+    [plugins."io.containerd.cri.v1.images".registry.configs."$REGISTRY".auth]
       username = "$REG_USER"
       password = "$REG_PASS"
+[plugins."io.containerd.cri.v1.runtime"]
+  restrict_oom_score_adj = true
+  enable_selinux = false
+  cdi_spec_dirs = []
+  [plugins."io.containerd.cri.v1.runtime".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+        BinaryName = "$RUNTIME/runc"
+        SystemdCgroup = false
+        Root = "$c/runc"
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = ["/usr/lib/cni"]
+    conf_dir = "$STATE/cni/net.d"
+[plugins."io.containerd.image-verifier.v1.bindir"]
+  bin_dir = "$c/image-verifier"
 EOF
 	cat >"$STATE/cni/net.d/10-kb-cluster.conflist" <<EOF
 {
@@ -483,8 +528,8 @@ EOF
   ]
 }
 EOF
-	spawn containerd /usr/bin/containerd --config "$c/config.toml"
-	wait_for containerd 30 containerd ctr -a "$c/containerd.sock" version
+	spawn containerd env PATH="$RUNTIME:$PATH" "$RUNTIME/containerd" --config "$c/config.toml"
+	wait_for containerd 30 containerd "$RUNTIME/ctr" -a "$c/containerd.sock" version
 	# Pods may reach this machine, never anything beyond it.
 	iptables -t mangle -N KB-CLUSTER
 	iptables -t mangle -A KB-CLUSTER -s "$POD_NET" -d "$POD_NET" -j RETURN
@@ -657,7 +702,7 @@ do_down() {
 		$kc delete pods -A --all --grace-period=1 --wait=false >/dev/null 2>&1
 		local i
 		for i in $(seq 60); do
-			[ -z "$(ctr -a "$sock" -n k8s.io tasks ls -q 2>/dev/null)" ] && break
+			[ -z "$("$RUNTIME/ctr" -a "$sock" -n k8s.io tasks ls -q 2>/dev/null)" ] && break
 			sleep 1
 		done
 	fi
@@ -666,15 +711,15 @@ do_down() {
 	# Whatever the kubelet left: its tasks are killed and deleted through containerd.
 	if alive containerd; then
 		local id
-		for id in $(ctr -a "$sock" -n k8s.io tasks ls -q 2>/dev/null); do
-			ctr -a "$sock" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
+		for id in $("$RUNTIME/ctr" -a "$sock" -n k8s.io tasks ls -q 2>/dev/null); do
+			"$RUNTIME/ctr" -a "$sock" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
 		done
 		sleep 1
-		for id in $(ctr -a "$sock" -n k8s.io tasks ls -q 2>/dev/null); do
-			ctr -a "$sock" -n k8s.io tasks delete -f "$id" >/dev/null 2>&1 || true
+		for id in $("$RUNTIME/ctr" -a "$sock" -n k8s.io tasks ls -q 2>/dev/null); do
+			"$RUNTIME/ctr" -a "$sock" -n k8s.io tasks delete -f "$id" >/dev/null 2>&1 || true
 		done
-		for id in $(ctr -a "$sock" -n k8s.io containers ls -q 2>/dev/null); do
-			ctr -a "$sock" -n k8s.io containers delete "$id" >/dev/null 2>&1 || true
+		for id in $("$RUNTIME/ctr" -a "$sock" -n k8s.io containers ls -q 2>/dev/null); do
+			"$RUNTIME/ctr" -a "$sock" -n k8s.io containers delete "$id" >/dev/null 2>&1 || true
 		done
 	fi
 	stop_daemon kube-apiserver
@@ -684,6 +729,19 @@ do_down() {
 	for p in $(pgrep -f "containerd-shim.*-address $sock( |$)" 2>/dev/null); do
 		log "killing leftover shim $p"; kill_pid_tree "$p"
 	done
+	# The sockets of shims killed above: containerd 2 keeps them in
+	# /run/containerd/s whatever its state directory, and a killed shim
+	# leaves its own. Only new ones that nothing listens on go.
+	if [ -d /run/containerd/s ]; then
+		local live f
+		live=$(ss -Hxl 2>/dev/null | awk '{print $5}')
+		for f in /run/containerd/s/*; do
+			[ -S "$f" ] || continue
+			grep -qxF "$(basename "$f")" "$STATE/before/shim-sockets" 2>/dev/null && continue
+			printf '%s\n' "$live" | grep -qxF "$f" && continue
+			rm -f "$f"
+		done
+	fi
 	stop_daemon etcd
 	stop_daemon registry
 	local n
@@ -711,7 +769,7 @@ do_down() {
 	done
 	# Paths outside the state directory that the kubelet, libcni or containerd
 	# made and that did not exist before.
-	for n in /var/log/containers /var/log/pods /var/lib/cni /run/netns /opt/containerd /var/lib/kubelet; do
+	for n in /var/log/containers /var/log/pods /var/lib/cni /run/netns /opt/containerd /var/lib/kubelet /run/containerd/s /run/containerd; do
 		[ -e "$n" ] || continue
 		grep -qx "$n" "$STATE/before/paths" 2>/dev/null && continue
 		case $n in

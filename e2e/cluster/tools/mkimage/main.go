@@ -52,11 +52,30 @@ func run(args []string) error {
 	}
 	switch args[0] {
 	case "busybox":
+		fs := flag.NewFlagSet("busybox", flag.ContinueOnError)
+		user := fs.String("user", "", "USER of the image")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return fmt.Errorf("busybox: want one destination")
+		}
 		img, err := baseimage.Busybox()
 		if err != nil {
 			return err
 		}
-		return push(img, args[1])
+		if *user != "" {
+			cfg, err := img.ConfigFile()
+			if err != nil {
+				return err
+			}
+			cfg = cfg.DeepCopy()
+			cfg.Config.User = *user
+			if img, err = mutate.ConfigFile(img, cfg); err != nil {
+				return err
+			}
+		}
+		return push(img, fs.Arg(0))
 	case "image":
 		fs := flag.NewFlagSet("image", flag.ContinueOnError)
 		user := fs.String("user", "", "USER of the image")
