@@ -38,7 +38,8 @@ var env struct {
 	state, nodeIP, registry, user, pass, busybox, bin string
 	executor                                          string // the released executor image, repository:tag@digest
 	release                                           string // the tree make release rendered: catalog/ and examples/
-	ns                                                string
+	ns                                                string // Pod Security baseline
+	restricted                                        string // Pod Security restricted
 	git                                               string // http://NODE_IP:port of the test's git server
 }
 
@@ -62,6 +63,7 @@ func run(m *testing.M) int {
 		}
 	}
 	env.ns = fmt.Sprintf("kb-e2e-%d", time.Now().Unix()%100000)
+	env.restricted = env.ns + "-restricted"
 	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "setup:", err)
 		return 1
@@ -69,47 +71,22 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// setup makes the namespace (Pod Security "baseline", enforced), the
-// registry credentials, the hostPath volumes, the executor's RBAC for Argo,
-// and applies the catalog as make release rendered it.
+// setup makes the namespaces (Pod Security "baseline" and "restricted",
+// enforced), the registry credentials, the hostPath volumes, the executor's
+// RBAC for Argo, and applies the catalog as make release rendered it.
 func setup() error {
 	t0 := time.Now()
-	steps := [][]string{
-		{"create", "namespace", env.ns},
-		{"label", "namespace", env.ns, "pod-security.kubernetes.io/enforce=baseline", "kb-cluster-e2e=true"},
-		{"-n", env.ns, "create", "secret", "docker-registry", "registry-credentials",
-			"--docker-server=" + env.registry, "--docker-username=" + env.user, "--docker-password=" + env.pass},
-		{"-n", env.ns, "create", "secret", "docker-registry", "docker-config",
-			"--docker-server=" + env.registry, "--docker-username=" + env.user, "--docker-password=" + env.pass},
-		{"-n", env.ns, "patch", "serviceaccount", "default", "-p", `{"imagePullSecrets":[{"name":"registry-credentials"}]}`},
-		{"-n", env.ns, "create", "role", "argo-executor", "--verb=create,patch,get,list,watch", "--resource=workflowtaskresults.argoproj.io"},
-		{"-n", env.ns, "create", "rolebinding", "argo-executor", "--role=argo-executor", "--serviceaccount=" + env.ns + ":default"},
-		// Argo's controller reads the image pull secrets to look up an
-		// image's command (the DAG's run-app); the cluster-wide install does
-		// not let it read Secrets.
-		{"-n", env.ns, "create", "role", "argo-pull-secrets", "--verb=get", "--resource=secrets"},
-		{"-n", env.ns, "create", "rolebinding", "argo-pull-secrets", "--role=argo-pull-secrets", "--serviceaccount=argo:argo"},
-		{"-n", env.ns, "apply", "-f", filepath.Join(env.release, "catalog/task/kaniko-build/0.1/kaniko-build.yaml")},
-		{"-n", env.ns, "apply", "-f", filepath.Join(env.release, "catalog/stepaction/kaniko-build/0.1/kaniko-build.yaml")},
-		{"-n", env.ns, "apply", "-f", filepath.Join(env.release, "catalog/task/kaniko-build-index/0.1/kaniko-build-index.yaml")},
-		{"-n", env.ns, "apply", "-f", filepath.Join(env.release, "catalog/argo/kaniko-build/0.1.0/manifests.yaml")},
+	// The non-root Task needs Tekton's own containers admitted under
+	// restricted, as its README says.
+	if out, err := kubectlErr(nil, "-n", "tekton-pipelines", "patch", "configmap", "feature-flags",
+		"-p", `{"data":{"set-security-context":"true"}}`); err != nil {
+		return fmt.Errorf("setting Tekton's set-security-context: %v\n%s", err, out)
 	}
-	for _, s := range steps {
-		if out, err := kubectlErr(nil, s...); err != nil {
-			return fmt.Errorf("kubectl %s: %v\n%s", strings.Join(s, " "), err, out)
-		}
+	if err := prepareNamespace(env.ns, "baseline", "kaniko-build", "kaniko-build-index"); err != nil {
+		return err
 	}
-	// What was applied defaults to the image make release pushed.
-	for _, d := range [][]string{
-		{"task", "kaniko-build", `{.spec.params[?(@.name=="BUILDER_IMAGE")].default}`},
-		{"stepaction", "kaniko-build", `{.spec.params[?(@.name=="BUILDER_IMAGE")].default}`},
-		{"task", "kaniko-build-index", `{.spec.params[?(@.name=="BUILDER_IMAGE")].default}`},
-		{"workflowtemplate", "kaniko-build", `{.spec.arguments.parameters[?(@.name=="builder-image")].value}`},
-	} {
-		out, err := kubectlErr(nil, "-n", env.ns, "get", d[0], d[1], "-o", "jsonpath="+d[2])
-		if err != nil || out != env.executor {
-			return fmt.Errorf("the applied %s %s defaults to the image %q (%v), make release pushed %s", d[0], d[1], out, err, env.executor)
-		}
+	if err := prepareNamespace(env.restricted, "restricted", "kaniko-build-nonroot"); err != nil {
+		return err
 	}
 	// Volumes for claims: hostPath PersistentVolumes without a storage class,
 	// which claims without one bind to.
@@ -139,12 +116,61 @@ spec:
 	if err := pushMultiarch(); err != nil {
 		return err
 	}
+	if err := pushDebianOwned(); err != nil {
+		return err
+	}
 	g, err := startGitServer()
 	if err != nil {
 		return err
 	}
 	env.git = g
 	fmt.Printf("cluster test namespace %s, registry %s, setup %.1fs\n", env.ns, env.registry, time.Since(t0).Seconds())
+	return nil
+}
+
+// prepareNamespace makes the namespace ns with Pod Security level enforced,
+// the registry credentials, Argo's RBAC, and applies the Tekton tasks (each
+// with its StepAction if there is one) and the Argo WorkflowTemplate as
+// make release rendered them; they must default to the released image.
+func prepareNamespace(ns, level string, tasks ...string) error {
+	steps := [][]string{
+		{"create", "namespace", ns},
+		{"label", "namespace", ns, "pod-security.kubernetes.io/enforce=" + level, "kb-cluster-e2e=true"},
+		{"-n", ns, "create", "secret", "docker-registry", "registry-credentials",
+			"--docker-server=" + env.registry, "--docker-username=" + env.user, "--docker-password=" + env.pass},
+		{"-n", ns, "create", "secret", "docker-registry", "docker-config",
+			"--docker-server=" + env.registry, "--docker-username=" + env.user, "--docker-password=" + env.pass},
+		{"-n", ns, "patch", "serviceaccount", "default", "-p", `{"imagePullSecrets":[{"name":"registry-credentials"}]}`},
+		{"-n", ns, "create", "role", "argo-executor", "--verb=create,patch,get,list,watch", "--resource=workflowtaskresults.argoproj.io"},
+		{"-n", ns, "create", "rolebinding", "argo-executor", "--role=argo-executor", "--serviceaccount=" + ns + ":default"},
+		// Argo's controller reads the image pull secrets to look up an
+		// image's command (the DAG's run-app); the cluster-wide install does
+		// not let it read Secrets.
+		{"-n", ns, "create", "role", "argo-pull-secrets", "--verb=get", "--resource=secrets"},
+		{"-n", ns, "create", "rolebinding", "argo-pull-secrets", "--role=argo-pull-secrets", "--serviceaccount=argo:argo"},
+		{"-n", ns, "apply", "-f", filepath.Join(env.release, "catalog/argo/kaniko-build/0.1.0/manifests.yaml")},
+	}
+	defaults := [][]string{{"workflowtemplate", "kaniko-build", `{.spec.arguments.parameters[?(@.name=="builder-image")].value}`}}
+	for _, task := range tasks {
+		steps = append(steps, []string{"-n", ns, "apply", "-f", filepath.Join(env.release, "catalog/task", task, "0.1", task+".yaml")})
+		defaults = append(defaults, []string{"task", task, `{.spec.params[?(@.name=="BUILDER_IMAGE")].default}`})
+		sa := filepath.Join(env.release, "catalog/stepaction", task, "0.1", task+".yaml")
+		if _, err := os.Stat(sa); err == nil {
+			steps = append(steps, []string{"-n", ns, "apply", "-f", sa})
+			defaults = append(defaults, []string{"stepaction", task, `{.spec.params[?(@.name=="BUILDER_IMAGE")].default}`})
+		}
+	}
+	for _, s := range steps {
+		if out, err := kubectlErr(nil, s...); err != nil {
+			return fmt.Errorf("kubectl %s: %v\n%s", strings.Join(s, " "), err, out)
+		}
+	}
+	for _, d := range defaults {
+		out, err := kubectlErr(nil, "-n", ns, "get", d[0], d[1], "-o", "jsonpath="+d[2])
+		if err != nil || out != env.executor {
+			return fmt.Errorf("the applied %s %s in %s defaults to the image %q (%v), make release pushed %s", d[0], d[1], ns, out, err, env.executor)
+		}
+	}
 	return nil
 }
 
@@ -246,17 +272,23 @@ func repoExists(t *testing.T, repo string) bool {
 // files into its volume (a hostPath directory on this machine).
 func claim(t *testing.T, pvc string, files map[string]string) {
 	t.Helper()
+	claimIn(t, env.ns, pvc, files)
+}
+
+// claimIn is claim in namespace ns.
+func claimIn(t *testing.T, ns, pvc string, files map[string]string) {
+	t.Helper()
 	kubectl(t, []byte(fmt.Sprintf(`apiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {name: %s}
 spec:
   accessModes: [ReadWriteOnce]
   resources: {requests: {storage: 1Gi}}
-`, pvc)), "-n", env.ns, "apply", "-f", "-")
+`, pvc)), "-n", ns, "apply", "-f", "-")
 	var pv string
 	deadline := time.Now().Add(60 * time.Second)
 	for pv == "" {
-		pv = strings.TrimSpace(kubectl(t, nil, "-n", env.ns, "get", "pvc", pvc, "-o", "jsonpath={.spec.volumeName}"))
+		pv = strings.TrimSpace(kubectl(t, nil, "-n", ns, "get", "pvc", pvc, "-o", "jsonpath={.spec.volumeName}"))
 		if pv == "" {
 			if time.Now().After(deadline) {
 				t.Fatalf("claim %s was not bound", pvc)
@@ -319,6 +351,10 @@ func gitRepo(t *testing.T, repo string, files map[string]string) string {
 		}
 	}
 	bare := filepath.Join(env.state, "git", repo+".git")
+	// A test run again on the same cluster makes it anew.
+	if err := os.RemoveAll(bare); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{"-C", work, "init", "-q", "-b", "main"},
 		{"-C", work, "add", "-A"},
@@ -350,10 +386,16 @@ func tkn(t *testing.T, args ...string) string {
 // Unknown, Workflows when status.phase is Succeeded, Failed or Error.
 func waitRun(t *testing.T, kind, nm string, timeout time.Duration) map[string]any {
 	t.Helper()
+	return waitRunIn(t, env.ns, kind, nm, timeout)
+}
+
+// waitRunIn is waitRun in namespace ns.
+func waitRunIn(t *testing.T, ns, kind, nm string, timeout time.Duration) map[string]any {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		var obj map[string]any
-		if err := json.Unmarshal([]byte(kubectl(t, nil, "-n", env.ns, "get", kind, nm, "-o", "json")), &obj); err != nil {
+		if err := json.Unmarshal([]byte(kubectl(t, nil, "-n", ns, "get", kind, nm, "-o", "json")), &obj); err != nil {
 			t.Fatal(err)
 		}
 		if kind == "workflow" {
@@ -367,7 +409,7 @@ func waitRun(t *testing.T, kind, nm string, timeout time.Duration) map[string]an
 		if time.Now().After(deadline) {
 			b, _ := json.MarshalIndent(obj["status"], "", "  ")
 			t.Fatalf("%s %s not done after %v:\n%s\n%s", kind, nm, timeout, b,
-				kubectl(t, nil, "-n", env.ns, "get", "pods,events", "-o", "wide"))
+				kubectl(t, nil, "-n", ns, "get", "pods,events", "-o", "wide"))
 		}
 		time.Sleep(time.Second)
 	}
@@ -415,7 +457,13 @@ func results(obj map[string]any) map[string]string {
 
 func taskRunLog(t *testing.T, tr string) string {
 	t.Helper()
-	out, _ := exec.Command(filepath.Join(env.bin, "tkn"), "-n", env.ns, "taskrun", "logs", tr).CombinedOutput()
+	return taskRunLogIn(t, env.ns, tr)
+}
+
+// taskRunLogIn is taskRunLog in namespace ns.
+func taskRunLogIn(t *testing.T, ns, tr string) string {
+	t.Helper()
+	out, _ := exec.Command(filepath.Join(env.bin, "tkn"), "-n", ns, "taskrun", "logs", tr).CombinedOutput()
 	return string(out)
 }
 
@@ -423,7 +471,13 @@ func taskRunLog(t *testing.T, tr string) string {
 // The registry is plain HTTP on a private address: INSECURE_REGISTRY.
 func startTask(t *testing.T, source string, extra ...string) (string, map[string]any) {
 	t.Helper()
-	args := append([]string{"-n", env.ns, "task", "start", "kaniko-build", "--use-param-defaults", "--skip-optional-workspace",
+	return startTaskIn(t, env.ns, "kaniko-build", source, extra...)
+}
+
+// startTaskIn is startTask of the Task task in namespace ns.
+func startTaskIn(t *testing.T, ns, task, source string, extra ...string) (string, map[string]any) {
+	t.Helper()
+	args := append([]string{"-n", ns, "task", "start", task, "--use-param-defaults", "--skip-optional-workspace",
 		"-p", "INSECURE_REGISTRY=" + env.registry,
 		"-w", "name=source," + source,
 		"-w", "name=dockerconfig,secret=registry-credentials"}, extra...)
@@ -432,7 +486,7 @@ func startTask(t *testing.T, source string, extra ...string) (string, map[string
 	if m == nil {
 		t.Fatalf("tkn task start printed no TaskRun:\n%s", out)
 	}
-	return m[2], waitRun(t, "taskrun", m[2], 5*time.Minute)
+	return m[2], waitRunIn(t, ns, "taskrun", m[2], 5*time.Minute)
 }
 
 func TestNamespaceRefusesPrivilegedPods(t *testing.T) {
@@ -515,11 +569,17 @@ func insecureParams() []any {
 
 func apply(t *testing.T, obj map[string]any, verb string) string {
 	t.Helper()
+	return applyIn(t, env.ns, obj, verb)
+}
+
+// applyIn is apply in namespace ns.
+func applyIn(t *testing.T, ns string, obj map[string]any, verb string) string {
+	t.Helper()
 	b, err := yaml.Marshal(obj)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := kubectl(t, b, "-n", env.ns, verb, "-f", "-", "-o", "name")
+	out := kubectl(t, b, "-n", ns, verb, "-f", "-", "-o", "name")
 	return strings.TrimSpace(out[strings.LastIndex(out, "/")+1:])
 }
 
@@ -673,8 +733,14 @@ func TestTknTaskCache(t *testing.T) {
 // workflow creates a Workflow and waits for it; returns its object.
 func workflow(t *testing.T, wf map[string]any) (string, map[string]any) {
 	t.Helper()
-	nm := apply(t, wf, "create")
-	return nm, waitRun(t, "workflow", nm, 6*time.Minute)
+	return workflowIn(t, env.ns, wf)
+}
+
+// workflowIn is workflow in namespace ns.
+func workflowIn(t *testing.T, ns string, wf map[string]any) (string, map[string]any) {
+	t.Helper()
+	nm := applyIn(t, ns, wf, "create")
+	return nm, waitRunIn(t, ns, "workflow", nm, 6*time.Minute)
 }
 
 // nodeOutputs returns the output parameters of the Workflow's node for the
@@ -703,10 +769,16 @@ func nodeOutputs(obj map[string]any, display string) map[string]string {
 // podLogs returns the logs of every container of the Workflow's pods.
 func podLogs(t *testing.T, wf string) string {
 	t.Helper()
-	pods := strings.Fields(kubectl(t, nil, "-n", env.ns, "get", "pods", "-l", "workflows.argoproj.io/workflow="+wf, "-o", "name"))
+	return podLogsIn(t, env.ns, wf)
+}
+
+// podLogsIn is podLogs in namespace ns.
+func podLogsIn(t *testing.T, ns, wf string) string {
+	t.Helper()
+	pods := strings.Fields(kubectl(t, nil, "-n", ns, "get", "pods", "-l", "workflows.argoproj.io/workflow="+wf, "-o", "name"))
 	var b strings.Builder
 	for _, p := range pods {
-		out, _ := kubectlErr(nil, "-n", env.ns, "logs", p, "--all-containers", "--prefix")
+		out, _ := kubectlErr(nil, "-n", ns, "logs", p, "--all-containers", "--prefix")
 		b.WriteString(out)
 	}
 	return b.String()
