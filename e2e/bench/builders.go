@@ -25,6 +25,7 @@ type env struct {
 	image       string // our executor image
 	kanikoImage string
 	buildkitDir string // buildkitd and buildctl
+	dockerRoot  string // dockerd's storage: the containers' root filesystems
 
 	// settle is how long after a deletion a timed run may start (see
 	// settle.go); lastDeletion is the last time the bench deleted files.
@@ -66,11 +67,15 @@ type builder struct {
 	prepareDeletes bool
 	// pushesNothing: no image to find in the registry after the run.
 	pushesNothing bool
-	check         func(e *env) error
-	prepare       func(ctx context.Context, e *env, r *run) error
-	build         func(ctx context.Context, e *env, r *run) error
-	finish        func(ctx context.Context, e *env, r *run)
-	cleanup       func(ctx context.Context, e *env, r *run)
+	// scratch is the directory under which the builder writes during a
+	// build: its storage, a container's root filesystem, its temporary
+	// files. nil: it writes nothing.
+	scratch func(e *env) string
+	check   func(e *env) error
+	prepare func(ctx context.Context, e *env, r *run) error
+	build   func(ctx context.Context, e *env, r *run) error
+	finish  func(ctx context.Context, e *env, r *run)
+	cleanup func(ctx context.Context, e *env, r *run)
 }
 
 // allBuilders in report order; ours first, the ratio's numerator.
@@ -79,15 +84,17 @@ var allBuilders = []string{"ours", "ours-host", "kaniko", "buildkit", "buildah",
 func builders() map[string]*builder {
 	m := map[string]*builder{
 		"ours": {
-			name:  "ours",
-			check: func(e *env) error { return dockerImageExists(e.image, "make image") },
+			name:    "ours",
+			scratch: containerScratch,
+			check:   func(e *env) error { return dockerImageExists(e.image, "make image") },
 			build: func(ctx context.Context, e *env, r *run) error {
-				return dockerRun(ctx, e, r, e.image, "--context=/workspace", "--destination="+r.ref)
+				return dockerRun(ctx, e, r, e.image, executorArgs("/workspace", r.ref)...)
 			},
 			cleanup: removeContainer,
 		},
 		"ours-host": {
-			name: "ours-host",
+			name:    "ours-host",
+			scratch: hostScratch,
 			check: func(e *env) error {
 				_, err := os.Stat(e.executor)
 				if err != nil {
@@ -96,15 +103,15 @@ func builders() map[string]*builder {
 				return nil
 			},
 			build: func(ctx context.Context, e *env, r *run) error {
-				return command(ctx, r, r.cg, e.executor, "--context="+r.dir,
-					"--dockerfile="+filepath.Join(r.dir, "Dockerfile"), "--destination="+r.ref).Run()
+				return hostExecutor(ctx, e, r, r.cg, hostExecutorArgs(r.dir, r.ref)).Run()
 			},
 		},
 		"kaniko": {
-			name:  "kaniko",
-			check: func(e *env) error { return dockerImageExists(e.kanikoImage, "e2e/bench/peers.sh") },
+			name:    "kaniko",
+			scratch: containerScratch,
+			check:   func(e *env) error { return dockerImageExists(e.kanikoImage, "e2e/bench/peers.sh") },
 			build: func(ctx context.Context, e *env, r *run) error {
-				return dockerRun(ctx, e, r, e.kanikoImage, "--context=/workspace", "--destination="+r.ref)
+				return dockerRun(ctx, e, r, e.kanikoImage, executorArgs("/workspace", r.ref)...)
 			},
 			cleanup: removeContainer,
 		},
@@ -112,6 +119,7 @@ func builders() map[string]*builder {
 			name:           "docker",
 			memoryNA:       "the legacy builder copies, commits and pushes inside dockerd, a shared daemon that cannot move to a per-build cgroup",
 			prepareDeletes: true,
+			scratch:        func(e *env) string { return e.dockerRoot },
 			check: func(e *env) error {
 				return exec.Command("docker", "info").Run()
 			},
@@ -138,7 +146,8 @@ func builders() map[string]*builder {
 			},
 		},
 		"buildah": {
-			name: "buildah",
+			name:    "buildah",
+			scratch: func(e *env) string { return filepath.Join(e.work, "buildah") },
 			check: func(e *env) error {
 				_, err := exec.LookPath("buildah")
 				return err
@@ -163,7 +172,8 @@ func builders() map[string]*builder {
 			},
 		},
 		"buildkit": {
-			name: "buildkit",
+			name:    "buildkit",
+			scratch: func(e *env) string { return filepath.Join(e.work, "buildkit") },
 			check: func(e *env) error {
 				for _, b := range []string{"buildkitd", "buildctl"} {
 					if _, err := os.Stat(filepath.Join(e.buildkitDir, b)); err != nil {
@@ -188,6 +198,38 @@ func builders() map[string]*builder {
 	addExecBuilders(m)
 	return m
 }
+
+// executorArgs are the flags of a build by our executor or Kaniko in a
+// container, context mounted at dir: the bench's compression spelled out.
+func executorArgs(dir, dest string) []string {
+	return append([]string{"--context=" + dir, "--destination=" + dest}, executorCompressionArgs()...)
+}
+
+// hostExecutorArgs are our executor's flags on the host, for the context
+// in dir.
+func hostExecutorArgs(dir, dest string) []string {
+	return append([]string{"--context=" + dir, "--dockerfile=" + filepath.Join(dir, "Dockerfile"),
+		"--destination=" + dest}, executorCompressionArgs()...)
+}
+
+// hostExecutor runs our executor on the host with its temporary
+// directory (TMPDIR: it has no flag for it; the build's root
+// filesystems and layer files go there) under the bench's work
+// directory, where the peers write, not under /tmp.
+func hostExecutor(ctx context.Context, e *env, r *run, cg *memCgroup, args []string) *exec.Cmd {
+	cmd := command(ctx, r, cg, e.executor, args...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+hostScratch(e))
+	fmt.Fprintf(r.log, "+ TMPDIR=%s\n", hostScratch(e))
+	return cmd
+}
+
+// hostScratch is ours-host's TMPDIR.
+func hostScratch(e *env) string { return filepath.Join(e.work, "tmp") }
+
+// containerScratch: an executor in a container builds in the
+// container's own root filesystem, its writable layer in dockerd's
+// storage.
+func containerScratch(e *env) string { return e.dockerRoot }
 
 // command runs name in the cgroup cg (when not nil) from its first
 // instruction on, its output going to the run's log. It runs in its own

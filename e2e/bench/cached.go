@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -35,18 +36,16 @@ func cacheRepo(e *env, r *run) string { return e.registry + "/cache/" + r.id }
 func cacheVolume(e *env, r *run) string { return filepath.Join(e.work, "cache-dir", r.id) }
 
 func addCachedBuilders(m map[string]*builder) {
-	execArgs := func(e *env, r *run, dest string) []string {
-		return []string{"--context=/workspace", "--destination=" + dest, "--cache=true", "--cache-repo=" + cacheRepo(e, r)}
-	}
 	removeVolume := func(ctx context.Context, e *env, r *run) { os.RemoveAll(cacheVolume(e, r)) }
 	// Ours keeps --cache-dir on a volume, as the catalog's Task does on
 	// its cache workspace: base images and the context's file keys.
 	oursArgs := func(e *env, r *run, dest string) []string {
-		return append(execArgs(e, r, dest), "--cache-dir=/cache")
+		return append(cachedExecutorArgs(e, r, dest), "--cache-dir=/cache")
 	}
 	m["ours-cached"] = &builder{
-		name:  "ours-cached",
-		check: m["ours"].check,
+		name:    "ours-cached",
+		check:   m["ours"].check,
+		scratch: m["ours"].scratch,
 		prepare: func(ctx context.Context, e *env, r *run) error {
 			r.volumes = []string{cacheVolume(e, r) + ":/cache"}
 			return primeContainer(ctx, e, r, e.image, oursArgs(e, r, primeRef(r)))
@@ -80,40 +79,49 @@ func addCachedBuilders(m map[string]*builder) {
 		},
 	}
 	hostArgs := func(e *env, r *run, dest string) []string {
-		return []string{"--context=" + r.dir, "--dockerfile=" + filepath.Join(r.dir, "Dockerfile"),
-			"--destination=" + dest, "--cache=true", "--cache-repo=" + cacheRepo(e, r), "--cache-dir=" + cacheVolume(e, r)}
+		return append(hostExecutorArgs(r.dir, dest),
+			"--cache=true", "--cache-repo="+cacheRepo(e, r), "--cache-dir="+cacheVolume(e, r))
 	}
 	m["ours-host-cached"] = &builder{
-		name:  "ours-host-cached",
-		check: m["ours-host"].check,
+		name:    "ours-host-cached",
+		check:   m["ours-host"].check,
+		scratch: m["ours-host"].scratch,
 		prepare: func(ctx context.Context, e *env, r *run) error {
-			return command(ctx, r, nil, e.executor, hostArgs(e, r, primeRef(r))...).Run()
+			return hostExecutor(ctx, e, r, nil, hostArgs(e, r, primeRef(r))).Run()
 		},
 		build: func(ctx context.Context, e *env, r *run) error {
-			return command(ctx, r, r.cg, e.executor, hostArgs(e, r, r.ref)...).Run()
+			return hostExecutor(ctx, e, r, r.cg, hostArgs(e, r, r.ref)).Run()
 		},
 		cleanup: removeVolume,
 	}
-	// Kaniko caches COPY layers only with --cache-copy-layers: it is on,
-	// Kaniko's best case.
-	kanikoArgs := func(e *env, r *run, dest string) []string {
-		return append(execArgs(e, r, dest), "--cache-copy-layers=true")
-	}
+	// Kaniko keeps the same --cache-dir volume, which its warmer fills
+	// with the base images before the priming build (Kaniko's own builds
+	// read it, they do not write it), and caches COPY layers only with
+	// --cache-copy-layers: it is on. Kaniko's best case.
 	m["kaniko-cached"] = &builder{
-		name:  "kaniko-cached",
-		check: m["kaniko"].check,
+		name:    "kaniko-cached",
+		check:   func(e *env) error { return errors.Join(m["kaniko"].check(e), kanikoWarmerExists(e)) },
+		scratch: m["kaniko"].scratch,
 		prepare: func(ctx context.Context, e *env, r *run) error {
-			return primeContainer(ctx, e, r, e.kanikoImage, kanikoArgs(e, r, primeRef(r)))
+			r.volumes = []string{cacheVolume(e, r) + ":/cache"}
+			if err := warmKaniko(ctx, e, r); err != nil {
+				return err
+			}
+			return primeContainer(ctx, e, r, e.kanikoImage, kanikoCachedArgs(e, r, primeRef(r)))
 		},
 		build: func(ctx context.Context, e *env, r *run) error {
-			return dockerRun(ctx, e, r, e.kanikoImage, kanikoArgs(e, r, r.ref)...)
+			return dockerRun(ctx, e, r, e.kanikoImage, kanikoCachedArgs(e, r, r.ref)...)
 		},
-		cleanup: removeContainer,
+		cleanup: func(ctx context.Context, e *env, r *run) {
+			removeContainer(ctx, e, r)
+			removeVolume(ctx, e, r)
+		},
 	}
 	bk := m["buildkit"]
 	m["buildkit-cached"] = &builder{
-		name:  "buildkit-cached",
-		check: bk.check,
+		name:    "buildkit-cached",
+		check:   bk.check,
+		scratch: bk.scratch,
 		// The daemon keeps its cache between the two builds.
 		prepare: func(ctx context.Context, e *env, r *run) error {
 			if err := startBuildkitd(ctx, e, r); err != nil {
@@ -129,8 +137,9 @@ func addCachedBuilders(m map[string]*builder) {
 	}
 	ba := m["buildah"]
 	m["buildah-cached"] = &builder{
-		name:  "buildah-cached",
-		check: ba.check,
+		name:    "buildah-cached",
+		check:   ba.check,
+		scratch: ba.scratch,
 		prepare: func(ctx context.Context, e *env, r *run) error {
 			if err := ba.prepare(ctx, e, r); err != nil {
 				return err
@@ -148,6 +157,7 @@ func addCachedBuilders(m map[string]*builder) {
 		memoryNA:       dk.memoryNA,
 		prepareDeletes: true,
 		check:          dk.check,
+		scratch:        dk.scratch,
 		prepare: func(ctx context.Context, e *env, r *run) error {
 			if err := dk.prepare(ctx, e, r); err != nil {
 				return err
@@ -162,6 +172,51 @@ func addCachedBuilders(m map[string]*builder) {
 			exec.Command("docker", "rmi", "-f", primeRef(r)).Run()
 		},
 	}
+}
+
+// cachedExecutorArgs are the flags of a cached build by our executor or
+// Kaniko in a container: a layer cache in the run's own repository.
+func cachedExecutorArgs(e *env, r *run, dest string) []string {
+	return append(executorArgs("/workspace", dest), "--cache=true", "--cache-repo="+cacheRepo(e, r))
+}
+
+// kanikoCachedArgs are Kaniko's flags for a cached build: its base
+// images from the warmed --cache-dir volume, COPY layers cached too.
+func kanikoCachedArgs(e *env, r *run, dest string) []string {
+	return append(cachedExecutorArgs(e, r, dest), "--cache-dir=/cache", "--cache-copy-layers=true")
+}
+
+// kanikoWarmerArgs are the flags of Kaniko's warmer: the base images of
+// the context's Dockerfile into the --cache-dir volume.
+func kanikoWarmerArgs() []string {
+	return []string{"--cache-dir=/cache", "--dockerfile=/workspace/Dockerfile"}
+}
+
+// warmKaniko runs Kaniko's warmer (/kaniko/warmer in its image), untimed,
+// with the run's volumes.
+func warmKaniko(ctx context.Context, e *env, r *run) error {
+	name := "kb-bench-" + r.id + "-warm"
+	exec.Command("docker", "rm", "-f", name).Run()
+	defer exec.Command("docker", "rm", "-f", name).Run()
+	a := []string{"run", "--name", name, "--network=host", "-v", r.dir + ":/workspace"}
+	for _, v := range r.volumes {
+		a = append(a, "-v", v)
+	}
+	a = append(a, "--entrypoint", "/kaniko/warmer", e.kanikoImage)
+	if err := command(ctx, r, nil, "docker", append(a, kanikoWarmerArgs()...)...).Run(); err != nil {
+		return fmt.Errorf("warming Kaniko's cache: %w", err)
+	}
+	return nil
+}
+
+// kanikoWarmerExists checks that peers.sh put Kaniko's warmer in its
+// image (the image's kb-bench.warmer label).
+func kanikoWarmerExists(e *env) error {
+	out, err := exec.Command("docker", "image", "inspect", "-f", `{{index .Config.Labels "kb-bench.warmer"}}`, e.kanikoImage).Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == "<no value>" {
+		return fmt.Errorf("no /kaniko/warmer in %s (e2e/bench/peers.sh)", e.kanikoImage)
+	}
+	return nil
 }
 
 // primeContainer runs an executor image once, outside the run's cgroup,
@@ -185,7 +240,7 @@ func buildctl(ctx context.Context, e *env, r *run, ref string) error {
 	return command(ctx, r, r.cg, filepath.Join(e.buildkitDir, "buildctl"), "--addr", r.bkAddr,
 		"build", "--progress=plain", "--frontend=dockerfile.v0",
 		"--local", "context="+r.dir, "--local", "dockerfile="+r.dir,
-		"--output", "type=image,name="+ref+",push=true,registry.insecure=true").Run()
+		"--output", buildkitOutput(ref)).Run()
 }
 
 // buildah builds with bud and pushes; cg nil runs it outside the cgroup.
@@ -199,7 +254,8 @@ func buildah(ctx context.Context, r *run, cg *memCgroup, ref, layers string) err
 	if err := command(ctx, r, cg, "buildah", bud...).Run(); err != nil {
 		return err
 	}
-	push := append(g, "push", "--tls-verify=false", ref, "docker://"+ref)
+	push := append(append(g, "push", "--tls-verify=false"), buildahPushCompressionArgs()...)
+	push = append(push, ref, "docker://"+ref)
 	return command(ctx, r, cg, "buildah", push...).Run()
 }
 

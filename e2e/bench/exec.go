@@ -34,46 +34,57 @@ func addExecBuilders(m map[string]*builder) {
 		name, ours, cached string
 		image              func(e *env) string
 		cachedArgs         func(e *env, r *run, dest string) []string
-		volume             bool // the cached variant keeps a --cache-dir volume
+		// warm fills the --cache-dir volume before the priming build
+		// (Kaniko's warmer), or is nil.
+		warm  func(ctx context.Context, e *env, r *run) error
+		check func(e *env) error // more checks of the cached variant
 	}{
 		{
 			name: "ours-exec", ours: "ours",
 			image: func(e *env) string { return e.image },
 			cachedArgs: func(e *env, r *run, dest string) []string {
-				return []string{"--context=/workspace", "--destination=" + dest, "--cache=true",
-					"--cache-repo=" + cacheRepo(e, r), "--cache-dir=/cache"}
+				return append(cachedExecutorArgs(e, r, dest), "--cache-dir=/cache")
 			},
-			volume: true,
 		},
 		{
 			name: "kaniko-exec", ours: "kaniko",
-			image: func(e *env) string { return e.kanikoImage },
-			cachedArgs: func(e *env, r *run, dest string) []string {
-				return []string{"--context=/workspace", "--destination=" + dest, "--cache=true",
-					"--cache-repo=" + cacheRepo(e, r), "--cache-copy-layers=true"}
-			},
+			image:      func(e *env) string { return e.kanikoImage },
+			cachedArgs: kanikoCachedArgs,
+			warm:       warmKaniko,
+			check:      kanikoWarmerExists,
 		},
 	} {
 		check := func(e *env) error {
 			return errors.Join(m[b.ours].check(e), checkBusybox(e))
 		}
 		m[b.name] = &builder{
-			name:  b.name,
-			check: check,
+			name:    b.name,
+			check:   check,
+			scratch: containerScratch,
 			prepare: func(ctx context.Context, e *env, r *run) error {
 				return startContainer(ctx, e, r, b.image(e))
 			},
 			build: func(ctx context.Context, e *env, r *run) error {
-				return execExecutor(ctx, r, []string{"--context=/workspace", "--destination=" + r.ref})
+				return execExecutor(ctx, r, executorArgs("/workspace", r.ref))
 			},
 			cleanup: removeContainer,
 		}
 		m[b.name+cachedSuffix] = &builder{
-			name:  b.name + cachedSuffix,
-			check: check,
+			name: b.name + cachedSuffix,
+			check: func(e *env) error {
+				if b.check != nil {
+					return errors.Join(check(e), b.check(e))
+				}
+				return check(e)
+			},
+			scratch: containerScratch,
 			prepare: func(ctx context.Context, e *env, r *run) error {
-				if b.volume {
-					r.volumes = []string{cacheVolume(e, r) + ":/cache"}
+				// Both keep a --cache-dir volume.
+				r.volumes = []string{cacheVolume(e, r) + ":/cache"}
+				if b.warm != nil {
+					if err := b.warm(ctx, e, r); err != nil {
+						return err
+					}
 				}
 				if err := primeContainer(ctx, e, r, b.image(e), b.cachedArgs(e, r, primeRef(r))); err != nil {
 					return err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -81,8 +82,22 @@ func untar(rc io.ReadCloser, dir string) error {
 	return nil
 }
 
-// floorCommand is the floor: tar and pigz (all cores) of a filesystem,
-// output discarded.
+// floorScript is the floor of the directory $1: what a builder must at
+// least do to make a layer of it. It tars it, compresses the tar at the
+// bench's level on all cores (pigz -1), and computes the two digests a
+// layer has, the sha256 of the compressed blob and that of the tar (its
+// diff ID): tee hands the tar to a second sha256sum through fd 3. The
+// shell waits for every process of both pipelines, so the time covers
+// both digests; pipefail makes a failure anywhere fail the floor.
+var floorScript = fmt.Sprintf(`set -o pipefail; { tar -C "$1" -cf - . | tee /dev/fd/3 | pigz -%d | sha256sum >/dev/null; } 3>&1 | sha256sum >/dev/null`, benchLevel)
+
+// floorCommand is the floor of dir (floorScript).
 func floorCommand(dir string) []string {
-	return []string{"sh", "-c", `tar -C "$1" -cf - . | pigz > /dev/null`, "floor", dir}
+	return []string{"bash", "-c", floorScript, "floor", dir}
+}
+
+// floorShown is floorScript as the notes and the README show it, DIR for
+// the directory.
+func floorShown() string {
+	return strings.ReplaceAll(floorScript, `"$1"`, "DIR")
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sys/unix"
 
 	"github.com/kaniko-build/kaniko-build/e2e/registry"
 )
@@ -193,6 +194,14 @@ type result struct {
 	// are slower.
 	OursOverThis float64 `json:"ours_over_this,omitempty"`
 	Failed       int     `json:"failed,omitempty"`
+	// How the row's layers were compressed (compression.go).
+	compression
+	// Scratch is where the builder writes its files during a build (its
+	// storage, its root filesystem, its temporary directory), and
+	// ScratchFS that directory's filesystem: device and type.
+	Scratch    string `json:"scratch,omitempty"`
+	ScratchFS  string `json:"scratch_fs,omitempty"`
+	scratchDev string // major:minor, to compare
 }
 
 type report struct {
@@ -214,7 +223,8 @@ var notes = []string{
 	"time: wall clock of the build and push (ours, kaniko: docker run of the executor image; docker: docker build + docker push; buildah: bud + push; buildkit: buildctl build with push=true, daemon already started; -exec rows, when asked for: docker exec of /kaniko/executor in a container started beforehand, as a Tekton step or a Jenkins agent runs it)",
 	"peak mem: cgroup v1 memory.max_usage_in_bytes of a fresh cgroup holding every process of the run; cgroup v1 counts page cache in it (files written or read), so it tracks I/O volume as much as memory",
 	"peak rss: the largest total_rss (anonymous memory) of that cgroup, sampled every 100 ms",
-	"floor: tar -cf - | pigz (default level, all cores) > /dev/null of our image's flattened filesystem (floor) and of the layers it adds to its base (floor-added)",
+	"compression: gzip level 1 wherever a builder lets it be set (ours and kaniko --compression=gzip --compression-level=1, their default too; buildkit compression=gzip,compression-level=1,force-compression=true; buildah push --compression-format=gzip --compression-level=1; the floors pigz -1); docker's legacy builder cannot be set and compresses at Go's default level, 6; each row records its own",
+	"floor: " + floorShown() + " of our image's flattened filesystem (floor) and of the layers it adds to its base (floor-added): the tar, its compression at level 1 on all cores, and both sha256 digests a builder computes for a layer, with nothing else",
 	"ours/this: our median time divided by this row's; above 1 we are slower",
 	"container-start-cached: docker run of our image as ours-cached runs it (mounts, host network, cgroup), the executor printing its version and no build: the container's start and stop, which ours and Kaniko pay and the other builders do not",
 }
@@ -276,7 +286,11 @@ func bench(ctx context.Context, c config) error {
 	} else {
 		defer os.RemoveAll(work)
 	}
-	e := &env{work: work, executor: exe, image: c.image, kanikoImage: c.kanikoImage, buildkitDir: c.buildkitDir}
+	e := &env{work: work, executor: exe, image: c.image, kanikoImage: c.kanikoImage, buildkitDir: c.buildkitDir,
+		dockerRoot: dockerRoot()}
+	if err := os.MkdirAll(hostScratch(e), 0o1777); err != nil {
+		return err
+	}
 	settleWhy := ""
 	if c.settle == "auto" {
 		e.settle, settleWhy = autoSettle(work, "/var/lib/docker")
@@ -292,7 +306,15 @@ func bench(ctx context.Context, c config) error {
 		// have just deleted many files: the first run waits too.
 		e.deleted()
 	}
-	for _, b := range append(slices.Clone(c.builders), c.scaleBuilders...) {
+	toCheck := append(slices.Clone(c.builders), c.scaleBuilders...)
+	if len(c.cached) > 0 {
+		for _, b := range c.builders {
+			if all[b+cachedSuffix] != nil {
+				toCheck = append(toCheck, b+cachedSuffix)
+			}
+		}
+	}
+	for _, b := range toCheck {
 		if err := all[b].check(e); err != nil {
 			return fmt.Errorf("%s is not ready: %w", b, err)
 		}
@@ -357,7 +379,7 @@ func bench(ctx context.Context, c config) error {
 		}
 		byBuilder := map[string]*result{}
 		for _, name := range names {
-			byBuilder[name] = &result{Context: ctxName, Builder: name, MemoryNA: all[name].memoryNA}
+			byBuilder[name] = newResult(e, all[name], ctxName)
 		}
 		lastOurs := ""
 		for n := 1; n <= c.runs; n++ {
@@ -410,7 +432,7 @@ func bench(ctx context.Context, c config) error {
 			}
 			rep.Floors[ctxName] = lastOurs
 			for _, f := range []struct{ name, dir string }{{"floor", full}, {"floor-added", added}} {
-				res := &result{Context: ctxName, Builder: f.name}
+				res := newResult(e, &builder{name: f.name, scratch: func(*env) string { return filepath.Join(work, "floor") }}, ctxName)
 				for n := 1; n <= c.runs; n++ {
 					s := timeFloor(ctx, work, ctxName, f.name, f.dir, n)
 					res.Runs = append(res.Runs, s)
@@ -441,6 +463,9 @@ func bench(ctx context.Context, c config) error {
 			return err
 		}
 	}
+	if n := scratchNote(rep.Results); n != "" {
+		rep.Notes = append(rep.Notes, n)
+	}
 	rep.Machine["loadavg_end"] = loadavg()
 	if len(c.contexts) > 0 {
 		printTable(os.Stdout, rep)
@@ -463,6 +488,77 @@ func bench(ctx context.Context, c config) error {
 	}
 	fmt.Fprintf(os.Stderr, "bench: wrote %s and %s\n", filepath.Join(c.out, "results.json"), filepath.Join(c.out, "results.png"))
 	return nil
+}
+
+// newResult is the row of builder b on a context, its compression and
+// scratch recorded.
+func newResult(e *env, b *builder, ctxName string) *result {
+	r := &result{Context: ctxName, Builder: b.name, MemoryNA: b.memoryNA, compression: compressionOf(b.name)}
+	if b.scratch != nil {
+		r.Scratch = b.scratch(e)
+		r.ScratchFS, r.scratchDev = filesystemOf(r.Scratch)
+	}
+	return r
+}
+
+// filesystemOf is the device and type of the mount holding dir, with
+// the st_dev of dir (or of its nearest existing parent: a builder may
+// make it only when it runs), which tells two bind mounts of one
+// filesystem from two filesystems.
+func filesystemOf(dir string) (string, string) {
+	mounts, _ := os.ReadFile("/proc/self/mounts")
+	dev, fstype := mountOf(string(mounts), dir)
+	var st syscall.Stat_t
+	for d := dir; ; d = filepath.Dir(d) {
+		if err := syscall.Stat(d, &st); err == nil {
+			stDev := fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
+			return fmt.Sprintf("%s %s, st_dev %s", dev, fstype, stDev), stDev
+		}
+		if d == filepath.Dir(d) {
+			return strings.TrimSpace(dev + " " + fstype), ""
+		}
+	}
+}
+
+// scratchNote says whether every row's scratch was on one filesystem,
+// and lists them when not.
+func scratchNote(results []*result) string {
+	where := map[string][]string{}
+	label := map[string]string{}
+	var devs []string
+	for _, r := range results {
+		if r.scratchDev == "" {
+			continue
+		}
+		if where[r.scratchDev] == nil {
+			devs = append(devs, r.scratchDev)
+			label[r.scratchDev] = r.ScratchFS
+		}
+		if !slices.Contains(where[r.scratchDev], r.Scratch) {
+			where[r.scratchDev] = append(where[r.scratchDev], r.Scratch)
+		}
+	}
+	switch len(devs) {
+	case 0:
+		return ""
+	case 1:
+		return fmt.Sprintf("scratch: every builder wrote on one filesystem, %s: under %s (each row records its scratch)", label[devs[0]], strings.Join(where[devs[0]], ", "))
+	}
+	var parts []string
+	for _, d := range devs {
+		parts = append(parts, label[d]+": "+strings.Join(where[d], ", "))
+	}
+	return "scratch: NOT one filesystem for every builder; " + strings.Join(parts, "; ")
+}
+
+// dockerRoot is dockerd's storage directory, where the containers' root
+// filesystems are.
+func dockerRoot() string {
+	out, err := exec.Command("docker", "info", "-f", "{{.DockerRootDir}}").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" {
+		return "/var/lib/docker"
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // timeRun makes one cold, timed build and checks that the image arrived.

@@ -41,7 +41,7 @@ func platformBuilders() map[string]*builder {
 			"build", "--progress=plain", "--frontend=dockerfile.v0",
 			"--local", "context="+r.dir, "--local", "dockerfile="+r.dir,
 			"--opt", "platform="+strings.Join(benchPlatforms, ","),
-			"--output", "type=image,name="+r.ref+",push=true,registry.insecure=true").Run()
+			"--output", buildkitOutput(r.ref)).Run()
 	}
 	return map[string]*builder{
 		"ours-sequential": oursPlatforms("ours-sequential", false),
@@ -83,8 +83,9 @@ func oursPlatforms(name string, parallel bool) *builder {
 			for i, sub := range subs {
 				p := benchPlatforms[i]
 				b := func() {
-					errs[i] = dockerRun(ctx, e, sub, e.image, "--context=/workspace", "--custom-platform="+p,
-						"--destination="+repo, "--push-by-digest", "--digest-file=/kaniko/out/"+path.Base(p))
+					args := append(executorArgs("/workspace", repo), "--custom-platform="+p,
+						"--push-by-digest", "--digest-file=/kaniko/out/"+path.Base(p))
+					errs[i] = dockerRun(ctx, e, sub, e.image, args...)
 				}
 				if !parallel {
 					b()
