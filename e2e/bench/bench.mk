@@ -8,13 +8,13 @@
 # It needs root, dockerd (setup), our image (image) and the peers
 # (bench-peers: apt packages, Kaniko and BuildKit built from the module
 # proxy into ~/.cache/kaniko-build-bench, a debootstrapped Debian base).
-# BENCH_RUNS (default 3), BENCH_CONTEXTS and BENCH_BUILDERS (comma lists)
+# BENCH_RUNS (default 5), BENCH_CONTEXTS and BENCH_BUILDERS (comma lists)
 # narrow a run, BENCH_SCALE the scale cases and BENCH_PLATFORMS the
 # multi-platform case's builders (none for none); BENCH_KEEP=1
 # keeps the work directory with every log.
 
 GO ?= go
-BENCH_RUNS ?= 3
+BENCH_RUNS ?= 5
 export BENCH_RUNS
 
 # Keep the including Makefile's default goal.

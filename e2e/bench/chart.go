@@ -9,6 +9,7 @@ import (
 	"image/draw"
 	"image/png"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/image/font"
@@ -16,19 +17,22 @@ import (
 	"golang.org/x/image/math/fixed"
 )
 
-// The chart: one row per context, median wall time on the left and peak
-// memory on the right, one horizontal bar per builder, each panel on its
-// own scale.
+// The chart: one row per context, wall time on the left and peak memory
+// on the right, one horizontal bar per builder, each panel on its own
+// scale. A time bar ends at the median run and a whisker across its end
+// spans the fastest to the slowest run; memory bars are medians.
 const (
-	chartW   = 1100
+	chartW   = 1400
 	margin   = 16
 	labelW   = 165 // builder names
-	valueW   = 170 // the numbers after a bar
+	valueW   = 170 // the numbers after a memory bar
+	timeW    = 800 // the time panel; the memory panel has the rest
+	tValueW  = 380 // the numbers after a time bar: range, ratio, verdict
 	barH     = 14
 	barGap   = 5
 	titleH   = 22
 	rowGap   = 14
-	headerH  = 56
+	headerH  = 72
 	glyphW   = 7
 	baseline = 10 // basicfont.Face7x13's ascent, about
 )
@@ -69,21 +73,26 @@ func writeChart(path string, rep *report) error {
 	img := image.NewRGBA(image.Rect(0, 0, chartW, h))
 	draw.Draw(img, img.Bounds(), &image.Uniform{white}, image.Point{}, draw.Src)
 
-	text(img, margin, margin+baseline, ink, fmt.Sprintf("kaniko-build bench: cold builds and fully cached rebuilds pushed to a local registry, median of %d runs", rep.RunsEach))
-	text(img, margin, margin+baseline+16, grey, fmt.Sprintf("%s CPUs, %s RAM, kernel %s. Shorter is better. Memory: cgroup v1 peak, page cache included; rss sampled. n/a: docker builds in its daemon.",
+	title := fmt.Sprintf("kaniko-build bench: cold builds and fully cached rebuilds pushed to a local registry, %d runs each", rep.RunsEach)
+	if slices.ContainsFunc(rep.Results, func(r *result) bool { return r.Format != "" }) {
+		title += fmt.Sprintf(", layers %s level %d (docker: level 6, cannot be set)", benchCompression, benchLevel)
+	}
+	text(img, margin, margin+baseline, ink, title)
+	text(img, margin, margin+baseline+16, grey, fmt.Sprintf("%s CPUs, %s RAM, kernel %s. Shorter is better. Time: bar to the median run, whisker from the fastest to the slowest; a win only when our slowest run beats the peer's median.",
 		rep.Machine["cpus"], rep.Machine["memory"], rep.Machine["kernel"]))
+	text(img, margin, margin+baseline+32, grey, "Memory: median of the cgroup v1 peaks, page cache included; rss sampled. n/a: docker builds in its daemon.")
 
-	panelW := (chartW - 2*margin - margin) / 2
+	memW := chartW - 3*margin - timeW
 	y := headerH
 	for _, c := range contexts {
 		rs := rows[c]
-		x0, x1 := margin, margin+panelW+margin
+		x0, x1 := margin, margin+timeW+margin
 		text(img, x0, y+baseline+4, ink, c+": wall time")
 		text(img, x1, y+baseline+4, ink, c+": peak memory")
 		y += titleH
 		maxT, maxM := 0.0, 0.0
 		for _, r := range rs {
-			maxT = max(maxT, r.MedianSeconds)
+			maxT = max(maxT, r.MedianSeconds, r.MaxSeconds)
 			if r.MemoryNA == "" {
 				maxM = max(maxM, float64(r.MedianPeakBytes))
 			}
@@ -97,12 +106,9 @@ func writeChart(path string, rep *report) error {
 			// time
 			label := "fail"
 			if r.MedianSeconds > 0 {
-				label = fmt.Sprintf("%.2fs", r.MedianSeconds)
-				if r.Builder != "ours" && r.Builder != "ours"+cachedSuffix && r.OursOverThis > 0 {
-					label += fmt.Sprintf("  ours/this %.2f", r.OursOverThis)
-				}
+				label = timeLabel(r)
 			}
-			bar(img, x0, by, panelW, r.Builder, r.MedianSeconds, maxT, col, label)
+			rangeBar(img, x0, by, timeW, tValueW, r.Builder, r.MinSeconds, r.MedianSeconds, r.MaxSeconds, maxT, col, label)
 			// memory
 			label, v := "-", float64(r.MedianPeakBytes)
 			switch {
@@ -114,7 +120,7 @@ func writeChart(path string, rep *report) error {
 					label += ", rss " + mib(r.MedianPeakRSSBytes)
 				}
 			}
-			bar(img, x1, by, panelW, r.Builder, v, maxM, col, label)
+			bar(img, x1, by, memW, r.Builder, v, maxM, col, label)
 		}
 		y += len(rs)*(barH+barGap) + rowGap
 		for x := margin; x < chartW-margin; x++ {
@@ -130,6 +136,49 @@ func writeChart(path string, rep *report) error {
 		return err
 	}
 	return f.Close()
+}
+
+// timeLabel is the text after a time bar: median, range, and for a row
+// other than ours the ratio and the verdict.
+func timeLabel(r *result) string {
+	label := fmt.Sprintf("%.2fs (%.2f-%.2f)", r.MedianSeconds, r.MinSeconds, r.MaxSeconds)
+	if r.Builder != "ours" && r.Builder != "ours"+cachedSuffix && r.OursOverThis > 0 {
+		label += fmt.Sprintf("  ours/this %.2f", r.OursOverThis)
+		if r.Verdict != "" {
+			label += ", " + r.Verdict
+		}
+	}
+	return label
+}
+
+// rangeBar draws "name |#####|-+--| value" in a panel w wide at (x, y),
+// valueW of it after the bar: a bar to mid and a whisker from lo to hi
+// (no whisker when hi is 0: a row read from before the ranges).
+func rangeBar(img *image.RGBA, x, y, w, valueW int, name string, lo, mid, hi, vmax float64, col color.RGBA, value string) {
+	text(img, x+labelW-len(name)*glyphW-6, y+baseline+1, ink, name)
+	room := w - labelW - valueW
+	px := func(v float64) int {
+		if vmax <= 0 || v <= 0 {
+			return 0
+		}
+		return max(1, int(float64(room)*v/vmax+0.5))
+	}
+	n := px(mid)
+	draw.Draw(img, image.Rect(x+labelW, y, x+labelW+n, y+barH), &image.Uniform{col}, image.Point{}, draw.Src)
+	end := n
+	if hi > 0 {
+		a, b := x+labelW+px(lo), x+labelW+px(hi)
+		mid := y + barH/2
+		for xx := a; xx <= b; xx++ {
+			img.Set(xx, mid, ink)
+		}
+		for yy := y + 2; yy < y+barH-2; yy++ {
+			img.Set(a, yy, ink)
+			img.Set(b, yy, ink)
+		}
+		end = max(end, px(hi))
+	}
+	text(img, x+labelW+end+4, y+baseline+1, ink, value)
 }
 
 // bar draws "name |#####| value" in a panel w wide at (x, y).

@@ -62,14 +62,14 @@ type config struct {
 func main() {
 	home, _ := os.UserHomeDir()
 	cache := envOr("BENCH_CACHE", filepath.Join(home, ".cache", "kaniko-build-bench"))
-	runs, err := strconv.Atoi(envOr("BENCH_RUNS", "3"))
+	runs, err := strconv.Atoi(envOr("BENCH_RUNS", "5"))
 	if err != nil || runs < 1 {
 		fmt.Fprintln(os.Stderr, "bench: BENCH_RUNS must be a positive number")
 		os.Exit(2)
 	}
 	c := config{runs: runs}
 	var contexts, builders, cached, scale, scaleBuilders, platforms string
-	flag.IntVar(&c.runs, "runs", runs, "timed runs per context and builder; the median is reported (env BENCH_RUNS)")
+	flag.IntVar(&c.runs, "runs", runs, "timed runs per context and builder; the fastest, median and slowest are reported (env BENCH_RUNS)")
 	flag.StringVar(&contexts, "contexts", envOr("BENCH_CONTEXTS", strings.Join(allContexts, ",")), "contexts to build (env BENCH_CONTEXTS)")
 	flag.StringVar(&builders, "builders", envOr("BENCH_BUILDERS", strings.Join(allBuilders, ",")), "builders to time (env BENCH_BUILDERS)")
 	flag.StringVar(&cached, "cached", envOr("BENCH_CACHED", "apt,manyfiles"), "contexts also rebuilt fully cached by each builder's -cached variant; none for no rebuilds (env BENCH_CACHED)")
@@ -186,14 +186,18 @@ type result struct {
 	Context            string   `json:"context"`
 	Builder            string   `json:"builder"`
 	Runs               []sample `json:"runs"`
+	MinSeconds         float64  `json:"min_seconds,omitempty"`
 	MedianSeconds      float64  `json:"median_seconds,omitempty"`
+	MaxSeconds         float64  `json:"max_seconds,omitempty"`
 	MedianPeakBytes    uint64   `json:"median_peak_bytes,omitempty"`
 	MedianPeakRSSBytes uint64   `json:"median_peak_rss_bytes,omitempty"`
 	MemoryNA           string   `json:"memory_na,omitempty"`
 	// OursOverThis is our median time divided by this one's: above 1, we
 	// are slower.
 	OursOverThis float64 `json:"ours_over_this,omitempty"`
-	Failed       int     `json:"failed,omitempty"`
+	// Verdict, for a peer's row: win, loss or within noise (see verdict).
+	Verdict string `json:"verdict,omitempty"`
+	Failed  int    `json:"failed,omitempty"`
 	// How the row's layers were compressed (compression.go).
 	compression
 	// Scratch is where the builder writes its files during a build (its
@@ -223,9 +227,11 @@ var notes = []string{
 	"time: wall clock of the build and push (ours, kaniko: docker run of the executor image; docker: docker build + docker push; buildah: bud + push; buildkit: buildctl build with push=true, daemon already started; -exec rows, when asked for: docker exec of /kaniko/executor in a container started beforehand, as a Tekton step or a Jenkins agent runs it)",
 	"peak mem: cgroup v1 memory.max_usage_in_bytes of a fresh cgroup holding every process of the run; cgroup v1 counts page cache in it (files written or read), so it tracks I/O volume as much as memory",
 	"peak rss: the largest total_rss (anonymous memory) of that cgroup, sampled every 100 ms",
+	"time is the median of the runs, the builders' order rotated from one round of runs to the next; range: the fastest and the slowest run",
 	"compression: gzip level 1 wherever a builder lets it be set (ours and kaniko --compression=gzip --compression-level=1, their default too; buildkit compression=gzip,compression-level=1,force-compression=true; buildah push --compression-format=gzip --compression-level=1; the floors pigz -1); docker's legacy builder cannot be set and compresses at Go's default level, 6; each row records its own",
 	"floor: " + floorShown() + " of our image's flattened filesystem (floor) and of the layers it adds to its base (floor-added): the tar, its compression at level 1 on all cores, and both sha256 digests a builder computes for a layer, with nothing else",
 	"ours/this: our median time divided by this row's; above 1 we are slower",
+	"verdict: a peer's row is a win only when our slowest run is faster than its median, a loss only when its slowest run is faster than our median, else within noise",
 	"container-start-cached: docker run of our image as ours-cached runs it (mounts, host network, cgroup), the executor printing its version and no build: the container's start and stop, which ours and Kaniko pay and the other builders do not",
 }
 
@@ -677,7 +683,8 @@ func timeFloor(ctx context.Context, work, ctxName, floor, dir string, n int) sam
 	return s
 }
 
-// summarize sets the medians over the successful runs.
+// summarize sets the fastest, median and slowest time and the median
+// memory over the successful runs.
 func summarize(res *result) {
 	var secs []float64
 	var peaks, rss []uint64
@@ -693,7 +700,7 @@ func summarize(res *result) {
 	if len(secs) == 0 {
 		return
 	}
-	res.MedianSeconds = median(secs)
+	res.MinSeconds, res.MedianSeconds, res.MaxSeconds = spread(secs)
 	res.MedianPeakBytes = median(peaks)
 	res.MedianPeakRSSBytes = median(rss)
 }
@@ -713,26 +720,25 @@ func medianRun(res *result) (sample, bool) {
 	return ok[(len(ok)-1)/2], true
 }
 
-// median of an odd count is the middle value, of an even count the lower
-// middle one (a value that was measured).
-func median[T float64 | uint64](v []T) T {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[(len(s)-1)/2]
-}
-
-// ratios divides our time by each row's: cold rows by ours, cached
-// rebuilds by ours-cached.
+// ratios divides our time by each row's, and gives each peer's row its
+// verdict: cold rows against ours, cached rebuilds against ours-cached.
 func ratios(results []*result, ctxName string) {
-	ours := map[bool]float64{}
+	ours := map[bool]*result{}
 	for _, r := range results {
 		if r.Context == ctxName && (r.Builder == "ours" || r.Builder == "ours"+cachedSuffix) {
-			ours[isCached(r)] = r.MedianSeconds
+			ours[isCached(r)] = r
 		}
 	}
 	for _, r := range results {
-		if o := ours[isCached(r)]; r.Context == ctxName && r.MedianSeconds > 0 && o > 0 {
-			r.OursOverThis = o / r.MedianSeconds
+		o := ours[isCached(r)]
+		if r.Context != ctxName || o == nil {
+			continue
+		}
+		if r.MedianSeconds > 0 && o.MedianSeconds > 0 {
+			r.OursOverThis = o.MedianSeconds / r.MedianSeconds
+		}
+		if isPeer(r.Builder) {
+			r.Verdict = verdict(o, r)
 		}
 	}
 }
@@ -771,11 +777,11 @@ func grouped(results []*result) []*result {
 }
 
 func printTable(w io.Writer, rep *report) {
-	fmt.Fprintf(w, "\nMedian of %d runs; %s, %s CPUs, %s RAM, kernel %s; load average %s at start, %s at end\n\n",
+	fmt.Fprintf(w, "\nMedian (fastest-slowest) of %d runs; %s, %s CPUs, %s RAM, kernel %s; load average %s at start, %s at end\n\n",
 		rep.RunsEach, rep.Machine["cpu"], rep.Machine["cpus"], rep.Machine["memory"], rep.Machine["kernel"],
 		rep.Machine["loadavg_start"], rep.Machine["loadavg_end"])
-	row := "%-28s %-22s %8s %9s %9s %10s %8s\n"
-	fmt.Fprintf(w, row, "context", "builder", "time", "peak mem", "peak rss", "ours/this", "runs ok")
+	row := "%-28s %-22s %8s %13s %9s %9s %10s %-13s %8s\n"
+	fmt.Fprintf(w, row, "context", "builder", "time", "range", "peak mem", "peak rss", "ours/this", "verdict", "runs ok")
 	prev := ""
 	for _, r := range grouped(rep.Results) {
 		c := group(r)
@@ -785,9 +791,10 @@ func printTable(w io.Writer, rep *report) {
 			fmt.Fprintln(w)
 		}
 		prev = group(r)
-		t, peak, rss, ratio := "fail", "-", "-", "-"
+		t, spread, peak, rss, ratio, v := "fail", "-", "-", "-", "-", r.Verdict
 		if r.MedianSeconds > 0 {
 			t = fmt.Sprintf("%.2fs", r.MedianSeconds)
+			spread = fmt.Sprintf("%.2f-%.2f", r.MinSeconds, r.MaxSeconds)
 			peak, rss = mib(r.MedianPeakBytes), mib(r.MedianPeakRSSBytes)
 		}
 		if r.MemoryNA != "" {
@@ -796,7 +803,10 @@ func printTable(w io.Writer, rep *report) {
 		if r.OursOverThis > 0 {
 			ratio = fmt.Sprintf("%.2f", r.OursOverThis)
 		}
-		fmt.Fprintf(w, row, c, r.Builder, t, peak, rss, ratio, fmt.Sprintf("%d/%d", len(r.Runs)-r.Failed, len(r.Runs)))
+		if v == "" {
+			v = "-"
+		}
+		fmt.Fprintf(w, row, c, r.Builder, t, spread, peak, rss, ratio, v, fmt.Sprintf("%d/%d", len(r.Runs)-r.Failed, len(r.Runs)))
 	}
 	fmt.Fprintln(w)
 	for _, r := range rep.Results {
@@ -827,8 +837,9 @@ func printTable(w io.Writer, rep *report) {
 	}
 }
 
-// summaryLines compare ours with the fastest peer per context, cold and
-// cached, and a cached rebuild with our cold build.
+// summaryLines compare ours with the fastest peer (by median) per
+// context, cold and cached, with the verdict, and a cached rebuild with
+// our cold build.
 func summaryLines(rep *report) []string {
 	var out []string
 	for _, c := range allContexts {
@@ -862,9 +873,9 @@ func summaryLines(rep *report) []string {
 			if ours == nil || best == nil {
 				continue
 			}
-			line := fmt.Sprintf("%-10s ours %.2fs, fastest peer %s %.2fs: ours / fastest = %.2f", c, ours.MedianSeconds, best.Builder, best.MedianSeconds, ours.MedianSeconds/best.MedianSeconds)
+			line := fmt.Sprintf("%-10s ours %s, fastest peer %s %s: ours / fastest = %.2f, %s", c, secondsRange(ours), best.Builder, secondsRange(best), ours.MedianSeconds/best.MedianSeconds, verdictPhrase(ours, best))
 			if cached {
-				line = fmt.Sprintf("%-10s rebuild: ours-cached %.2fs, fastest cached peer %s %.2fs: ours / fastest = %.2f", c, ours.MedianSeconds, best.Builder, best.MedianSeconds, ours.MedianSeconds/best.MedianSeconds)
+				line = fmt.Sprintf("%-10s rebuild: ours-cached %s, fastest cached peer %s %s: ours / fastest = %.2f, %s", c, secondsRange(ours), best.Builder, secondsRange(best), ours.MedianSeconds/best.MedianSeconds, verdictPhrase(ours, best))
 				if oursCold != nil {
 					line += fmt.Sprintf("; ours-cached / ours cold = %.3f", ours.MedianSeconds/oursCold.MedianSeconds)
 				}
@@ -878,12 +889,12 @@ func summaryLines(rep *report) []string {
 			// The peers but Kaniko start no container per build: the
 			// executor as a host process is the like-for-like row.
 			if oursHost != nil {
-				out = append(out, fmt.Sprintf("%-10s %s %.2fs (no container start, as buildah, BuildKit's daemon, docker): / fastest = %.2f",
-					"", oursHost.Builder, oursHost.MedianSeconds, oursHost.MedianSeconds/best.MedianSeconds))
+				out = append(out, fmt.Sprintf("%-10s %s %s (no container start, as buildah, BuildKit's daemon, docker): / fastest = %.2f, %s",
+					"", oursHost.Builder, secondsRange(oursHost), oursHost.MedianSeconds/best.MedianSeconds, verdict(oursHost, best)))
 			}
 			if oursExec != nil {
-				line := fmt.Sprintf("%-10s %s %.2fs (exec in a started container, as a Tekton step or Jenkins agent): / fastest = %.2f",
-					"", oursExec.Builder, oursExec.MedianSeconds, oursExec.MedianSeconds/best.MedianSeconds)
+				line := fmt.Sprintf("%-10s %s %s (exec in a started container, as a Tekton step or Jenkins agent): / fastest = %.2f, %s",
+					"", oursExec.Builder, secondsRange(oursExec), oursExec.MedianSeconds/best.MedianSeconds, verdict(oursExec, best))
 				if cached {
 					for _, r := range rep.Results {
 						if r.Context == c && r.Builder == "ours-exec" && r.MedianSeconds > 0 {
