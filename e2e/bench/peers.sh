@@ -4,10 +4,12 @@
 # when its output is already there.
 #
 #   apt:      buildah, debootstrap, pigz, runc (only the missing ones)
-#   Kaniko:   built from its Go module (module proxy, never committed here)
-#             into $BENCH_CACHE/kaniko-$KANIKO_VERSION/executor, then made
-#             into the image kaniko-bench/executor:$KANIKO_VERSION the way
-#             Kaniko's own deploy/Dockerfile lays it out
+#   Kaniko:   its executor and its warmer built from its Go module (module
+#             proxy, never committed here) into
+#             $BENCH_CACHE/kaniko-$KANIKO_VERSION/{executor,warmer}, then
+#             made into the image kaniko-bench/executor:$KANIKO_VERSION the
+#             way Kaniko's own deploy/Dockerfile lays it out, the warmer at
+#             /kaniko/warmer as in its debug image
 #   BuildKit: buildkitd and buildctl at the version in our go.mod, into
 #             $BENCH_CACHE/buildkit-$BUILDKIT_VERSION/ (e2e/buildkit.sh)
 #   Debian:   debootstrap --variant=minbase bookworm from this machine's apt
@@ -61,12 +63,15 @@ gobuild() { # dir out ldflags packages...
 
 # --- Kaniko -----------------------------------------------------------------
 kdir="$cache/kaniko-$kaniko_version"
-if [ ! -x "$kdir/executor" ]; then
-	log "building Kaniko $kaniko_version from github.com/GoogleContainerTools/kaniko (takes minutes)"
-	src="$kdir/src"
+src="$kdir/src"
+# Kaniko's Makefile: -s -w and the version stamped in, for both programs.
+kldflags="-s -w -X github.com/GoogleContainerTools/kaniko/pkg/version.version=$kaniko_version"
+# kaniko_module makes, once, the throwaway module that requires Kaniko:
+# its main.go is Kaniko's own cmd/executor/main.go, less the slowjam stack
+# logger (STACKLOG_PATH profiling, off unless set).
+kaniko_module() {
+	grep -qs "github.com/GoogleContainerTools/kaniko $kaniko_version" "$src/go.mod" && return 0
 	rm -rf "$src" && mkdir -p "$src"
-	# Kaniko's own cmd/executor/main.go, less the slowjam stack logger
-	# (STACKLOG_PATH profiling, off unless set).
 	cat >"$src/main.go" <<'EOF'
 package main
 
@@ -85,25 +90,44 @@ EOF
 	(cd "$src" && go mod init kaniko-bench-build >/dev/null 2>&1 &&
 		GOFLAGS=-mod=mod go get "github.com/GoogleContainerTools/kaniko@$kaniko_version" >"$kdir/build.log" 2>&1) ||
 		{ tail -n 30 "$kdir/build.log" >&2; die "go get kaniko failed"; }
-	# Kaniko's Makefile: -s -w and the version stamped in.
-	gobuild "$src" "$kdir/executor.tmp" "-s -w -X github.com/GoogleContainerTools/kaniko/pkg/version.version=$kaniko_version" . \
+}
+mkdir -p "$kdir"
+if [ ! -x "$kdir/executor" ]; then
+	log "building Kaniko $kaniko_version's executor from github.com/GoogleContainerTools/kaniko (takes minutes)"
+	kaniko_module
+	gobuild "$src" "$kdir/executor.tmp" "$kldflags" . \
 		>>"$kdir/build.log" 2>&1 || { tail -n 30 "$kdir/build.log" >&2; die "building kaniko failed"; }
 	mv "$kdir/executor.tmp" "$kdir/executor"
+fi
+# The warmer (kaniko-cached fills its --cache-dir with it): Kaniko's
+# cmd/warmer/main.go is used as it is, so the package itself is built,
+# from the same module and with the same flags (its Makefile's out/warmer).
+if [ ! -x "$kdir/warmer" ]; then
+	log "building Kaniko $kaniko_version's warmer"
+	kaniko_module
+	gobuild "$src" "$kdir/warmer.tmp" "$kldflags" github.com/GoogleContainerTools/kaniko/cmd/warmer \
+		>>"$kdir/build.log" 2>&1 || { tail -n 30 "$kdir/build.log" >&2; die "building kaniko's warmer failed"; }
+	mv "$kdir/warmer.tmp" "$kdir/warmer"
 fi
 
 # The image: Kaniko's deploy/Dockerfile target kaniko-executor, less the
 # cloud credential helpers (unused against a local registry): /kaniko
 # (mode 0777) with the executor, CA certificates and an empty .docker,
-# /etc/nsswitch.conf, and the same ENV, WORKDIR and ENTRYPOINT.
+# /etc/nsswitch.conf, and the same ENV, WORKDIR and ENTRYPOINT. Plus
+# /kaniko/warmer, as in its kaniko-debug target (Kaniko publishes the
+# warmer alone in the kaniko-warmer target, the same base): the bench runs
+# it with --entrypoint.
 kimage="kaniko-bench/executor:$kaniko_version"
 ksum=$(sha256sum "$kdir/executor" | cut -c1-64)
-if [ "$(docker image inspect -f '{{index .Config.Labels "kb-bench.executor"}}' "$kimage" 2>/dev/null)" != "$ksum" ]; then
+wsum=$(sha256sum "$kdir/warmer" | cut -c1-64)
+if [ "$(docker image inspect -f '{{index .Config.Labels "kb-bench.executor"}} {{index .Config.Labels "kb-bench.warmer"}}' "$kimage" 2>/dev/null)" != "$ksum $wsum" ]; then
 	log "making image $kimage"
 	rootfs="$kdir/rootfs"
 	rm -rf "$rootfs"
 	mkdir -p "$rootfs/kaniko/.docker" "$rootfs/kaniko/ssl/certs" "$rootfs/etc" "$rootfs/workspace"
 	chmod 0777 "$rootfs/kaniko"
 	cp "$kdir/executor" "$rootfs/kaniko/executor"
+	cp "$kdir/warmer" "$rootfs/kaniko/warmer"
 	cp /etc/ssl/certs/ca-certificates.crt "$rootfs/kaniko/ssl/certs/"
 	cat >"$rootfs/etc/nsswitch.conf" <<'EOF'
 passwd:         compat
@@ -130,6 +154,7 @@ EOF
 		--change 'ENV DOCKER_CREDENTIAL_GCR_CONFIG=/kaniko/.config/gcloud/docker_credential_gcr_config.json' \
 		--change 'WORKDIR /workspace' \
 		--change "LABEL kb-bench.executor=$ksum" \
+		--change "LABEL kb-bench.warmer=$wsum" \
 		--change 'ENTRYPOINT ["/kaniko/executor"]' \
 		- "$kimage" >/dev/null
 	rm -rf "$rootfs"
