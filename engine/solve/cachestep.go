@@ -285,7 +285,7 @@ func (b *Solver) sourceKey(ctx context.Context, s *stage, from string, paths, ur
 	}
 	if from != "" {
 		if j, ok := b.cfg.Plan.StageIndex(from); ok {
-			st, err := b.builtStage(ctx, s.index, j)
+			st, err := b.stageFor(ctx, s, j)
 			if err != nil {
 				return cache.Key{}, err
 			}

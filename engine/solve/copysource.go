@@ -32,7 +32,7 @@ func (b *Solver) copySource(ctx context.Context, s *stage, from string) (source,
 		return source{root: b.cfg.Context.Dir, isContext: true}, nil
 	}
 	if j, ok := b.cfg.Plan.StageIndex(from); ok {
-		st, err := b.builtStage(ctx, s.index, j)
+		st, err := b.stageFor(ctx, s, j)
 		if err != nil {
 			return source{}, err
 		}

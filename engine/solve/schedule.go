@@ -90,6 +90,18 @@ func (b *Solver) builtStage(ctx context.Context, i, j int) (*stage, error) {
 	return nil, fmt.Errorf("stage %q failed", name)
 }
 
+// stageFor is builtStage for a step of stage s, which counts the time it
+// waited: the step's line says it, apart from the step's own work.
+func (b *Solver) stageFor(ctx context.Context, s *stage, j int) (*stage, error) {
+	start := time.Now()
+	st, err := b.builtStage(ctx, s.index, j)
+	if d := time.Since(start); d > time.Millisecond {
+		s.stepWaited += d
+		s.stepWaitedOn = b.stageName(j)
+	}
+	return st, err
+}
+
 // takeRoot waits for stage s's turn in Root.Dir: after every stage it
 // reads is built (so it never holds the root while it waits on another)
 // and every stage before it in build order is done with the root.

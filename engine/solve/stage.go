@@ -41,6 +41,10 @@ type stage struct {
 	noLayers  bool
 	lastLayer v1.Layer      // the layer the last commit made, nil for none
 	waited    time.Duration // for its stages and its turn in Root.Dir
+	// stepWaited is how long the step running waited for the stage
+	// stepWaitedOn, which it reads (COPY --from).
+	stepWaited   time.Duration
+	stepWaitedOn string
 	stageImage
 	stageFiles
 }
@@ -117,12 +121,17 @@ func (b *Solver) runStep(ctx context.Context, s *stage, st plan.Step) error {
 	line := fmt.Sprintf("%s STEP %d/%d: %s", s.tag, s.stepNo(), len(s.steps), oneLine(text))
 	b.event(ctx, line, "step.start", s, n, slog.String("instruction", text))
 	start := time.Now()
+	s.stepWaited, s.stepWaitedOn = 0, ""
 	if err := b.dispatch(ctx, s, st); err != nil {
 		return err
 	}
 	d := time.Since(start)
-	b.event(ctx, fmt.Sprintf("%s (%s)", line, d.Round(time.Millisecond)), "step", s, n,
-		slog.String("instruction", text), slog.Int64("duration_ms", d.Milliseconds()))
+	took := fmt.Sprint(d.Round(time.Millisecond))
+	if s.stepWaited > 0 {
+		took = fmt.Sprintf("%s, %s of it waiting for stage %s", took, s.stepWaited.Round(time.Millisecond), s.stepWaitedOn)
+	}
+	b.event(ctx, fmt.Sprintf("%s (%s)", line, took), "step", s, n,
+		slog.String("instruction", text), slog.Int64("duration_ms", d.Milliseconds()), slog.Int64("waited_ms", s.stepWaited.Milliseconds()))
 	return nil
 }
 
