@@ -27,6 +27,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -222,8 +223,8 @@ func digestOf(t *testing.T, ref string) string {
 	return d.Digest.String()
 }
 
-// layers returns the layer digests of the image ref.
-func layers(t *testing.T, ref string) []string {
+// pull reads the image ref from the registry.
+func pull(t *testing.T, ref string) v1.Image {
 	t.Helper()
 	r, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
@@ -233,7 +234,13 @@ func layers(t *testing.T, ref string) []string {
 	if err != nil {
 		t.Fatalf("pulling %s: %v", ref, err)
 	}
-	ls, err := img.Layers()
+	return img
+}
+
+// layers returns the layer digests of the image ref.
+func layers(t *testing.T, ref string) []string {
+	t.Helper()
+	ls, err := pull(t, ref).Layers()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1028,15 +1035,7 @@ func TestArgoRunSeesNoCredentials(t *testing.T) {
 // imageFile reads the file p (no leading slash) of the pushed image ref.
 func imageFile(t *testing.T, ref, p string) string {
 	t.Helper()
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := remote.Image(r, regOpts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := mutate.Extract(img)
+	rc := mutate.Extract(pull(t, ref))
 	defer rc.Close()
 	tr := tar.NewReader(rc)
 	for {

@@ -394,14 +394,7 @@ func checkOwnedImage(t *testing.T, ref string) {
 // path, without a leading or trailing slash.
 func imageTree(t *testing.T, ref string) (map[string]*tar.Header, map[string]string) {
 	t.Helper()
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := remote.Image(r, regOpts()...)
-	if err != nil {
-		t.Fatalf("pulling %s: %v", ref, err)
-	}
+	img := pull(t, ref)
 	if err := validate.Image(img); err != nil {
 		t.Fatalf("%s: %v", ref, err)
 	}
@@ -475,15 +468,7 @@ func union(a, b map[string]*tar.Header) []string {
 
 func configOf(t *testing.T, ref string) *v1.ConfigFile {
 	t.Helper()
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := remote.Image(r, regOpts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := img.ConfigFile()
+	cfg, err := pull(t, ref).ConfigFile()
 	if err != nil {
 		t.Fatal(err)
 	}
