@@ -336,17 +336,31 @@ func bench(ctx context.Context, c config) error {
 		}
 	}
 
-	reg, err := registry.Start(ctx, registry.Options{Dir: filepath.Join(work, "registry")})
-	if err != nil {
+	// Every run pushes an image of its own, so a context's images (25 of
+	// 512 MiB for bigfile) stay until the registry goes: each context gets
+	// a new, empty one, its bases pushed untimed.
+	var reg *registry.Registry
+	var b bases
+	freshRegistry := func() error {
+		if reg != nil {
+			reg.Close()
+			if err := os.RemoveAll(filepath.Join(work, "registry")); err != nil {
+				return err
+			}
+		}
+		var err error
+		if reg, err = registry.Start(ctx, registry.Options{Dir: filepath.Join(work, "registry")}); err != nil {
+			return err
+		}
+		e.registry = reg.Host
+		fmt.Fprintf(os.Stderr, "bench: registry %s; pushing base images\n", reg.Host)
+		b, err = pushBases(ctx, reg.Host, c.cache, slices.Contains(c.contexts, "apt"), len(c.platformBuilders) > 0)
 		return err
 	}
-	defer reg.Close()
-	e.registry = reg.Host
-	fmt.Fprintf(os.Stderr, "bench: registry %s; pushing base images\n", reg.Host)
-	b, err := pushBases(ctx, reg.Host, c.cache, slices.Contains(c.contexts, "apt"), len(c.platformBuilders) > 0)
-	if err != nil {
+	if err := freshRegistry(); err != nil {
 		return err
 	}
+	defer func() { reg.Close() }()
 
 	runNotes := slices.Clone(notes)
 	if e.settle > 0 {
@@ -367,7 +381,12 @@ func bench(ctx context.Context, c config) error {
 		cleanups = nil
 	}
 	defer runCleanups()
-	for _, ctxName := range c.contexts {
+	for i, ctxName := range c.contexts {
+		if i > 0 {
+			if err := freshRegistry(); err != nil {
+				return err
+			}
+		}
 		dir := filepath.Join(work, "ctx", ctxName)
 		if err := prepareContext(filepath.Join(c.dir, "contexts", ctxName), dir, b); err != nil {
 			return err
