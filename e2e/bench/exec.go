@@ -67,6 +67,7 @@ func addExecBuilders(m map[string]*builder) {
 			build: func(ctx context.Context, e *env, r *run) error {
 				return execExecutor(ctx, r, executorArgs("/workspace", r.ref))
 			},
+			finish:  stopContainer,
 			cleanup: removeContainer,
 		}
 		m[b.name+cachedSuffix] = &builder{
@@ -94,11 +95,21 @@ func addExecBuilders(m map[string]*builder) {
 			build: func(ctx context.Context, e *env, r *run) error {
 				return execExecutor(ctx, r, b.cachedArgs(e, r, r.ref))
 			},
+			finish: stopContainer,
 			cleanup: func(ctx context.Context, e *env, r *run) {
 				removeContainer(ctx, e, r)
 				os.RemoveAll(cacheVolume(e, r))
 			},
 		}
+	}
+}
+
+// stopContainer stops the idle container after the run, untimed, so that
+// the run's cgroup is empty when it is removed; the container itself goes
+// with the context's cleanups.
+func stopContainer(ctx context.Context, e *env, r *run) {
+	if r.container != "" {
+		exec.Command("docker", "stop", "--time", "0", r.container).Run()
 	}
 }
 
