@@ -195,18 +195,25 @@ func kanikoWarmerArgs() []string {
 // warmKaniko runs Kaniko's warmer (/kaniko/warmer in its image), untimed,
 // with the run's volumes.
 func warmKaniko(ctx context.Context, e *env, r *run) error {
-	name := "kb-bench-" + r.id + "-warm"
+	args := append([]string{"--entrypoint", "/kaniko/warmer", e.kanikoImage}, kanikoWarmerArgs()...)
+	if err := runOnce(ctx, r, "warm", args); err != nil {
+		return fmt.Errorf("warming Kaniko's cache: %w", err)
+	}
+	return nil
+}
+
+// runOnce runs a container named after the run and what, with the run's
+// mounts, outside its cgroup, and removes it: docker run's arguments
+// after the mounts are args.
+func runOnce(ctx context.Context, r *run, what string, args []string) error {
+	name := "kb-bench-" + r.id + "-" + what
 	exec.Command("docker", "rm", "-f", name).Run()
 	defer exec.Command("docker", "rm", "-f", name).Run()
 	a := []string{"run", "--name", name, "--network=host", "-v", r.dir + ":/workspace"}
 	for _, v := range r.volumes {
 		a = append(a, "-v", v)
 	}
-	a = append(a, "--entrypoint", "/kaniko/warmer", e.kanikoImage)
-	if err := command(ctx, r, nil, "docker", append(a, kanikoWarmerArgs()...)...).Run(); err != nil {
-		return fmt.Errorf("warming Kaniko's cache: %w", err)
-	}
-	return nil
+	return command(ctx, r, nil, "docker", append(a, args...)...).Run()
 }
 
 // kanikoWarmerExists checks that peers.sh put Kaniko's warmer in its
@@ -222,15 +229,7 @@ func kanikoWarmerExists(e *env) error {
 // primeContainer runs an executor image once, outside the run's cgroup,
 // and removes its container.
 func primeContainer(ctx context.Context, e *env, r *run, image string, args []string) error {
-	name := "kb-bench-" + r.id + "-prime"
-	exec.Command("docker", "rm", "-f", name).Run()
-	defer exec.Command("docker", "rm", "-f", name).Run()
-	a := []string{"run", "--name", name, "--network=host", "-v", r.dir + ":/workspace"}
-	for _, v := range r.volumes {
-		a = append(a, "-v", v)
-	}
-	a = append(a, image)
-	if err := command(ctx, r, nil, "docker", append(a, args...)...).Run(); err != nil {
+	if err := runOnce(ctx, r, "prime", append([]string{image}, args...)); err != nil {
 		return fmt.Errorf("priming build: %w", err)
 	}
 	return nil
