@@ -422,13 +422,20 @@ func waitRunIn(t *testing.T, ns, kind, nm string, timeout time.Duration) map[str
 	}
 }
 
-func condition(obj map[string]any) string {
+// condition is a Tekton run's Succeeded condition status.
+func condition(obj map[string]any) string { return succeeded(obj, "status") }
+
+// message is a Tekton run's Succeeded condition message.
+func message(obj map[string]any) string { return succeeded(obj, "message") }
+
+// succeeded reads field of a Tekton run's Succeeded condition.
+func succeeded(obj map[string]any, field string) string {
 	st, _ := obj["status"].(map[string]any)
 	cs, _ := st["conditions"].([]any)
 	for _, c := range cs {
 		m, _ := c.(map[string]any)
 		if m["type"] == "Succeeded" {
-			s, _ := m["status"].(string)
+			s, _ := m[field].(string)
 			return s
 		}
 	}

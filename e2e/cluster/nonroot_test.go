@@ -67,20 +67,6 @@ func TestRestrictedRefusesRootTask(t *testing.T) {
 	}
 }
 
-// message is a Tekton run's Succeeded condition message.
-func message(obj map[string]any) string {
-	st, _ := obj["status"].(map[string]any)
-	cs, _ := st["conditions"].([]any)
-	for _, c := range cs {
-		m, _ := c.(map[string]any)
-		if m["type"] == "Succeeded" {
-			s, _ := m["message"].(string)
-			return s
-		}
-	}
-	return ""
-}
-
 // TestNonRootRestricted builds the distroless-style Dockerfile with the
 // non-root Task and template in a namespace that enforces restricted, and
 // compares each image with the one the root Task builds; a RUN fails with
