@@ -94,7 +94,15 @@ if ! docker info >/dev/null 2>&1; then
 	# setsid: dockerd must outlive this script and its caller's process group.
 	# The system's PATH: dockerd's containerd looks its shim and runc up
 	# there, and a caller's PATH may hold others (e2e/cluster builds them).
-	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin setsid dockerd >"$state/dockerd.log" 2>&1 </dev/null &
+	# It keeps no other descriptor of the caller's either (a flock's, a
+	# pipe a caller waits on to close).
+	(
+		for fd in /proc/$BASHPID/fd/*; do
+			fd=${fd##*/}
+			if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+		done
+		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin exec setsid dockerd >"$state/dockerd.log" 2>&1 </dev/null
+	) &
 	echo $! >"$state/dockerd.pid"
 	deadline=$((SECONDS + timeout))
 	until docker info >/dev/null 2>&1; do
