@@ -371,8 +371,9 @@ func bench(ctx context.Context, c config) error {
 		Machine: machine(), Versions: versions(c, e),
 		OursSteps: map[string][]string{}, Floors: map[string]string{},
 	}
-	// Cleanups of the runs, done at the end of each context, or on the way
-	// out.
+	// Cleanups of the runs, done at the end of each context (deleting
+	// many files then makes the next run wait: settle.go), sooner when
+	// the disk runs low (freeEarly), or on the way out.
 	var cleanups []func()
 	runCleanups := func() {
 		for _, f := range cleanups {
@@ -431,6 +432,7 @@ func bench(ctx context.Context, c config) error {
 				if name == "ours" && s.Error == "" {
 					lastOurs = ref
 				}
+				freeEarly(e, runCleanups)
 			}
 		}
 		runCleanups()

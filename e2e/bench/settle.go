@@ -135,3 +135,32 @@ func freeInodes(dir string) (uint64, bool) {
 	}
 	return st.Ffree, true
 }
+
+// lowDisk is the free space under which the runs' storage is freed after
+// each run rather than at the end of the context: bigfile's 25 runs keep
+// about 25 GB in the builders' storage otherwise.
+const lowDisk = 10 << 30
+
+// freeEarly runs cleanups now when the bench's or docker's filesystem
+// has less than lowDisk free; when they deleted many files, the next run
+// waits as after any such deletion.
+func freeEarly(e *env, cleanups func()) {
+	if freeBytes(e.work) >= lowDisk && freeBytes(e.dockerRoot) >= lowDisk {
+		return
+	}
+	w := watchInodes(e.work)
+	cleanups()
+	if w.freed() >= manyInodes {
+		e.deleted()
+	}
+}
+
+// freeBytes is the space left for root on dir's filesystem; 0 if it
+// cannot be told.
+func freeBytes(dir string) uint64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0
+	}
+	return st.Bfree * uint64(st.Bsize)
+}
