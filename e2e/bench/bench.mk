@@ -46,5 +46,6 @@ bench-peers:
 # of 20,000 files.
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./engine/snapshot ./engine/image ./engine/filetree ./engine/buildctx
+	$(GO) test -run '^$$' -bench Start ./engine/run
 
 .DEFAULT_GOAL := $(bench_default_goal)
