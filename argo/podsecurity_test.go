@@ -40,7 +40,7 @@ func templatePod(tmpl wfv1.Template) corev1.PodSpec {
 
 // TestTemplatesUnderPodSecurity evaluates each template's pod with the Pod
 // Security admission library: baseline admits every one, restricted only
-// build-nonroot.
+// build-nonroot and index.
 func TestTemplatesUnderPodSecurity(t *testing.T) {
 	for _, tmpl := range WorkflowTemplate().Spec.Templates {
 		pod := templatePod(tmpl)
@@ -55,10 +55,11 @@ func TestTemplatesUnderPodSecurity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		nonRoot := tmpl.Name == TemplateBuildNonRoot || tmpl.Name == TemplateIndex
 		switch {
-		case tmpl.Name == TemplateBuildNonRoot && forbidden != "":
+		case nonRoot && forbidden != "":
 			t.Errorf("template %s is not admitted under PodSecurity restricted: %s", tmpl.Name, forbidden)
-		case tmpl.Name != TemplateBuildNonRoot && forbidden == "":
+		case !nonRoot && forbidden == "":
 			t.Errorf("restricted admitted template %s; update the README's Security section", tmpl.Name)
 		}
 	}

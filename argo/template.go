@@ -142,14 +142,15 @@ func copyCredentials(u catalog.User) []wfv1.UserContainer {
 
 // indexTemplate runs `executor index` on the images given as a JSON list,
 // the form Argo aggregates a withItems task's output parameter into. No
-// RUN happens here: nothing covers the service account token.
+// RUN happens here: nothing covers the service account token. Joining
+// needs no root: it runs as the non-root user, as build-nonroot.
 func indexTemplate() wfv1.Template {
 	return wfv1.Template{
 		Name:           TemplateIndex,
 		Inputs:         wfv1.Inputs{Parameters: indexInputParams()},
 		Outputs:        indexOutputs(),
 		Volumes:        credentialVolumes(),
-		InitContainers: copyCredentials(catalog.Root),
+		InitContainers: copyCredentials(catalog.NonRoot),
 		Container: &corev1.Container{
 			Image:   input(ParamBuilderImage),
 			Command: []string{catalog.Executor},
@@ -159,7 +160,7 @@ func indexTemplate() wfv1.Template {
 				{Name: volumeOutputs, MountPath: outputsPath},
 				{Name: volumeCredentials, MountPath: catalog.DockerConfigDir},
 			},
-			SecurityContext: catalog.Root.SecurityContext(),
+			SecurityContext: catalog.NonRoot.SecurityContext(),
 		},
 	}
 }

@@ -49,12 +49,22 @@ func TestImageIndexJoinsPlatforms(t *testing.T) {
 		return repo + "@" + string(d)
 	}
 	amd, arm := build("linux/amd64"), build("linux/arm64")
+	// The join runs as the catalog's index Task and template run it: the
+	// non-root user, no capabilities, no privilege escalation.
+	outDir := filepath.Join(dir, "out")
+	if err := os.Mkdir(outDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(outDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
 	join := func(dest string, images ...string) (string, error) {
-		args := []string{"index", "--destination", dest, "--digest-file", "/workspace/index-digest"}
+		args := []string{"index", "--destination", dest, "--digest-file", "/out/index-digest"}
 		for _, im := range images {
 			args = append(args, "--image", im)
 		}
-		return h.runContainer(ctx, &container{args: args, volumes: []string{dir + ":/workspace"}})
+		return h.runContainer(ctx, &container{args: args, volumes: []string{outDir + ":/out"},
+			flags: []string{"--user", "65532:65532", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"}})
 	}
 	r0, err := name.NewRepository(repo)
 	if err != nil {
@@ -70,7 +80,7 @@ func TestImageIndexJoinsPlatforms(t *testing.T) {
 		if out, err := join(repo+":multi", amd, arm); err != nil {
 			t.Fatalf("executor index: %v\n%s", err, tail(out, 3000))
 		}
-		d, err := os.ReadFile(filepath.Join(dir, "index-digest"))
+		d, err := os.ReadFile(filepath.Join(outDir, "index-digest"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,7 +24,9 @@ func IndexTask() *v1.Task {
 			Params:     indexParams(),
 			Workspaces: []v1.WorkspaceDeclaration{indexDockerConfigWorkspace()},
 			Results:    indexResults(),
-			Steps:      []v1.Step{copyCredentialsStep(catalog.Root), indexTaskStep()},
+			// Joining needs no root: both steps run as the non-root user,
+			// which PodSecurity "restricted" admits.
+			Steps: []v1.Step{copyCredentialsStep(catalog.NonRoot), indexTaskStep()},
 			// No RUN happens here: nothing covers the service account token.
 			Volumes: []corev1.Volume{credentialsVolume()},
 		},
@@ -83,7 +85,7 @@ func indexTaskStep() v1.Step {
 		}),
 		Env:             []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: catalog.DockerConfigDir}},
 		VolumeMounts:    []corev1.VolumeMount{{Name: volumeCredentials, MountPath: catalog.DockerConfigDir}},
-		SecurityContext: catalog.Root.SecurityContext(),
+		SecurityContext: catalog.NonRoot.SecurityContext(),
 	}
 }
 
@@ -128,7 +130,7 @@ func IndexStepAction() *v1beta1.StepAction {
 			Env:             []corev1.EnvVar{{Name: "DOCKER_CONFIG", Value: param(ParamDockerConfig)}},
 			Params:          params,
 			Results:         stepResults(indexResults()),
-			SecurityContext: catalog.Root.SecurityContext(),
+			SecurityContext: catalog.NonRoot.SecurityContext(),
 		},
 	}
 }

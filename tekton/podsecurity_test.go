@@ -63,8 +63,8 @@ var setSecurityContext = map[string]string{"set-security-context": "true"}
 
 // TestTaskRunPodsUnderPodSecurity builds the pod of each kind of run with
 // Tekton's pod builder and evaluates it with the Pod Security admission
-// library: the non-root Task and StepAction are admitted under
-// "restricted" once Tekton's own containers are (set-security-context),
+// library: the non-root Task and StepAction and the index's are admitted
+// under "restricted" once Tekton's own containers are (set-security-context),
 // the root Task, with or without hostUsers: false, only under "baseline".
 func TestTaskRunPodsUnderPodSecurity(t *testing.T) {
 	for _, c := range []struct {
@@ -79,6 +79,8 @@ func TestTaskRunPodsUnderPodSecurity(t *testing.T) {
 		{"kaniko-build StepAction", taskRunPod(t, setSecurityContext, SampleStepActionTask(), SampleStepActionTaskRun(), StepAction()), false, "step-build"},
 		{"kaniko-build-nonroot", taskRunPod(t, setSecurityContext, NonRootTask(), SampleNonRootTaskRun()), true, ""},
 		{"kaniko-build-nonroot StepAction", taskRunPod(t, setSecurityContext, SampleNonRootStepActionTask(), SampleNonRootStepActionTaskRun(), NonRootStepAction()), true, ""},
+		{"kaniko-build-index", taskRunPod(t, setSecurityContext, IndexTask(), SampleIndexTaskRun()), true, ""},
+		{"kaniko-build-index StepAction", taskRunPod(t, setSecurityContext, SampleIndexStepActionTask(), SampleIndexStepActionTaskRun(), IndexStepAction()), true, ""},
 		// What the README asks set-security-context for.
 		{"kaniko-build-nonroot without set-security-context", taskRunPod(t, nil, NonRootTask(), SampleNonRootTaskRun()), false, "prepare"},
 	} {
