@@ -137,7 +137,7 @@ func freeInodes(dir string) (uint64, bool) {
 }
 
 // lowDisk is the free space under which the runs' storage is freed after
-// each run rather than at the end of the context: bigfile's 25 runs keep
+// each run rather than at the end of the context: bigfile's 30 runs keep
 // about 25 GB in the builders' storage otherwise.
 const lowDisk = 10 << 30
 

@@ -15,7 +15,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// BenchmarkDirectStart is what a RUN costs in-container mode beyond its
+// BenchmarkDirectStart is what a RUN costs in in-container mode beyond its
 // command: start, output, wait and the sweep of what it left running.
 func BenchmarkDirectStart(b *testing.B) {
 	s := Spec{Args: []string{"true"}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", Stdout: io.Discard, Stderr: io.Discard}
