@@ -129,11 +129,14 @@ func (w *inodeWatch) freed() uint64 {
 }
 
 func freeInodes(dir string) (uint64, bool) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, false
-	}
-	return st.Ffree, true
+	st, ok := statfs(dir)
+	return st.Ffree, ok
+}
+
+// statfs is dir's filesystem's statistics, ok false when they cannot be
+// read.
+func statfs(dir string) (st syscall.Statfs_t, ok bool) {
+	return st, syscall.Statfs(dir, &st) == nil
 }
 
 // lowDisk is the free space under which the runs' storage is freed after
@@ -158,8 +161,8 @@ func freeEarly(e *env, cleanups func()) {
 // freeBytes is the space left for root on dir's filesystem; 0 if it
 // cannot be told.
 func freeBytes(dir string) uint64 {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
+	st, ok := statfs(dir)
+	if !ok {
 		return 0
 	}
 	return st.Bfree * uint64(st.Bsize)
