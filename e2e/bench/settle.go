@@ -135,8 +135,10 @@ func freeInodes(dir string) (uint64, bool) {
 
 // statfs is dir's filesystem's statistics, ok false when they cannot be
 // read.
-func statfs(dir string) (st syscall.Statfs_t, ok bool) {
-	return st, syscall.Statfs(dir, &st) == nil
+func statfs(dir string) (syscall.Statfs_t, bool) {
+	var st syscall.Statfs_t
+	err := syscall.Statfs(dir, &st)
+	return st, err == nil
 }
 
 // lowDisk is the free space under which the runs' storage is freed after
