@@ -14,6 +14,9 @@
 # Environment:
 #   E2E_STATE           directory for dockerd's log and pid (default /tmp/kaniko-build-e2e)
 #   E2E_DOCKER_TIMEOUT  seconds to wait for dockerd to answer (default 60)
+#   E2E_DOCKER_FS       auto (default): on an ext4 without a journal,
+#                       dockerd's storage goes on a journaled one in a file
+#                       (docker-fs.sh); host: its default storage
 #   E2E_BUSYBOX_ARM64   where to put busybox-static's arm64 binary (default
 #                       ~/.cache/kaniko-build-e2e/busybox-arm64)
 #   E2E_DEBIAN_BASE     the Debian root filesystem's tarball (default
@@ -90,7 +93,9 @@ if ! docker info >/dev/null 2>&1; then
 	if ! command -v dockerd >/dev/null; then
 		die "dockerd not found"
 	fi
-	log "starting dockerd (log: $state/dockerd.log)"
+	# Its storage on a journaled filesystem where the host's has none.
+	data_root=$(bash "$(dirname "$0")/docker-fs.sh")
+	log "starting dockerd (log: $state/dockerd.log${data_root:+, storage: $data_root})"
 	# setsid: dockerd must outlive this script and its caller's process group.
 	# The system's PATH: dockerd's containerd looks its shim and runc up
 	# there, and a caller's PATH may hold others (e2e/cluster builds them).
@@ -101,7 +106,7 @@ if ! docker info >/dev/null 2>&1; then
 			fd=${fd##*/}
 			if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
 		done
-		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin exec setsid dockerd >"$state/dockerd.log" 2>&1 </dev/null
+		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin exec setsid dockerd ${data_root:+--data-root "$data_root"} >"$state/dockerd.log" 2>&1 </dev/null
 	) &
 	echo $! >"$state/dockerd.pid"
 	deadline=$((SECONDS + timeout))

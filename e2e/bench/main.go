@@ -283,7 +283,10 @@ func bench(ctx context.Context, c config) error {
 	if err := checkCgroups(); err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("/var/tmp", "kb-bench-")
+	// Beside dockerd's storage, which holds the containers' root
+	// filesystems: every builder writes on one filesystem.
+	dockerRoot := dockerRoot()
+	work, err := os.MkdirTemp(filepath.Dir(dockerRoot), "kb-bench-")
 	if err != nil {
 		return err
 	}
@@ -293,13 +296,13 @@ func bench(ctx context.Context, c config) error {
 		defer os.RemoveAll(work)
 	}
 	e := &env{work: work, executor: exe, image: c.image, kanikoImage: c.kanikoImage, buildkitDir: c.buildkitDir,
-		dockerRoot: dockerRoot()}
+		dockerRoot: dockerRoot}
 	if err := os.MkdirAll(hostScratch(e), 0o1777); err != nil {
 		return err
 	}
 	settleWhy := ""
 	if c.settle == "auto" {
-		e.settle, settleWhy = autoSettle(work, "/var/lib/docker")
+		e.settle, settleWhy = autoSettle(work, dockerRoot)
 	} else if e.settle, err = time.ParseDuration(c.settle); err != nil {
 		return fmt.Errorf("-settle %q: want a duration or auto", c.settle)
 	}

@@ -21,8 +21,9 @@ import (
 // is. So on such a filesystem a timed run starts only after that window
 // has passed since the bench started (what ran before it may have deleted
 // files) and since the last run or cleanup that deleted many inodes. With
-// a journal (the usual case) ext4 skips the check and the settle time is
-// zero.
+// a journal (the usual case, and e2e/docker-fs.sh's filesystem, which
+// setup.sh gives dockerd on such a machine) ext4 skips the check and the
+// settle time is zero.
 
 // recentcy is ext4's RECENTCY_MIN (fs/ext4/ialloc.c).
 const recentcy = 60 * time.Second
