@@ -5,7 +5,7 @@
 # On an ext4 without a journal (some VMs' root filesystem), ext4 does not
 # reuse an inode within 60 seconds of its deletion, and each new file's
 # allocation reads past every recently deleted one: 20,000 files created
-# right after 20,000 were deleted take two to five times as long. The tests'
+# right after 20,000 were deleted took up to five times as long here. The tests'
 # and the bench's times would then depend on what ran just before. There,
 # dockerd's storage goes on a journaled ext4 kept in a sparse file
 # (/var/lib/kaniko-build.img, a loop device with direct I/O, discard so that
