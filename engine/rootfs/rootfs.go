@@ -277,16 +277,28 @@ const trashPrefix = "trash-"
 // ScratchPrefix names a build's scratch directory.
 const ScratchPrefix = "kaniko-build-"
 
-// Discard disposes of a finished build's scratch directory dir. The
-// stages set aside there can hold many thousands of files and a container
-// usually ends with its build, so only dir's plain files go now (deleting
-// them spares writing them out, which the container's end would wait
-// for); dir itself is renamed for a later build's EmptyTrash.
+// largeFile is the size from which Discard deletes a file rather than
+// leave it to the flush at the container's end. Measured in a container
+// after a build of two stages: deleting the 4,800 files they left took
+// longer than flushing them, deleting the three large ones (100 MB)
+// took milliseconds and cut the flush by more than half.
+const largeFile = 128 << 10
+
+// Discard disposes of a finished build's scratch directory dir. A
+// container's end waits while what it wrote is flushed to disk, but the
+// stages set aside here can hold many thousands of files, whose deletion
+// would take as long. So what costs the flush most goes now: dir's plain
+// files (layers) and the large files below it. The rest is renamed for a
+// later build's EmptyTrash.
 func Discard(dir string) {
 	if ents, err := os.ReadDir(dir); err == nil {
 		for _, e := range ents {
-			if e.Type().IsRegular() {
-				os.Remove(filepath.Join(dir, e.Name()))
+			p := filepath.Join(dir, e.Name())
+			switch {
+			case e.Type().IsRegular():
+				os.Remove(p)
+			case e.IsDir():
+				removeLarge(p)
 			}
 		}
 	}
@@ -294,6 +306,20 @@ func Discard(dir string) {
 	if os.Rename(dir, trash) != nil {
 		os.RemoveAll(dir)
 	}
+}
+
+// removeLarge deletes the regular files of at least largeFile bytes
+// below dir.
+func removeLarge(dir string) {
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil && fi.Size() >= largeFile {
+			os.Remove(p)
+		}
+		return nil
+	})
 }
 
 // removerArg is the argv[0] under which the executor re-executes itself

@@ -109,3 +109,52 @@ func TestMoveAsideAndBackIn(t *testing.T) {
 		t.Error("the hard link was broken moving in")
 	}
 }
+
+// TestDiscard leaves a finished build's scratch as trash for the next
+// build, having deleted its layers and large files now; what links lead
+// out of it is untouched.
+func TestDiscard(t *testing.T) {
+	parent, outside := t.TempDir(), t.TempDir()
+	dir := filepath.Join(parent, ScratchPrefix+"1")
+	write := func(p string, size int) string {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write(filepath.Join(dir, "layer.tar.gz"), 10)
+	write(filepath.Join(dir, "stage-0", "out", "big.bin"), largeFile)
+	write(filepath.Join(dir, "stage-0", "out", "small.txt"), largeFile-1)
+	target := write(filepath.Join(outside, "user.bin"), largeFile)
+	if err := os.Symlink(target, filepath.Join(dir, "stage-0", "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(target, filepath.Join(dir, "stage-0", "hardlink")); err != nil {
+		t.Fatal(err)
+	}
+
+	Discard(dir)
+
+	trash := filepath.Join(parent, trashPrefix+ScratchPrefix+"1")
+	for p, want := range map[string]bool{
+		dir:                                  false,
+		filepath.Join(trash, "layer.tar.gz"): false,
+		filepath.Join(trash, "stage-0/out/big.bin"):   false,
+		filepath.Join(trash, "stage-0/out/small.txt"): true,
+		filepath.Join(trash, "stage-0/link"):          true,
+		filepath.Join(trash, "stage-0/hardlink"):      false,
+		target:                                        true,
+	} {
+		_, err := os.Lstat(p)
+		if got := err == nil; got != want {
+			t.Errorf("%s exists: %v, want %v (%v)", p, got, want, err)
+		}
+	}
+	if b, err := os.ReadFile(target); err != nil || len(b) != largeFile {
+		t.Errorf("the file a link led to: %d bytes, %v", len(b), err)
+	}
+}
